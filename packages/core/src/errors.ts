@@ -1,0 +1,55 @@
+/**
+ * gRPC status codes as numbers. The wire contract (spec/wire.md §1.2) fixes which code each
+ * failure carries, so errors are created with their code at the point where the spec decides it.
+ */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type StatusCode = (typeof Status)[keyof typeof Status];
+
+/**
+ * An error a client can act on: `code` is the gRPC status sent on the wire and `message` is the
+ * exact text the spec prescribes. Never put secrets in the message: it crosses the trust boundary.
+ */
+export class CloisterError extends Error {
+  readonly code: StatusCode;
+  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CloisterError";
+    this.code = code;
+  }
+}
+
+export const isCloisterError = (e: unknown): e is CloisterError => e instanceof CloisterError;
+
+/** Errors of the trust layer: attestation evidence that does not verify. */
+export class AttestationError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AttestationError";
+  }
+}
+
+/** Configuration that cannot be used; raised at start-up, before anything listens. */
+export class ConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
