@@ -1,0 +1,98 @@
+import { z } from "zod";
+
+/** `host:port` where a service listens. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port, e.g. 0.0.0.0:7777");
+
+/** Where a peer is reached; the scheme is mandatory (spec/wire.md §3). */
+const advertisedUrl = z
+  .string()
+  .regex(/^https:\/\/[^/\s]+:\d{1,5}\/?$/, "expected https://host:port (the scheme is mandatory)");
+
+export const SERVICE_NAMES = [
+  "authentication",
+  "frontend",
+  "management",
+  "storage",
+  "access_control",
+  "scheduler",
+  "execution",
+] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export const configSchema = z
+  .object({
+    /** Everything a deployment persists: keys, state, the files clients need. */
+    data_dir: z.string().min(1).default("./.cloister"),
+    tee: z
+      .object({
+        /** `sim` is a software TEE: no hardware guarantee, and every report says so. */
+        provider: z.enum(["sim"]).default("sim"),
+        /** Re-attestation period: a new key, quote, report and certificate (spec §12). */
+        reattest_interval_secs: z.number().int().min(10).max(86_400).default(3600),
+      })
+      .prefault({}),
+    attestation: z
+      .object({
+        /** PEM of the attestation-service root CA; default `<data_dir>/as_root_ca.pem`. */
+        as_root_ca: z.string().optional(),
+        /** Quote statuses a verifier accepts. Revoked/invalid statuses are never safe. */
+        accepted_statuses: z.array(z.string()).nonempty().default(["OK"]),
+      })
+      .prefault({}),
+    audit: z
+      .object({
+        /** Default `<data_dir>/enclave_info.toml`. */
+        enclave_info: z.string().optional(),
+        /** Raw RSA signatures over enclave_info.toml; default: every `<data_dir>/auditors/*.sign.sha256`. */
+        auditor_signatures: z.array(z.string()).optional(),
+        /** PEM public keys of trusted auditors; default: every `<data_dir>/auditors/*.public.pem`. */
+        auditor_public_keys: z.array(z.string()).optional(),
+      })
+      .prefault({}),
+    listen: z
+      .object({
+        authentication_api: listenAddress.default("0.0.0.0:7776"),
+        frontend: listenAddress.default("0.0.0.0:7777"),
+        authentication_internal: listenAddress.default("0.0.0.0:17776"),
+        management: listenAddress.default("0.0.0.0:17777"),
+        storage: listenAddress.default("0.0.0.0:17778"),
+        access_control: listenAddress.default("0.0.0.0:17779"),
+        scheduler: listenAddress.default("0.0.0.0:17780"),
+      })
+      .prefault({}),
+    advertised: z
+      .object({
+        authentication: advertisedUrl.default("https://localhost:17776"),
+        management: advertisedUrl.default("https://localhost:17777"),
+        storage: advertisedUrl.default("https://localhost:17778"),
+        access_control: advertisedUrl.default("https://localhost:17779"),
+        scheduler: advertisedUrl.default("https://localhost:17780"),
+      })
+      .prefault({}),
+    storage: z
+      .object({
+        backend: z.enum(["leveldb", "etcd"]).default("leveldb"),
+        /** etcd client URLs, used when backend = "etcd". */
+        etcd_endpoints: z.array(z.string().url()).default([]),
+        etcd_namespace: z.string().default("cloister/"),
+      })
+      .prefault({}),
+    execution: z
+      .object({
+        /** Tasks one execution node runs at once. */
+        concurrency: z.number().int().min(1).max(256).default(2),
+        task_timeout_secs: z.number().int().min(1).max(86_400).default(600),
+        task_memory_mb: z.number().int().min(16).max(65_536).default(512),
+        /** Seconds without a heartbeat after which the scheduler declares a node lost. */
+        heartbeat_timeout_secs: z.number().int().min(2).max(3600).default(30),
+        /** Where `fusion:` URLs live on execution nodes. */
+        fusion_base_dir: z.string().default("/tmp/fusion_data"),
+      })
+      .prefault({}),
+    log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+
+export type CloisterConfig = z.infer<typeof configSchema>;
