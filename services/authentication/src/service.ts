@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import { CloisterError, type Logger, type Role, roleFromRequest, roleToString, silentLogger, Status } from "@cloister/core";
+import type { authentication } from "@cloister/proto";
+import type { Kv } from "./kv.js";
+import { type Claims, TokenService } from "./tokens.js";
+import { type UserRecord, UserDb } from "./users.js";
+
+type Api = typeof authentication;
+type Req<K extends keyof Api> = Api[K] extends { decode(...a: never[]): infer R } ? R : never;
+
+/** Every error of this service is UNAUTHENTICATED, even authorisation failures (spec §2.5). */
+const fail = (message: string) => new CloisterError(Status.UNAUTHENTICATED, message);
+
+export interface Credential {
+  id?: string | undefined;
+  token?: string | undefined;
+}
+
+interface Caller {
+  user: UserRecord;
+  role: Role;
+  claims: Claims;
+}
+
+/** The authentication API (spec/behaviour.md §2.5, §2.6) and its internal UserAuthenticate. */
+export class AuthenticationService {
+  private constructor(
+    readonly users: UserDb,
+    private readonly tokens: TokenService,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(kv: Kv, log: Logger = silentLogger): Promise<AuthenticationService> {
+    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log);
+    await service.bootstrap();
+    return service;
+  }
+
+  /** The platform's first administrator (spec §2.2); an existing `admin` is left alone. */
+  private async bootstrap(): Promise<void> {
+    if (!(await this.users.exists("admin"))) {
+      await this.users.create("admin", "teaclave", { name: "PlatformAdmin", attribute: "" });
+      this.log.info("created the bootstrap PlatformAdmin account 'admin'");
+    }
+  }
+
+  private async authenticate(cred: Credential): Promise<Caller> {
+    if (!cred.id) throw fail("missing user id");
+    if (!cred.token) throw fail("missing token");
+    const claims = await this.tokens.validate(cred.token, cred.id);
+    const user = claims && (await this.users.get(cred.id));
+    if (!claims || !user) throw fail("authentication failed");
+    // The role in the token stays authoritative until the token expires (spec §2.4).
+    return { user, claims, role: this.users.role({ ...user, role: claims.role }) };
+  }
+
+  async userRegister(cred: Credential, req: Req<"UserRegisterRequest">): Promise<void> {
+    const caller = await this.authenticate(cred);
+    if (!req.id) throw fail("invalid user id");
+    if (await this.users.exists(req.id)) throw fail("user id exist");
+    const role = roleFromRequest(req.role, req.attribute);
+    if (!role) throw fail("invalid role");
+    if (!mayRegister(caller.role, role)) throw fail("permission denied");
+    await this.users.create(req.id, req.password, role);
+    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user registered");
+  }
+
+  async userUpdate(cred: Credential, req: Req<"UserUpdateRequest">): Promise<void> {
+    const caller = await this.authenticate(cred);
+    if (!req.id) throw fail("invalid user id");
+    const target = await this.users.get(req.id);
+    if (!target) throw fail("invalid user id");
+    const role = roleFromRequest(req.role, req.attribute);
+    if (!role) throw fail("invalid role");
+    if (!mayUpdate(caller.role, role)) throw fail("permission denied");
+    await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
+    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user updated");
+  }
+
+  async userLogin(req: Req<"UserLoginRequest">): Promise<string> {
+    if (!req.id || !req.password) throw fail("authentication failed");
+    const user = await this.users.verify(req.id, req.password);
+    if (!user) throw fail("authentication failed");
+    return this.tokens.issue(user.id, user.role);
+  }
+
+  async userChangePassword(cred: Credential, req: Req<"UserChangePasswordRequest">): Promise<void> {
+    const caller = await this.authenticate(cred);
+    if (!req.password) throw fail("authentication failed");
+    // The caller's role is rewritten from its token, as the legacy service does (spec §2.5).
+    await this.users.setPassword({ ...caller.user, role: caller.claims.role }, req.password);
+  }
+
+  async resetUserPassword(cred: Credential, req: Req<"ResetUserPasswordRequest">): Promise<string> {
+    const caller = await this.authenticate(cred);
+    if (!req.id) throw fail("invalid user id");
+    const target = await this.users.get(req.id);
+    if (!target) throw fail("permission denied");
+    if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
+    const password = randomUUID().replaceAll("-", "");
+    await this.users.setPassword(target, password);
+    return password;
+  }
+
+  async deleteUser(cred: Credential, req: Req<"DeleteUserRequest">): Promise<void> {
+    const caller = await this.authenticate(cred);
+    if (!req.id) throw fail("invalid user id");
+    const target = await this.users.get(req.id);
+    if (!target) throw fail("permission denied");
+    if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
+    await this.users.delete(req.id);
+    this.log.info({ user: req.id, by: caller.user.id }, "user deleted");
+  }
+
+  async listUsers(cred: Credential, req: Req<"ListUsersRequest">): Promise<string[]> {
+    const caller = await this.authenticate(cred);
+    if (!req.id) throw fail("invalid user id");
+    const { name, attribute } = caller.role;
+    if (name === "PlatformAdmin") return this.users.ids();
+    if (name !== "DataOwnerManager" || req.id !== attribute) throw fail("permission denied");
+    const out: string[] = [];
+    for (const id of await this.users.ids()) {
+      const user = await this.users.get(id);
+      if (user && user.role === `DataOwner-${attribute}`) out.push(id);
+    }
+    return out;
+  }
+
+  /** Internal endpoint: validate a credential for the frontend. */
+  async userAuthenticate(credential: Credential | undefined): Promise<Claims> {
+    if (!credential?.id || !credential.token) throw fail("authentication failed");
+    const claims = await this.tokens.validate(credential.token, credential.id);
+    if (!claims || !(await this.users.exists(credential.id))) throw fail("authentication failed");
+    return claims;
+  }
+}
+
+// Who may manage whom (spec/behaviour.md §2.6).
+function mayRegister(caller: Role, target: Role): boolean {
+  switch (caller.name) {
+    case "PlatformAdmin":
+      return true;
+    case "FunctionOwner":
+      return target.name === "DataOwnerManager";
+    case "DataOwnerManager":
+      return target.name === "DataOwner" && target.attribute === caller.attribute;
+    default:
+      return false;
+  }
+}
+
+function mayUpdate(caller: Role, newRole: Role): boolean {
+  if (caller.name === "PlatformAdmin") return true;
+  return caller.name === "DataOwnerManager" && newRole.name === "DataOwner" && newRole.attribute === caller.attribute;
+}
+
+/** Reset password / delete: admins anyone, managers only their own group's data owners. */
+function mayManage(caller: Role, current: Role): boolean {
+  if (caller.name === "PlatformAdmin") return true;
+  return caller.name === "DataOwnerManager" && current.name === "DataOwner" && current.attribute === caller.attribute;
+}

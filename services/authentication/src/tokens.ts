@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import { errors, jwtVerify, SignJWT } from "jose";
+import type { Kv } from "./kv.js";
+
+export const TOKEN_ISSUER = "Teaclave";
+export const TOKEN_LIFETIME_SECS = 86_400;
+const KEY_NAME = Buffer.from("token-signing-key", "utf8");
+
+export interface Claims {
+  sub: string;
+  role: string;
+  iss: string;
+  exp: number;
+}
+
+/**
+ * HS512 JWTs (spec/behaviour.md §2.4). Unlike the legacy service, the 512-byte key is kept in the
+ * sealed database, so tokens survive a restart of the service (and replicas can share it); it
+ * never leaves the service.
+ */
+export class TokenService {
+  private constructor(private readonly key: Uint8Array) {}
+
+  static async open(kv: Kv): Promise<TokenService> {
+    let key = await kv.get(KEY_NAME);
+    if (!key || key.length !== 512) {
+      key = randomBytes(512);
+      await kv.put(KEY_NAME, key);
+    }
+    return new TokenService(new Uint8Array(key));
+  }
+
+  async issue(userId: string, role: string, nowSecs = Math.floor(Date.now() / 1000)): Promise<string> {
+    return new SignJWT({ role })
+      .setProtectedHeader({ typ: "JWT", alg: "HS512" })
+      .setSubject(userId)
+      .setIssuer(TOKEN_ISSUER)
+      .setExpirationTime(nowSecs + TOKEN_LIFETIME_SECS)
+      .sign(this.key);
+  }
+
+  /** Claims of a valid token whose subject is `userId`; undefined for anything else. */
+  async validate(token: string, userId: string): Promise<Claims | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ["HS512"],
+        issuer: TOKEN_ISSUER,
+        subject: userId,
+        clockTolerance: 0,
+      });
+      if (typeof payload.role !== "string" || typeof payload.exp !== "number" || !payload.sub) return undefined;
+      return { sub: payload.sub, role: payload.role, iss: TOKEN_ISSUER, exp: payload.exp };
+    } catch (e) {
+      if (e instanceof errors.JOSEError) return undefined;
+      throw e;
+    }
+  }
+}
