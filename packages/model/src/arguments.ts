@@ -1,0 +1,67 @@
+import { CloisterError, Status } from "@cloister/core";
+import type { FunctionArgumentDecl } from "./function.js";
+import {
+  canonicalize,
+  canonicalJson,
+  isJsonObject,
+  type JsonObject,
+  JsonSyntaxError,
+  type JsonValue,
+  parseJson,
+} from "./json.js";
+
+/** Merged task arguments: a JSON object kept in ascending byte order of its keys. */
+export type FunctionArguments = JsonObject;
+
+/** A deep copy with every object's keys in canonical (byte) order, as the legacy ordered map keeps them. */
+export function sortArguments(args: JsonObject): FunctionArguments {
+  return canonicalize(args) as FunctionArguments;
+}
+
+/**
+ * CreateTask's `function_arguments` text → object (behaviour.md §6.2 step 4): 13 with the JSON
+ * parser's text, or `Cannot convert to function arguments` for valid JSON that is not an object.
+ */
+export function parseFunctionArguments(text: string): JsonObject {
+  let v: JsonValue;
+  try {
+    v = parseJson(text);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new CloisterError(Status.INTERNAL, e.message);
+    throw e;
+  }
+  if (!isJsonObject(v)) throw new CloisterError(Status.INTERNAL, "Cannot convert to function arguments");
+  return v;
+}
+
+/**
+ * Apply the argument rule of §6.2 step 5: the request must name exactly the overwritable
+ * declared arguments (else 3 `invalid task`); fixed arguments get their default as a JSON
+ * string, overwritable ones keep the client's typed values.
+ */
+export function mergeFunctionArguments(
+  decls: FunctionArgumentDecl[],
+  requested: JsonObject,
+): FunctionArguments {
+  const overwritable = new Set(decls.filter((d) => d.allowOverwrite).map((d) => d.key));
+  const given = new Set(requested.keys());
+  if (given.size !== overwritable.size || ![...given].every((k) => overwritable.has(k)))
+    throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task");
+  const merged: JsonObject = new Map();
+  for (const d of decls)
+    merged.set(d.key, d.allowOverwrite ? (requested.get(d.key) as JsonValue) : d.defaultValue);
+  return sortArguments(merged);
+}
+
+/** Canonical text of the arguments (GetTask `function_arguments`). */
+export const argumentsToJson = (args: FunctionArguments): string => canonicalJson(args);
+
+/**
+ * The flat `[k1, v1, k2, v2, …]` list handed to Python / WebAssembly functions (executors §2.3):
+ * strings as-is, everything else as canonical JSON text.
+ */
+export function argumentsToArgv(args: FunctionArguments): string[] {
+  const out: string[] = [];
+  for (const [k, v] of sortArguments(args)) out.push(k, typeof v === "string" ? v : canonicalJson(v));
+  return out;
+}

@@ -1,0 +1,187 @@
+import { CloisterError, Status } from "@cloister/core";
+import { bytesToJson, JsonNumber, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
+import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
+
+/** A function's executor type as registered on the wire. */
+export type ExecutorType = "builtin" | "python" | "wamr";
+/** A task's executor as chosen at CreateTask. */
+export type Executor = "mesapy" | "builtin" | "wamr";
+
+const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
+  builtin: "Builtin",
+  python: "Python",
+  wamr: "WAMicroRuntime",
+};
+const EXECUTOR_LEGACY: Record<Executor, string> = {
+  mesapy: "MesaPy",
+  builtin: "Builtin",
+  wamr: "WAMicroRuntime",
+};
+
+const reverse = <K extends string>(m: Record<K, string>, v: string, what: string): K => {
+  for (const [k, x] of Object.entries(m)) if (x === v) return k as K;
+  throw new RecordFormatError(`${what}: unknown value ${v}`);
+};
+
+/** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
+export function parseExecutorType(s: string): ExecutorType {
+  if (s === "builtin" || s === "python" || s === "wamr") return s;
+  throw new CloisterError(Status.INTERNAL, `Invalid executor type: ${s}`);
+}
+
+/** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
+export function parseExecutor(s: string): Executor {
+  if (s === "mesapy" || s === "builtin" || s === "wamr") return s;
+  throw new CloisterError(Status.INTERNAL, `Unsupported executor: ${s}`);
+}
+
+export const executorTypeToLegacy = (t: ExecutorType): string => EXECUTOR_TYPE_LEGACY[t];
+export const executorTypeFromLegacy = (s: string): ExecutorType =>
+  reverse(EXECUTOR_TYPE_LEGACY, s, "executor_type");
+export const executorToLegacy = (e: Executor): string => EXECUTOR_LEGACY[e];
+export const executorFromLegacy = (s: string): Executor => reverse(EXECUTOR_LEGACY, s, "executor");
+
+export interface FunctionArgumentDecl {
+  key: string;
+  defaultValue: string;
+  allowOverwrite: boolean;
+}
+
+export interface FunctionIoDecl {
+  name: string;
+  description: string;
+  optional: boolean;
+}
+
+/** A registered function (`function-<uuid>`). */
+export interface FunctionRecord {
+  uuid: string;
+  name: string;
+  description: string;
+  public: boolean;
+  executorType: ExecutorType;
+  payload: Buffer;
+  arguments: FunctionArgumentDecl[];
+  inputs: FunctionIoDecl[];
+  outputs: FunctionIoDecl[];
+  owner: string;
+  userAllowlist: string[];
+  /** null = unlimited (a negative quota at registration). */
+  usageQuota: number | null;
+}
+
+/** Wire `usage_quota` → record: negative means unlimited. */
+export const quotaFromWire = (q: number): number | null => (q < 0 ? null : q);
+
+export const functionExternalId = (f: Pick<FunctionRecord, "uuid">): string => `function-${f.uuid}`;
+
+const ioJson = (d: FunctionIoDecl): JsonValue =>
+  obj([
+    ["name", d.name],
+    ["description", d.description],
+    ["optional", d.optional],
+  ]);
+
+const ioFromJson = (v: JsonValue): FunctionIoDecl => {
+  const o = asObject(v, "function io");
+  return { name: str(o, "name"), description: str(o, "description"), optional: bool(o, "optional") };
+};
+
+export function functionToJsonValue(f: FunctionRecord): JsonValue {
+  return obj([
+    ["id", f.uuid],
+    ["name", f.name],
+    ["description", f.description],
+    ["public", f.public],
+    ["executor_type", executorTypeToLegacy(f.executorType)],
+    ["payload", bytesToJson(f.payload)],
+    [
+      "arguments",
+      f.arguments.map((a) =>
+        obj([
+          ["key", a.key],
+          ["default_value", a.defaultValue],
+          ["allow_overwrite", a.allowOverwrite],
+        ]),
+      ),
+    ],
+    ["inputs", f.inputs.map(ioJson)],
+    ["outputs", f.outputs.map(ioJson)],
+    ["owner", f.owner],
+    ["user_allowlist", [...f.userAllowlist]],
+    ["usage_quota", f.usageQuota === null ? null : JsonNumber.int(f.usageQuota)],
+  ]);
+}
+
+export function functionFromJsonValue(v: JsonValue | undefined): FunctionRecord {
+  const o = asObject(v, "function");
+  const q = o.get("usage_quota");
+  return {
+    uuid: str(o, "id"),
+    name: str(o, "name"),
+    description: str(o, "description"),
+    public: bool(o, "public"),
+    executorType: executorTypeFromLegacy(str(o, "executor_type")),
+    payload: bytes(o.get("payload"), "payload"),
+    arguments: arr(o, "arguments").map((x) => {
+      const a = asObject(x, "argument");
+      return {
+        key: str(a, "key"),
+        defaultValue: str(a, "default_value"),
+        allowOverwrite: bool(a, "allow_overwrite"),
+      };
+    }),
+    inputs: arr(o, "inputs").map(ioFromJson),
+    outputs: arr(o, "outputs").map(ioFromJson),
+    owner: str(o, "owner"),
+    userAllowlist: strings(o.get("user_allowlist"), "user_allowlist"),
+    usageQuota: q === null || q === undefined ? null : intValue(q, "usage_quota"),
+  };
+}
+
+export const serializeFunction = (f: FunctionRecord): string => stringifyJson(functionToJsonValue(f));
+export const parseFunction = (text: string): FunctionRecord => functionFromJsonValue(parseJson(text));
+
+/** How many times a function has been invoked (`usage-<uuid>`). */
+export interface UsageRecord {
+  functionUuid: string;
+  useNumbers: number;
+}
+
+export const serializeUsage = (u: UsageRecord): string =>
+  stringifyJson(
+    obj([
+      ["function_id", u.functionUuid],
+      ["use_numbers", u.useNumbers],
+    ]),
+  );
+
+export function parseUsage(text: string): UsageRecord {
+  const o = asObject(parseJson(text), "usage");
+  return { functionUuid: str(o, "function_id"), useNumbers: intValue(o.get("use_numbers"), "use_numbers") };
+}
+
+/** The function lists of one user (`user-<uuid v5 of user id>`); entries are `function-<uuid>` ids. */
+export interface UserFunctionsRecord {
+  id: string;
+  registeredFunctions: string[];
+  allowedFunctions: string[];
+}
+
+export const serializeUserFunctions = (u: UserFunctionsRecord): string =>
+  stringifyJson(
+    obj([
+      ["id", u.id],
+      ["registered_functions", [...u.registeredFunctions]],
+      ["allowed_functions", [...u.allowedFunctions]],
+    ]),
+  );
+
+export function parseUserFunctions(text: string): UserFunctionsRecord {
+  const o = asObject(parseJson(text), "user");
+  return {
+    id: str(o, "id"),
+    registeredFunctions: strings(o.get("registered_functions"), "registered_functions"),
+    allowedFunctions: strings(o.get("allowed_functions"), "allowed_functions"),
+  };
+}

@@ -1,0 +1,384 @@
+/**
+ * A JSON model that behaves like the legacy serde_json one, because task arguments written by a
+ * client are stored, re-serialised and flattened, and clients and executors observe the text:
+ *  - objects are `Map`s, so key order is under our control (JS objects reorder integer-like keys);
+ *  - numbers keep the integer/float distinction of the source text (`1.0` stays a float and is
+ *    written back as `1.0`, `1` stays `1`);
+ *  - parse errors carry serde_json-style texts (`expected value at line 1 column 1`).
+ */
+
+export type JsonObject = Map<string, JsonValue>;
+export type JsonValue = null | boolean | number | string | JsonNumber | JsonValue[] | JsonObject;
+
+/** A number as parsed: `kind` records whether serde_json would hold it as an integer or a float. */
+export class JsonNumber {
+  constructor(
+    readonly kind: "int" | "float",
+    /** The canonical text (integers in decimal, floats in shortest round-trip form). */
+    readonly text: string,
+  ) {}
+  get value(): number {
+    return Number(this.text);
+  }
+  static int(n: bigint | number): JsonNumber {
+    return new JsonNumber("int", BigInt(n).toString());
+  }
+  static float(x: number): JsonNumber {
+    return new JsonNumber("float", formatFloat(x));
+  }
+}
+
+export class JsonSyntaxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "JsonSyntaxError";
+  }
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+const MAX_DEPTH = 128;
+
+/** Parse JSON text. Errors have serde_json's wording and line/column convention. */
+export function parseJson(text: string): JsonValue {
+  const bytes = Buffer.from(text, "utf8");
+  const p = new Parser(bytes);
+  p.skipWs();
+  const v = p.value(0);
+  p.skipWs();
+  if (p.i < bytes.length) throw p.err("trailing characters", p.i);
+  return v;
+}
+
+class Parser {
+  i = 0;
+  constructor(readonly b: Buffer) {}
+
+  err(msg: string, at: number): JsonSyntaxError {
+    // serde reports the 1-based column of the offending byte, or of the last byte at EOF.
+    const upto = Math.min(at + 1, this.b.length);
+    let line = 1;
+    let col = 0;
+    for (let k = 0; k < upto; k++) {
+      if (this.b[k] === 0x0a) {
+        line++;
+        col = 0;
+      } else col++;
+    }
+    return new JsonSyntaxError(`${msg} at line ${line} column ${col}`);
+  }
+
+  skipWs(): void {
+    while (this.i < this.b.length) {
+      const c = this.b[this.i];
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) this.i++;
+      else break;
+    }
+  }
+
+  value(depth: number): JsonValue {
+    if (depth > MAX_DEPTH) throw this.err("recursion limit exceeded", this.i);
+    const c = this.b[this.i];
+    if (c === undefined) throw this.err("EOF while parsing a value", this.i);
+    switch (c) {
+      case 0x6e: // n
+        return this.ident("null", null);
+      case 0x74: // t
+        return this.ident("true", true);
+      case 0x66: // f
+        return this.ident("false", false);
+      case 0x22: // "
+        this.i++;
+        return this.string();
+      case 0x5b: // [
+        this.i++;
+        return this.array(depth + 1);
+      case 0x7b: // {
+        this.i++;
+        return this.object(depth + 1);
+      default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        throw this.err("expected value", this.i);
+    }
+  }
+
+  ident<T>(word: string, v: T): T {
+    for (let k = 0; k < word.length; k++) {
+      const c = this.b[this.i];
+      if (c === undefined) throw this.err("EOF while parsing a value", this.i);
+      if (c !== word.charCodeAt(k)) throw this.err(k === 0 ? "expected value" : "expected ident", this.i);
+      this.i++;
+    }
+    return v;
+  }
+
+  number(): JsonNumber {
+    const start = this.i;
+    const neg = this.b[this.i] === 0x2d;
+    if (neg) this.i++;
+    const digit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
+    if (!digit(this.b[this.i])) {
+      if (this.i >= this.b.length) throw this.err("EOF while parsing a value", this.i);
+      throw this.err("invalid number", this.i);
+    }
+    if (this.b[this.i] === 0x30) {
+      this.i++;
+      if (digit(this.b[this.i])) throw this.err("invalid number", this.i);
+    } else while (digit(this.b[this.i])) this.i++;
+    let isFloat = false;
+    if (this.b[this.i] === 0x2e) {
+      isFloat = true;
+      this.i++;
+      if (!digit(this.b[this.i])) {
+        if (this.i >= this.b.length) throw this.err("EOF while parsing a value", this.i);
+        throw this.err("invalid number", this.i);
+      }
+      while (digit(this.b[this.i])) this.i++;
+    }
+    const e = this.b[this.i];
+    if (e === 0x65 || e === 0x45) {
+      isFloat = true;
+      this.i++;
+      if (this.b[this.i] === 0x2b || this.b[this.i] === 0x2d) this.i++;
+      if (!digit(this.b[this.i])) {
+        if (this.i >= this.b.length) throw this.err("EOF while parsing a value", this.i);
+        throw this.err("invalid number", this.i);
+      }
+      while (digit(this.b[this.i])) this.i++;
+    }
+    const text = this.b.toString("latin1", start, this.i);
+    if (!isFloat) {
+      const n = BigInt(text);
+      // serde keeps integers that fit u64 (positive) / i64 (negative); `-0` and out-of-range
+      // values become floats.
+      if (!neg && n <= U64_MAX) return new JsonNumber("int", n.toString());
+      if (neg && n < 0n && n >= I64_MIN) return new JsonNumber("int", n.toString());
+    }
+    const x = Number(text);
+    if (!Number.isFinite(x)) throw this.err("number out of range", this.i - 1);
+    return JsonNumber.float(x);
+  }
+
+  string(): string {
+    const parts: string[] = [];
+    let runStart = this.i;
+    for (;;) {
+      const c = this.b[this.i];
+      if (c === undefined) throw this.err("EOF while parsing a string", this.i);
+      if (c === 0x22) {
+        parts.push(this.b.toString("utf8", runStart, this.i));
+        this.i++;
+        return parts.join("");
+      }
+      if (c < 0x20)
+        throw this.err("control character (\\u0000-\\u001F) found while parsing a string", this.i);
+      if (c !== 0x5c) {
+        this.i++;
+        continue;
+      }
+      parts.push(this.b.toString("utf8", runStart, this.i));
+      this.i++;
+      const esc = this.b[this.i];
+      if (esc === undefined) throw this.err("EOF while parsing a string", this.i);
+      this.i++;
+      switch (esc) {
+        case 0x22:
+          parts.push('"');
+          break;
+        case 0x5c:
+          parts.push("\\");
+          break;
+        case 0x2f:
+          parts.push("/");
+          break;
+        case 0x62:
+          parts.push("\b");
+          break;
+        case 0x66:
+          parts.push("\f");
+          break;
+        case 0x6e:
+          parts.push("\n");
+          break;
+        case 0x72:
+          parts.push("\r");
+          break;
+        case 0x74:
+          parts.push("\t");
+          break;
+        case 0x75: {
+          const hi = this.hex4();
+          if (hi >= 0xd800 && hi <= 0xdbff) {
+            if (this.b[this.i] !== 0x5c || this.b[this.i + 1] !== 0x75)
+              throw this.err("lone leading surrogate in hex escape", this.i - 1);
+            this.i += 2;
+            const lo = this.hex4();
+            if (lo < 0xdc00 || lo > 0xdfff)
+              throw this.err("lone leading surrogate in hex escape", this.i - 1);
+            parts.push(String.fromCharCode(hi, lo));
+          } else if (hi >= 0xdc00 && hi <= 0xdfff) {
+            throw this.err("invalid unicode code point", this.i - 1);
+          } else parts.push(String.fromCharCode(hi));
+          break;
+        }
+        default:
+          throw this.err("invalid escape", this.i - 1);
+      }
+      runStart = this.i;
+    }
+  }
+
+  hex4(): number {
+    let v = 0;
+    for (let k = 0; k < 4; k++) {
+      const c = this.b[this.i];
+      if (c === undefined) throw this.err("EOF while parsing a string", this.i);
+      const d = Number.parseInt(String.fromCharCode(c), 16);
+      if (Number.isNaN(d)) throw this.err("invalid escape", this.i);
+      v = v * 16 + d;
+      this.i++;
+    }
+    return v;
+  }
+
+  array(depth: number): JsonValue[] {
+    const out: JsonValue[] = [];
+    this.skipWs();
+    if (this.b[this.i] === 0x5d) {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.skipWs();
+      if (this.i >= this.b.length) throw this.err("EOF while parsing a list", this.i);
+      out.push(this.value(depth));
+      this.skipWs();
+      const c = this.b[this.i];
+      if (c === undefined) throw this.err("EOF while parsing a list", this.i);
+      this.i++;
+      if (c === 0x5d) return out;
+      if (c !== 0x2c) throw this.err("expected `,` or `]`", this.i - 1);
+      this.skipWs();
+      if (this.b[this.i] === 0x5d) throw this.err("trailing comma", this.i);
+    }
+  }
+
+  object(depth: number): JsonObject {
+    const out: JsonObject = new Map();
+    this.skipWs();
+    if (this.b[this.i] === 0x7d) {
+      this.i++;
+      return out;
+    }
+    for (;;) {
+      this.skipWs();
+      const q = this.b[this.i];
+      if (q === undefined) throw this.err("EOF while parsing an object", this.i);
+      if (q !== 0x22) throw this.err("key must be a string", this.i);
+      this.i++;
+      const key = this.string();
+      this.skipWs();
+      const colon = this.b[this.i];
+      if (colon === undefined) throw this.err("EOF while parsing an object", this.i);
+      if (colon !== 0x3a) throw this.err("expected `:`", this.i);
+      this.i++;
+      this.skipWs();
+      // Duplicate keys: the last one wins, as with serde_json's map.
+      out.set(key, this.value(depth));
+      this.skipWs();
+      const c = this.b[this.i];
+      if (c === undefined) throw this.err("EOF while parsing an object", this.i);
+      this.i++;
+      if (c === 0x7d) return out;
+      if (c !== 0x2c) throw this.err("expected `,` or `}`", this.i - 1);
+      this.skipWs();
+      if (this.b[this.i] === 0x7d) throw this.err("trailing comma", this.i);
+    }
+  }
+}
+
+/**
+ * A float in the legacy serialiser's "pretty" form: shortest round-trip digits, a `.0` suffix
+ * when integral, scientific notation outside 1e-5 ≤ |x| < 1e16.
+ */
+export function formatFloat(x: number): string {
+  if (!Number.isFinite(x)) return "null";
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const sign = x < 0 ? "-" : "";
+  const [mant = "", expPart = "0"] = Math.abs(x).toExponential().split("e");
+  const digits = mant.replace(".", "");
+  const len = digits.length;
+  const kk = Number(expPart) + 1; // position of the decimal point relative to the digits
+  const k = kk - len;
+  let body: string;
+  if (k >= 0 && kk <= 16) body = `${digits}${"0".repeat(k)}.0`;
+  else if (kk > 0 && kk <= 16) body = `${digits.slice(0, kk)}.${digits.slice(kk)}`;
+  else if (kk > -5 && kk <= 0) body = `0.${"0".repeat(-kk)}${digits}`;
+  else if (len === 1) body = `${digits}e${kk - 1}`;
+  else body = `${digits[0]}.${digits.slice(1)}e${kk - 1}`;
+  return sign + body;
+}
+
+function writeNumber(n: number): string {
+  if (Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER && !Object.is(n, -0)) return String(n);
+  return formatFloat(n);
+}
+
+/** Byte-order comparison of two strings' UTF-8 encodings (legacy ordered maps sort this way). */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/**
+ * Compact JSON text. Object keys are written in insertion order, or sorted by byte order when
+ * `sortKeys` is set (the canonical form of §6.2 / executors §2).
+ */
+export function stringifyJson(v: JsonValue, sortKeys = false): string {
+  if (v === null) return "null";
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number") return writeNumber(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v instanceof JsonNumber) return v.text;
+  if (Array.isArray(v)) return `[${v.map((x) => stringifyJson(x, sortKeys)).join(",")}]`;
+  const entries = [...v.entries()];
+  if (sortKeys) entries.sort((a, b) => compareBytes(a[0], b[0]));
+  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stringifyJson(x, sortKeys)}`).join(",")}}`;
+}
+
+/** A deep copy whose objects all have their keys in ascending byte order. */
+export function canonicalize(v: JsonValue): JsonValue {
+  if (Array.isArray(v)) return v.map(canonicalize);
+  if (v instanceof Map)
+    return new Map(
+      [...v.entries()].sort((a, b) => compareBytes(a[0], b[0])).map(([k, x]) => [k, canonicalize(x)]),
+    );
+  return v;
+}
+
+/** Canonical JSON: compact, every object's keys in ascending byte order. */
+export function canonicalJson(v: JsonValue): string {
+  return stringifyJson(v, true);
+}
+
+/** Convert to plain JS values (objects, numbers) for code that does not care about number kinds. */
+export function toPlain(v: JsonValue): unknown {
+  if (v instanceof JsonNumber) return v.value;
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v)
+      Object.defineProperty(o, k, { value: toPlain(x), enumerable: true, writable: true });
+    return o;
+  }
+  return v;
+}
+
+/** Build an ordered object from entries (helper for writing records in a fixed key order). */
+export function obj(entries: Array<[string, JsonValue]>): JsonObject {
+  return new Map(entries);
+}
+
+export const isJsonObject = (v: JsonValue | undefined): v is JsonObject => v instanceof Map;
+
+/** Bytes as the legacy array-of-numbers form. */
+export const bytesToJson = (b: Uint8Array): JsonValue[] => Array.from(b);

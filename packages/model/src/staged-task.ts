@@ -1,0 +1,144 @@
+import { type FunctionArguments, sortArguments } from "./arguments.js";
+import { CMAC_LENGTH } from "./file.js";
+import { type FileCrypto, fileCryptoFromJson, fileCryptoToJson } from "./file-crypto.js";
+import {
+  type Executor,
+  type ExecutorType,
+  executorFromLegacy,
+  executorToLegacy,
+  executorTypeFromLegacy,
+  executorTypeToLegacy,
+  type FunctionRecord,
+} from "./function.js";
+import { bytesToJson, compareBytes, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
+import { asObject, bytes, RecordFormatError, str } from "./read.js";
+import type { TaskRecord } from "./task.js";
+
+export interface StagedInput {
+  url: string;
+  cmac: Buffer;
+  crypto: FileCrypto;
+}
+
+export interface StagedOutput {
+  url: string;
+  crypto: FileCrypto;
+}
+
+/** Everything an executor needs to run one task (wire.md §11.1). */
+export interface StagedTask {
+  taskUuid: string;
+  functionUuid: string;
+  userId: string;
+  executor: Executor;
+  executorType: ExecutorType;
+  functionName: string;
+  functionArguments: FunctionArguments;
+  functionPayload: Buffer;
+  inputData: Map<string, StagedInput>;
+  outputData: Map<string, StagedOutput>;
+}
+
+/** InvokeTask: the current function definition plus the task's executor, arguments and files. */
+export function buildStagedTask(task: TaskRecord, fn: FunctionRecord): StagedTask {
+  return {
+    taskUuid: task.uuid,
+    functionUuid: task.functionUuid,
+    userId: task.creator,
+    executor: task.executor,
+    executorType: fn.executorType,
+    functionName: fn.name,
+    functionArguments: sortArguments(task.functionArguments),
+    functionPayload: Buffer.from(fn.payload),
+    inputData: new Map(
+      [...task.assignedInputs].map(([k, f]) => [
+        k,
+        { url: f.url, cmac: Buffer.from(f.cmac), crypto: f.crypto },
+      ]),
+    ),
+    outputData: new Map([...task.assignedOutputs].map(([k, f]) => [k, { url: f.url, crypto: f.crypto }])),
+  };
+}
+
+const sortedEntries = <V>(m: Map<string, V>): Array<[string, V]> =>
+  [...m.entries()].sort((a, b) => compareBytes(a[0], b[0]));
+
+export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
+  return obj([
+    ["task_id", s.taskUuid],
+    ["function_id", s.functionUuid],
+    ["user_id", s.userId],
+    ["executor", executorToLegacy(s.executor)],
+    ["executor_type", executorTypeToLegacy(s.executorType)],
+    ["function_name", s.functionName],
+    ["function_arguments", obj([["inner", sortArguments(s.functionArguments)]])],
+    ["function_payload", bytesToJson(s.functionPayload)],
+    [
+      "input_data",
+      obj([
+        [
+          "inner",
+          obj(
+            sortedEntries(s.inputData).map(([k, f]) => [
+              k,
+              obj([
+                ["url", f.url],
+                ["cmac", obj([["tag", bytesToJson(f.cmac)]])],
+                ["crypto_info", fileCryptoToJson(f.crypto)],
+              ]),
+            ]),
+          ),
+        ],
+      ]),
+    ],
+    [
+      "output_data",
+      obj([
+        [
+          "inner",
+          obj(
+            sortedEntries(s.outputData).map(([k, f]) => [
+              k,
+              obj([
+                ["url", f.url],
+                ["crypto_info", fileCryptoToJson(f.crypto)],
+              ]),
+            ]),
+          ),
+        ],
+      ]),
+    ],
+  ]);
+}
+
+/** The compact JSON text queued on `staged-task` and returned by PullTask. */
+export const serializeStagedTask = (s: StagedTask): string => stringifyJson(stagedTaskToJsonValue(s));
+
+export function parseStagedTask(text: string | Buffer): StagedTask {
+  const o = asObject(parseJson(typeof text === "string" ? text : text.toString("utf8")), "staged task");
+  const innerOf = (key: string) => asObject(asObject(o.get(key), key).get("inner"), `${key}.inner`);
+  const inputData = new Map<string, StagedInput>();
+  for (const [k, v] of innerOf("input_data")) {
+    const f = asObject(v, "input");
+    const cmac = bytes(asObject(f.get("cmac"), "cmac").get("tag"), "cmac.tag");
+    if (cmac.length !== CMAC_LENGTH) throw new RecordFormatError("cmac.tag: expected 16 bytes");
+    inputData.set(k, { url: str(f, "url"), cmac, crypto: fileCryptoFromJson(f.get("crypto_info")) });
+  }
+  const outputData = new Map<string, StagedOutput>();
+  for (const [k, v] of innerOf("output_data")) {
+    const f = asObject(v, "output");
+    outputData.set(k, { url: str(f, "url"), crypto: fileCryptoFromJson(f.get("crypto_info")) });
+  }
+  return {
+    taskUuid: str(o, "task_id"),
+    functionUuid: str(o, "function_id"),
+    userId: str(o, "user_id"),
+    executor: executorFromLegacy(str(o, "executor")),
+    executorType: executorTypeFromLegacy(str(o, "executor_type")),
+    functionName: str(o, "function_name"),
+    functionArguments: sortArguments(innerOf("function_arguments")),
+    functionPayload: bytes(o.get("function_payload"), "function_payload"),
+    inputData,
+    outputData,
+  };
+}

@@ -1,0 +1,248 @@
+import { common } from "@cloister/proto";
+import { type FunctionArguments, sortArguments } from "./arguments.js";
+import {
+  type InputFileRecord,
+  inputFileFromJsonValue,
+  inputFileToJsonValue,
+  type OutputFileRecord,
+  outputFileFromJsonValue,
+  outputFileToJsonValue,
+} from "./file.js";
+import { type Executor, executorFromLegacy, executorToLegacy } from "./function.js";
+import {
+  bytesToJson,
+  compareBytes,
+  isJsonObject,
+  type JsonObject,
+  type JsonValue,
+  obj,
+  parseJson,
+  stringifyJson,
+} from "./json.js";
+import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { sortedSet } from "./sets.js";
+
+export const TaskStatus = common.TaskStatus;
+export type TaskStatus = common.TaskStatus;
+
+const STATUS_NAMES: Array<[TaskStatus, string]> = [
+  [TaskStatus.Created, "Created"],
+  [TaskStatus.DataAssigned, "DataAssigned"],
+  [TaskStatus.Approved, "Approved"],
+  [TaskStatus.Staged, "Staged"],
+  [TaskStatus.Running, "Running"],
+  [TaskStatus.Finished, "Finished"],
+  [TaskStatus.Canceled, "Canceled"],
+  [TaskStatus.Failed, "Failed"],
+];
+
+export const taskStatusName = (s: TaskStatus): string =>
+  STATUS_NAMES.find(([v]) => v === s)?.[1] ?? "Unknown";
+
+export function taskStatusFromName(name: string): TaskStatus {
+  const hit = STATUS_NAMES.find(([, n]) => n === name);
+  if (!hit) throw new RecordFormatError(`status: unknown value ${name}`);
+  return hit[0];
+}
+
+/** Finished, Failed or Canceled. */
+export const isEnded = (s: TaskStatus): boolean =>
+  s === TaskStatus.Finished || s === TaskStatus.Failed || s === TaskStatus.Canceled;
+
+/** A task's result: not ready yet, the function's outputs, or a failure reason. */
+export type TaskResult =
+  | { kind: "NotReady" }
+  | { kind: "Ok"; returnValue: Buffer; tagsMap: Map<string, Buffer>; log: string[] }
+  | { kind: "Err"; reason: string };
+
+export const NOT_READY: TaskResult = { kind: "NotReady" };
+
+/** Data name → set of owner ids. */
+export type Ownership = Map<string, Set<string>>;
+
+/** A task (`task-<uuid>`), as stored by management and updated by the scheduler. */
+export interface TaskRecord {
+  uuid: string;
+  creator: string;
+  functionUuid: string;
+  functionArguments: FunctionArguments;
+  executor: Executor;
+  inputsOwnership: Ownership;
+  outputsOwnership: Ownership;
+  functionOwner: string;
+  participants: Set<string>;
+  approvedUsers: Set<string>;
+  /** Snapshots of the file records at assignment time. */
+  assignedInputs: Map<string, InputFileRecord>;
+  assignedOutputs: Map<string, OutputFileRecord>;
+  result: TaskResult;
+  status: TaskStatus;
+}
+
+export const taskExternalId = (t: Pick<TaskRecord, "uuid">): string => `task-${t.uuid}`;
+
+const sortedEntries = <V>(m: Map<string, V>): Array<[string, V]> =>
+  [...m.entries()].sort((a, b) => compareBytes(a[0], b[0]));
+
+const inner = <V>(m: Map<string, V>, f: (v: V) => JsonValue): JsonValue =>
+  obj([["inner", obj(sortedEntries(m).map(([k, v]) => [k, f(v)]))]]);
+
+const uids = (s: Set<string>): JsonValue => obj([["uids", sortedSet(s)]]);
+
+export function taskResultToJsonValue(r: TaskResult): JsonValue {
+  switch (r.kind) {
+    case "NotReady":
+      return "NotReady";
+    case "Ok":
+      return obj([
+        [
+          "Ok",
+          obj([
+            ["return_value", bytesToJson(r.returnValue)],
+            ["tags_map", inner(r.tagsMap, (t) => obj([["tag", bytesToJson(t)]]))],
+            ["log", [...r.log]],
+          ]),
+        ],
+      ]);
+    case "Err":
+      return obj([["Err", obj([["reason", r.reason]])]]);
+  }
+}
+
+function innerMap(v: JsonValue | undefined, what: string): JsonObject {
+  return asObject(asObject(v, what).get("inner"), `${what}.inner`);
+}
+
+export function taskResultFromJsonValue(v: JsonValue | undefined): TaskResult {
+  if (v === "NotReady") return NOT_READY;
+  if (isJsonObject(v) && v.size === 1) {
+    const ok = v.get("Ok");
+    if (isJsonObject(ok)) {
+      const tags = new Map<string, Buffer>();
+      for (const [k, t] of innerMap(ok.get("tags_map"), "tags_map"))
+        tags.set(k, bytes(asObject(t, "tag").get("tag"), "tag"));
+      return {
+        kind: "Ok",
+        returnValue: bytes(ok.get("return_value"), "return_value"),
+        tagsMap: tags,
+        log: strings(ok.get("log"), "log"),
+      };
+    }
+    const err = v.get("Err");
+    if (isJsonObject(err)) return { kind: "Err", reason: str(err, "reason") };
+  }
+  throw new RecordFormatError("result: not a TaskResult");
+}
+
+export function taskToJsonValue(t: TaskRecord): JsonValue {
+  return obj([
+    ["task_id", t.uuid],
+    ["creator", t.creator],
+    [
+      "function_id",
+      obj([
+        ["prefix", "function"],
+        ["uuid", t.functionUuid],
+      ]),
+    ],
+    ["function_arguments", obj([["inner", sortArguments(t.functionArguments)]])],
+    ["executor", executorToLegacy(t.executor)],
+    ["inputs_ownership", inner(t.inputsOwnership, uids)],
+    ["outputs_ownership", inner(t.outputsOwnership, uids)],
+    ["function_owner", t.functionOwner],
+    ["participants", uids(t.participants)],
+    ["approved_users", uids(t.approvedUsers)],
+    ["assigned_inputs", inner(t.assignedInputs, inputFileToJsonValue)],
+    ["assigned_outputs", inner(t.assignedOutputs, outputFileToJsonValue)],
+    ["result", taskResultToJsonValue(t.result)],
+    ["status", taskStatusName(t.status)],
+  ]);
+}
+
+function ownershipFromJson(v: JsonValue | undefined, what: string): Ownership {
+  const m: Ownership = new Map();
+  for (const [k, x] of innerMap(v, what)) m.set(k, new Set(strings(asObject(x, what).get("uids"), what)));
+  return m;
+}
+
+const uidSet = (v: JsonValue | undefined, what: string): Set<string> =>
+  new Set(strings(asObject(v, what).get("uids"), what));
+
+export function taskFromJsonValue(v: JsonValue | undefined): TaskRecord {
+  const o = asObject(v, "task");
+  const fid = asObject(o.get("function_id"), "function_id");
+  if (str(fid, "prefix") !== "function") throw new RecordFormatError("function_id: wrong prefix");
+  const assignedInputs = new Map<string, InputFileRecord>();
+  for (const [k, x] of innerMap(o.get("assigned_inputs"), "assigned_inputs"))
+    assignedInputs.set(k, inputFileFromJsonValue(x));
+  const assignedOutputs = new Map<string, OutputFileRecord>();
+  for (const [k, x] of innerMap(o.get("assigned_outputs"), "assigned_outputs"))
+    assignedOutputs.set(k, outputFileFromJsonValue(x));
+  return {
+    uuid: str(o, "task_id"),
+    creator: str(o, "creator"),
+    functionUuid: str(fid, "uuid"),
+    functionArguments: sortArguments(innerMap(o.get("function_arguments"), "function_arguments")),
+    executor: executorFromLegacy(str(o, "executor")),
+    inputsOwnership: ownershipFromJson(o.get("inputs_ownership"), "inputs_ownership"),
+    outputsOwnership: ownershipFromJson(o.get("outputs_ownership"), "outputs_ownership"),
+    functionOwner: str(o, "function_owner"),
+    participants: uidSet(o.get("participants"), "participants"),
+    approvedUsers: uidSet(o.get("approved_users"), "approved_users"),
+    assignedInputs,
+    assignedOutputs,
+    result: taskResultFromJsonValue(o.get("result")),
+    status: taskStatusFromName(str(o, "status")),
+  };
+}
+
+export const serializeTask = (t: TaskRecord): string => stringifyJson(taskToJsonValue(t));
+export const parseTask = (text: string): TaskRecord => taskFromJsonValue(parseJson(text));
+
+/** A deep copy, so state transitions can be pure. */
+export function cloneTask(t: TaskRecord): TaskRecord {
+  const cloneOwn = (m: Ownership): Ownership => new Map([...m].map(([k, s]) => [k, new Set(s)]));
+  const cloneIn = (f: InputFileRecord): InputFileRecord => ({ ...f, owners: new Set(f.owners) });
+  const cloneOut = (f: OutputFileRecord): OutputFileRecord => ({ ...f, owners: new Set(f.owners) });
+  return {
+    ...t,
+    functionArguments: new Map(t.functionArguments),
+    inputsOwnership: cloneOwn(t.inputsOwnership),
+    outputsOwnership: cloneOwn(t.outputsOwnership),
+    participants: new Set(t.participants),
+    approvedUsers: new Set(t.approvedUsers),
+    assignedInputs: new Map([...t.assignedInputs].map(([k, f]) => [k, cloneIn(f)])),
+    assignedOutputs: new Map([...t.assignedOutputs].map(([k, f]) => [k, cloneOut(f)])),
+  };
+}
+
+/** Wire form of a result: an empty message while not ready (GetTaskResponse.result is always set). */
+export function taskResultToProto(r: TaskResult): common.TaskResult {
+  switch (r.kind) {
+    case "NotReady":
+      return {};
+    case "Ok":
+      return {
+        Ok: {
+          returnValue: Buffer.from(r.returnValue),
+          tagsMap: Object.fromEntries(r.tagsMap),
+          log: [...r.log],
+        },
+      };
+    case "Err":
+      return { Err: { reason: r.reason } };
+  }
+}
+
+/** From the wire (scheduler UpdateTaskResult); an empty message means not ready. */
+export function taskResultFromProto(r: common.TaskResult): TaskResult {
+  if (r.Ok)
+    return {
+      kind: "Ok",
+      returnValue: Buffer.from(r.Ok.returnValue ?? []),
+      tagsMap: new Map(Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
+      log: [...(r.Ok.log ?? [])],
+    };
+  if (r.Err) return { kind: "Err", reason: r.Err.reason ?? "" };
+  return NOT_READY;
+}
