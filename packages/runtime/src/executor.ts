@@ -48,6 +48,12 @@ export interface ExecutionRequest {
   executor: string;
   /** Merged arguments, keys in ascending byte order. */
   arguments: FunctionArguments;
+  /**
+   * The same arguments flattened for payloads (`[k1, v1, k2, v2, ...]`, spec/executors-and-files.md
+   * §2.3), rendered from the stored JSON text so `1.0` stays `1.0`. Executors that pass argv to user
+   * code use this rather than re-rendering `arguments`.
+   */
+  argv?: string[];
   runtime: TaskRuntime;
   limits: ExecutionLimits;
   /** Aborted when the task is cancelled; the executor must stop the function promptly. */
