@@ -1,0 +1,4 @@
+export * from "./node.js";
+export * from "./pipeline.js";
+export * from "./registry.js";
+export * from "./task-runtime.js";

@@ -1,0 +1,94 @@
+import type { Logger } from "@cloister/core";
+import type { FileAgent } from "@cloister/file-agent";
+import { argumentsToArgv, type FileCrypto, JsonNumber, type StagedTask, type TaskResult } from "@cloister/model";
+import { type ExecutionLimits, type FunctionArguments, type JsonValue, TaskFailure } from "@cloister/runtime";
+import type { ExecutorRegistry } from "./registry.js";
+import { MemoryTaskRuntime } from "./task-runtime.js";
+
+/** Turns a task file's ciphertext into plaintext and back (implemented with @cloister/crypto). */
+export interface FileCodec {
+  /** Verify against `cmac` and decrypt; throws TaskFailure with the spec's reason on a bad file. */
+  open(ciphertext: Buffer, crypto: FileCrypto, cmac: Buffer, url: string): Promise<Buffer>;
+  /** Encrypt an output with its registered crypto; returns the file and its 16-byte tag. */
+  seal(plaintext: Buffer, crypto: FileCrypto, url: string): Promise<{ data: Buffer; tag: Buffer }>;
+}
+
+export interface PipelineDeps {
+  agent: FileAgent;
+  codec: FileCodec;
+  executors: ExecutorRegistry;
+  limits: ExecutionLimits;
+  log: Logger;
+}
+
+/** The model keeps arguments as an ordered JSON map; executors get a plain object in the same key order. */
+function toPlainArguments(args: StagedTask["functionArguments"]): FunctionArguments {
+  const convert = (v: unknown): JsonValue => {
+    if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, convert(x)]));
+    if (Array.isArray(v)) return v.map(convert);
+    if (v instanceof JsonNumber) return v.value;
+    return v as JsonValue;
+  };
+  return convert(args) as FunctionArguments;
+}
+
+/**
+ * Run one staged task end to end on this node (spec/behaviour.md §8): fetch and open inputs in
+ * memory, run the function, seal and deliver outputs. Any failure becomes an Err result whose
+ * reason is the failure's message; only cancellation escapes as an AbortError.
+ */
+export async function runStagedTask(task: StagedTask, deps: PipelineDeps, signal: AbortSignal): Promise<TaskResult> {
+  const args = toPlainArguments(task.functionArguments);
+  const saveLog = args.save_log === "true";
+  try {
+    const executor = deps.executors.select(task.executorType, task.executor);
+    const inputs = new Map<string, Buffer>();
+    await Promise.all(
+      [...task.inputData].map(async ([name, input]) => {
+        const ciphertext = await deps.agent.download(input.url, signal);
+        inputs.set(name, await deps.codec.open(ciphertext, input.crypto, input.cmac, input.url));
+      }),
+    );
+    const runtime = new MemoryTaskRuntime(inputs, [...task.outputData.keys()]);
+    const returnValue = await executor.execute({
+      taskId: task.taskUuid,
+      functionName: task.functionName,
+      payload: task.functionPayload,
+      executorType: task.executorType,
+      executor: task.executor,
+      arguments: args,
+      argv: argumentsToArgv(task.functionArguments),
+      runtime,
+      limits: deps.limits,
+      signal,
+    });
+    signal.throwIfAborted();
+
+    const tags = new Map<string, Buffer>();
+    const sealed = await Promise.all(
+      [...task.outputData].map(async ([name, output]) => {
+        if (output.crypto.schema === "raw") throw new TaskFailure("OutputFile: unsupported type");
+        const plaintext = runtime.outputs.get(name);
+        if (!plaintext) {
+          const kind = output.crypto.schema === "teaclave-file-128" ? "teaclave_file" : output.crypto.schema;
+          throw new TaskFailure(`Convert ${kind}: failed to open src file`);
+        }
+        const { data, tag } = await deps.codec.seal(plaintext, output.crypto, output.url);
+        tags.set(name, tag);
+        return { url: output.url, data };
+      }),
+    );
+    await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, signal)));
+    return {
+      kind: "Ok",
+      returnValue: Buffer.from(returnValue, "utf8"),
+      tagsMap: tags,
+      log: saveLog ? runtime.logLines : [],
+    };
+  } catch (e) {
+    if (signal.aborted) throw signal.reason ?? e;
+    const reason = e instanceof Error ? e.message : String(e);
+    if (!(e instanceof TaskFailure)) deps.log.warn({ err: e, task: task.taskUuid }, "task failed");
+    return { kind: "Err", reason };
+  }
+}
