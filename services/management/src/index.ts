@@ -1,0 +1,10 @@
+export { AuditLog } from "./audit/log.js";
+export { type AuditDoc, AuditQueryError, compileQuery, tokenize } from "./audit/query.js";
+export {
+  type Caller,
+  ManagementService,
+  type ManagementServiceOptions,
+  toGetTaskResponse,
+} from "./service.js";
+export { KeyedMutex, type ManagementStore } from "./store.js";
+export { normalizeUrl } from "./url.js";
