@@ -1,0 +1,283 @@
+import { Etcd3, type IOptions } from "etcd3";
+import { bytes, lastOpPerKey, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
+import { invalidArgument, StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
+import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
+import type { BatchOp, IndexedQueues, KvStore, QueueEntry } from "./types.js";
+import { type Subscription, Wakeup, waitFor } from "./wait.js";
+
+export interface EtcdStoreOptions {
+  /** Client URLs of the cluster members, e.g. `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** Prepended to every key, so several deployments can share one cluster. Default: none. */
+  namespace?: string;
+  /** How long `open` waits for the cluster to answer. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** TLS material and user/password for the cluster, passed to the etcd3 client unchanged. */
+  credentials?: IOptions["credentials"];
+  auth?: IOptions["auth"];
+}
+
+const PAGE = 1000;
+const ZERO = Buffer.from([0]);
+
+type Rpc = Etcd3["kv"];
+type TxnRequest = Parameters<Rpc["txn"]>[0];
+type RequestOp = NonNullable<TxnRequest["success"]>[number];
+type KeyValue = { key: Buffer; value: Buffer; mod_revision: string };
+
+/**
+ * The distributed backend. Queues use the same legacy layout as LevelDB; every queue update is
+ * an etcd transaction guarded by the mod revision of the counter it advances, so any number of
+ * processes can enqueue and dequeue concurrently. Waiters watch the queue's tail counter.
+ */
+export class EtcdStore implements KvStore, IndexedQueues {
+  private readonly closing = new AbortController();
+
+  private constructor(
+    private readonly client: Etcd3,
+    private readonly ns: Buffer,
+  ) {}
+
+  static async open(options: EtcdStoreOptions): Promise<EtcdStore> {
+    const endpoints = options?.endpoints;
+    if (
+      !Array.isArray(endpoints) ||
+      endpoints.length === 0 ||
+      !endpoints.every((e) => typeof e === "string" && e)
+    ) {
+      throw invalidArgument("etcd endpoints must be a non-empty list of URLs");
+    }
+    const client = new Etcd3({
+      hosts: endpoints,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.auth ? { auth: options.auth } : {}),
+    });
+    const store = new EtcdStore(client, Buffer.from(options.namespace ?? "", "utf8"));
+    try {
+      // Fail at start-up, not on the first request, when the cluster is unreachable.
+      await client.kv.range(
+        { key: store.k(Buffer.from("probe")), keys_only: true, limit: 1 },
+        { deadline: Date.now() + (options.connectTimeoutMs ?? 5000) },
+      );
+    } catch (e) {
+      client.close();
+      throw new StorageError(`cannot reach etcd at ${endpoints.join(", ")}`, { cause: e });
+    }
+    return store;
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const k = this.k(bytes("key", key));
+    return this.guard(async () => (await this.client.kv.range({ key: k })).kvs[0]?.value);
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<void> {
+    const k = this.k(bytes("key", key));
+    const v = bytes("value", value);
+    return this.guard(async () => {
+      await this.client.kv.put({ key: k, value: v });
+    });
+  }
+
+  async delete(key: Buffer): Promise<void> {
+    const k = this.k(bytes("key", key));
+    return this.guard(async () => {
+      await this.client.kv.deleteRange({ key: k });
+    });
+  }
+
+  async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
+    const full = this.k(bytes("prefix", prefix));
+    // etcd has no empty key; "\0" as range_end means "to the end of the key space".
+    const end = prefixEnd(full) ?? ZERO;
+    return this.guard(async () => {
+      const out: Buffer[] = [];
+      let start = full.length === 0 ? ZERO : full;
+      let revision: string | undefined;
+      for (;;) {
+        const res = await this.client.kv.range({
+          key: start,
+          range_end: end,
+          keys_only: true,
+          limit: PAGE,
+          sort_order: "Ascend",
+          sort_target: "Key",
+          // Later pages read the snapshot of the first one, so the listing is consistent.
+          ...(revision ? { revision } : {}),
+        });
+        revision ??= res.header.revision;
+        for (const kv of res.kvs) {
+          if (kv.key.subarray(0, full.length).equals(full))
+            out.push(Buffer.from(kv.key.subarray(this.ns.length)));
+        }
+        const last = res.kvs[res.kvs.length - 1];
+        if (!res.more || !last) return out;
+        start = Buffer.concat([last.key, ZERO]);
+      }
+    });
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    // etcd refuses a transaction that touches one key twice; keeping the last op per key
+    // gives the same result as applying them in order.
+    const valid = lastOpPerKey(validateBatch(ops));
+    if (valid.length === 0) return this.guard(async () => {});
+    const success: RequestOp[] = valid.map((op) =>
+      op.type === "put"
+        ? { request_put: { key: this.k(op.key), value: op.value } }
+        : { request_delete_range: { key: this.k(op.key) } },
+    );
+    return this.guard(async () => {
+      await this.client.kv.txn({ success });
+    });
+  }
+
+  async enqueue(queue: Buffer, value: Buffer): Promise<void> {
+    const v = bytes("value", value);
+    await this.enqueueIndexed(queue, () => v);
+  }
+
+  async dequeue(queue: Buffer): Promise<Buffer | undefined> {
+    return (await this.dequeueIndexed(queue))?.value;
+  }
+
+  async dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal))?.value;
+  }
+
+  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void> {
+    const keys = this.queueKeys(bytes("queue", queue));
+    return this.guard(async () => {
+      let counters = await this.readCounters(keys);
+      for (;;) {
+        const tail = decodeCounter(counters.tail?.value);
+        const next = nextSlot(tail);
+        if (next === decodeCounter(counters.head?.value)) throw queueFull();
+        const element = bytes("encoded element", encode(tail));
+        const res = await this.client.kv.txn({
+          compare: [
+            {
+              key: keys.tail,
+              target: "Mod",
+              result: "Equal",
+              mod_revision: counters.tail?.mod_revision ?? 0,
+            },
+          ],
+          success: [
+            { request_put: { key: keys.element(tail), value: element } },
+            { request_put: { key: keys.tail, value: encodeCounter(next) } },
+          ],
+          failure: counterReads(keys),
+        });
+        if (res.succeeded) return;
+        counters = countersFrom(res.responses);
+      }
+    });
+  }
+
+  async dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined> {
+    const keys = this.queueKeys(bytes("queue", queue));
+    return this.guard(async () => {
+      let counters = await this.readCounters(keys);
+      for (;;) {
+        const head = decodeCounter(counters.head?.value);
+        if (head === decodeCounter(counters.tail?.value)) return undefined;
+        // Only a dequeuer moves head, so "head unchanged" means nobody else took this slot.
+        const res = await this.client.kv.txn({
+          compare: [
+            {
+              key: keys.head,
+              target: "Mod",
+              result: "Equal",
+              mod_revision: counters.head?.mod_revision ?? 0,
+            },
+          ],
+          success: [
+            { request_delete_range: { key: keys.element(head), prev_kv: true } },
+            { request_put: { key: keys.head, value: encodeCounter(nextSlot(head)) } },
+          ],
+          failure: counterReads(keys),
+        });
+        if (res.succeeded) {
+          const value = res.responses[0]?.response_delete_range?.prev_kvs?.[0]?.value;
+          // The slot was removed underneath the queue; head has moved past it so the queue
+          // stays usable, and the caller learns that an element was lost.
+          if (value === undefined) throw new StorageIntegrityError();
+          return { index: head, value };
+        }
+        counters = countersFrom(res.responses);
+      }
+    });
+  }
+
+  async dequeueIndexedWait(
+    queue: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<QueueEntry | undefined> {
+    const q = bytes("queue", queue);
+    const t = validateTimeout(timeoutMs);
+    if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
+    const tailKey = this.queueKeys(q).tail;
+    const subscribe = (): Promise<Subscription> =>
+      this.guard(async () => {
+        const wakeup = new Wakeup();
+        const watcher = await this.client.watch().key(tailKey).only("put").create();
+        // Re-check after any hiccup as well: cheap, and never misses an element.
+        watcher.on("put", () => wakeup.notify());
+        watcher.on("connected", () => wakeup.notify());
+        watcher.on("error", () => wakeup.notify());
+        return { wakeup, close: () => watcher.cancel().catch(() => {}) };
+      });
+    return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort(new StorageClosedError());
+    this.client.close();
+  }
+
+  private k(key: Buffer): Buffer {
+    return this.ns.length === 0 ? key : Buffer.concat([this.ns, key]);
+  }
+
+  private queueKeys(queue: Buffer) {
+    const keys = queueKeys(queue);
+    return {
+      head: this.k(keys.head),
+      tail: this.k(keys.tail),
+      element: (i: number) => this.k(keys.element(i)),
+    };
+  }
+
+  private async readCounters(keys: { head: Buffer; tail: Buffer }): Promise<Counters> {
+    // One transaction, so head and tail come from the same revision.
+    return countersFrom((await this.client.kv.txn({ success: counterReads(keys) })).responses);
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing.signal.aborted) throw new StorageClosedError();
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if (this.closing.signal.aborted) throw new StorageClosedError();
+      throw new StorageError("etcd request failed", { cause: e });
+    }
+  }
+}
+
+interface Counters {
+  head: KeyValue | undefined;
+  tail: KeyValue | undefined;
+}
+
+const counterReads = (keys: { head: Buffer; tail: Buffer }): RequestOp[] => [
+  { request_range: { key: keys.head } },
+  { request_range: { key: keys.tail } },
+];
+
+function countersFrom(responses: Array<{ response_range?: { kvs: KeyValue[] } }>): Counters {
+  return { head: responses[0]?.response_range?.kvs[0], tail: responses[1]?.response_range?.kvs[0] };
+}

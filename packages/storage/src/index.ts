@@ -1,0 +1,13 @@
+export { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
+export { EtcdStore, type EtcdStoreOptions } from "./etcd.js";
+export { type LevelDbOptions, LevelDbStore } from "./leveldb.js";
+export { type QueueKeys, queueKeys } from "./queue-layout.js";
+export { SealedStore } from "./sealed.js";
+export { loadOrCreateSealingKey, sealingKeyPath } from "./sealing-key.js";
+export {
+  type BatchOp,
+  hasIndexedQueues,
+  type IndexedQueues,
+  type KvStore,
+  type QueueEntry,
+} from "./types.js";

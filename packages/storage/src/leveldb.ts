@@ -1,0 +1,191 @@
+import { ClassicLevel } from "classic-level";
+import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
+import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
+import { Mutex } from "./mutex.js";
+import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
+import type { BatchOp, IndexedQueues, KvStore, QueueEntry } from "./types.js";
+import { type Subscription, Wakeup, waitFor } from "./wait.js";
+
+export interface LevelDbOptions {
+  /**
+   * fsync every write before acknowledging it. Off by default: an acknowledged write then
+   * survives a crash of the process (it is in LevelDB's log) but not of the machine.
+   */
+  sync?: boolean;
+}
+
+type Db = ClassicLevel<Buffer, Buffer>;
+
+/**
+ * The embedded backend: one LevelDB directory, owned by one process (LevelDB locks it), so
+ * queue waiters are woken in-process.
+ */
+export class LevelDbStore implements KvStore, IndexedQueues {
+  private readonly queueLock = new Mutex();
+  private readonly waiters = new Map<string, Set<Wakeup>>();
+  private readonly closing = new AbortController();
+  private readonly write: { sync: boolean };
+
+  private constructor(
+    private readonly db: Db,
+    options: LevelDbOptions,
+  ) {
+    this.write = { sync: options.sync ?? false };
+  }
+
+  static async open(path: string, options: LevelDbOptions = {}): Promise<LevelDbStore> {
+    if (typeof path !== "string" || path === "")
+      throw new StorageError("LevelDB path must be a non-empty string");
+    const db: Db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: "buffer", valueEncoding: "buffer" });
+    try {
+      await db.open({ createIfMissing: true });
+    } catch (e) {
+      const locked = (e as { cause?: { code?: string } }).cause?.code === "LEVEL_LOCKED";
+      throw new StorageError(
+        locked
+          ? `LevelDB store at ${path} is in use by another process`
+          : `cannot open LevelDB store at ${path}`,
+        { cause: e },
+      );
+    }
+    return new LevelDbStore(db, options);
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    return this.guard(() => this.db.get(k));
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<void> {
+    const k = bytes("key", key);
+    const v = bytes("value", value);
+    return this.guard(() => this.db.put(k, v, this.write));
+  }
+
+  async delete(key: Buffer): Promise<void> {
+    const k = bytes("key", key);
+    return this.guard(() => this.db.del(k, this.write));
+  }
+
+  async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
+    const p = bytes("prefix", prefix);
+    const end = prefixEnd(p);
+    return this.guard(async () => {
+      const keys = await this.db.keys(end ? { gte: p, lt: end } : { gte: p }).all();
+      // The range already bounds the scan; the check documents (and enforces) the contract.
+      return keys.filter((k) => k.length >= p.length && k.subarray(0, p.length).equals(p));
+    });
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    const valid = validateBatch(ops);
+    return this.guard(() => this.db.batch(valid, this.write));
+  }
+
+  async enqueue(queue: Buffer, value: Buffer): Promise<void> {
+    const v = bytes("value", value);
+    await this.enqueueIndexed(queue, () => v);
+  }
+
+  async dequeue(queue: Buffer): Promise<Buffer | undefined> {
+    return (await this.dequeueIndexed(queue))?.value;
+  }
+
+  async dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal))?.value;
+  }
+
+  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void> {
+    const q = bytes("queue", queue);
+    const keys = queueKeys(q);
+    return this.guard(async () => {
+      await this.queueLock.run(async () => {
+        const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
+          number,
+          number,
+        ];
+        const next = nextSlot(tail);
+        if (next === head) throw queueFull();
+        const element = bytes("encoded element", encode(tail));
+        await this.db.batch(
+          [
+            { type: "put", key: keys.element(tail), value: element },
+            { type: "put", key: keys.tail, value: encodeCounter(next) },
+          ],
+          this.write,
+        );
+      });
+      for (const w of this.waiters.get(q.toString("latin1")) ?? []) w.notify();
+    });
+  }
+
+  async dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined> {
+    const q = bytes("queue", queue);
+    const keys = queueKeys(q);
+    return this.guard(() =>
+      this.queueLock.run(async () => {
+        const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
+          number,
+          number,
+        ];
+        if (head === tail) return undefined;
+        const slot = keys.element(head);
+        const value = await this.db.get(slot);
+        await this.db.batch(
+          [
+            { type: "del", key: slot },
+            { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
+          ],
+          this.write,
+        );
+        // A slot between head and tail that vanished was removed underneath us; moving past it
+        // keeps the queue usable, and the caller learns that an element was lost.
+        if (value === undefined) throw new StorageIntegrityError();
+        return { index: head, value };
+      }),
+    );
+  }
+
+  async dequeueIndexedWait(
+    queue: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<QueueEntry | undefined> {
+    const q = bytes("queue", queue);
+    const t = validateTimeout(timeoutMs);
+    if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
+    const name = q.toString("latin1");
+    const subscribe = async (): Promise<Subscription> => {
+      const wakeup = new Wakeup();
+      const set = this.waiters.get(name) ?? new Set<Wakeup>();
+      this.waiters.set(name, set);
+      set.add(wakeup);
+      return {
+        wakeup,
+        close: () => {
+          set.delete(wakeup);
+          if (set.size === 0 && this.waiters.get(name) === set) this.waiters.delete(name);
+        },
+      };
+    };
+    return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
+  }
+
+  async close(): Promise<void> {
+    if (!this.closing.signal.aborted) this.closing.abort(new StorageClosedError());
+    // Let queued queue operations finish before the handle goes away.
+    await this.queueLock.run(async () => {});
+    if (this.db.status === "open" || this.db.status === "opening") await this.db.close();
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing.signal.aborted) throw new StorageClosedError();
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof StorageError) throw e;
+      if ((e as { code?: string }).code === "LEVEL_DATABASE_NOT_OPEN") throw new StorageClosedError();
+      throw new StorageError("LevelDB operation failed", { cause: e });
+    }
+  }
+}

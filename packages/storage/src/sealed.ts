@@ -1,0 +1,142 @@
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+import { bytes, validateBatch } from "./bytes.js";
+import { invalidArgument, StorageIntegrityError } from "./errors.js";
+import { type BatchOp, hasIndexedQueues, type IndexedQueues, type KvStore } from "./types.js";
+
+/** Layout: version (1) ‖ IV (12) ‖ GCM tag (16) ‖ ciphertext. */
+const VERSION = 0x01;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const HEADER_BYTES = 1 + IV_BYTES + TAG_BYTES;
+
+// AAD = version ‖ domain ‖ binding. The domain byte keeps a value sealed for one purpose from
+// opening in another even where the legacy layout makes the raw keys coincide.
+const DOMAIN_VALUE = 0x00; // binding: the key
+const DOMAIN_QUEUE_SLOT = 0x01; // binding: u32 BE queue-name length ‖ queue name ‖ u32 LE slot index
+const DOMAIN_QUEUE = 0x02; // binding: the queue name (inner store cannot report slot indexes)
+
+/**
+ * Seals every value and queue element with AES-256-GCM before it reaches the wrapped store,
+ * and refuses (StorageIntegrityError) anything that does not open.
+ *
+ * - A value is bound to its key: moving ciphertext to another key fails to open.
+ * - A queue element is bound to its queue and, when the inner store implements IndexedQueues
+ *   (both built-in backends do), to its slot index: reordering or copying elements within or
+ *   across queues fails to open.
+ * - Keys, queue names and the queue counters stay in clear (prefix scans need them), so key
+ *   names must not carry secrets.
+ * - Not detected: deleting a value, or rolling the whole store (or one key, or a queue's
+ *   counters together with its elements) back to an earlier state that was itself valid.
+ *   That would need a trusted monotonic counter, which the platform does not provide.
+ *
+ * The wrapper owns the inner store: close() closes it.
+ */
+export class SealedStore implements KvStore {
+  private readonly key: KeyObject;
+  private readonly indexed: (KvStore & IndexedQueues) | undefined;
+
+  constructor(
+    private readonly inner: KvStore,
+    sealingKey: Buffer | KeyObject,
+  ) {
+    this.key = Buffer.isBuffer(sealingKey) ? createSecretKey(sealingKey) : sealingKey;
+    if (this.key.type !== "secret" || this.key.symmetricKeySize !== 32) {
+      throw invalidArgument("sealing key must be 32 bytes (AES-256)");
+    }
+    this.indexed = hasIndexedQueues(inner) ? inner : undefined;
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    const sealed = await this.inner.get(k);
+    return sealed === undefined ? undefined : this.open(sealed, valueAad(k));
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<void> {
+    const k = bytes("key", key);
+    return this.inner.put(k, this.seal(bytes("value", value), valueAad(k)));
+  }
+
+  async delete(key: Buffer): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
+    return this.inner.keysByPrefix(prefix);
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    return this.inner.batch(
+      validateBatch(ops).map((op) =>
+        op.type === "put" ? { type: "put", key: op.key, value: this.seal(op.value, valueAad(op.key)) } : op,
+      ),
+    );
+  }
+
+  async enqueue(queue: Buffer, value: Buffer): Promise<void> {
+    const q = bytes("queue", queue);
+    const v = bytes("value", value);
+    if (this.indexed) await this.indexed.enqueueIndexed(q, (index) => this.seal(v, slotAad(q, index)));
+    else await this.inner.enqueue(q, this.seal(v, queueAad(q)));
+  }
+
+  async dequeue(queue: Buffer): Promise<Buffer | undefined> {
+    const q = bytes("queue", queue);
+    if (this.indexed) {
+      const entry = await this.indexed.dequeueIndexed(q);
+      return entry && this.open(entry.value, slotAad(q, entry.index));
+    }
+    const sealed = await this.inner.dequeue(q);
+    return sealed && this.open(sealed, queueAad(q));
+  }
+
+  async dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const q = bytes("queue", queue);
+    if (this.indexed) {
+      const entry = await this.indexed.dequeueIndexedWait(q, timeoutMs, signal);
+      return entry && this.open(entry.value, slotAad(q, entry.index));
+    }
+    const sealed = await this.inner.dequeueWait(q, timeoutMs, signal);
+    return sealed && this.open(sealed, queueAad(q));
+  }
+
+  async close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private seal(plaintext: Buffer, aad: Buffer): Buffer {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", this.key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(aad);
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]);
+  }
+
+  private open(sealed: Buffer, aad: Buffer): Buffer {
+    if (sealed.length < HEADER_BYTES || sealed[0] !== VERSION) throw new StorageIntegrityError();
+    const decipher = createDecipheriv("aes-256-gcm", this.key, sealed.subarray(1, 1 + IV_BYTES), {
+      authTagLength: TAG_BYTES,
+    });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(1 + IV_BYTES, HEADER_BYTES));
+    try {
+      return Buffer.concat([decipher.update(sealed.subarray(HEADER_BYTES)), decipher.final()]);
+    } catch {
+      throw new StorageIntegrityError();
+    }
+  }
+}
+
+const valueAad = (key: Buffer): Buffer => Buffer.concat([Buffer.from([VERSION, DOMAIN_VALUE]), key]);
+
+const queueAad = (queue: Buffer): Buffer => Buffer.concat([Buffer.from([VERSION, DOMAIN_QUEUE]), queue]);
+
+function slotAad(queue: Buffer, index: number): Buffer {
+  const aad = Buffer.alloc(2 + 4 + queue.length + 4);
+  aad[0] = VERSION;
+  aad[1] = DOMAIN_QUEUE_SLOT;
+  aad.writeUInt32BE(queue.length, 2);
+  queue.copy(aad, 6);
+  aad.writeUInt32LE(index >>> 0, 6 + queue.length);
+  return aad;
+}

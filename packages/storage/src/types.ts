@@ -1,0 +1,60 @@
+/** One write of an atomic batch. */
+export type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
+
+/**
+ * The state layer contract shared by every backend and by the sealing wrapper.
+ *
+ * Keys and values are raw bytes. Queues are FIFOs named by bytes; they live in the same
+ * key space as ordinary keys (legacy layout, spec/behaviour.md §9.2), so ordinary keys must not
+ * start with `queue-`.
+ */
+export interface KvStore {
+  /** The value stored under `key`, or undefined when there is none. */
+  get(key: Buffer): Promise<Buffer | undefined>;
+  /** Upsert; an empty value is allowed. */
+  put(key: Buffer, value: Buffer): Promise<void>;
+  /** Remove `key`; removing a missing key is not an error. */
+  delete(key: Buffer): Promise<void>;
+  /** Every key that starts with `prefix`, in ascending byte order (empty prefix: all keys). */
+  keysByPrefix(prefix: Buffer): Promise<Buffer[]>;
+  /** Apply all operations or none. When a key occurs more than once, the last operation wins. */
+  batch(ops: BatchOp[]): Promise<void>;
+  /** Append `value` to the FIFO `queue`. */
+  enqueue(queue: Buffer, value: Buffer): Promise<void>;
+  /** Remove and return the oldest element, or undefined when the queue is empty. */
+  dequeue(queue: Buffer): Promise<Buffer | undefined>;
+  /**
+   * Like dequeue, but when the queue is empty wait (without polling) until an element arrives
+   * or `timeoutMs` elapses (then undefined). Rejects with the signal's reason when `signal`
+   * aborts and with StorageClosedError when the store is closed meanwhile.
+   */
+  dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /** Release the backend; pending dequeueWait calls reject. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A dequeued element together with the slot index it occupied in its queue. */
+export interface QueueEntry {
+  index: number;
+  value: Buffer;
+}
+
+/**
+ * Optional backend capability: queue operations that expose the element's slot index, so a
+ * wrapper can bind each element to its position (SealedStore puts it into the AAD). `encode`
+ * may be called more than once when a backend retries an optimistic transaction.
+ */
+export interface IndexedQueues {
+  enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void>;
+  dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined>;
+  dequeueIndexedWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<QueueEntry | undefined>;
+}
+
+export const hasIndexedQueues = (store: KvStore): store is KvStore & IndexedQueues => {
+  const s = store as Partial<IndexedQueues>;
+  return (
+    typeof s.enqueueIndexed === "function" &&
+    typeof s.dequeueIndexed === "function" &&
+    typeof s.dequeueIndexedWait === "function"
+  );
+};

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import { EtcdStore, StorageError } from "../src/index.js";
+import { type Backend, b, conformance, sealed } from "./conformance.js";
+import { type EtcdServer, startEtcd } from "./etcd-server.js";
+import { integritySuite } from "./integrity.js";
+
+let server: EtcdServer | undefined;
+before(async () => {
+  server = await startEtcd();
+});
+after(async () => {
+  await server?.stop();
+});
+
+const endpoint = (): string => {
+  if (!server) throw new Error("etcd server did not start");
+  return server.endpoint;
+};
+
+// Every location is a fresh namespace on the one test server.
+const etcd: Backend = {
+  name: "etcd",
+  sharedAccess: true,
+  async location() {
+    const namespace = `test-${randomBytes(6).toString("hex")}/`;
+    return { open: () => EtcdStore.open({ endpoints: [endpoint()], namespace }) };
+  },
+};
+
+conformance(etcd);
+conformance(sealed(etcd));
+integritySuite(etcd);
+
+describe("EtcdStore specifics", () => {
+  test("namespaces keep deployments apart", async () => {
+    const a = await EtcdStore.open({ endpoints: [endpoint()], namespace: "ns-a/" });
+    const c = await EtcdStore.open({ endpoints: [endpoint()], namespace: "ns-a/c/" });
+    try {
+      await a.put(b("k"), b("in a"));
+      await c.put(b("k"), b("in c"));
+      assert.deepEqual(await a.get(b("k")), b("in a"));
+      assert.deepEqual(await c.get(b("k")), b("in c"));
+      // c's keys are visible from a only under c's prefix, never the other way round.
+      assert.deepEqual(await c.keysByPrefix(Buffer.alloc(0)), [b("k")]);
+      assert.deepEqual(await a.keysByPrefix(b("c/")), [b("c/k")]);
+    } finally {
+      await a.close();
+      await c.close();
+    }
+  });
+
+  test("an unreachable cluster fails open() with a clear error", async () => {
+    await assert.rejects(
+      EtcdStore.open({ endpoints: ["http://127.0.0.1:1"], connectTimeoutMs: 500 }),
+      (e: unknown) => e instanceof StorageError && /cannot reach etcd/.test(e.message),
+    );
+    await assert.rejects(
+      EtcdStore.open({ endpoints: [] }),
+      (e: unknown) => e instanceof StorageError && e.code === 3,
+    );
+  });
+});
