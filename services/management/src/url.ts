@@ -3,7 +3,11 @@ import { CloisterError, Status } from "@cloister/core";
 const SPECIAL = new Set(["http", "https", "ws", "wss", "ftp", "file"]);
 // Forbidden host code points of the URL standard (plus the domain-only ones for special schemes).
 const FORBIDDEN_HOST = /[\0\t\n\r #/:<>?@[\\\]^|]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: C0 controls are forbidden domain code points
 const FORBIDDEN_DOMAIN = /[\0-\x1f\x20#%/:<>?@[\\\]^|\x7f]/;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the URL standard trims C0 controls and spaces
+const LEADING_TRAILING_C0 = /^[\0-\x20]+|[\0-\x20]+$/g;
 
 /**
  * Parse an absolute URL with the WHATWG rules and return its normalised form. Failures are
@@ -21,8 +25,7 @@ export function normalizeUrl(input: string): string {
 
 function classify(input: string): string {
   // The parser strips leading/trailing C0 controls and spaces and ignores tabs and newlines.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the URL standard's own trimming
-  const s = input.replace(/^[\0-\x20]+|[\0-\x20]+$/g, "").replace(/[\t\n\r]/g, "");
+  const s = input.replace(LEADING_TRAILING_C0, "").replace(/[\t\n\r]/g, "");
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(s);
   if (!m) return "RelativeUrlWithoutBase";
   const scheme = m[1]!.toLowerCase();
