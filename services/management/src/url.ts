@@ -6,7 +6,6 @@ const FORBIDDEN_HOST = /[\0\t\n\r #/:<>?@[\\\]^|]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: C0 controls are forbidden domain code points
 const FORBIDDEN_DOMAIN = /[\0-\x1f\x20#%/:<>?@[\\\]^|\x7f]/;
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the URL standard trims C0 controls and spaces
 const LEADING_TRAILING_C0 = /^[\0-\x20]+|[\0-\x20]+$/g;
 
 /**
