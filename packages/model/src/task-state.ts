@@ -3,6 +3,7 @@
  * and returns a new one (the input is never modified) or throws a CloisterError carrying the
  * exact legacy code and text. Storage and id lookups stay with the callers.
  */
+import { randomUUID } from "node:crypto";
 import { CloisterError, parseRole, type Role, Status } from "@cloister/core";
 import { mergeFunctionArguments, parseFunctionArguments } from "./arguments.js";
 import { CMAC_LENGTH, type InputFileRecord, type OutputFileRecord } from "./file.js";
@@ -89,7 +90,7 @@ export function createTask(input: CreateTaskInput): TaskRecord {
   participants.add(input.creator);
   if (!fn.public) participants.add(fn.owner);
   return {
-    uuid: input.uuid ?? crypto.randomUUID(),
+    uuid: input.uuid ?? randomUUID(),
     creator: input.creator,
     functionUuid: fn.uuid,
     functionArguments,
