@@ -10,3 +10,4 @@ export * as frontend from "./gen/teaclave_frontend_service.js";
 export * as management from "./gen/teaclave_management_service.js";
 export * as scheduler from "./gen/teaclave_scheduler_service.js";
 export * as storage from "./gen/teaclave_storage_service.js";
+export * as extensions from "./gen/cloister_extensions.js";
