@@ -263,7 +263,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
     } catch (e) {
       if (e instanceof StorageError) throw e;
       if (this.closing.signal.aborted) throw new StorageClosedError();
-      throw new StorageError("etcd request failed", { cause: e });
+      throw new StorageError(describeEtcdFailure(e), { cause: e });
     }
   }
 }
@@ -280,4 +280,16 @@ const counterReads = (keys: { head: Buffer; tail: Buffer }): RequestOp[] => [
 
 function countersFrom(responses: Array<{ response_range?: { kvs: KeyValue[] } }>): Counters {
   return { head: responses[0]?.response_range?.kvs[0], tail: responses[1]?.response_range?.kvs[0] };
+}
+
+// The server's limits are configuration an operator can change, so name the knob.
+function describeEtcdFailure(e: unknown): string {
+  const msg = e instanceof Error ? e.message : "";
+  if (msg.includes("too many operations in txn request")) {
+    return "batch has more operations than the etcd cluster accepts in one transaction (etcd --max-txn-ops)";
+  }
+  if (msg.includes("request is too large") || msg.includes("received message larger than max")) {
+    return "request is larger than the etcd cluster accepts (etcd --max-request-bytes)";
+  }
+  return "etcd request failed";
 }

@@ -51,6 +51,37 @@ describe("EtcdStore specifics", () => {
     }
   });
 
+  test("a batch the server refuses as a whole applies nothing", async () => {
+    const s = await EtcdStore.open({
+      endpoints: [endpoint()],
+      namespace: `limits-${randomBytes(4).toString("hex")}/`,
+    });
+    try {
+      await s.put(b("k-0"), b("old"));
+      // etcd's default --max-txn-ops is 128.
+      const ops = Array.from({ length: 200 }, (_, i) => ({
+        type: "put" as const,
+        key: b(`k-${i}`),
+        value: b("new"),
+      }));
+      await assert.rejects(
+        s.batch(ops),
+        (e: unknown) => e instanceof StorageError && /--max-txn-ops/.test(e.message),
+      );
+      assert.deepEqual(await s.keysByPrefix(b("k-")), [b("k-0")]);
+      assert.deepEqual(await s.get(b("k-0")), b("old"));
+      // etcd's default --max-request-bytes is 1.5 MiB.
+      for (const mib of [1.6, 3]) {
+        await assert.rejects(
+          s.put(b("big"), Buffer.alloc(mib * 1024 * 1024)),
+          (e: unknown) => e instanceof StorageError && /--max-request-bytes/.test(e.message),
+        );
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test("an unreachable cluster fails open() with a clear error", async () => {
     await assert.rejects(
       EtcdStore.open({ endpoints: ["http://127.0.0.1:1"], connectTimeoutMs: 500 }),
