@@ -1,0 +1,10 @@
+export { BWRAP_PATH, NODE_SANDBOX_FLAGS, PRLIMIT_PATH } from "./command.js";
+export * from "./errors.js";
+export {
+  checkSandbox,
+  type RunOptions,
+  SandboxPool,
+  type SandboxPoolOptions,
+  type SandboxPoolStats,
+} from "./pool.js";
+export * from "./types.js";

@@ -1,0 +1,243 @@
+// One sandboxed worker process: started, initialised, given exactly one job, then killed.
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import type { Command } from "./command.js";
+import {
+  SandboxAbortedError,
+  SandboxCrashedError,
+  type SandboxError,
+  SandboxJobError,
+  SandboxProtocolError,
+  SandboxStartError,
+  SandboxTimeoutError,
+} from "./errors.js";
+import type { SandboxJob, SandboxResult } from "./types.js";
+import { encodeFrame, type Frame, FrameDecoder, FrameError } from "./worker/frame.js";
+
+type State = "starting" | "ready" | "running" | "dead";
+
+export interface SandboxProcessOptions {
+  command: Command;
+  workerScript: string;
+  workerOptions: unknown;
+  startTimeoutMs: number;
+  maxMessageBytes: number;
+  maxCapturedOutputBytes: number;
+}
+
+/** Bounded capture of a stream of untrusted text. */
+class Capture {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private dropped = false;
+  constructor(
+    stream: Readable | null,
+    private readonly limit: number,
+  ) {
+    stream?.on("data", (b: Buffer) => {
+      const room = this.limit - this.size;
+      if (room <= 0) {
+        this.dropped = true;
+        return;
+      }
+      const part = b.length > room ? b.subarray(0, room) : b;
+      if (part.length < b.length) this.dropped = true;
+      this.chunks.push(part);
+      this.size += part.length;
+    });
+  }
+  reset(): void {
+    this.chunks = [];
+    this.size = 0;
+    this.dropped = false;
+  }
+  text(): string {
+    const s = Buffer.concat(this.chunks).toString("utf8");
+    return this.dropped ? `${s}\n[output truncated]` : s;
+  }
+}
+
+export class SandboxProcess {
+  readonly uid: number | undefined;
+  /** Settles when the worker is ready for its job (or fails to start). */
+  readonly ready: Promise<void>;
+  /** Settles when the sandbox's outer process has exited. */
+  readonly exited: Promise<void>;
+  /**
+   * Settles when every process holding the sandbox's stdout/stderr is gone — the whole PID
+   * namespace — and all their output has been read.
+   */
+  readonly closed: Promise<void>;
+  private state: State = "starting";
+  private readonly child: ChildProcess;
+  private readonly decoder: FrameDecoder;
+  private readonly stdout: Capture;
+  private readonly stderr: Capture;
+  private onFrame: (f: Frame) => void = () => {};
+  private onEnd: (e: SandboxError) => void = () => {};
+  private exitInfo: { code: number | null; signal: string | null } | null = null;
+
+  constructor(opts: SandboxProcessOptions) {
+    this.uid = opts.command.uid;
+    this.decoder = new FrameDecoder(opts.maxMessageBytes);
+    this.child = spawn(opts.command.file, opts.command.args, {
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      env: {},
+      // Own process group, so a kill reaches prlimit/bwrap even mid-exec.
+      detached: true,
+      ...(opts.command.uid !== undefined ? { uid: opts.command.uid, gid: opts.command.uid } : {}),
+    });
+    this.stdout = new Capture(this.child.stdout, opts.maxCapturedOutputBytes);
+    this.stderr = new Capture(this.child.stderr, opts.maxCapturedOutputBytes);
+    const channel = this.child.stdio[3] as Readable & { write(b: Buffer): boolean; destroy(): void };
+    channel.on("error", () => {});
+    channel.on("data", (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = this.decoder.push(chunk);
+      } catch (e) {
+        this.fail(new SandboxProtocolError(e instanceof FrameError ? e.message : "undecodable frame"));
+        return;
+      }
+      for (const f of frames) this.onFrame(f);
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        this.state = "dead";
+        channel.destroy();
+        this.onEnd(new SandboxCrashedError(code, signal));
+        resolve();
+      });
+    });
+    this.closed = new Promise((resolve) => this.child.on("close", () => resolve()));
+    this.child.on("error", (e) => {
+      this.state = "dead";
+      this.onEnd(new SandboxStartError("cannot spawn the sandbox", { cause: e }));
+    });
+
+    this.ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        reject(
+          new SandboxStartError(`sandboxed worker did not become ready within ${opts.startTimeoutMs} ms`),
+        );
+      }, opts.startTimeoutMs);
+      const settle = (e?: SandboxError) => {
+        clearTimeout(timer);
+        this.onFrame = () => this.fail(new SandboxProtocolError("unexpected message"));
+        this.onEnd = () => {};
+        if (e) reject(e);
+        else resolve();
+      };
+      this.onFrame = (f) => {
+        if (f.header.t === "ready") {
+          this.state = "ready";
+          settle();
+        } else if (f.header.t === "init-error") {
+          this.kill();
+          settle(new SandboxStartError(`sandboxed worker init failed: ${String(f.header.message)}`));
+        } else {
+          this.kill();
+          settle(new SandboxProtocolError("unexpected message before ready"));
+        }
+      };
+      this.onEnd = (e) => {
+        const tail = this.stderr.text().slice(-2000);
+        settle(
+          e instanceof SandboxCrashedError
+            ? new SandboxStartError(
+                `sandboxed worker exited during start (${e.message})${tail ? `: ${tail}` : ""}`,
+              )
+            : e,
+        );
+      };
+    });
+    // A failed start is reported through `ready`; keep it from being an unhandled rejection.
+    this.ready.catch(() => {});
+    channel.write(encodeFrame({ t: "init", script: opts.workerScript, options: opts.workerOptions ?? null }));
+  }
+
+  get isReady(): boolean {
+    return this.state === "ready";
+  }
+
+  get isDead(): boolean {
+    return this.state === "dead";
+  }
+
+  /** Runs the one job this sandbox will ever see. The caller kills the sandbox afterwards. */
+  run(job: SandboxJob, options: { signal?: AbortSignal; timeoutMs: number }): Promise<SandboxResult> {
+    if (this.state !== "ready") return Promise.reject(new SandboxProtocolError("sandbox is not ready"));
+    this.state = "running";
+    const { signal, timeoutMs } = options;
+    return new Promise<SandboxResult>((resolve, reject) => {
+      let done = false;
+      const finish = (err: SandboxError | null, result?: SandboxResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.onFrame = () => {};
+        this.onEnd = () => {};
+        // Settle only once the sandbox is gone: no code of this job is still running, and the
+        // output it printed before replying has been read from the pipes.
+        this.kill();
+        void this.closed.then(() => {
+          if (err) reject(err);
+          else resolve({ ...result!, stdout: this.stdout.text(), stderr: this.stderr.text() });
+        });
+      };
+      const onAbort = () => finish(new SandboxAbortedError({ cause: signal?.reason }));
+      const timer = setTimeout(() => finish(new SandboxTimeoutError(timeoutMs)), timeoutMs);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.onEnd = (e) => finish(e);
+      this.onFrame = (f) => {
+        if (f.header.t === "result") {
+          finish(null, {
+            data: f.header.data,
+            blobs: f.blobs,
+            stdout: this.stdout.text(),
+            stderr: this.stderr.text(),
+          });
+        } else if (f.header.t === "error") {
+          finish(new SandboxJobError(String(f.header.message)));
+        } else finish(new SandboxProtocolError("unexpected message during job"));
+      };
+      this.stdout.reset();
+      this.stderr.reset();
+      const channel = this.child.stdio[3] as unknown as { write(b: Buffer): boolean };
+      try {
+        channel.write(encodeFrame({ t: "job", data: job.data ?? null }, job.blobs));
+      } catch (e) {
+        finish(new SandboxProtocolError(e instanceof Error ? e.message : "cannot encode job"));
+      }
+    });
+  }
+
+  /**
+   * SIGKILL the sandbox. Killing bwrap takes its PID namespace down (--die-with-parent makes the
+   * namespace's init die with it, and the kernel then kills every process inside).
+   */
+  kill(): void {
+    if (this.exitInfo) return;
+    const pid = this.child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+
+  private fail(e: SandboxError): void {
+    this.kill();
+    this.onEnd(e);
+  }
+}

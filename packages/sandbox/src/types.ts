@@ -1,0 +1,81 @@
+/**
+ * What the host hands to one sandboxed task: JSON parameters and named binary blobs (the
+ * function's code, its inputs). Nothing else crosses into the sandbox — no keys, no URLs, no
+ * host paths.
+ */
+export interface SandboxJob {
+  /** Executor-specific JSON-serialisable parameters (e.g. argv). */
+  data?: unknown;
+  /** Named binary data (payload, task inputs). */
+  blobs?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** What a worker module's `run` returns for its job. */
+export interface SandboxReply {
+  /** JSON-serialisable result. */
+  data?: unknown;
+  /** Named binary results (task outputs). */
+  blobs?: ReadonlyMap<string, Uint8Array>;
+}
+
+/** A job's outcome as seen by the host. */
+export interface SandboxResult {
+  data: unknown;
+  blobs: Map<string, Buffer>;
+  /** What the worker process wrote to stdout/stderr during the job (bounded, untrusted text). */
+  stdout: string;
+  stderr: string;
+}
+
+/** The job as the worker module receives it. */
+export interface WorkerJob {
+  data: unknown;
+  blobs: Map<string, Buffer>;
+}
+
+/**
+ * The module named by `workerScript`. It runs inside the sandbox, so it may import only node:
+ * builtins, its own files and the paths listed in `readOnlyPaths`; use `import type` for Cloister
+ * types. `init` runs once when the sandbox is filled into the pool (load the language runtime
+ * there); `run` runs exactly one job, after which the sandbox is destroyed.
+ */
+export interface SandboxWorkerModule {
+  init?(options: unknown): void | Promise<void>;
+  run(job: WorkerJob): SandboxReply | Promise<SandboxReply>;
+}
+
+export interface SandboxLimits {
+  /**
+   * Memory the sandboxed worker may use on top of the runtime's own reservations, in bytes.
+   * Enforced as RLIMIT_AS = memoryBytes + runtimeReserveBytes (address space, not RSS).
+   */
+  memoryBytes: number;
+  /**
+   * Address space Node/V8 reserve before any user code runs (code range, heap cage, thread
+   * stacks); measured at ~750 MiB for Node 20, default 1 GiB.
+   */
+  runtimeReserveBytes: number;
+  /** RLIMIT_CPU for the sandbox's whole life (runtime init plus one task), in seconds. */
+  cpuSeconds: number;
+  /**
+   * RLIMIT_NPROC (threads count): applied when the host runs as root, because then every sandbox
+   * gets its own uid and the count is per sandbox. Node itself needs about a dozen threads.
+   */
+  maxProcesses: number;
+  /** Size of the sandbox's private /tmp (tmpfs, counted in host memory), in bytes. */
+  tmpBytes: number;
+  /** Largest frame the host accepts from a worker, in bytes. */
+  maxMessageBytes: number;
+  /** Bytes of stdout and of stderr kept per job; the rest is dropped. */
+  maxCapturedOutputBytes: number;
+}
+
+export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
+  memoryBytes: 512 * 1024 * 1024,
+  runtimeReserveBytes: 1024 * 1024 * 1024,
+  cpuSeconds: 120,
+  maxProcesses: 64,
+  tmpBytes: 64 * 1024 * 1024,
+  maxMessageBytes: 256 * 1024 * 1024,
+  maxCapturedOutputBytes: 64 * 1024,
+};

@@ -1,0 +1,112 @@
+// Length-prefixed framing shared by the host and the sandboxed worker. One frame is
+//   u32be bodyLength | u32be headerLength | header (UTF-8 JSON) | blob bytes...
+// The header carries the message and the names and sizes of the blobs that follow, so binary
+// task data (inputs, outputs, payloads) travels without base64 inflation.
+// This file is loaded inside the sandbox too: it must import nothing outside node: builtins.
+
+export interface Frame {
+  /** The JSON message. */
+  header: Record<string, unknown>;
+  /** Binary attachments by name. */
+  blobs: Map<string, Buffer>;
+}
+
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FrameError";
+  }
+}
+
+const BLOBS_KEY = "$blobs";
+
+export function encodeFrame(
+  header: Record<string, unknown>,
+  blobs?: ReadonlyMap<string, Uint8Array>,
+): Buffer {
+  const sizes: Array<[string, number]> = [];
+  const parts: Uint8Array[] = [];
+  for (const [name, data] of blobs ?? []) {
+    sizes.push([name, data.byteLength]);
+    parts.push(data);
+  }
+  const head = Buffer.from(JSON.stringify({ ...header, [BLOBS_KEY]: sizes }), "utf8");
+  const bodyLength = 4 + head.length + parts.reduce((n, p) => n + p.byteLength, 0);
+  if (bodyLength > 0xffffffff) throw new FrameError("frame too large");
+  const prefix = Buffer.allocUnsafe(8);
+  prefix.writeUInt32BE(bodyLength, 0);
+  prefix.writeUInt32BE(head.length, 4);
+  return Buffer.concat([prefix, head, ...parts]);
+}
+
+/**
+ * Incremental decoder. `push` returns the frames completed by a chunk. A frame longer than
+ * `maxFrameBytes` or malformed throws FrameError: the peer is not trusted, so nothing it sends
+ * may make the decoder buffer without bound.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+      this.chunks = [all];
+      const bodyLength = all.readUInt32BE(0);
+      if (bodyLength > this.maxFrameBytes)
+        throw new FrameError(`frame of ${bodyLength} bytes exceeds the limit`);
+      if (bodyLength < 4) throw new FrameError("frame too short");
+      if (all.length < 4 + bodyLength) break;
+      frames.push(decodeBody(all.subarray(4, 4 + bodyLength)));
+      const rest = all.subarray(4 + bodyLength);
+      this.chunks = rest.length ? [rest] : [];
+      this.buffered = rest.length;
+    }
+    return frames;
+  }
+}
+
+function decodeBody(body: Buffer): Frame {
+  const headLength = body.readUInt32BE(0);
+  if (4 + headLength > body.length) throw new FrameError("header overruns frame");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.subarray(4, 4 + headLength).toString("utf8"));
+  } catch {
+    throw new FrameError("header is not JSON");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new FrameError("header is not an object");
+  }
+  const header = parsed as Record<string, unknown>;
+  const sizes = header[BLOBS_KEY];
+  delete header[BLOBS_KEY];
+  if (!Array.isArray(sizes)) throw new FrameError("missing blob table");
+  const blobs = new Map<string, Buffer>();
+  let offset = 4 + headLength;
+  for (const entry of sizes) {
+    if (
+      !Array.isArray(entry) ||
+      entry.length !== 2 ||
+      typeof entry[0] !== "string" ||
+      !Number.isSafeInteger(entry[1]) ||
+      entry[1] < 0
+    ) {
+      throw new FrameError("bad blob table entry");
+    }
+    const [name, size] = entry as [string, number];
+    if (offset + size > body.length) throw new FrameError("blob overruns frame");
+    if (blobs.has(name)) throw new FrameError("duplicate blob name");
+    // Copy so a retained blob does not pin the whole (possibly large) frame buffer.
+    blobs.set(name, Buffer.from(body.subarray(offset, offset + size)));
+    offset += size;
+  }
+  if (offset !== body.length) throw new FrameError("trailing bytes in frame");
+  return { header, blobs };
+}
