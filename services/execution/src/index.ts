@@ -2,3 +2,4 @@ export * from "./node.js";
 export * from "./pipeline.js";
 export * from "./registry.js";
 export * from "./task-runtime.js";
+export * from "./codec.js";

@@ -1,0 +1,23 @@
+import { decryptBuffer, encryptBuffer } from "@cloister/crypto";
+import { urlBasename } from "@cloister/file-agent";
+import type { FileCrypto } from "@cloister/model";
+import { TaskFailure } from "@cloister/runtime";
+import type { FileCodec } from "./pipeline.js";
+
+/** Task files in the formats of @cloister/crypto, entirely in memory. */
+export const cryptoCodec: FileCodec = {
+  async open(ciphertext: Buffer, crypto: FileCrypto, cmac: Buffer, url: string): Promise<Buffer> {
+    try {
+      // A raw input has no integrity check to make (spec/executors-and-files.md §7.4).
+      const opts = crypto.schema === "raw" ? { path: url } : { expectedCmac: cmac, path: urlBasename(url) };
+      return (await decryptBuffer(ciphertext, crypto, opts)).plaintext;
+    } catch (e) {
+      throw new TaskFailure((e as Error).message, { cause: e });
+    }
+  },
+  async seal(plaintext: Buffer, crypto: FileCrypto, url: string): Promise<{ data: Buffer; tag: Buffer }> {
+    // teaclave-file-128 stores a file name: the legacy platform uses the URL's basename.
+    const { file, cmac } = await encryptBuffer(plaintext, crypto, { fileName: urlBasename(url) });
+    return { data: file, tag: cmac };
+  },
+};
