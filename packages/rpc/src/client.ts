@@ -1,0 +1,107 @@
+import { CloisterError, type StatusCode } from "@cloister/core";
+import * as grpc from "@grpc/grpc-js";
+import { dialTarget } from "./address.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "./tls-params.js";
+
+export interface ClientOptions {
+  /** Largest request and response message, in bytes (default 16 MiB). */
+  maxMessageBytes?: number;
+  /** Interval of keepalive pings while calls are active (default 60 s). */
+  keepaliveMs?: number;
+  /** Extra grpc-js channel options; they override the defaults above. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** A generated grpc-js client constructor (ts-proto `outputServices=grpc-js`). */
+export type ClientConstructor<C extends grpc.Client> = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: Partial<grpc.ClientOptions>,
+) => C;
+
+/**
+ * Creates a client for `address` (`host:port` or `https://host:port`) with message limits large
+ * enough for file payloads and keepalive that notices dead peers.
+ */
+export function createClient<C extends grpc.Client>(
+  Client: ClientConstructor<C>,
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  opts: ClientOptions = {},
+): C {
+  const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  return new Client(dialTarget(address), credentials, {
+    "grpc.max_receive_message_length": max,
+    "grpc.max_send_message_length": max,
+    "grpc.keepalive_time_ms": opts.keepaliveMs ?? 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 0,
+    "grpc.initial_reconnect_backoff_ms": 500,
+    "grpc.max_reconnect_backoff_ms": 10_000,
+    ...opts.channelOptions,
+  });
+}
+
+/**
+ * A failed call as seen by the caller: the gRPC code and details exactly as received. It is a
+ * CloisterError, so a service may rethrow it to pass the peer's status through unchanged.
+ */
+export class RpcError extends CloisterError {
+  readonly details: string;
+  readonly metadata: grpc.Metadata;
+  constructor(code: StatusCode, details: string, metadata: grpc.Metadata, options?: { cause?: unknown }) {
+    super(code, details, options);
+    this.name = "RpcError";
+    this.details = details;
+    this.metadata = metadata;
+  }
+}
+
+type UnaryCallback<Res> = (error: grpc.ServiceError | null, response: Res) => void;
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: UnaryCallback<Res>,
+) => grpc.ClientUnaryCall;
+
+/** Names of the client's unary methods (the generated four-argument overload). */
+export type UnaryMethodName<C> = {
+  [K in keyof C]: C[K] extends UnaryMethod<infer _Q, infer _R> ? K : never;
+}[keyof C] &
+  string;
+export type RequestOf<C, M extends keyof C> = C[M] extends UnaryMethod<infer Q, infer _R> ? Q : never;
+export type ResponseOf<C, M extends keyof C> = C[M] extends UnaryMethod<infer _Q, infer R> ? R : never;
+
+export interface CallOptions {
+  metadata?: grpc.Metadata;
+  /** Relative deadline; the call fails with DEADLINE_EXCEEDED after it. */
+  deadlineMs?: number;
+}
+
+/** Makes a unary call and resolves with the response or rejects with an RpcError. */
+export function callUnary<C extends grpc.Client, M extends UnaryMethodName<C>>(
+  client: C,
+  method: M,
+  request: RequestOf<C, M>,
+  opts: CallOptions = {},
+): Promise<ResponseOf<C, M>> {
+  const fn = client[method] as unknown as UnaryMethod<RequestOf<C, M>, ResponseOf<C, M>>;
+  if (typeof fn !== "function") throw new TypeError(`client has no method ${method}`);
+  const callOptions: Partial<grpc.CallOptions> =
+    opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, opts.metadata ?? new grpc.Metadata(), callOptions, (error, response) => {
+      if (error) reject(toRpcError(error));
+      else resolve(response);
+    });
+  });
+}
+
+/** Converts a grpc-js ServiceError (code, details, metadata) into an RpcError. */
+export function toRpcError(error: grpc.ServiceError): RpcError {
+  const code = (typeof error.code === "number" ? error.code : grpc.status.UNKNOWN) as StatusCode;
+  return new RpcError(code, error.details ?? error.message, error.metadata ?? new grpc.Metadata(), {
+    cause: error,
+  });
+}

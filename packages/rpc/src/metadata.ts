@@ -1,0 +1,40 @@
+import * as grpc from "@grpc/grpc-js";
+
+/**
+ * HTTP header values that are printable ASCII (plus space and tab) — what the legacy servers could
+ * read as text. Anything else counts as absent (wire.md §4).
+ */
+const VISIBLE_ASCII = /^[\t\x20-\x7e]+$/;
+
+/** The first value of a text metadata key, or undefined if missing, empty or not visible ASCII. */
+export function metadataValue(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key.toLowerCase())[0];
+  if (typeof value !== "string" || value.length === 0 || !VISIBLE_ASCII.test(value)) return undefined;
+  return value;
+}
+
+/** The identity metadata of wire.md §4. */
+export interface IdentityMetadata {
+  id?: string;
+  token?: string;
+  role?: string;
+}
+
+/** Reads `id`, `token` and `role`; each is undefined when missing, empty or not visible ASCII. */
+export function readIdentityMetadata(metadata: grpc.Metadata): IdentityMetadata {
+  const out: IdentityMetadata = {};
+  for (const key of ["id", "token", "role"] as const) {
+    const value = metadataValue(metadata, key);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+/** Builds outgoing metadata from identity fields, skipping undefined ones. */
+export function identityMetadata(fields: IdentityMetadata): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) metadata.set(key, value);
+  }
+  return metadata;
+}

@@ -1,0 +1,39 @@
+import type { TLSSocket } from "node:tls";
+import type { ServerUnaryCall } from "@grpc/grpc-js";
+import type { VerifiedPeerInfo } from "./types.js";
+
+const VERIFIED_PEER = Symbol("cloister.verifiedPeer");
+
+/**
+ * Records the attestation result on an accepted socket so handlers can read it.
+ *
+ * grpc-js exposes the peer certificate through `call.getAuthContext()` only when
+ * `socket.authorized` is true, which OpenSSL never sets for a self-signed certificate. Here the
+ * attestation check is what authorises the peer, so the flag is set, and the certificate object
+ * grpc-js hands to the handler carries the verified info under a private symbol.
+ */
+export function markVerified(socket: TLSSocket, info: VerifiedPeerInfo): void {
+  const frozen = Object.freeze({ ...info });
+  const original = socket.getPeerCertificate;
+  socket.authorized = true;
+  const patched = function (this: TLSSocket, detailed?: boolean) {
+    const cert = original.call(this, detailed as boolean);
+    if (cert && typeof cert === "object") {
+      Object.defineProperty(cert, VERIFIED_PEER, { value: frozen, enumerable: false });
+    }
+    return cert;
+  };
+  socket.getPeerCertificate = patched as TLSSocket["getPeerCertificate"];
+}
+
+/** Anything with grpc-js's `getAuthContext()` (every server call object has it). */
+export type CallWithAuthContext = Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext">;
+
+/**
+ * The attested peer of a call on an internal endpoint, or undefined on an API endpoint (no
+ * client certificate is requested there).
+ */
+export function peerOf(call: CallWithAuthContext): VerifiedPeerInfo | undefined {
+  const cert = call.getAuthContext().sslPeerCertificate as unknown as Record<symbol, unknown> | undefined;
+  return cert ? (cert[VERIFIED_PEER] as VerifiedPeerInfo | undefined) : undefined;
+}
