@@ -11,3 +11,4 @@ export {
   type KvStore,
   type QueueEntry,
 } from "./types.js";
+export { RemoteKvStore } from "./remote.js";

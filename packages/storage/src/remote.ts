@@ -1,0 +1,73 @@
+import { extensions, storage } from "@cloister/proto";
+import { callUnary, createClient } from "@cloister/rpc";
+import type * as grpc from "@grpc/grpc-js";
+import type { BatchOp, KvStore } from "./types.js";
+
+/** Longest single long-poll asked of the storage service; longer waits are split. */
+const MAX_WAIT_MS = 25_000;
+
+/**
+ * The storage service seen as a KvStore: what management and the scheduler use. Values cross the
+ * wire in plaintext inside mutually attested TLS; the service seals them before they reach disk.
+ */
+export class RemoteKvStore implements KvStore {
+  private readonly teaclave: storage.TeaclaveStorageClient;
+  private readonly ext: extensions.CloisterStorageClient;
+
+  constructor(address: string, credentials: grpc.ChannelCredentials) {
+    this.teaclave = createClient(storage.TeaclaveStorageClient, address, credentials);
+    this.ext = createClient(extensions.CloisterStorageClient, address, credentials);
+  }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const r = await callUnary(this.ext, "getOptional", { key });
+    return r.found ? Buffer.from(r.value) : undefined;
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<void> {
+    await callUnary(this.teaclave, "put", { key, value });
+  }
+
+  async delete(key: Buffer): Promise<void> {
+    await callUnary(this.teaclave, "delete", { key });
+  }
+
+  async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
+    const r = await callUnary(this.teaclave, "getKeysByPrefix", { prefix });
+    return r.keys.map((k) => Buffer.from(k));
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    const writes = ops.map((op) =>
+      op.type === "put" ? { key: op.key, value: op.value, delete: false } : { key: op.key, value: Buffer.alloc(0), delete: true },
+    );
+    await callUnary(this.ext, "batch", { writes });
+  }
+
+  async enqueue(queue: Buffer, value: Buffer): Promise<void> {
+    await callUnary(this.teaclave, "enqueue", { key: queue, value });
+  }
+
+  async dequeue(queue: Buffer): Promise<Buffer | undefined> {
+    const r = await callUnary(this.ext, "dequeueWait", { key: queue, waitMs: 0 });
+    return r.found ? Buffer.from(r.value) : undefined;
+  }
+
+  async dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
+      // The in-flight long poll is not abandoned on abort: an element the service dequeues for it
+      // would be lost. The signal is honoured between polls (at most MAX_WAIT_MS later).
+      const r = await callUnary(this.ext, "dequeueWait", { key: queue, waitMs }, { deadlineMs: waitMs + 10_000 });
+      if (r.found) return Buffer.from(r.value);
+      if (Date.now() >= deadline) return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.teaclave.close();
+    this.ext.close();
+  }
+}

@@ -1,0 +1,79 @@
+import { CloisterError, type Logger, Status } from "@cloister/core";
+import { Empty, extensions, storage } from "@cloister/proto";
+import { unary } from "@cloister/rpc";
+import { type KvStore, StorageError } from "@cloister/storage";
+import type * as grpc from "@grpc/grpc-js";
+
+/** Longest long-poll a client may ask for. */
+export const MAX_DEQUEUE_WAIT_MS = 30_000;
+
+/**
+ * Every storage failure reaches callers as 13 `invalid response` (the legacy proxy collapsed
+ * them; spec/behaviour.md §9.1), except that an integrity failure is logged loudly first.
+ */
+function invalidResponse(log: Logger) {
+  return (e: unknown): never => {
+    if (e instanceof StorageError && e.name === "StorageIntegrityError") log.error({ err: e }, "stored value failed its integrity check");
+    else log.warn({ err: e }, "storage operation failed");
+    throw new CloisterError(Status.INTERNAL, "invalid response");
+  };
+}
+
+export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.TeaclaveStorageServer {
+  const fail = invalidResponse(log);
+  return {
+    get: unary(async (req: storage.GetRequest) => {
+      const value = await store.get(req.key).catch(fail);
+      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      return { value };
+    }, log),
+    put: unary(async (req: storage.PutRequest) => {
+      await store.put(req.key, req.value).catch(fail);
+      return Empty.fromPartial({});
+    }, log),
+    delete: unary(async (req: storage.DeleteRequest) => {
+      await store.delete(req.key).catch(fail);
+      return Empty.fromPartial({});
+    }, log),
+    enqueue: unary(async (req: storage.EnqueueRequest) => {
+      await store.enqueue(req.key, req.value).catch(fail);
+      return Empty.fromPartial({});
+    }, log),
+    dequeue: unary(async (req: storage.DequeueRequest) => {
+      const value = await store.dequeue(req.key).catch(fail);
+      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      return { value };
+    }, log),
+    getKeysByPrefix: unary(async (req: storage.GetKeysByPrefixRequest) => {
+      // Only keys that really carry the prefix: the legacy "first key" leak is fixed (§9.1, §12).
+      return { keys: await store.keysByPrefix(req.prefix).catch(fail) };
+    }, log),
+  };
+}
+
+export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions.CloisterStorageServer {
+  const fail = invalidResponse(log);
+  return {
+    batch: unary(async (req: extensions.BatchRequest) => {
+      const ops = req.writes.map((w) =>
+        w.delete ? ({ type: "del", key: w.key } as const) : ({ type: "put", key: w.key, value: w.value } as const),
+      );
+      await store.batch(ops).catch(fail);
+      return Empty.fromPartial({});
+    }, log),
+    getOptional: unary(async (req: extensions.GetOptionalRequest) => {
+      const value = await store.get(req.key).catch(fail);
+      return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+    }, log),
+    dequeueWait: unary(async (req: extensions.DequeueWaitRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
+      const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+      const value = await store.dequeueWait(req.key, waitMs).catch(fail);
+      if (value !== undefined && call.cancelled) {
+        // The caller is gone: put the element back rather than lose it (it goes to the tail).
+        await store.enqueue(req.key, value).catch(fail);
+        return { found: false, value: Buffer.alloc(0) };
+      }
+      return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+    }, log),
+  };
+}
