@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { createHash, webcrypto, X509Certificate } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { AttestationError, CloisterError, Status } from "@cloister/core";
+import { AttestationError, CloisterError, Status, silentLogger } from "@cloister/core";
 import { storage } from "@cloister/proto";
 import * as x509 from "@peculiar/x509";
 import {
@@ -119,12 +119,12 @@ export async function startStorage(
       if (key === "missing") throw new CloisterError(Status.INVALID_ARGUMENT, "invalid key ü % ✓");
       if (key === "boom") throw new Error("db password=hunter2 leaked");
       return { value: req.key };
-    }),
+    }, silentLogger),
     put: unary<storage.PutRequest, Record<string, never>>(async (req) => {
       state.handlerRuns++;
       state.puts.push(req.value);
       return {};
-    }),
+    }, silentLogger),
     ...extra,
   });
   state.port = await server.listen("127.0.0.1:0");
