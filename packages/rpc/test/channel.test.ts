@@ -10,6 +10,7 @@ import {
   createClient,
   RpcError,
   TLS12_CIPHERS,
+  unary,
   type VerifiedPeerInfo,
 } from "../src/index.js";
 import { acceptOnly, spkiFingerprint, startStorage, TestIdentity, type TestService } from "./helpers.js";
@@ -220,7 +221,71 @@ describe("certificate renewal", () => {
   });
 });
 
+describe("ALPN", () => {
+  test("clients that do not negotiate h2 are refused before gRPC", async () => {
+    const svc = await startStorage({ identity: server });
+    try {
+      await assert.rejects(rawHandshake(svc.port, { ALPNProtocols: ["http/1.1"] }));
+      await assert.rejects(rawHandshake(svc.port, { ALPNProtocols: [] }), /closed before the server spoke/);
+    } finally {
+      await svc.server.close();
+    }
+  });
+});
+
 describe("close()", () => {
+  test("lets an in-flight call finish, then refuses new connections", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const svc = await startStorage(
+      { identity: server },
+      {
+        delete: unary(async () => {
+          entered();
+          await gate;
+          return {};
+        }),
+      },
+    );
+    const client = storageClient(svc.port, { verifyServer: acceptOnly(server) });
+    const call = callUnary(client, "delete", { key: Buffer.from("k") });
+    await inHandler;
+    const closing = svc.server.close();
+    release();
+    assert.deepEqual(await call, {});
+    await closing;
+    await assert.rejects(rawHandshake(svc.port, {}));
+  });
+
+  test("cuts calls that outlive the grace period", async () => {
+    let entered!: () => void;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const svc = await startStorage(
+      { identity: server, shutdownGraceMs: 50 },
+      {
+        delete: unary(() => {
+          entered();
+          return new Promise<Record<string, never>>(() => {});
+        }),
+      },
+    );
+    const client = storageClient(svc.port, { verifyServer: acceptOnly(server) });
+    const call = callUnary(client, "delete", { key: Buffer.from("k") });
+    await inHandler;
+    await svc.server.close();
+    const err = await rejection(call);
+    // grpc-js resets the stream (CANCELLED) or the connection drops first (UNAVAILABLE).
+    assert.ok(err.code === Status.CANCELLED || err.code === Status.UNAVAILABLE, String(err.code));
+  });
+
   test("stops accepting connections and is idempotent", async () => {
     const svc = await startStorage({ identity: server });
     await Promise.all([svc.server.close(), svc.server.close()]);
