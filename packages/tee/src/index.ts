@@ -1,0 +1,19 @@
+export * from "./attestation-service.js";
+export * from "./attested-cert.js";
+export * from "./chain.js";
+export * from "./enclave-info.js";
+export * from "./identity.js";
+export * from "./measure.js";
+export * from "./provider.js";
+export * from "./quote.js";
+export * from "./report.js";
+export * from "./verify.js";
+export {
+  type Extension,
+  OID,
+  type ParsedCertificate,
+  parseCertificate,
+  pemDecodeAll,
+  pemEncode,
+  toCertificateDer,
+} from "./x509.js";
