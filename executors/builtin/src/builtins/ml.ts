@@ -1,0 +1,62 @@
+import { TaskFailure } from "@cloister/runtime";
+import { parseArgs, t } from "../args.js";
+import { asBuffer, type Builtin } from "../builtin.js";
+
+const lrTrainArgs = { alg_alpha: t.f64(), alg_iters: t.uint(), feature_size: t.uint() };
+
+export const logisticRegressionTrain: Builtin = {
+  name: "builtin-logistic-regression-train",
+  async run(raw, { runtime, offload }) {
+    const a = parseArgs(lrTrainArgs, raw);
+    const data = await runtime.readInput("training_data");
+    const r = await offload("logisticRegressionTrain", {
+      data,
+      alpha: a.alg_alpha,
+      iters: a.alg_iters,
+      featureSize: a.feature_size,
+    });
+    await runtime.writeOutput("model_file", asBuffer(r.model));
+    return `Trained ${r.rows} lines of data.`;
+  },
+};
+
+export const logisticRegressionPredict: Builtin = {
+  name: "builtin-logistic-regression-predict",
+  async run(_raw, { runtime, offload }) {
+    const model = await runtime.readInput("model_file");
+    const data = await runtime.readInput("data_file");
+    const r = await offload("logisticRegressionPredict", { model, data });
+    await runtime.writeOutput("result_file", asBuffer(r.result));
+    return `Predicted ${r.rows} lines of data.`;
+  },
+};
+
+export const gbdtPredict: Builtin = {
+  name: "builtin-gbdt-predict",
+  async run(_raw, { runtime, offload }) {
+    const model = await runtime.readInput("model_file");
+    const data = await runtime.readInput("data_file");
+    const r = await offload("gbdtPredict", { model, data });
+    await runtime.writeOutput("result_file", asBuffer(r.result));
+    return `Predict result has ${r.rows} lines of data.`;
+  },
+};
+
+const pcaArgs = { n: t.uint(), center: t.bool(), feature_size: t.uint() };
+
+export const principalComponentsAnalysis: Builtin = {
+  name: "builtin_principal_components_analysis",
+  async run(raw, { runtime, offload }) {
+    const a = parseArgs(pcaArgs, raw);
+    if (a.n > a.feature_size) throw new TaskFailure("n must not exceed feature_size");
+    const data = await runtime.readInput("input_data");
+    const r = await offload("principalComponents", {
+      data,
+      n: a.n,
+      center: a.center,
+      featureSize: a.feature_size,
+    });
+    await runtime.writeOutput("output_data", asBuffer(r.result));
+    return `transform ${r.rows} rows * ${r.cols} cols lines of data.`;
+  },
+};

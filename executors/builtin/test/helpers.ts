@@ -1,0 +1,92 @@
+import { readFileSync } from "node:fs";
+import {
+  DEFAULT_LIMITS,
+  type ExecutionLimits,
+  type FunctionArguments,
+  TaskFailure,
+  type TaskRuntime,
+} from "@cloister/runtime";
+import { BuiltinExecutor } from "../src/index.js";
+
+/** `../shared/fixtures/teaclave` beside the repository root (never copied into the repo). */
+export const FIXTURES = new URL("../../../../../shared/fixtures/teaclave/functions/", import.meta.url)
+  .pathname;
+
+export const fixture = (path: string): Buffer => readFileSync(FIXTURES + path);
+export const fixtureText = (path: string): string => fixture(path).toString("utf8");
+
+/** Plaintext inputs/outputs in memory, as an execution node hands them to an executor. */
+export class MemoryRuntime implements TaskRuntime {
+  readonly outputs = new Map<string, Buffer>();
+  readonly logs: string[] = [];
+  constructor(
+    private readonly inputs: Record<string, Buffer | string> = {},
+    private readonly outputList: string[] = [],
+  ) {}
+  inputNames() {
+    return Object.keys(this.inputs);
+  }
+  outputNames() {
+    return [...this.outputList];
+  }
+  async readInput(name: string) {
+    const v = this.inputs[name];
+    if (v === undefined) throw new TaskFailure("Invalid input file identifier.");
+    return Buffer.from(v);
+  }
+  async writeOutput(name: string, data: Buffer) {
+    if (!this.outputList.includes(name)) throw new TaskFailure("Invalid output file identifier");
+    this.outputs.set(name, Buffer.from(data));
+  }
+  log(line: string) {
+    this.logs.push(line);
+  }
+  output(name: string): string {
+    return this.outputs.get(name)?.toString("utf8") ?? "";
+  }
+}
+
+export const executor = new BuiltinExecutor();
+
+export interface RunOptions {
+  inputs?: Record<string, Buffer | string>;
+  outputs?: string[];
+  signal?: AbortSignal;
+  limits?: Partial<ExecutionLimits>;
+}
+
+export async function run(
+  functionName: string,
+  args: FunctionArguments,
+  opts: RunOptions = {},
+): Promise<{ result: string; runtime: MemoryRuntime }> {
+  const runtime = new MemoryRuntime(opts.inputs, opts.outputs);
+  const result = await executor.execute({
+    taskId: "00000000-0000-0000-0000-000000000000",
+    functionName,
+    payload: Buffer.alloc(0),
+    executorType: "builtin",
+    executor: "builtin",
+    arguments: args,
+    runtime,
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    signal: opts.signal ?? new AbortController().signal,
+  });
+  return { result, runtime };
+}
+
+/** Asserts that a run fails the task with exactly `reason`. */
+export async function failsWith(
+  reason: string,
+  functionName: string,
+  args: FunctionArguments,
+  opts: RunOptions = {},
+) {
+  const { rejects } = await import("node:assert/strict");
+  await rejects(run(functionName, args, opts), (e: unknown) => {
+    if (!(e instanceof TaskFailure)) throw new Error(`expected TaskFailure, got ${String(e)}`);
+    if (e.message !== reason)
+      throw new Error(`expected reason ${JSON.stringify(reason)}, got ${JSON.stringify(e.message)}`);
+    return true;
+  });
+}
