@@ -1,3 +1,4 @@
+export * from "./attestation-http.js";
 export * from "./attestation-service.js";
 export * from "./attested-cert.js";
 export * from "./chain.js";
