@@ -1,9 +1,9 @@
 // Build everything: generate the wire code from the .proto files, then type-check and compile
 // every workspace with tsc in dependency order.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { workspaces } from "./workspaces.mjs";
+import { workspaceLayers } from "./workspaces.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -14,8 +14,15 @@ const proto = join(root, "packages", "proto");
 run(bin("buf"), ["generate"], proto);
 run(bin("buf"), ["build", "-o", join(proto, "descriptors.binpb")], proto);
 
-const projects = workspaces()
-  .map((w) => w.dir)
-  .filter((d) => existsSync(join(d, "tsconfig.json")))
-  .map((d) => relative(root, d));
-run(bin("tsc"), ["-b", ...projects]);
+/** A package folder someone has only just created (no sources yet) is not built. */
+const hasSources = (d) => existsSync(join(d, "src")) && readdirSync(join(d, "src")).some((f) => f.endsWith(".ts"));
+
+// One tsc run per dependency layer: tsc may compile the projects it is given in parallel, so a
+// package must never share a run with one it depends on.
+for (const layer of workspaceLayers()) {
+  const projects = layer
+    .map((w) => w.dir)
+    .filter((d) => existsSync(join(d, "tsconfig.json")) && hasSources(d))
+    .map((d) => relative(root, d));
+  if (projects.length) run(bin("tsc"), ["-b", ...projects]);
+}

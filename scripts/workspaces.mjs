@@ -37,3 +37,19 @@ export function workspaces() {
   for (const name of [...byName.keys()].sort()) visit(name);
   return order;
 }
+
+/**
+ * The same packages grouped in layers: every package's @cloister dependencies are in earlier
+ * layers, so the packages of one layer can be compiled together.
+ */
+export function workspaceLayers() {
+  const list = workspaces();
+  const depth = new Map();
+  for (const w of list) {
+    const deps = Object.keys({ ...w.pkg.dependencies, ...w.pkg.devDependencies }).filter((d) => depth.has(d));
+    depth.set(w.pkg.name, deps.length ? Math.max(...deps.map((d) => depth.get(d))) + 1 : 0);
+  }
+  const layers = [];
+  for (const w of list) (layers[depth.get(w.pkg.name)] ??= []).push(w);
+  return layers;
+}

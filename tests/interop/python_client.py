@@ -91,7 +91,10 @@ class Messages:
             self.pool.Add(fd)
 
     def __getitem__(self, full_name):
-        return message_factory.GetMessageClass(self.pool.FindMessageTypeByName(full_name))
+        desc = self.pool.FindMessageTypeByName(full_name)
+        if hasattr(message_factory, "GetMessageClass"):  # protobuf >= 4.22
+            return message_factory.GetMessageClass(desc)
+        return message_factory.MessageFactory(self.pool).GetPrototype(desc)
 
 
 def attested_channel(target, der):

@@ -89,6 +89,13 @@ export const configSchema = z
         heartbeat_timeout_secs: z.number().int().min(2).max(3600).default(30),
         /** Where `fusion:` URLs live on execution nodes. */
         fusion_base_dir: z.string().default("/tmp/fusion_data"),
+        /**
+         * Directories `file:` input/output URLs may reach on an execution node (the data
+         * directory never, whatever this says). Empty disables `file:` URLs.
+         */
+        file_roots: z.array(z.string()).default(["/tmp"]),
+        /** Largest input or output file, in MiB. */
+        max_file_mb: z.number().int().min(1).max(65_536).default(1024),
       })
       .prefault({}),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -77,6 +77,11 @@ export interface CallOptions {
   metadata?: grpc.Metadata;
   /** Relative deadline; the call fails with DEADLINE_EXCEEDED after it. */
   deadlineMs?: number;
+  /**
+   * Wait (until the deadline) for the channel to connect instead of failing at once when the
+   * peer is down: right for calls between services, which start in any order and restart.
+   */
+  waitForReady?: boolean;
 }
 
 /** Makes a unary call and resolves with the response or rejects with an RpcError. */
@@ -90,6 +95,7 @@ export function callUnary<C extends grpc.Client, M extends UnaryMethodName<C>>(
   if (typeof fn !== "function") throw new TypeError(`client has no method ${method}`);
   const callOptions: Partial<grpc.CallOptions> =
     opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
+  if (opts.waitForReady) (callOptions as { waitForReady?: boolean }).waitForReady = true;
   return new Promise((resolve, reject) => {
     fn.call(client, request, opts.metadata ?? new grpc.Metadata(), callOptions, (error, response) => {
       if (error) reject(toRpcError(error));

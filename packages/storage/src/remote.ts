@@ -5,6 +5,8 @@ import type { BatchOp, KvStore } from "./types.js";
 
 /** Longest single long-poll asked of the storage service; longer waits are split. */
 const MAX_WAIT_MS = 25_000;
+/** Services start in any order and restart: calls wait this long for the storage service. */
+const CALL = { deadlineMs: 30_000, waitForReady: true } as const;
 
 /**
  * The storage service seen as a KvStore: what management and the scheduler use. Values cross the
@@ -20,36 +22,38 @@ export class RemoteKvStore implements KvStore {
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
-    const r = await callUnary(this.ext, "getOptional", { key });
+    const r = await callUnary(this.ext, "getOptional", { key }, CALL);
     return r.found ? Buffer.from(r.value) : undefined;
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {
-    await callUnary(this.teaclave, "put", { key, value });
+    await callUnary(this.teaclave, "put", { key, value }, CALL);
   }
 
   async delete(key: Buffer): Promise<void> {
-    await callUnary(this.teaclave, "delete", { key });
+    await callUnary(this.teaclave, "delete", { key }, CALL);
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
-    const r = await callUnary(this.teaclave, "getKeysByPrefix", { prefix });
+    const r = await callUnary(this.teaclave, "getKeysByPrefix", { prefix }, CALL);
     return r.keys.map((k) => Buffer.from(k));
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
     const writes = ops.map((op) =>
-      op.type === "put" ? { key: op.key, value: op.value, delete: false } : { key: op.key, value: Buffer.alloc(0), delete: true },
+      op.type === "put"
+        ? { key: op.key, value: op.value, delete: false }
+        : { key: op.key, value: Buffer.alloc(0), delete: true },
     );
-    await callUnary(this.ext, "batch", { writes });
+    await callUnary(this.ext, "batch", { writes }, CALL);
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
-    await callUnary(this.teaclave, "enqueue", { key: queue, value });
+    await callUnary(this.teaclave, "enqueue", { key: queue, value }, CALL);
   }
 
   async dequeue(queue: Buffer): Promise<Buffer | undefined> {
-    const r = await callUnary(this.ext, "dequeueWait", { key: queue, waitMs: 0 });
+    const r = await callUnary(this.ext, "dequeueWait", { key: queue, waitMs: 0 }, CALL);
     return r.found ? Buffer.from(r.value) : undefined;
   }
 
@@ -60,7 +64,12 @@ export class RemoteKvStore implements KvStore {
       const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
       // The in-flight long poll is not abandoned on abort: an element the service dequeues for it
       // would be lost. The signal is honoured between polls (at most MAX_WAIT_MS later).
-      const r = await callUnary(this.ext, "dequeueWait", { key: queue, waitMs }, { deadlineMs: waitMs + 10_000 });
+      const r = await callUnary(
+        this.ext,
+        "dequeueWait",
+        { key: queue, waitMs },
+        { deadlineMs: waitMs + 10_000, waitForReady: true },
+      );
       if (r.found) return Buffer.from(r.value);
       if (Date.now() >= deadline) return undefined;
     }

@@ -1,2 +1,3 @@
 export * from "./audit.js";
 export * from "./gate.js";
+export * from "./start.js";

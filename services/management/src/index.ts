@@ -8,3 +8,4 @@ export {
 } from "./service.js";
 export { KeyedMutex, type ManagementStore } from "./store.js";
 export { normalizeUrl } from "./url.js";
+export * from "./start.js";

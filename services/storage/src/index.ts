@@ -1,2 +1,2 @@
 export * from "./handlers.js";
-export * from "./open.js";
+export * from "./start.js";

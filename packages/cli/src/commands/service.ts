@@ -1,0 +1,37 @@
+import { type CloisterConfig, SERVICE_NAMES, type ServiceName } from "@cloister/config";
+import { ConfigError } from "@cloister/core";
+import { createServiceContext } from "@cloister/host";
+import { SERVICE_STARTERS } from "../services.js";
+
+/** The line a service prints on stdout once it serves; `cloister up` waits for it. */
+export const READY_MARKER = "cloister-service-ready";
+
+/** Run one service in this process until SIGINT/SIGTERM (one per container/pod in production). */
+export async function runService(name: string, config: CloisterConfig): Promise<void> {
+  if (!SERVICE_NAMES.includes(name as ServiceName)) {
+    throw new ConfigError(`unknown service ${name}; one of: ${SERVICE_NAMES.join(", ")}`);
+  }
+  const service = name as ServiceName;
+  const ctx = await createServiceContext(service, config);
+  const running = await SERVICE_STARTERS[service](ctx);
+  for (const e of running.endpoints) ctx.log.info({ endpoint: e.name, address: e.address }, "serving");
+  process.stdout.write(`${JSON.stringify({ [READY_MARKER]: service, endpoints: running.endpoints, mrEnclave: ctx.mrEnclave })}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    ctx.log.info({ signal }, "stopping");
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    try {
+      await running.close();
+      await ctx.close();
+    } finally {
+      ctx.log.flush?.();
+      process.exit(0);
+    }
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}

@@ -1,0 +1,54 @@
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { ServiceName } from "@cloister/config";
+
+/** Name of a service's table in enclave_info.toml (spec/attestation.md §9.1). */
+export const enclaveName = (service: ServiceName): string => `teaclave_${service}_service`;
+
+/** The npm package that holds a service's code. */
+export const servicePackage = (service: ServiceName): string => `@cloister/service-${service.replace("_", "-")}`;
+
+/**
+ * Which peers may call each internal endpoint (spec/attestation.md §10). Keys are the server side;
+ * the authentication service's API endpoint is public and not listed.
+ */
+export const INTERNAL_CLIENTS: Readonly<Partial<Record<ServiceName, readonly ServiceName[]>>> = {
+  access_control: ["frontend", "management"],
+  authentication: ["frontend"],
+  storage: ["management", "scheduler"],
+  management: ["frontend"],
+  scheduler: ["execution"],
+};
+
+const require = createRequire(import.meta.url);
+
+/** The folder holding a package's package.json, found from its resolved entry point. */
+function packageDir(name: string): string {
+  let dir = dirname(require.resolve(name));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find package.json of ${name}`);
+    dir = up;
+  }
+  return dir;
+}
+
+/**
+ * The package directories whose compiled code a service runs: its own package and every
+ * @cloister package it depends on, transitively. Their `dist/src` make the service's
+ * measurement, so a change to any of them changes what clients must accept.
+ */
+export function serviceCodeDirs(service: ServiceName): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const pkg = JSON.parse(readFileSync(join(packageDir(name), "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(pkg.dependencies ?? {})) if (dep.startsWith("@cloister/")) visit(dep);
+  };
+  visit(servicePackage(service));
+  return [...seen].sort().map(packageDir);
+}

@@ -1,0 +1,98 @@
+import { BuiltinExecutor } from "@cloister/executor-builtin";
+import { FileAgent } from "@cloister/file-agent";
+import type { RunningService, ServiceContext } from "@cloister/host";
+import { taskResultToProto } from "@cloister/model";
+import { extensions, scheduler } from "@cloister/proto";
+import { callUnary, createClient } from "@cloister/rpc";
+import type { Executor } from "@cloister/runtime";
+import { cryptoCodec } from "./codec.js";
+import { ExecutionNode, type SchedulerLink } from "./node.js";
+import { ExecutorRegistry } from "./registry.js";
+
+/** The scheduler's Teaclave RPCs plus Cloister's long polls, as an execution node uses them. */
+function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
+  const address = ctx.peerAddress("scheduler");
+  const credentials = ctx.peerCredentials("scheduler");
+  const teaclave = createClient(scheduler.TeaclaveSchedulerClient, address, credentials);
+  const ext = createClient(extensions.CloisterSchedulerClient, address, credentials);
+  return {
+    async heartbeat(executorId, status, { waitMs, runningTask }) {
+      const r = await callUnary(
+        ext,
+        "heartbeatWait",
+        { executorId, status, waitMs, runningTaskId: runningTask ?? "" },
+        { deadlineMs: waitMs + 10_000, waitForReady: true },
+      );
+      return r.command;
+    },
+    async pullTask(executorId, waitMs, signal) {
+      // On shutdown the poll is abandoned; closing the channel then cancels the call, and the
+      // scheduler puts a task it dequeued for a cancelled call back on the queue.
+      const stopped = new Promise<undefined>((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        signal.addEventListener("abort", () => resolve(undefined), { once: true });
+      });
+      const call = callUnary(ext, "pullTaskWait", { executorId, waitMs }, { deadlineMs: waitMs + 10_000, waitForReady: true });
+      const r = await Promise.race([call, stopped]);
+      if (!r) {
+        call.catch(() => undefined);
+        return undefined;
+      }
+      return r.found ? Buffer.from(r.stagedTask) : undefined;
+    },
+    async updateTaskStatus(taskUuid) {
+      await callUnary(teaclave, "updateTaskStatus", { taskId: taskUuid, taskStatus: 4 }, { deadlineMs: 30_000, waitForReady: true });
+    },
+    async updateTaskResult(taskUuid, result) {
+      await callUnary(teaclave, "updateTaskResult", { taskId: taskUuid, result: taskResultToProto(result) }, { deadlineMs: 30_000, waitForReady: true });
+    },
+    close() {
+      teaclave.close();
+      ext.close();
+    },
+  };
+}
+
+/** The executors this node offers. Sandboxed ones join as their packages become available. */
+async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
+  const executors: Executor[] = [new BuiltinExecutor()];
+  ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
+  return executors;
+}
+
+/** An execution node: no server, a client of the scheduler only (spec/wire.md §3). */
+export async function start(ctx: ServiceContext): Promise<RunningService> {
+  const { execution } = ctx.config;
+  const link = schedulerLink(ctx);
+  const executors = new ExecutorRegistry(await loadExecutors(ctx));
+  const node = new ExecutionNode({
+    link,
+    slots: execution.concurrency,
+    log: ctx.log,
+    deps: {
+      agent: new FileAgent({
+        fusionBaseDir: execution.fusion_base_dir,
+        fileRoots: execution.file_roots,
+        forbiddenDirs: [ctx.config.data_dir],
+        maxBytes: execution.max_file_mb * 1024 * 1024,
+      }),
+      codec: cryptoCodec,
+      executors,
+      limits: {
+        timeoutMs: execution.task_timeout_secs * 1000,
+        memoryBytes: execution.task_memory_mb * 1024 * 1024,
+        maxReturnBytes: 1024 * 1024,
+      },
+      log: ctx.log,
+    },
+  });
+  node.start();
+  return {
+    endpoints: [{ name: "execution node", address: `${execution.concurrency} slots → scheduler ${ctx.peerAddress("scheduler")}` }],
+    async close() {
+      await node.close();
+      await executors.close();
+      link.close();
+    },
+  };
+}

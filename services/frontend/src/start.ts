@@ -1,0 +1,85 @@
+import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
+import { accessControl, authentication, frontend, management } from "@cloister/proto";
+import { callUnary, createClient, unary } from "@cloister/rpc";
+import { readIdentityMetadata } from "@cloister/rpc";
+import * as grpc from "@grpc/grpc-js";
+import { AuditBuffer, ipBytes } from "./audit.js";
+import { FrontendGate } from "./gate.js";
+
+type Method = keyof typeof frontend.TeaclaveFrontendService;
+type Call = grpc.ServerUnaryCall<unknown, unknown>;
+
+const snakeCase = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** Client metadata worth forwarding: application keys only, never transport headers. */
+function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata {
+  const out = new grpc.Metadata();
+  for (const [key, values] of Object.entries(incoming.getMap())) {
+    if (key.startsWith(":") || key.startsWith("grpc-") || ["user-agent", "content-type", "te", "role"].includes(key)) continue;
+    out.set(key, values as string);
+  }
+  out.set("role", role);
+  return out;
+}
+
+/** `ipv4:1.2.3.4:5`, `1.2.3.4:5` or `[::1]:5` → the address part. */
+function peerAddress(peer: string): string {
+  const p = peer.replace(/^ipv[46]:/, "");
+  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
+  const i = p.lastIndexOf(":");
+  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
+}
+
+/**
+ * The frontend (7777): every call is authenticated with authentication-internal, authorised by
+ * access control, forwarded to management with the token's role, and audited.
+ */
+export async function start(ctx: ServiceContext): Promise<RunningService> {
+  const auth = createClient(
+    authentication.TeaclaveAuthenticationInternalClient,
+    ctx.peerAddress("authentication"),
+    ctx.peerCredentials("authentication"),
+  );
+  const acs = createClient(accessControl.TeaclaveAccessControlClient, ctx.peerAddress("access_control"), ctx.peerCredentials("access_control"));
+  const mgmt = createClient(management.TeaclaveManagementClient, ctx.peerAddress("management"), ctx.peerCredentials("management"));
+  const deadlineMs = 60_000;
+
+  const audit = new AuditBuffer(
+    async (entries) => {
+      await callUnary(mgmt, "saveLogs", { logs: entries }, { deadlineMs, waitForReady: true });
+    },
+    ctx.log,
+  );
+  audit.start();
+  const gate = new FrontendGate({
+    audit,
+    log: ctx.log,
+    authenticate: async (id, token) => {
+      const r = await callUnary(auth, "userAuthenticate", { credential: { id, token } }, { deadlineMs, waitForReady: true });
+      return r.claims ? { sub: r.claims.sub, role: r.claims.role } : undefined;
+    },
+    authorize: async (role, api) => (await callUnary(acs, "authorizeApi", { userRole: role, api }, { deadlineMs, waitForReady: true })).accept,
+  });
+
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of Object.keys(frontend.TeaclaveFrontendService) as Method[]) {
+    const api = snakeCase(method);
+    implementation[method] = unary(async (request: unknown, call: Call) => {
+      const md = readIdentityMetadata(call.metadata);
+      return gate.call(api, { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) }, (caller) =>
+        callUnary(mgmt, method as never, request as never, { metadata: forwardedMetadata(call.metadata, caller.role), deadlineMs, waitForReady: true }),
+      );
+    }, ctx.log);
+  }
+  const server = ctx.apiServer();
+  server.addService(frontend.TeaclaveFrontendService, implementation);
+  const port = await server.listen(ctx.config.listen.frontend);
+  return {
+    endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],
+    async close() {
+      await server.close();
+      await audit.close();
+      for (const c of [auth, acs, mgmt]) c.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { CloisterError, Status } from "@cloister/core";
+import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
+import { STAGED_TASK_QUEUE, taskResultFromProto } from "@cloister/model";
+import { Empty, extensions, scheduler as proto } from "@cloister/proto";
+import { unary } from "@cloister/rpc";
+import { RemoteKvStore } from "@cloister/storage";
+import type * as grpc from "@grpc/grpc-js";
+import { Scheduler } from "./scheduler.js";
+
+type Call = grpc.ServerUnaryCall<unknown, unknown>;
+const MAX_WAIT_MS = 25_000;
+
+/** The scheduler (17780, for execution nodes only). */
+export async function start(ctx: ServiceContext): Promise<RunningService> {
+  const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
+  const scheduler = new Scheduler({
+    store,
+    log: ctx.log,
+    heartbeatTimeoutMs: ctx.config.execution.heartbeat_timeout_secs * 1000,
+  });
+  await scheduler.start();
+  const log = ctx.log;
+
+  /** A staged task pulled for a caller that hung up goes back to the queue instead of being lost. */
+  const handOver = async (item: Buffer, call: Call): Promise<Buffer | undefined> => {
+    if (!call.cancelled) return item;
+    await store.enqueue(Buffer.from(STAGED_TASK_QUEUE), item);
+    return undefined;
+  };
+
+  const server = ctx.internalServer();
+  server.addService(proto.TeaclaveSchedulerService, {
+    publishTask: unary(async (req: proto.PublishTaskRequest) => {
+      await scheduler.publishTask(req.stagedTask);
+      return Empty.fromPartial({});
+    }, log),
+    subscribe: unary(async () => {
+      throw new CloisterError(Status.UNIMPLEMENTED, "Subscribe is not implemented");
+    }, log),
+    pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
+      const item = await handOver(await scheduler.pullTask(req.executorId), call);
+      return { stagedTask: item ?? Buffer.alloc(0) };
+    }, log),
+    updateTaskStatus: unary(async (req: proto.UpdateTaskStatusRequest) => {
+      await scheduler.updateTaskStatus(req.taskId);
+      return Empty.fromPartial({});
+    }, log),
+    updateTaskResult: unary(async (req: proto.UpdateTaskResultRequest) => {
+      if (!req.result) throw new CloisterError(Status.INTERNAL, "missing task result");
+      await scheduler.updateTaskResult(req.taskId, taskResultFromProto(req.result));
+      return Empty.fromPartial({});
+    }, log),
+    heartbeat: unary(async (req: proto.HeartbeatRequest) => ({ command: await scheduler.heartbeat(req.executorId, req.status) }), log),
+  } satisfies proto.TeaclaveSchedulerServer);
+  server.addService(extensions.CloisterSchedulerService, {
+    pullTaskWait: unary(async (req: extensions.PullTaskWaitRequest, call: Call) => {
+      try {
+        const item = await scheduler.pullTask(req.executorId, { waitMs: Math.min(req.waitMs, MAX_WAIT_MS) });
+        const handed = await handOver(item, call);
+        return handed ? { found: true, stagedTask: handed } : { found: false, stagedTask: Buffer.alloc(0) };
+      } catch (e) {
+        if (e instanceof CloisterError && e.message === "task queue is empty") return { found: false, stagedTask: Buffer.alloc(0) };
+        throw e;
+      }
+    }, log),
+    heartbeatWait: unary(
+      async (req: extensions.HeartbeatWaitRequest) => ({
+        command: await scheduler.heartbeat(req.executorId, req.status, {
+          waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+          runningTask: req.runningTaskId || undefined,
+        }),
+      }),
+      log,
+    ),
+  } satisfies extensions.CloisterSchedulerServer);
+  const port = await server.listen(ctx.config.listen.scheduler);
+  return {
+    endpoints: [{ name: "scheduler (internal)", address: boundAddress(ctx.config.listen.scheduler, port) }],
+    async close() {
+      await scheduler.close();
+      await server.close();
+      await store.close();
+    },
+  };
+}
