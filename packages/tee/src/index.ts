@@ -2,6 +2,7 @@ export * from "./attestation-http.js";
 export * from "./attestation-service.js";
 export * from "./attested-cert.js";
 export * from "./chain.js";
+export { DerError } from "./der.js";
 export * from "./enclave-info.js";
 export * from "./identity.js";
 export * from "./measure.js";
