@@ -2,6 +2,7 @@ import { type ExecutionRequest, type Executor, TaskFailure } from "@cloister/run
 import type { Builtin } from "./builtin.js";
 import {
   gbdtPredict,
+  gbdtTrain,
   logisticRegressionPredict,
   logisticRegressionTrain,
   principalComponentsAnalysis,
@@ -19,6 +20,7 @@ export const BUILTINS: readonly Builtin[] = [
   passwordCheck,
   rsaSign,
   onlineDecrypt,
+  gbdtTrain,
   gbdtPredict,
   logisticRegressionTrain,
   logisticRegressionPredict,

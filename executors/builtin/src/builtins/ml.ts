@@ -60,3 +60,40 @@ export const principalComponentsAnalysis: Builtin = {
     return `transform ${r.rows} rows * ${r.cols} cols lines of data.`;
   },
 };
+
+const gbdtTrainArgs = {
+  feature_size: t.uint(),
+  max_depth: t.u32(),
+  iterations: t.uint(),
+  shrinkage: t.f32(),
+  feature_sample_ratio: t.f64(),
+  data_sample_ratio: t.f64(),
+  min_leaf_size: t.uint(),
+  loss: t.string(),
+  training_optimization_level: t.u8(),
+};
+
+export const gbdtTrain: Builtin = {
+  name: "builtin-gbdt-train",
+  async run(raw, { runtime, offload }) {
+    const a = parseArgs(gbdtTrainArgs, raw);
+    const data = await runtime.readInput("training_data");
+    const r = await offload("gbdtTrain", {
+      data,
+      conf: {
+        featureSize: a.feature_size,
+        maxDepth: a.max_depth,
+        iterations: a.iterations,
+        shrinkage: a.shrinkage,
+        featureSampleRatio: a.feature_sample_ratio,
+        dataSampleRatio: a.data_sample_ratio,
+        minLeafSize: a.min_leaf_size,
+        loss: a.loss,
+        // Levels above 2 mean 2 (the legacy trainer's most cached mode).
+        trainingOptimizationLevel: Math.min(a.training_optimization_level, 2),
+      },
+    });
+    await runtime.writeOutput("trained_model", asBuffer(r.model));
+    return `Trained ${r.rows} lines of data.`;
+  },
+};

@@ -1,6 +1,7 @@
 // The CPU-heavy parts of the builtins, as pure functions of structured-cloneable values so that
 // they can run in a worker thread.
 import { gbdtPredict } from "./gbdt-predict.js";
+import { gbdtTrain } from "./gbdt-train.js";
 import { orderedSetJoin } from "./join.js";
 import { logisticRegressionPredict, logisticRegressionTrain } from "./logistic.js";
 import { principalComponents } from "./pca.js";
@@ -14,6 +15,7 @@ export const KERNELS = {
   logisticRegressionTrain,
   logisticRegressionPredict,
   gbdtPredict,
+  gbdtTrain,
   principalComponents,
 } as const;
 
