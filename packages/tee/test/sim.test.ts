@@ -1,7 +1,7 @@
 // The simulated provider, the emulated attestation service and our own attested certificates.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -168,7 +168,6 @@ describe("simulated TEE end to end", () => {
     assert.equal(e.certs.length, 1);
     assert.deepEqual(e.certs[0], as.signingCertDer);
     const leaf = new X509Certificate(e.certs[0]!);
-    const { verify } = require_crypto();
     assert.ok(verify("sha256", e.report, leaf.publicKey, e.signature));
   });
 
@@ -228,7 +227,7 @@ describe("simulated TEE end to end", () => {
     assert.deepEqual(encodePayload(payload), c.payload, "compact JSON, members in order");
     // The private key is PKCS#8 and matches the certificate.
     assert.match(creds.privateKeyPem, /^-----BEGIN PRIVATE KEY-----/);
-    assert.ok(x.checkPrivateKey(require_crypto().createPrivateKey(creds.privateKeyPem)));
+    assert.ok(x.checkPrivateKey(createPrivateKey(creds.privateKeyPem)));
   });
 
   test("openssl x509 -text accepts the attested certificate", { skip: !hasOpenssl }, async (t) => {
@@ -333,11 +332,9 @@ describe("simulated TEE end to end", () => {
   test("report checks: version, future timestamp, status", async () => {
     const keys = generateAttestedKeyPair();
     const quoteBody = provider.quote(reportDataOf(keys.publicKey));
-    const signer = require_crypto().createPrivateKey(
-      readFileSync(join(dataDir, AttestationFiles.signingKey), "utf8"),
-    );
+    const signer = createPrivateKey(readFileSync(join(dataDir, AttestationFiles.signingKey), "utf8"));
     const make = (report: Buffer) => {
-      const signature = require_crypto().sign("sha256", report, signer);
+      const signature = sign("sha256", report, signer);
       return encodePayload({ report, signature, certs: [as.signingCertDer] });
     };
     const point = parseAttestedCertificate(
@@ -525,9 +522,3 @@ describe("simulated TEE end to end", () => {
     assert.ok(existsSync(join(dir, "as_root_ca.pem")));
   });
 });
-
-import * as nodeCrypto from "node:crypto";
-
-function require_crypto() {
-  return nodeCrypto;
-}
