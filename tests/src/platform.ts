@@ -1,0 +1,91 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const CLI = join(ROOT, "packages", "cli", "dist", "src", "main.js");
+export const DESCRIPTORS = join(ROOT, "packages", "proto", "descriptors.binpb");
+export const PYTHON_CLIENT = join(ROOT, "tests", "interop", "python_client.py");
+export const FIXTURES = join(ROOT, "..", "shared", "fixtures", "teaclave");
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Platform {
+  dataDir: string;
+  configFile: string;
+  authentication: string;
+  frontend: string;
+  ports: Record<string, number>;
+  output: string[];
+  stop(): Promise<void>;
+}
+
+/** Writes a configuration with free ports so several platforms can run side by side in tests. */
+export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "cloister-e2e-")), extra = "") {
+  const names = ["authentication_api", "frontend", "authentication_internal", "management", "storage", "access_control", "scheduler"];
+  const ports: Record<string, number> = {};
+  for (const n of names) ports[n] = await freePort();
+  const listen = names.map((n) => `${n} = "127.0.0.1:${ports[n]}"`).join("\n");
+  const advertised = [
+    ["authentication", ports.authentication_internal],
+    ["management", ports.management],
+    ["storage", ports.storage],
+    ["access_control", ports.access_control],
+    ["scheduler", ports.scheduler],
+  ]
+    .map(([n, p]) => `${n} = "https://localhost:${p}"`)
+    .join("\n");
+  const configFile = join(dataDir, "cloister.toml");
+  writeFileSync(configFile, `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n`);
+  return { dataDir, configFile, ports };
+}
+
+/** `cloister up` as a child process; resolves once it prints that it is ready. */
+export async function startPlatform(existing?: { dataDir: string; configFile: string; ports: Record<string, number> }): Promise<Platform> {
+  const { dataDir, configFile, ports } = existing ?? (await platformConfig());
+  const child: ChildProcess = spawn(process.execPath, [CLI, "--data-dir", dataDir, "--config", configFile, "up"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`platform did not start:\n${output.join("\n")}`)), 60_000);
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      output.push(...chunk.split("\n").filter(Boolean));
+      if (chunk.includes("Cloister is ready.")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.push(chunk));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`platform exited with ${code}:\n${output.join("\n")}`));
+    });
+  });
+  return {
+    dataDir,
+    configFile,
+    ports,
+    output,
+    authentication: `localhost:${ports.authentication_api}`,
+    frontend: `localhost:${ports.frontend}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGINT");
+      }),
+  };
+}
