@@ -1,5 +1,6 @@
 import { type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import type { Builtin } from "./builtin.js";
+import { faceDetection } from "./builtins/face.js";
 import {
   gbdtPredict,
   gbdtTrain,
@@ -25,6 +26,7 @@ export const BUILTINS: readonly Builtin[] = [
   logisticRegressionTrain,
   logisticRegressionPredict,
   principalComponentsAnalysis,
+  faceDetection,
 ];
 
 export const FUNCTION_NOT_FOUND = "Function not found.";

@@ -1,5 +1,6 @@
 // The CPU-heavy parts of the builtins, as pure functions of structured-cloneable values so that
 // they can run in a worker thread.
+import { faceDetection } from "./face.js";
 import { gbdtPredict } from "./gbdt-predict.js";
 import { gbdtTrain } from "./gbdt-train.js";
 import { orderedSetJoin } from "./join.js";
@@ -17,6 +18,7 @@ export const KERNELS = {
   gbdtPredict,
   gbdtTrain,
   principalComponents,
+  faceDetection,
 } as const;
 
 export type KernelName = keyof typeof KERNELS;
