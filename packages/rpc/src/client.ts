@@ -95,9 +95,11 @@ export function callUnary<C extends grpc.Client, M extends UnaryMethodName<C>>(
   if (typeof fn !== "function") throw new TypeError(`client has no method ${method}`);
   const callOptions: Partial<grpc.CallOptions> =
     opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
-  if (opts.waitForReady) (callOptions as { waitForReady?: boolean }).waitForReady = true;
+  // grpc-js reads wait-for-ready from the call's metadata options, not from CallOptions.
+  const metadata = opts.metadata?.clone() ?? new grpc.Metadata();
+  if (opts.waitForReady) metadata.setOptions({ waitForReady: true });
   return new Promise((resolve, reject) => {
-    fn.call(client, request, opts.metadata ?? new grpc.Metadata(), callOptions, (error, response) => {
+    fn.call(client, request, metadata, callOptions, (error, response) => {
       if (error) reject(toRpcError(error));
       else resolve(response);
     });
