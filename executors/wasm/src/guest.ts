@@ -115,9 +115,10 @@ export function runWasmGuest(req: WasmGuestRequest): GuestResult {
       // Not a trap: a failure of the runtime itself (e.g. V8 out of memory). Keep it generic.
       return { ok: false, reason: `WebAssembly execution failed: ${e instanceof Error ? e.name : "error"}` };
     }
-    // A module that asked for more memory than allowed and then trapped at the cap most likely
-    // died of our limit (e.g. Rust's allocation-failure abort), so say that instead.
-    if (prepared.capped && memory && memory.buffer.byteLength + WASM_PAGE > prepared.maxPages * WASM_PAGE) {
+    // V8 cannot tell us that a memory.grow failed. A module that declared more memory than we
+    // allow and trapped after filling over half of the cap most likely died of our limit (e.g.
+    // Rust's allocation-failure abort; a doubling Vec fails with up to half the cap still free).
+    if (prepared.capped && memory && memory.buffer.byteLength * 2 > prepared.maxPages * WASM_PAGE) {
       return { ok: false, reason: MEMORY_LIMIT_EXCEEDED };
     }
     returnValue = text;

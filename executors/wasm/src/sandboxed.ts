@@ -1,0 +1,138 @@
+/**
+ * Host side of a sandboxed guest run, shared by the WebAssembly and JavaScript executors: stage
+ * the task's inputs as blobs, run one job in the pool, turn sandbox errors into task failure
+ * reasons, and check everything that comes back (it is produced by untrusted code) before it
+ * reaches the task's outputs.
+ */
+import type { ExecutionRequest } from "@cloister/runtime";
+import { TaskFailure } from "@cloister/runtime";
+import type { SandboxError, SandboxPool, SandboxResult } from "@cloister/sandbox";
+
+export const TIME_LIMIT_EXCEEDED = "time limit exceeded";
+export const MEMORY_LIMIT = "memory limit exceeded";
+export const TASK_CANCELED = "Task Canceled by the user";
+export const RETURN_LIMIT_EXCEEDED = "return value limit exceeded";
+
+/** Blob names used between host and worker. */
+export const PAYLOAD_BLOB = "payload";
+export const INPUT_PREFIX = "input:";
+export const OUTPUT_PREFIX = "output:";
+
+/** Longest failure reason accepted from a guest (reasons are shown to every participant). */
+const MAX_REASON_CHARS = 2048;
+const MAX_LOG_LINES = 10_000;
+
+/** The JSON part of a worker's reply. */
+export type GuestReplyData =
+  | { ok: true; returnValue: string; logs?: string[] }
+  | { ok: false; reason: string; logs?: string[] };
+
+export interface GuestJobData<L> {
+  argv: string[];
+  outputNames: string[];
+  limits: L;
+}
+
+export interface RunGuestOptions<L> {
+  pool: SandboxPool;
+  request: ExecutionRequest;
+  argv: string[];
+  guestLimits: L;
+  /** Total bytes the outputs may hold; checked again here, whatever the guest claims. */
+  maxOutputBytes: number;
+}
+
+/** Runs one task in a sandbox and delivers its outputs and logs; resolves with the return value. */
+export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<string> {
+  const { pool, request } = opts;
+  const { runtime } = request;
+  const outputNames = runtime.outputNames();
+  const blobs = new Map<string, Uint8Array>([[PAYLOAD_BLOB, request.payload]]);
+  for (const name of runtime.inputNames()) blobs.set(INPUT_PREFIX + name, await runtime.readInput(name));
+  if (request.signal.aborted) throw new TaskFailure(TASK_CANCELED);
+
+  const data: GuestJobData<L> = { argv: opts.argv, outputNames, limits: opts.guestLimits };
+  let result: SandboxResult;
+  try {
+    result = await pool.run({ data, blobs }, { signal: request.signal, timeoutMs: request.limits.timeoutMs });
+  } catch (e) {
+    throw sandboxFailure(e);
+  }
+
+  const reply = parseReply(result.data);
+  for (const line of reply.logs?.slice(0, MAX_LOG_LINES) ?? []) runtime.log(line);
+  if (!reply.ok) throw new TaskFailure(reply.reason);
+
+  const returnBytes = Buffer.byteLength(reply.returnValue, "utf8");
+  if (returnBytes > request.limits.maxReturnBytes) throw new TaskFailure(RETURN_LIMIT_EXCEEDED);
+
+  const outputs: Array<[string, Buffer]> = [];
+  let total = 0;
+  for (const [key, value] of result.blobs) {
+    const name = key.slice(OUTPUT_PREFIX.length);
+    if (!key.startsWith(OUTPUT_PREFIX) || !outputNames.includes(name)) throw invalidReply();
+    total += value.length;
+    outputs.push([name, value]);
+  }
+  if (total > opts.maxOutputBytes) {
+    throw new TaskFailure(
+      `output limit exceeded: the task's outputs may hold at most ${opts.maxOutputBytes} bytes`,
+    );
+  }
+  for (const [name, value] of outputs) await runtime.writeOutput(name, value);
+  return reply.returnValue;
+}
+
+function invalidReply(): TaskFailure {
+  return new TaskFailure("execution failed: the sandbox returned an invalid result");
+}
+
+function parseReply(data: unknown): GuestReplyData {
+  if (typeof data !== "object" || data === null) throw invalidReply();
+  const d = data as Record<string, unknown>;
+  const logs = d.logs;
+  if (logs !== undefined && !(Array.isArray(logs) && logs.every((l) => typeof l === "string")))
+    throw invalidReply();
+  if (d.ok === true && typeof d.returnValue === "string") {
+    return { ok: true, returnValue: d.returnValue, logs: logs as string[] | undefined };
+  }
+  if (
+    d.ok === false &&
+    typeof d.reason === "string" &&
+    d.reason.length > 0 &&
+    d.reason.length <= MAX_REASON_CHARS
+  ) {
+    return { ok: false, reason: d.reason, logs: logs as string[] | undefined };
+  }
+  throw invalidReply();
+}
+
+/** Maps a pool error to the task's failure reason (never quoting untrusted worker text). */
+export function sandboxFailure(e: unknown): TaskFailure {
+  const kind = (e as Partial<SandboxError>)?.kind;
+  switch (kind) {
+    case "timeout":
+      return new TaskFailure(TIME_LIMIT_EXCEEDED, { cause: e });
+    case "aborted":
+      return new TaskFailure(TASK_CANCELED, { cause: e });
+    case "crashed": {
+      const signal = (e as { signal?: string | null }).signal;
+      // RLIMIT_CPU sends SIGXCPU (then SIGKILL): the function used up its CPU time.
+      if (signal === "SIGXCPU") return new TaskFailure(TIME_LIMIT_EXCEEDED, { cause: e });
+      // With RLIMIT_AS exhausted V8 aborts the process ("Fatal process out of memory").
+      if (signal === "SIGABRT" || signal === "SIGTRAP" || signal === "SIGSEGV" || signal === "SIGILL") {
+        return new TaskFailure(MEMORY_LIMIT, { cause: e });
+      }
+      return new TaskFailure(`execution crashed (${signal ? `signal ${signal}` : "unexpected exit"})`, {
+        cause: e,
+      });
+    }
+    case "job":
+    case "protocol":
+      return new TaskFailure("execution failed: the sandboxed worker failed", { cause: e });
+    default:
+      return new TaskFailure(`execution environment unavailable: ${(e as Error)?.message ?? String(e)}`, {
+        cause: e,
+      });
+  }
+}
