@@ -50,7 +50,6 @@ export function buildCommand(spec: CommandSpec): Command {
     "--clearenv",
     "--hostname",
     "sandbox",
-    ...bindArgs([spec.nodePath, ...runtimeLibraries(spec.nodePath), ...spec.readOnlyPaths]),
     "--proc",
     "/proc",
     "--dev",
@@ -59,6 +58,8 @@ export function buildCommand(spec: CommandSpec): Command {
     String(limits.tmpBytes),
     "--tmpfs",
     "/tmp",
+    // After /tmp, so a bound path under the host's /tmp is not hidden by the tmpfs.
+    ...bindArgs([spec.nodePath, ...runtimeLibraries(spec.nodePath), ...spec.readOnlyPaths]),
     "--remount-ro",
     "/dev",
     "--remount-ro",

@@ -37,6 +37,8 @@ export interface SandboxPoolOptions {
   readOnlyPaths?: string[];
   /** JSON-serialisable value passed to the worker module's `init`. */
   workerOptions?: unknown;
+  /** Binary data passed to every sandbox's `init` (e.g. a runtime memory snapshot). */
+  initBlobs?: ReadonlyMap<string, Uint8Array>;
   /** Extra flags for node inside the sandbox. */
   nodeArgs?: string[];
   /** Node binary used inside the sandbox (default: the host's `process.execPath`). */
@@ -356,6 +358,7 @@ export class SandboxPool {
         }),
         workerScript: this.workerScript,
         workerOptions: this.options.workerOptions,
+        initBlobs: this.options.initBlobs,
         startTimeoutMs: this.startTimeoutMs,
         maxMessageBytes: this.limits.maxMessageBytes,
         maxCapturedOutputBytes: this.limits.maxCapturedOutputBytes,

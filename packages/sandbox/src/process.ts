@@ -20,6 +20,7 @@ export interface SandboxProcessOptions {
   command: Command;
   workerScript: string;
   workerOptions: unknown;
+  initBlobs: ReadonlyMap<string, Uint8Array> | undefined;
   startTimeoutMs: number;
   maxMessageBytes: number;
   maxCapturedOutputBytes: number;
@@ -155,7 +156,12 @@ export class SandboxProcess {
     });
     // A failed start is reported through `ready`; keep it from being an unhandled rejection.
     this.ready.catch(() => {});
-    channel.write(encodeFrame({ t: "init", script: opts.workerScript, options: opts.workerOptions ?? null }));
+    channel.write(
+      encodeFrame(
+        { t: "init", script: opts.workerScript, options: opts.workerOptions ?? null },
+        opts.initBlobs,
+      ),
+    );
   }
 
   get isReady(): boolean {
@@ -180,13 +186,19 @@ export class SandboxProcess {
         signal?.removeEventListener("abort", onAbort);
         this.onFrame = () => {};
         this.onEnd = () => {};
-        // Settle only once the sandbox is gone: no code of this job is still running, and the
-        // output it printed before replying has been read from the pipes.
         this.kill();
-        void this.closed.then(() => {
-          if (err) reject(err);
-          else resolve({ ...result!, stdout: this.stdout.text(), stderr: this.stderr.text() });
-        });
+        if (err) {
+          // Reject only once the sandbox is gone, so no code of this job is still running.
+          void this.exited.then(() => reject(err));
+        } else {
+          // The worker writes stdout/stderr synchronously before its reply, so that output is
+          // already in the pipes; one pass of the event loop's poll phase reads it.
+          setImmediate(() =>
+            setImmediate(() =>
+              resolve({ ...result!, stdout: this.stdout.text(), stderr: this.stderr.text() }),
+            ),
+          );
+        }
       };
       const onAbort = () => finish(new SandboxAbortedError({ cause: signal?.reason }));
       const timer = setTimeout(() => finish(new SandboxTimeoutError(timeoutMs)), timeoutMs);

@@ -40,7 +40,8 @@ export interface WorkerJob {
  * there); `run` runs exactly one job, after which the sandbox is destroyed.
  */
 export interface SandboxWorkerModule {
-  init?(options: unknown): void | Promise<void>;
+  /** `blobs` are the pool's `initBlobs` (e.g. a prebuilt runtime snapshot). */
+  init?(options: unknown, blobs: Map<string, Buffer>): void | Promise<void>;
   run(job: WorkerJob): SandboxReply | Promise<SandboxReply>;
 }
 

@@ -86,6 +86,7 @@ describe("SandboxPool", () => {
       size: 2,
       limits: { memoryBytes: 256 * 1024 * 1024, maxProcesses: 48 },
       workerOptions: { failInit: false },
+      initBlobs: new Map([["big", Buffer.alloc(5 * 1024 * 1024, 7)]]),
     });
     await pool.start();
   });
@@ -103,8 +104,9 @@ describe("SandboxPool", () => {
         ["empty", Buffer.alloc(0)],
       ]),
     });
-    const data = r.data as { initialised: boolean; data: unknown; uid: number };
+    const data = r.data as { initialised: boolean; initBlobSizes: object; data: unknown; uid: number };
     assert.equal(data.initialised, true);
+    assert.deepEqual(data.initBlobSizes, { big: 5 * 1024 * 1024 });
     assert.deepEqual(data.data, { n: 1 });
     assert.deepEqual([...r.blobs.keys()].sort(), ["empty.out", "in1.out"]);
     assert.equal(r.blobs.get("in1.out")!.toString(), "cba");
@@ -258,6 +260,27 @@ describe("SandboxPool", () => {
   it("kills a worker that sends an oversized frame", async () => {
     await assert.rejects(pool.run({ data: { op: "garbage" } }), SandboxProtocolError);
     await assertServes(pool);
+  });
+
+  it("moves large inputs and outputs intact", async () => {
+    const big = randomBytes(8 * 1024 * 1024);
+    const r = await pool.run({ data: { op: "echo" }, blobs: new Map([["big", big]]) });
+    assert.ok(r.blobs.get("big.out")!.equals(Buffer.from(big).reverse()));
+  });
+
+  it("sees a worker script under the host's /tmp (binds are not hidden by the private /tmp)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cloister-worker-"));
+    chmodSync(dir, 0o755);
+    const script = join(dir, "w.mjs");
+    writeFileSync(script, "export function run() { return { data: 'from tmp' }; }\n");
+    chmodSync(script, 0o644);
+    const p = new SandboxPool({ workerScript: script, size: 1 });
+    try {
+      assert.equal((await p.run({})).data, "from tmp");
+    } finally {
+      await p.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs more jobs than sandboxes by queueing", async () => {

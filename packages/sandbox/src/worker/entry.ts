@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const worker: Partial<SandboxWorkerModule> = typeof mod.run === "function" ? mod : (mod.default ?? {});
   if (typeof worker.run !== "function") throw new Error("worker module exports no run()");
   try {
-    await worker.init?.(init.header.options);
+    await worker.init?.(init.header.options, init.blobs);
   } catch (e) {
     await send({ t: "init-error", message: describe(e) });
     return;

@@ -56,13 +56,15 @@ export class FrameDecoder {
     const frames: Frame[] = [];
     for (;;) {
       if (this.buffered < 4) break;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = [all];
-      const bodyLength = all.readUInt32BE(0);
+      // Join chunks only once a whole frame is here: joining on every chunk would copy a large
+      // frame quadratically.
+      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      const bodyLength = this.chunks[0]!.readUInt32BE(0);
       if (bodyLength > this.maxFrameBytes)
         throw new FrameError(`frame of ${bodyLength} bytes exceeds the limit`);
       if (bodyLength < 4) throw new FrameError("frame too short");
-      if (all.length < 4 + bodyLength) break;
+      if (this.buffered < 4 + bodyLength) break;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
       frames.push(decodeBody(all.subarray(4, 4 + bodyLength)));
       const rest = all.subarray(4 + bodyLength);
       this.chunks = rest.length ? [rest] : [];
