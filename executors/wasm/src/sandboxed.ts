@@ -40,6 +40,8 @@ export interface RunGuestOptions<L> {
   guestLimits: L;
   /** Total bytes the outputs may hold; checked again here, whatever the guest claims. */
   maxOutputBytes: number;
+  /** Wall-clock deadline of the sandbox (default: the task's timeout). */
+  sandboxTimeoutMs?: number;
 }
 
 /** Runs one task in a sandbox and delivers its outputs and logs; resolves with the return value. */
@@ -54,7 +56,13 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
   const data: GuestJobData<L> = { argv: opts.argv, outputNames, limits: opts.guestLimits };
   let result: SandboxResult;
   try {
-    result = await pool.run({ data, blobs }, { signal: request.signal, timeoutMs: request.limits.timeoutMs });
+    result = await pool.run(
+      { data, blobs },
+      {
+        signal: request.signal,
+        timeoutMs: opts.sandboxTimeoutMs ?? request.limits.timeoutMs,
+      },
+    );
   } catch (e) {
     throw sandboxFailure(e);
   }

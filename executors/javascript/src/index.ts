@@ -1,0 +1,4 @@
+export { flattenArguments } from "@cloister/executor-wasm";
+export * from "./executor.js";
+export * from "./guest.js";
+export { PRELUDE } from "./prelude.js";
