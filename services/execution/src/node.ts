@@ -81,7 +81,13 @@ export class ExecutionNode {
     try {
       const staged = parseStagedTask(item);
       uuid = staged.taskUuid;
-      await link.updateTaskStatus(uuid);
+      try {
+        await link.updateTaskStatus(uuid);
+      } catch (e) {
+        // The scheduler refuses to start it (e.g. it was canceled meanwhile): not ours to run.
+        log.warn({ err: e, task: uuid }, "task not started");
+        return;
+      }
       const cancel = new AbortController();
       const watching = this.watch(executorId, uuid, cancel);
       let result: TaskResult | undefined;

@@ -567,9 +567,18 @@ export class ManagementService {
         if (!usage) throw invalidFunctionId();
         checkQuota(fn, usage.useNumbers);
         const staged = stageTask(task);
-        await this.enqueue(STAGED_TASK_QUEUE, serializeStagedTask(buildStagedTask(staged, fn)));
+        // Record Staged before the task becomes visible on the queue: an execution node may pull
+        // it at once, and the scheduler only moves a Staged task to Running.
         await this.saveTask(staged);
         await this.write(usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 }));
+        try {
+          await this.enqueue(STAGED_TASK_QUEUE, serializeStagedTask(buildStagedTask(staged, fn)));
+        } catch (e) {
+          // Not queued: put the task and the counter back so the invocation can be retried.
+          await this.saveTask(task);
+          await this.write(usageKey, serializeUsage(usage));
+          throw e;
+        }
       });
       return {};
     });

@@ -1,0 +1,49 @@
+import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
+import { startPlatform } from "@cloister/tests";
+import { percentile } from "./stats.js";
+
+/**
+ * builtin-echo through the full path (frontend → authentication → access control → management
+ * → storage → scheduler → execution and back): latency from InvokeTask to observing Finished,
+ * and tasks per second with several clients at once.
+ */
+export async function benchPlatform(sequential = 100, total = 200, concurrency = 8): Promise<Record<string, number>> {
+  const platform = await startPlatform();
+  const c = new CloisterClient({ authentication: platform.authentication, frontend: platform.frontend, trust: trustFromDataDir(platform.dataDir) });
+  try {
+    await c.login("admin", "teaclave");
+    const functionId = await c.registerFunction({
+      name: "builtin-echo",
+      arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
+    });
+    const one = async (): Promise<number> => {
+      const taskId = await c.createTask({ functionId, arguments: { message: "bench" } });
+      const t = process.hrtime.bigint();
+      await c.invokeTask(taskId);
+      await c.waitForTask(taskId, { pollMs: 2 });
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    };
+    for (let i = 0; i < 10; i++) await one();
+    const samples: number[] = [];
+    for (let i = 0; i < sequential; i++) samples.push(await one());
+    const start = process.hrtime.bigint();
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (started < total) {
+          started++;
+          await one();
+        }
+      }),
+    );
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    return {
+      "builtin-echo invoke→Finished p50 ms": percentile(samples, 50),
+      "builtin-echo invoke→Finished p99 ms": percentile(samples, 99),
+      [`builtin-echo tasks/s (${concurrency} clients, create+invoke+poll)`]: total / secs,
+    };
+  } finally {
+    c.close();
+    await platform.stop();
+  }
+}

@@ -1,0 +1,32 @@
+// `npm run bench`: every figure in one run, so ratios between them are meaningful on a noisy box.
+import { benchGrpc } from "./grpc.js";
+import { benchPlatform } from "./platform.js";
+import { fmt } from "./stats.js";
+
+type Bench = [name: string, run: () => Promise<Record<string, number>>];
+
+/** Component benchmarks published by the packages themselves (optional: skipped if absent). */
+async function component(specifier: string, fn: string, ...args: unknown[]): Promise<Record<string, number>> {
+  const mod = (await import(specifier)) as Record<string, (...a: unknown[]) => Promise<Record<string, number>>>;
+  return mod[fn]!(...args);
+}
+
+const benches: Bench[] = [
+  ["gRPC round trip", () => benchGrpc()],
+  ["platform (full path)", () => benchPlatform()],
+  ["storage", () => component("@cloister/storage/bench", "benchStorage")],
+  ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],
+];
+
+const only = process.argv.slice(2);
+for (const [name, run] of benches) {
+  if (only.length && !only.some((o) => name.includes(o))) continue;
+  process.stdout.write(`\n== ${name}\n`);
+  try {
+    const results = await run();
+    for (const [k, v] of Object.entries(results)) process.stdout.write(`  ${k.padEnd(58)} ${fmt(v).padStart(12)}\n`);
+  } catch (e) {
+    process.stdout.write(`  (not run: ${(e as Error).message})\n`);
+  }
+}
+process.exit(0);
