@@ -71,6 +71,10 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
     return timedOut;
   });
   const ctx = runtime.newContext();
+  // False when QuickJS's state may hold leaked values: freeing the runtime would then abort the
+  // whole engine (an assertion in JS_FreeRuntime). The sandbox process is discarded after one
+  // task anyway, so such a runtime is simply left to the process's end.
+  let clean = true;
   const failed = (reason: string): GuestResult => ({ ok: false, reason });
   try {
     let source: string;
@@ -101,13 +105,19 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
       const called = ctx.callFunction(fn, ctx.undefined, argv);
       fn.dispose();
       argv.dispose();
-      value = settle(ctx, ctx.unwrapResult(called));
+      value = settle(ctx, ctx.unwrapResult(called), () => {
+        clean = false;
+      });
     } catch (e) {
       // Our own limits first: the guest may have caught (and hidden) what they threw.
       if (files.limitExceeded) return failed(files.limitExceeded.message);
       if (timedOut) return failed(TIME_LIMIT_EXCEEDED);
       const message = describe(e);
-      if (/^InternalError: out of memory/.test(message)) return failed(MEMORY_LIMIT_EXCEEDED);
+      if (/^InternalError: out of memory/.test(message)) {
+        // QuickJS may not free everything after running out of memory mid-operation.
+        clean = false;
+        return failed(MEMORY_LIMIT_EXCEEDED);
+      }
       return failed(`${JS_EXEC_ERROR}: ${truncate(message)}`);
     }
     if (files.limitExceeded) return failed(files.limitExceeded.message);
@@ -123,22 +133,27 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
     if (Buffer.byteLength(returnValue, "utf8") > limits.maxReturnBytes) return failed(RETURN_LIMIT_EXCEEDED);
     return { ok: true, returnValue, outputs: files.outputs(), logs };
   } finally {
-    ctx.dispose();
-    runtime.dispose();
+    if (clean) {
+      ctx.dispose();
+      runtime.dispose();
+    }
   }
 }
 
-/** Waits for an async entrypoint: with no host I/O pending, running the job queue settles it. */
-function settle(ctx: QuickJSContext, value: QuickJSHandle): QuickJSHandle {
+/**
+ * Waits for an async entrypoint: with no host I/O pending, running the job queue settles it.
+ * The promise state is read only after the jobs ran: asking about a still-pending promise leaks a
+ * value in quickjs-emscripten 0.32, which then aborts the runtime's disposal.
+ */
+function settle(ctx: QuickJSContext, value: QuickJSHandle, dirty: () => void): QuickJSHandle {
   if (ctx.typeof(value) !== "object") return value;
-  let state = ctx.getPromiseState(value);
-  if (state.type === "fulfilled" && state.notAPromise) return value;
-  // A job that throws rejects its own promise; the outcome is read from our promise below.
   ctx.runtime.executePendingJobs().dispose();
-  state = ctx.getPromiseState(value);
+  const state = ctx.getPromiseState(value);
+  if (state.type === "fulfilled" && state.notAPromise) return value;
   value.dispose();
   if (state.type === "fulfilled") return state.value;
   if (state.type === "rejected") throw new GuestThrow(state.error.consume(ctx.dump));
+  dirty();
   throw new GuestError("entrypoint returned a promise that never settles");
 }
 
@@ -204,7 +219,7 @@ function installTeaclave(ctx: QuickJSContext, files: TaskFiles, log: (line: stri
     }
     return ctx.newNumber(fd);
   });
-  fn("read", (fdH, sizeH) => ctx.newArrayBuffer(chunk(fdH, sizeH).slice().buffer));
+  fn("read", (fdH, sizeH) => ctx.newArrayBuffer(Uint8Array.from(chunk(fdH, sizeH)).buffer));
   fn("readText", (fdH, sizeH) => ctx.newString(new TextDecoder().decode(chunk(fdH, sizeH))));
   fn("write", (fdH, dataH) => {
     const data = ctx.getArrayBuffer(dataH);
