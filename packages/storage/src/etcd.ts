@@ -1,4 +1,4 @@
-import { Etcd3, type IOptions } from "etcd3";
+import { Etcd3, type IOptions, type Watcher } from "etcd3";
 import { bytes, lastOpPerKey, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { invalidArgument, StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
@@ -32,6 +32,7 @@ type KeyValue = { key: Buffer; value: Buffer; mod_revision: string };
  */
 export class EtcdStore implements KvStore, IndexedQueues {
   private readonly closing = new AbortController();
+  private readonly watchers = new Set<Watcher>();
 
   private constructor(
     private readonly client: Etcd3,
@@ -219,22 +220,33 @@ export class EtcdStore implements KvStore, IndexedQueues {
     const t = validateTimeout(timeoutMs);
     if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
     const tailKey = this.queueKeys(q).tail;
-    const subscribe = (): Promise<Subscription> =>
-      this.guard(async () => {
-        const wakeup = new Wakeup();
-        const watcher = await this.client.watch().key(tailKey).only("put").create();
-        // Re-check after any hiccup as well: cheap, and never misses an element.
-        watcher.on("put", () => wakeup.notify());
-        watcher.on("connected", () => wakeup.notify());
-        watcher.on("error", () => wakeup.notify());
-        return { wakeup, close: () => watcher.cancel().catch(() => {}) };
-      });
+    const subscribe = (): Subscription => {
+      const wakeup = new Wakeup();
+      const watcher = this.client.watch().key(tailKey).only("put").watcher();
+      this.watchers.add(watcher);
+      const ready = new Promise<void>((resolve) => watcher.once("connected", () => resolve()));
+      watcher.on("put", () => wakeup.notify());
+      // After a reconnect or a stream error, re-check: cheap, and never misses an element.
+      watcher.on("connected", () => wakeup.notify());
+      watcher.on("disconnected", () => {});
+      watcher.on("error", () => wakeup.notify());
+      return {
+        wakeup,
+        ready,
+        close: async () => {
+          this.watchers.delete(watcher);
+          await watcher.cancel().catch(() => {});
+        },
+      };
+    };
     return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
   }
 
   async close(): Promise<void> {
     if (this.closing.signal.aborted) return;
     this.closing.abort(new StorageClosedError());
+    // Unconnected watchers would otherwise keep reconnecting after the client is closed.
+    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => {})));
     this.client.close();
   }
 

@@ -2,6 +2,7 @@ export { StorageClosedError, StorageError, StorageIntegrityError } from "./error
 export { EtcdStore, type EtcdStoreOptions } from "./etcd.js";
 export { type LevelDbOptions, LevelDbStore } from "./leveldb.js";
 export { type QueueKeys, queueKeys } from "./queue-layout.js";
+export { RemoteKvStore } from "./remote.js";
 export { SealedStore } from "./sealed.js";
 export { loadOrCreateSealingKey, sealingKeyPath } from "./sealing-key.js";
 export {
@@ -11,4 +12,3 @@ export {
   type KvStore,
   type QueueEntry,
 } from "./types.js";
-export { RemoteKvStore } from "./remote.js";

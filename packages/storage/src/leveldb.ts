@@ -155,13 +155,14 @@ export class LevelDbStore implements KvStore, IndexedQueues {
     const t = validateTimeout(timeoutMs);
     if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
     const name = q.toString("latin1");
-    const subscribe = async (): Promise<Subscription> => {
+    const subscribe = (): Subscription => {
       const wakeup = new Wakeup();
       const set = this.waiters.get(name) ?? new Set<Wakeup>();
       this.waiters.set(name, set);
       set.add(wakeup);
       return {
         wakeup,
+        ready: Promise.resolve(),
         close: () => {
           set.delete(wakeup);
           if (set.size === 0 && this.waiters.get(name) === set) this.waiters.delete(name);

@@ -29,42 +29,49 @@ export class Wakeup {
 
 export interface Subscription {
   wakeup: Wakeup;
+  /** Settles once changes are being reported (a remote watch may take a round trip). */
+  ready: Promise<void>;
+  /** Stop reporting; must also work while still getting ready. */
   close(): void | Promise<void>;
 }
 
 /**
  * Try `attempt`; while it finds nothing, sleep until the subscription reports a change, the
  * timeout elapses (→ undefined) or a signal aborts (→ rejects with its reason). The
- * subscription is opened before the first attempt so no change can slip in between.
+ * subscription is opened before the first attempt so no change can slip in between, and the
+ * timeout covers getting it ready too (a watch on an unreachable server must not outlive it).
  */
 export async function waitFor<T>(
   attempt: () => Promise<T | undefined>,
-  subscribe: () => Promise<Subscription>,
+  subscribe: () => Subscription,
   timeoutMs: number,
   signals: Array<AbortSignal | undefined>,
 ): Promise<T | undefined> {
   const active = signals.filter((s): s is AbortSignal => s !== undefined);
   for (const s of active) s.throwIfAborted();
-  const sub = await subscribe();
+  if (timeoutMs === 0) return attempt();
+
   let timer: NodeJS.Timeout | undefined;
   const cleanups: Array<() => void> = [];
+  const stop = new Promise<"timeout">((resolve, reject) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    for (const s of active) {
+      const onAbort = () => reject(s.reason);
+      s.addEventListener("abort", onAbort, { once: true });
+      cleanups.push(() => s.removeEventListener("abort", onAbort));
+    }
+  });
+  const sub = subscribe();
   try {
-    const first = await attempt();
-    if (first !== undefined || timeoutMs === 0) return first;
-    const stop = new Promise<"timeout">((resolve, reject) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
-      for (const s of active) {
-        const onAbort = () => reject(s.reason);
-        if (s.aborted) onAbort();
-        s.addEventListener("abort", onAbort, { once: true });
-        cleanups.push(() => s.removeEventListener("abort", onAbort));
-      }
-    });
+    // Never ready (e.g. the server is unreachable): one plain attempt, so a failure is
+    // reported rather than looking like an empty queue.
+    if ((await Promise.race([sub.ready.then(() => "ready" as const), stop])) === "timeout")
+      return await attempt();
     for (;;) {
-      const why = await Promise.race([sub.wakeup.next().then(() => "wake" as const), stop]);
-      if (why === "timeout") return undefined;
       const v = await attempt();
       if (v !== undefined) return v;
+      const why = await Promise.race([sub.wakeup.next().then(() => "wake" as const), stop]);
+      if (why === "timeout") return undefined;
     }
   } finally {
     if (timer) clearTimeout(timer);

@@ -82,6 +82,20 @@ describe("EtcdStore specifics", () => {
     }
   });
 
+  test("when the cluster goes away, operations and waiters report it", async () => {
+    const own = await startEtcd();
+    const s = await EtcdStore.open({ endpoints: [own.endpoint] });
+    try {
+      await s.put(b("k"), b("v"));
+      await own.stop();
+      await assert.rejects(s.get(b("k")), StorageError);
+      await assert.rejects(s.dequeueWait(b("q"), 300), StorageError);
+    } finally {
+      await s.close();
+      await own.stop();
+    }
+  });
+
   test("an unreachable cluster fails open() with a clear error", async () => {
     await assert.rejects(
       EtcdStore.open({ endpoints: ["http://127.0.0.1:1"], connectTimeoutMs: 500 }),
