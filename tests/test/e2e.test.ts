@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { loadConfig } from "@cloister/config";
@@ -104,6 +105,28 @@ describe("the platform end to end (issue: foundation)", () => {
     assert.equal(view.mr_signer, trust.enclaveInfo.teaclave_frontend_service!.mrSigner);
     assert.equal(view.simulated, true);
     assert.equal(view.quote_status, "OK");
+  });
+
+  test("the cloister CLI: login, register a function, create, invoke and read a task's result", async () => {
+    const session = join(platform.dataDir, "cli-session.json");
+    const cli = async (...args: string[]) =>
+      (await run(process.execPath, [CLI, "--data-dir", platform.dataDir, "--json", ...args])).stdout;
+    const endpoint = ["--authentication", platform.authentication, "--frontend", platform.frontend, "--session", session];
+    await cli("user", "login", "admin", "--password", "teaclave", ...endpoint);
+    const fn = JSON.parse(await cli("function", "register", "--name", "builtin-echo", "--argument", "message", ...endpoint));
+    const task = JSON.parse(await cli("task", "create", "--function", fn.function_id, "--args", '{"message":"from the CLI"}', ...endpoint));
+    await cli("task", "invoke", task.task_id, ...endpoint);
+    const result = JSON.parse(await cli("task", "result", task.task_id, ...endpoint));
+    assert.equal(result.return_value, "from the CLI");
+    // The auditor signature `cloister up` wrote verifies with the CLI, as the legacy tool's did.
+    const auditors = join(platform.dataDir, "auditors");
+    const { stdout } = await run(process.execPath, [
+      CLI, "enclave-info", "verify",
+      "--enclave-info", join(platform.dataDir, "enclave_info.toml"),
+      "--public-keys", join(auditors, "cloister_local_auditor.public.pem"),
+      "--signatures", join(auditors, "cloister_local_auditor.sign.sha256"),
+    ]);
+    assert.equal(stdout.trim(), "Verify successfully.");
   });
 
   test("internal endpoints refuse a peer outside their table and a peer with no client certificate", async () => {
