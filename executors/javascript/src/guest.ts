@@ -65,7 +65,8 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
 
   const runtime = quickjs.newRuntime();
   runtime.setMaxStackSize(MAX_STACK_BYTES);
-  runtime.setMemoryLimit(limits.memoryBytes);
+  // QuickJS takes the limit as a signed 32-bit size.
+  runtime.setMemoryLimit(Math.min(limits.memoryBytes, 0x7fff_ffff));
   runtime.setInterruptHandler(() => {
     if (Date.now() >= deadline) timedOut = true;
     return timedOut;

@@ -127,8 +127,9 @@ export function sandboxFailure(e: unknown): TaskFailure {
       const signal = (e as { signal?: string | null }).signal;
       // RLIMIT_CPU sends SIGXCPU (then SIGKILL): the function used up its CPU time.
       if (signal === "SIGXCPU") return new TaskFailure(TIME_LIMIT_EXCEEDED, { cause: e });
-      // With RLIMIT_AS exhausted V8 aborts the process ("Fatal process out of memory").
-      if (signal === "SIGABRT" || signal === "SIGTRAP" || signal === "SIGSEGV" || signal === "SIGILL") {
+      // With RLIMIT_AS exhausted V8 aborts the process ("Fatal process out of memory"): SIGTRAP
+      // or SIGABRT. An assertion failure would look the same; out of memory is by far the likelier.
+      if (signal === "SIGABRT" || signal === "SIGTRAP") {
         return new TaskFailure(MEMORY_LIMIT, { cause: e });
       }
       return new TaskFailure(`execution crashed (${signal ? `signal ${signal}` : "unexpected exit"})`, {

@@ -58,7 +58,7 @@ describe("flattenArguments", () => {
   it("cannot tell 1.0 from 1: integral numbers render as integers", () => {
     assert.deepEqual(flattenArguments({ x: 1.0 }), ["x", "1"]);
     assert.equal(compactJson(-0), "0");
-    assert.equal(compactJson(12345678901234567890), "12345678901234567168");
+    assert.equal(compactJson(2 ** 63), "9223372036854775808");
   });
 
   it("uses ryu-style layout for floats", () => {
