@@ -2,20 +2,25 @@ import { CloisterError, Status } from "@cloister/core";
 import { bytesToJson, JsonNumber, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
 
-/** A function's executor type as registered on the wire. */
-export type ExecutorType = "builtin" | "python" | "wamr";
-/** A task's executor as chosen at CreateTask. */
-export type Executor = "mesapy" | "builtin" | "wamr";
+/**
+ * A function's executor type as registered on the wire. `javascript` is a Cloister extension
+ * (sandboxed QuickJS); the others are Teaclave's.
+ */
+export type ExecutorType = "builtin" | "python" | "wamr" | "javascript";
+/** A task's executor as chosen at CreateTask (`javascript` is a Cloister extension). */
+export type Executor = "mesapy" | "builtin" | "wamr" | "javascript";
 
 const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
   builtin: "Builtin",
   python: "Python",
   wamr: "WAMicroRuntime",
+  javascript: "JavaScript",
 };
 const EXECUTOR_LEGACY: Record<Executor, string> = {
   mesapy: "MesaPy",
   builtin: "Builtin",
   wamr: "WAMicroRuntime",
+  javascript: "JavaScript",
 };
 
 const reverse = <K extends string>(m: Record<K, string>, v: string, what: string): K => {
@@ -25,13 +30,13 @@ const reverse = <K extends string>(m: Record<K, string>, v: string, what: string
 
 /** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
 export function parseExecutorType(s: string): ExecutorType {
-  if (s === "builtin" || s === "python" || s === "wamr") return s;
+  if (s === "builtin" || s === "python" || s === "wamr" || s === "javascript") return s;
   throw new CloisterError(Status.INTERNAL, `Invalid executor type: ${s}`);
 }
 
 /** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
 export function parseExecutor(s: string): Executor {
-  if (s === "mesapy" || s === "builtin" || s === "wamr") return s;
+  if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript") return s;
   throw new CloisterError(Status.INTERNAL, `Unsupported executor: ${s}`);
 }
 
