@@ -1,7 +1,16 @@
 import { CloisterError, Status } from "@cloister/core";
 import { authentication, common, type Empty, frontend } from "@cloister/proto";
-import { attestedChannelCredentials, callUnary, createClient, identityMetadata, type RequestOf, type ResponseOf, type UnaryMethodName } from "@cloister/rpc";
+import {
+  attestedChannelCredentials,
+  callUnary,
+  createClient,
+  identityMetadata,
+  type RequestOf,
+  type ResponseOf,
+  type UnaryMethodName,
+} from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
+import { describeCallError } from "./errors.js";
 import { type PlatformTrust, policyFor } from "./trust.js";
 
 export interface ClientOptions {
@@ -19,6 +28,31 @@ export interface ClientOptions {
 type Api = authentication.TeaclaveAuthenticationApiClient;
 type Fe = frontend.TeaclaveFrontendClient;
 export type TaskView = frontend.GetTaskResponse;
+export type FunctionView = frontend.GetFunctionResponse;
+export type AuditEntry = common.Entry;
+
+/** A file's crypto description as sent on the wire; `@cloister/crypto`'s FileCryptoInfo fits. */
+export interface CryptoInfoLike {
+  schema: string;
+  key?: Uint8Array;
+  iv?: Uint8Array;
+}
+
+/** What a user declares when registering (or replacing) a function. */
+export type FunctionDefinition = Partial<Omit<frontend.RegisterFunctionRequest, "payload">> & {
+  name: string;
+  payload?: Uint8Array;
+};
+
+/** Data name → set of owners, as CreateTask takes it. */
+export type Ownership = Array<{ dataName: string; uids: string[] }>;
+
+/** A registered file as its owners see it. */
+export interface FileView {
+  owner: string[];
+  /** Empty for an output no task has produced yet. */
+  cmac: Buffer;
+}
 
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
 
@@ -31,6 +65,8 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly deadlineMs: number;
+  readonly authenticationAddress: string;
+  readonly frontendAddress: string;
   session: { id: string; token: string } | undefined;
 
   constructor(options: ClientOptions) {
@@ -38,14 +74,16 @@ export class CloisterClient {
       const policy = policyFor(options.trust, enclave);
       return (der: Buffer) => verifyAttestedCertificate(der, policy);
     };
+    this.authenticationAddress = options.authentication ?? "localhost:7776";
+    this.frontendAddress = options.frontend ?? "localhost:7777";
     this.api = createClient(
       authentication.TeaclaveAuthenticationApiClient,
-      options.authentication ?? "localhost:7776",
+      this.authenticationAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_authentication_service") }),
     );
     this.fe = createClient(
       frontend.TeaclaveFrontendClient,
-      options.frontend ?? "localhost:7777",
+      this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
     this.deadlineMs = options.deadlineMs ?? 60_000;
@@ -57,41 +95,182 @@ export class CloisterClient {
   }
 
   /** Any authentication-API RPC, authenticated with the current session. */
-  authCall<M extends UnaryMethodName<Api>>(method: M, request: RequestOf<Api, M>): Promise<ResponseOf<Api, M>> {
+  authCall<M extends UnaryMethodName<Api>>(
+    method: M,
+    request: RequestOf<Api, M>,
+  ): Promise<ResponseOf<Api, M>> {
     const metadata = this.metadata();
-    return callUnary(this.api, method, request, { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) });
+    return callUnary(this.api, method, request, {
+      deadlineMs: this.deadlineMs,
+      ...(metadata ? { metadata } : {}),
+    }).catch((e: unknown) => {
+      throw describeCallError(e, "authentication service", this.authenticationAddress);
+    });
   }
 
   /** Any frontend RPC, authenticated with the current session. */
   call<M extends UnaryMethodName<Fe>>(method: M, request: RequestOf<Fe, M>): Promise<ResponseOf<Fe, M>> {
     const metadata = this.metadata();
-    return callUnary(this.fe, method, request, { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) });
+    return callUnary(this.fe, method, request, {
+      deadlineMs: this.deadlineMs,
+      ...(metadata ? { metadata } : {}),
+    }).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
   }
 
+  // ----- authentication API (behaviour.md §2.5) -----
+
   async login(id: string, password: string): Promise<string> {
-    const { token } = await callUnary(this.api, "userLogin", { id, password }, { deadlineMs: this.deadlineMs });
+    // Login sends no credential metadata, whatever session the client holds.
+    const { token } = await callUnary(
+      this.api,
+      "userLogin",
+      { id, password },
+      { deadlineMs: this.deadlineMs },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "authentication service", this.authenticationAddress);
+    });
     this.session = { id, token };
     return token;
+  }
+
+  /** Forget the session locally (tokens cannot be revoked server-side; they expire after 24 h). */
+  logout(): void {
+    this.session = undefined;
   }
 
   async registerUser(id: string, password: string, role: string, attribute = ""): Promise<void> {
     await this.authCall("userRegister", { id, password, role, attribute });
   }
 
-  async registerFunction(request: Partial<frontend.RegisterFunctionRequest> & { name: string }): Promise<string> {
+  /** Replaces the user's password **and** role/attribute; the new role applies at its next login. */
+  async updateUser(id: string, password: string, role: string, attribute = ""): Promise<void> {
+    await this.authCall("userUpdate", { id, password, role, attribute });
+  }
+
+  /** Sets the password of the logged-in user. */
+  async changePassword(password: string): Promise<void> {
+    await this.authCall("userChangePassword", { password });
+  }
+
+  /** Gives `id` a new random password and returns it. */
+  async resetUserPassword(id: string): Promise<string> {
+    return (await this.authCall("resetUserPassword", { id })).password;
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.authCall("deleteUser", { id });
+  }
+
+  /**
+   * User ids the caller may manage. A PlatformAdmin gets every user (any non-empty `id`); a
+   * DataOwnerManager passes its group attribute and gets that group's data owners.
+   */
+  async listUsers(id?: string): Promise<string[]> {
+    return (await this.authCall("listUsers", { id: id ?? this.session?.id ?? "" })).ids;
+  }
+
+  // ----- functions (behaviour.md §4) -----
+
+  /** Registers a function; defaults as the Python SDK: builtin, public, unlimited usage. */
+  async registerFunction(request: FunctionDefinition): Promise<string> {
     const r = await this.call(
       "registerFunction",
-      frontend.RegisterFunctionRequest.fromPartial({ executorType: "builtin", public: true, usageQuota: -1, ...request }),
+      frontend.RegisterFunctionRequest.fromPartial(withFunctionDefaults(request)),
     );
     return r.functionId;
   }
+
+  getFunction(functionId: string): Promise<FunctionView> {
+    return this.call("getFunction", { functionId });
+  }
+
+  /** Replaces **every** field of the function (fields not given get registerFunction's defaults). */
+  async updateFunction(functionId: string, definition: FunctionDefinition): Promise<string> {
+    const r = await this.call(
+      "updateFunction",
+      frontend.UpdateFunctionRequest.fromPartial({ ...withFunctionDefaults(definition), functionId }),
+    );
+    return r.functionId;
+  }
+
+  /** Functions `userId` (default: the caller) registered, and those it may use. */
+  async listFunctions(
+    userId?: string,
+  ): Promise<{ registeredFunctions: string[]; allowedFunctions: string[] }> {
+    const r = await this.call("listFunctions", { userId: userId ?? this.session?.id ?? "" });
+    return { registeredFunctions: r.registeredFunctions, allowedFunctions: r.allowedFunctions };
+  }
+
+  async deleteFunction(functionId: string): Promise<void> {
+    await this.call("deleteFunction", { functionId });
+  }
+
+  async disableFunction(functionId: string): Promise<void> {
+    await this.call("disableFunction", { functionId });
+  }
+
+  /** `functionQuota` is −1 when unlimited; `currentUsage` counts successful invocations. */
+  async getFunctionUsageStats(functionId: string): Promise<{ functionQuota: number; currentUsage: number }> {
+    const r = await this.call("getFunctionUsageStats", { functionId });
+    return { functionQuota: r.functionQuota, currentUsage: r.currentUsage };
+  }
+
+  // ----- data (behaviour.md §5) -----
+
+  async registerInputFile(url: string, cmac: Uint8Array, cryptoInfo: CryptoInfoLike): Promise<string> {
+    const r = await this.call("registerInputFile", {
+      url,
+      cmac: Buffer.from(cmac),
+      cryptoInfo: wireCrypto(cryptoInfo),
+    });
+    return r.dataId;
+  }
+
+  async registerOutputFile(url: string, cryptoInfo: CryptoInfoLike): Promise<string> {
+    const r = await this.call("registerOutputFile", { url, cryptoInfo: wireCrypto(cryptoInfo) });
+    return r.dataId;
+  }
+
+  /** A new input record at `url` with the old one's key, cmac and owners; returns the new id. */
+  async updateInputFile(dataId: string, url: string): Promise<string> {
+    return (await this.call("updateInputFile", { dataId, url })).dataId;
+  }
+
+  /** A new output record at `url` with the old one's key and owners; returns the new id. */
+  async updateOutputFile(dataId: string, url: string): Promise<string> {
+    return (await this.call("updateOutputFile", { dataId, url })).dataId;
+  }
+
+  /** An output owned jointly by `owners` (the caller among them), encrypted with a platform key. */
+  async registerFusionOutput(owners: string[]): Promise<string> {
+    return (await this.call("registerFusionOutput", { ownerList: owners })).dataId;
+  }
+
+  /** Makes a produced output usable as an input of later tasks; returns the `input-` id. */
+  async registerInputFromOutput(outputId: string): Promise<string> {
+    return (await this.call("registerInputFromOutput", { dataId: outputId })).dataId;
+  }
+
+  async getInputFile(dataId: string): Promise<FileView> {
+    const r = await this.call("getInputFile", { dataId });
+    return { owner: r.owner, cmac: Buffer.from(r.cmac) };
+  }
+
+  async getOutputFile(dataId: string): Promise<FileView> {
+    const r = await this.call("getOutputFile", { dataId });
+    return { owner: r.owner, cmac: Buffer.from(r.cmac) };
+  }
+
+  // ----- tasks (behaviour.md §6) -----
 
   async createTask(request: {
     functionId: string;
     arguments?: Record<string, unknown>;
     executor?: string;
-    inputsOwnership?: Array<{ dataName: string; uids: string[] }>;
-    outputsOwnership?: Array<{ dataName: string; uids: string[] }>;
+    inputsOwnership?: Ownership;
+    outputsOwnership?: Ownership;
   }): Promise<string> {
     const r = await this.call("createTask", {
       functionId: request.functionId,
@@ -103,8 +282,13 @@ export class CloisterClient {
     return r.taskId;
   }
 
-  async assignData(taskId: string, inputs: Record<string, string> = {}, outputs: Record<string, string> = {}): Promise<Empty> {
-    const map = (m: Record<string, string>) => Object.entries(m).map(([dataName, dataId]) => ({ dataName, dataId }));
+  async assignData(
+    taskId: string,
+    inputs: Record<string, string> = {},
+    outputs: Record<string, string> = {},
+  ): Promise<Empty> {
+    const map = (m: Record<string, string>) =>
+      Object.entries(m).map(([dataName, dataId]) => ({ dataName, dataId }));
     return this.call("assignData", { taskId, inputs: map(inputs), outputs: map(outputs) });
   }
 
@@ -125,13 +309,17 @@ export class CloisterClient {
   }
 
   /** Poll GetTask until the task has ended (Finished, Canceled or Failed). */
-  async waitForTask(taskId: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<TaskView> {
+  async waitForTask(
+    taskId: string,
+    options: { timeoutMs?: number; pollMs?: number } = {},
+  ): Promise<TaskView> {
     const deadline = Date.now() + (options.timeoutMs ?? 120_000);
     let pollMs = options.pollMs ?? 10;
     for (;;) {
       const task = await this.getTask(taskId);
       if (ENDED.has(task.status)) return task;
-      if (Date.now() > deadline) throw new CloisterError(Status.DEADLINE_EXCEEDED, `task ${taskId} has not ended`);
+      if (Date.now() > deadline)
+        throw new CloisterError(Status.DEADLINE_EXCEEDED, `task ${taskId} has not ended`);
       await new Promise((r) => setTimeout(r, pollMs));
       pollMs = Math.min(pollMs * 2, options.pollMs ?? 250);
     }
@@ -140,14 +328,58 @@ export class CloisterClient {
   /** The function's return value, or a CloisterError carrying the failure reason. */
   async taskResult(taskId: string, options: { timeoutMs?: number } = {}): Promise<Buffer> {
     const task = await this.waitForTask(taskId, options);
-    if (task.status === common.TaskStatus.Finished && task.result?.Ok) return Buffer.from(task.result.Ok.returnValue);
+    if (task.status === common.TaskStatus.Finished && task.result?.Ok)
+      return Buffer.from(task.result.Ok.returnValue);
     const reason = task.result?.Err?.reason ?? "no result";
-    const state = task.status === common.TaskStatus.Finished ? "failed" : common.taskStatusToJSON(task.status).toLowerCase();
+    const state =
+      task.status === common.TaskStatus.Finished
+        ? "failed"
+        : common.taskStatusToJSON(task.status).toLowerCase();
     throw new CloisterError(Status.UNKNOWN, `task ${state}: ${reason}`);
+  }
+
+  /**
+   * The task's outputs once it finished successfully: return value, output tags (hex-comparable
+   * 16-byte cmacs per output name) and the captured log.
+   */
+  async taskOutputs(
+    taskId: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<{ returnValue: Buffer; tags: Record<string, Buffer>; log: string[] }> {
+    const returnValue = await this.taskResult(taskId, options);
+    const ok = (await this.getTask(taskId)).result?.Ok;
+    const tags = Object.fromEntries(Object.entries(ok?.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
+    return { returnValue, tags, log: ok?.log ?? [] };
+  }
+
+  // ----- audit (behaviour.md §10) -----
+
+  /** Audit entries matching `query` (e.g. `message:register_function`), newest first. */
+  async queryAuditLogs(query: string, limit = 100): Promise<AuditEntry[]> {
+    return (await this.call("queryAuditLogs", { query, limit })).logs;
   }
 
   close(): void {
     this.api.close();
     this.fe.close();
   }
+}
+
+function withFunctionDefaults(d: FunctionDefinition): Partial<frontend.RegisterFunctionRequest> {
+  const { payload, ...rest } = d;
+  return {
+    executorType: "builtin",
+    public: true,
+    usageQuota: -1,
+    ...rest,
+    payload: payload ? Buffer.from(payload) : Buffer.alloc(0),
+  };
+}
+
+function wireCrypto(info: CryptoInfoLike): common.FileCryptoInfo {
+  return {
+    schema: info.schema,
+    key: info.key ? Buffer.from(info.key) : Buffer.alloc(0),
+    iv: info.iv ? Buffer.from(info.iv) : Buffer.alloc(0),
+  };
 }

@@ -46,8 +46,17 @@ export function policyFor(trust: PlatformTrust, enclave: string): AttestationPol
 export function fetchCertificate(address: string, timeoutMs = 10_000): Promise<Buffer> {
   const { host, port } = parseHostPort(address);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, servername: undefined, rejectUnauthorized: false, ALPNProtocols: ["h2"] });
-    const timer = setTimeout(() => socket.destroy(new Error(`timed out connecting to ${address}`)), timeoutMs);
+    const socket = connect({
+      host,
+      port,
+      servername: undefined,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+    });
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`timed out connecting to ${address}`)),
+      timeoutMs,
+    );
     socket.once("secureConnect", () => {
       clearTimeout(timer);
       const raw = socket.getPeerCertificate(true)?.raw;

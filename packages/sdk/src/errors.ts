@@ -1,0 +1,53 @@
+import { CloisterError, Status } from "@cloister/core";
+
+export type EndpointFailure = "attestation" | "unreachable";
+
+/**
+ * A call that never reached the platform's code: the endpoint could not be contacted, or it
+ * could not prove (by attestation) that it runs the code the client trusts. Code 14
+ * (UNAVAILABLE), as gRPC reports both; `kind` and `reason` say which and why.
+ */
+export class PlatformEndpointError extends CloisterError {
+  readonly kind: EndpointFailure;
+  /** e.g. "frontend", "authentication service". */
+  readonly service: string;
+  readonly address: string;
+  readonly reason: string;
+  constructor(
+    kind: EndpointFailure,
+    service: string,
+    address: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    const message =
+      kind === "attestation"
+        ? `the ${service} at ${address} failed attestation: ${reason}`
+        : `cannot reach the ${service} at ${address}: ${reason}`;
+    super(Status.UNAVAILABLE, message, options);
+    this.name = "PlatformEndpointError";
+    this.kind = kind;
+    this.service = service;
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+// grpc-js folds a failed connection into "No connection established. Last error: <Error>.
+// Resolution note: <…>"; the useful part is the last error.
+const LAST_ERROR = /Last error: (?:[A-Za-z]*Error: )?(.*?)(?:\. Resolution note:.*)?$/s;
+const ATTESTATION = /attestation rejected: (.*?)(?:\. Resolution note:.*)?$/s;
+
+/**
+ * Turns a transport-level UNAVAILABLE into a PlatformEndpointError naming the endpoint; every
+ * other error (the platform's own status codes and messages) is returned unchanged.
+ */
+export function describeCallError(error: unknown, service: string, address: string): unknown {
+  if (!(error instanceof CloisterError) || error.code !== Status.UNAVAILABLE) return error;
+  const attestation = ATTESTATION.exec(error.message);
+  if (attestation)
+    return new PlatformEndpointError("attestation", service, address, attestation[1]!, { cause: error });
+  const last = LAST_ERROR.exec(error.message);
+  if (last) return new PlatformEndpointError("unreachable", service, address, last[1]!, { cause: error });
+  return error;
+}
