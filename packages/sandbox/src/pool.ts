@@ -251,6 +251,10 @@ export class SandboxPool {
         timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
         ...(signal ? { signal } : {}),
       });
+    } catch (e) {
+      // close() killed the sandbox under the job: report that, not a crash of the worker.
+      if (this.closed && !(e instanceof SandboxAbortedError)) throw new SandboxClosedError();
+      throw e;
     } finally {
       sandbox.kill();
       this.running--;

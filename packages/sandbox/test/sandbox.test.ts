@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   SandboxAbortedError,
+  SandboxClosedError,
   SandboxCrashedError,
   SandboxError,
   SandboxJobError,
@@ -334,6 +335,15 @@ describe("SandboxPool start-up checks", () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it("rejects a running job with SandboxClosedError when the pool closes", async () => {
+    const pool = new SandboxPool({ workerScript, size: 1 });
+    const { marker, call } = await startHanging(pool, "spin", {});
+    await pool.close();
+    await assert.rejects(call, SandboxClosedError);
+    await assertNoSurvivors(marker);
+    await assert.rejects(pool.run({ data: { op: "echo" } }), SandboxClosedError);
   });
 
   it("rejects a relative worker script path", () => {
