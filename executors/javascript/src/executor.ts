@@ -78,7 +78,7 @@ export class JavascriptExecutor implements Executor {
     return runSandboxedGuest({
       pool: this.pool,
       request,
-      argv: flattenArguments(request.arguments),
+      argv: request.argv ?? flattenArguments(request.arguments),
       guestLimits,
       maxOutputBytes: this.maxOutputBytes,
       sandboxTimeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,

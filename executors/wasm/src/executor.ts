@@ -60,7 +60,7 @@ export class WasmExecutor implements Executor {
     return runSandboxedGuest({
       pool: this.pool,
       request,
-      argv: flattenArguments(request.arguments),
+      argv: request.argv ?? flattenArguments(request.arguments),
       guestLimits,
       maxOutputBytes: this.maxOutputBytes,
     });

@@ -94,6 +94,17 @@ export const configSchema = z
          * directory never, whatever this says). Empty disables `file:` URLs.
          */
         file_roots: z.array(z.string()).default(["/tmp"]),
+        /**
+         * Executors this node offers. The sandboxed ones (wamr, javascript, python) need
+         * bubblewrap; a node refuses to start if one of them cannot run, never running
+         * untrusted code unsandboxed.
+         */
+        executors: z
+          .array(z.enum(["builtin", "wamr", "javascript", "python"]))
+          .nonempty()
+          .default(["builtin", "wamr", "javascript", "python"]),
+        /** Warm sandboxes kept ready per sandboxed executor. */
+        sandbox_pool_size: z.number().int().min(1).max(64).default(1),
         /** Largest input or output file, in MiB. */
         max_file_mb: z.number().int().min(1).max(65_536).default(1024),
       })

@@ -1,4 +1,6 @@
 import { BuiltinExecutor } from "@cloister/executor-builtin";
+import { JavascriptExecutor } from "@cloister/executor-javascript";
+import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
 import type { RunningService, ServiceContext } from "@cloister/host";
 import { taskResultToProto } from "@cloister/model";
@@ -53,9 +55,38 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
   };
 }
 
-/** The executors this node offers. Sandboxed ones join as their packages become available. */
+type Startable = Executor & { start(): Promise<void> };
+
+/**
+ * The executors this node offers (`execution.executors`). Each sandboxed one fills its warm pool
+ * now: if bubblewrap cannot run here that fails, and so does the node's start — untrusted code
+ * never runs unsandboxed.
+ */
 async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
-  const executors: Executor[] = [new BuiltinExecutor()];
+  const { execution } = ctx.config;
+  const memoryBytes = execution.task_memory_mb * 1024 * 1024;
+  const poolSize = execution.sandbox_pool_size;
+  const factories: Record<string, () => Executor | Startable> = {
+    builtin: () => new BuiltinExecutor(),
+    wamr: () => new WasmExecutor({ poolSize, memoryBytes }),
+    javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
+  };
+  const executors: Executor[] = [];
+  try {
+    for (const name of execution.executors) {
+      const make = factories[name];
+      if (!make) {
+        ctx.log.warn({ executor: name }, "executor not available in this build");
+        continue;
+      }
+      const executor = make();
+      executors.push(executor);
+      if ("start" in executor) await executor.start();
+    }
+  } catch (e) {
+    await Promise.all(executors.map((x) => x.close?.()));
+    throw e;
+  }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
   return executors;
 }
