@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
-import { workspaceLayers } from "./workspaces.mjs";
+import { workspaceLayers, workspaces } from "./workspaces.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -13,6 +13,10 @@ const run = (cmd, args, cwd = root) => execFileSync(cmd, args, { cwd, stdio: "in
 const proto = join(root, "packages", "proto");
 run(bin("buf"), ["generate"], proto);
 run(bin("buf"), ["build", "-o", join(proto, "descriptors.binpb")], proto);
+// Other workspaces that carry their own .proto files (e.g. the kubelet API of the device plugin).
+for (const { dir } of workspaces()) {
+  if (dir !== proto && existsSync(join(dir, "buf.gen.yaml"))) run(bin("buf"), ["generate"], dir);
+}
 
 /** A package folder someone has only just created (no sources yet) is not built. */
 const hasSources = (d) => existsSync(join(d, "src")) && readdirSync(join(d, "src")).some((f) => f.endsWith(".ts"));
