@@ -103,7 +103,7 @@ export class FileAgent {
     const res = await fetch(u, {
       method: "PUT",
       headers: { "Content-Type": "application/x-binary", "Content-Length": String(data.length) },
-      body: data,
+      body: new Uint8Array(data),
       signal: this.signal(signal),
     }).catch((e: Error) => {
       throw new FileAgentError(`upload failed: ${e.message}`, { cause: e });
