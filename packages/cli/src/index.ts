@@ -1,4 +1,4 @@
-export { up } from "./commands/up.js";
-export { runService, READY_MARKER } from "./commands/service.js";
 export { attest } from "./commands/attest.js";
+export { READY_MARKER, runService } from "./commands/service.js";
+export { up } from "./commands/up.js";
 export { SERVICE_STARTERS, START_ORDER } from "./services.js";

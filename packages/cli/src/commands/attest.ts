@@ -1,7 +1,6 @@
-import { attestEndpoint, policyFor, trustFromFiles } from "@cloister/sdk";
-import { parseEnclaveInfo, verifyAttestedCertificate } from "@cloister/tee";
-import { fetchCertificate } from "@cloister/sdk";
 import { readFileSync } from "node:fs";
+import { attestEndpoint, fetchCertificate, policyFor, trustFromFiles } from "@cloister/sdk";
+import { parseEnclaveInfo, verifyAttestedCertificate } from "@cloister/tee";
 
 export interface AttestOptions {
   asRootCa: string;
@@ -20,7 +19,11 @@ export async function attest(address: string, o: AttestOptions): Promise<string>
     peer = await attestEndpoint(address, policyFor(trust, o.enclave));
   } else {
     const der = await fetchCertificate(address);
-    const policy = { asRootCa: trust.asRootCaPem, accepted: names.map((n) => policyFor(trust, n).accepted[0]!), acceptedStatuses: ["OK"] };
+    const policy = {
+      asRootCa: trust.asRootCaPem,
+      accepted: names.map((n) => policyFor(trust, n).accepted[0]!),
+      acceptedStatuses: ["OK"],
+    };
     peer = verifyAttestedCertificate(der, policy);
   }
   const view = {

@@ -15,7 +15,9 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   const ctx = await createServiceContext(service, config);
   const running = await SERVICE_STARTERS[service](ctx);
   for (const e of running.endpoints) ctx.log.info({ endpoint: e.name, address: e.address }, "serving");
-  process.stdout.write(`${JSON.stringify({ [READY_MARKER]: service, endpoints: running.endpoints, mrEnclave: ctx.mrEnclave })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ [READY_MARKER]: service, endpoints: running.endpoints, mrEnclave: ctx.mrEnclave })}\n`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

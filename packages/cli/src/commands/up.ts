@@ -35,12 +35,19 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   out("guarantee behind it, and every attestation report says so.");
   out(`  data directory           ${config.data_dir}`);
   out(`  attestation root CA      ${prepared.asRootCa}`);
-  out(`  enclave info             ${prepared.enclaveInfo}${prepared.changed ? "  (code changed: re-measured and re-signed)" : ""}`);
+  out(
+    `  enclave info             ${prepared.enclaveInfo}${prepared.changed ? "  (code changed: re-measured and re-signed)" : ""}`,
+  );
   out(`  auditor signature        ${prepared.auditorSignature}`);
   out(`  service logs             ${logs}/`);
 
   const main = process.argv[1]!;
-  const args = ["service", "--data-dir", config.data_dir, ...(options.configFile ? ["--config", options.configFile] : [])];
+  const args = [
+    "service",
+    "--data-dir",
+    config.data_dir,
+    ...(options.configFile ? ["--config", options.configFile] : []),
+  ];
   const children: Child[] = [];
   let shuttingDown = false;
 
