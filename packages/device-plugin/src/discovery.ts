@@ -49,7 +49,8 @@ const MIB = 1024 * 1024;
 
 function positiveMib(value: number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${flag} must be a positive whole number of MiB`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new ConfigError(`${flag} must be a positive whole number of MiB`);
   return value;
 }
 
@@ -104,10 +105,19 @@ export function discoverTee(options: DiscoveryOptions): TeeInventory {
   const useHardware = options.mode === "sgx" || (options.mode === "auto" && hardware);
   if (useHardware) {
     if (!hardware) {
-      throw new ConfigError(`mode sgx, but ${join(devRoot, "sgx_enclave")} does not exist (is the in-kernel SGX driver loaded?)`);
+      throw new ConfigError(
+        `mode sgx, but ${join(devRoot, "sgx_enclave")} does not exist (is the in-kernel SGX driver loaded?)`,
+      );
     }
     if (epcMib !== undefined) {
-      return { kind: "sgx", simulated: false, epc: [{ numaNode: undefined, mib: epcMib }], deviceNodes, source: "--epc-mib", cpuSgxFlag };
+      return {
+        kind: "sgx",
+        simulated: false,
+        epc: [{ numaNode: undefined, mib: epcMib }],
+        deviceNodes,
+        source: "--epc-mib",
+        cpuSgxFlag,
+      };
     }
     const epc = readSysfsEpc(sysfsRoot);
     if (epc.length === 0) {
@@ -129,5 +139,12 @@ export function discoverTee(options: DiscoveryOptions): TeeInventory {
       cpuSgxFlag,
     };
   }
-  return { kind: "none", simulated: false, epc: [], deviceNodes: [], source: "no TEE device found", cpuSgxFlag };
+  return {
+    kind: "none",
+    simulated: false,
+    epc: [],
+    deviceNodes: [],
+    source: "no TEE device found",
+    cpuSgxFlag,
+  };
 }

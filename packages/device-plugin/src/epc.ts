@@ -1,7 +1,7 @@
 // Enclave memory as kubelet devices: each device is one chunk of EPC, so a pod asking for
 // `cloister.io/epc-mib: 256` is only placed on a node with 256 MiB of EPC left, and the kubelet
 // does the book-keeping. Allocating hands the container the SGX device nodes and its share.
-import { ConfigError, CloisterError, Status } from "@cloister/core";
+import { CloisterError, ConfigError, Status } from "@cloister/core";
 import { presentDeviceNodes, type TeeInventory } from "./discovery.js";
 import type {
   ContainerAllocateResponse,
@@ -57,7 +57,8 @@ export class EpcResource {
     for (const region of options.inventory.epc) {
       const count = Math.floor(region.mib / this.chunkMib);
       const node = region.numaNode === undefined ? "" : `n${region.numaNode}-`;
-      for (let i = 0; i < count; i++) this.slots.push({ id: `${prefix}-${node}${i}`, numaNode: region.numaNode });
+      for (let i = 0; i < count; i++)
+        this.slots.push({ id: `${prefix}-${node}${i}`, numaNode: region.numaNode });
     }
     if (this.slots.length > MAX_DEVICES) {
       throw new ConfigError(
@@ -101,10 +102,15 @@ export class EpcResource {
     if (ids.length === 0) throw new CloisterError(Status.INVALID_ARGUMENT, "no devices requested");
     const unknown = ids.filter((id) => !this.byId.has(id));
     if (unknown.length) {
-      throw new CloisterError(Status.INVALID_ARGUMENT, `unknown device ids: ${unknown.slice(0, 5).join(", ")}`);
+      throw new CloisterError(
+        Status.INVALID_ARGUMENT,
+        `unknown device ids: ${unknown.slice(0, 5).join(", ")}`,
+      );
     }
-    if (new Set(ids).size !== ids.length) throw new CloisterError(Status.INVALID_ARGUMENT, "duplicate device ids");
-    if (!this.healthy) throw new CloisterError(Status.FAILED_PRECONDITION, "the SGX device is unavailable on this node");
+    if (new Set(ids).size !== ids.length)
+      throw new CloisterError(Status.INVALID_ARGUMENT, "duplicate device ids");
+    if (!this.healthy)
+      throw new CloisterError(Status.FAILED_PRECONDITION, "the SGX device is unavailable on this node");
     const nodes = this.inventory.kind === "sgx" ? presentDeviceNodes(this.devRoot) : [];
     return {
       envs: {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
+import { ConfigError, createLogger } from "@cloister/core";
 // `cloister-device-plugin`: advertise this node's enclave memory to the kubelet.
 import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, createLogger } from "@cloister/core";
 import { discoverTee, type TeeMode } from "./discovery.js";
 import { EpcResource } from "./epc.js";
 import { CloisterDevicePlugin, DEFAULT_DEVICE_PLUGIN_DIR } from "./plugin.js";
@@ -20,12 +20,20 @@ const program = new Command()
   .option("--mode <mode>", "auto (hardware if /dev/sgx_enclave exists), sgx or simulated", "auto")
   .option("--chunk-mib <n>", "MiB of EPC per advertised device", positiveInt, 1)
   .option("--epc-mib <n>", "EPC size to advertise on SGX hardware instead of the sysfs value", positiveInt)
-  .option("--simulated-epc-mib <n>", "without TEE hardware: advertise this much SIMULATED enclave memory", positiveInt)
+  .option(
+    "--simulated-epc-mib <n>",
+    "without TEE hardware: advertise this much SIMULATED enclave memory",
+    positiveInt,
+  )
   .option("--sysfs-root <dir>", "where the host's /sys is visible", "/sys")
   .option("--proc-root <dir>", "where the host's /proc is visible", "/proc")
   .option("--dev-root <dir>", "where the host's /dev is visible", "/dev")
   .option("--health-interval <seconds>", "device health check period", positiveInt, 10)
-  .option("--log-level <level>", "fatal, error, warn, info, debug, trace", process.env.CLOISTER_LOG_LEVEL ?? "info");
+  .option(
+    "--log-level <level>",
+    "fatal, error, warn, info, debug, trace",
+    process.env.CLOISTER_LOG_LEVEL ?? "info",
+  );
 
 async function main(): Promise<void> {
   const o = program.parse().opts<{
@@ -41,7 +49,8 @@ async function main(): Promise<void> {
     healthInterval: number;
     logLevel: string;
   }>();
-  if (!["auto", "sgx", "simulated"].includes(o.mode)) throw new ConfigError(`--mode must be auto, sgx or simulated, not ${o.mode}`);
+  if (!["auto", "sgx", "simulated"].includes(o.mode))
+    throw new ConfigError(`--mode must be auto, sgx or simulated, not ${o.mode}`);
   const log = createLogger("cloister-device-plugin", o.logLevel);
   const inventory = discoverTee({
     mode: o.mode as TeeMode,
@@ -53,12 +62,24 @@ async function main(): Promise<void> {
   });
   const resource = new EpcResource({ inventory, chunkMib: o.chunkMib, devRoot: o.devRoot });
   if (inventory.simulated) {
-    log.warn({ epcMib: resource.totalMib }, "SIMULATED enclave memory: no TEE hardware behind this resource; for testing scheduling only");
+    log.warn(
+      { epcMib: resource.totalMib },
+      "SIMULATED enclave memory: no TEE hardware behind this resource; for testing scheduling only",
+    );
   } else if (inventory.kind === "none") {
-    log.warn("no TEE on this node: registering with zero devices (pass --simulated-epc-mib to exercise scheduling without hardware)");
+    log.warn(
+      "no TEE on this node: registering with zero devices (pass --simulated-epc-mib to exercise scheduling without hardware)",
+    );
   }
   log.info(
-    { kind: inventory.kind, source: inventory.source, cpuSgxFlag: inventory.cpuSgxFlag, deviceNodes: inventory.deviceNodes, epcMib: resource.totalMib, chunkMib: o.chunkMib },
+    {
+      kind: inventory.kind,
+      source: inventory.source,
+      cpuSgxFlag: inventory.cpuSgxFlag,
+      deviceNodes: inventory.deviceNodes,
+      epcMib: resource.totalMib,
+      chunkMib: o.chunkMib,
+    },
     "TEE discovered",
   );
   const plugin = new CloisterDevicePlugin({

@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { type FSWatcher, statSync, unlinkSync, watch } from "node:fs";
 import { join } from "node:path";
-import { CloisterError, isCloisterError, type Logger, silentLogger, Status } from "@cloister/core";
+import { CloisterError, isCloisterError, type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import type { EpcResource } from "./epc.js";
 import {
@@ -84,7 +84,10 @@ export class CloisterDevicePlugin extends EventEmitter {
   constructor(o: DevicePluginOptionsInput) {
     super();
     if (!RESOURCE_NAME.test(o.resourceName) || o.resourceName.length > 253) {
-      throw new CloisterError(Status.INVALID_ARGUMENT, `invalid extended resource name ${JSON.stringify(o.resourceName)}`);
+      throw new CloisterError(
+        Status.INVALID_ARGUMENT,
+        `invalid extended resource name ${JSON.stringify(o.resourceName)}`,
+      );
     }
     this.resourceName = o.resourceName;
     this.resource = o.resource;
@@ -106,7 +109,9 @@ export class CloisterDevicePlugin extends EventEmitter {
     this.stopped = false;
     await this.reconcile();
     this.watcher = watch(this.pluginDir, () => void this.reconcile());
-    this.watcher.on("error", (e) => this.log.warn({ err: e.message }, "cannot watch the device-plugin directory; polling only"));
+    this.watcher.on("error", (e) =>
+      this.log.warn({ err: e.message }, "cannot watch the device-plugin directory; polling only"),
+    );
     this.timers.push(setInterval(() => void this.reconcile(), this.watchIntervalMs));
     this.timers.push(setInterval(() => this.checkHealth(), this.healthIntervalMs));
   }
@@ -134,9 +139,11 @@ export class CloisterDevicePlugin extends EventEmitter {
 
   /** Bring our state in line with the directory: one pass at a time. */
   reconcile(): Promise<void> {
-    this.chain = this.chain.then(() => this.reconcileOnce()).catch((e: unknown) => {
-      this.log.warn({ err: (e as Error).message }, "device plugin reconcile failed; retrying");
-    });
+    this.chain = this.chain
+      .then(() => this.reconcileOnce())
+      .catch((e: unknown) => {
+        this.log.warn({ err: (e as Error).message }, "device plugin reconcile failed; retrying");
+      });
     return this.chain;
   }
 
@@ -144,7 +151,8 @@ export class CloisterDevicePlugin extends EventEmitter {
     if (this.stopped) return;
     const ours = inodeOf(this.socketPath);
     if (this.server === undefined || ours === undefined || ours !== this.servedInode) {
-      if (this.server) this.log.info({ socket: this.socketPath }, "our socket is gone (kubelet restart?): serving again");
+      if (this.server)
+        this.log.info({ socket: this.socketPath }, "our socket is gone (kubelet restart?): serving again");
       await this.closeServer();
       await this.serve();
       this.registeredKubeletInode = undefined;
@@ -153,7 +161,10 @@ export class CloisterDevicePlugin extends EventEmitter {
     if (kubelet === undefined || kubelet === this.registeredKubeletInode) return;
     await this.register();
     this.registeredKubeletInode = kubelet;
-    this.log.info({ resource: this.resourceName, endpoint: this.socketName, devices: this.resource.devices().length }, "registered with the kubelet");
+    this.log.info(
+      { resource: this.resourceName, endpoint: this.socketName, devices: this.resource.devices().length },
+      "registered with the kubelet",
+    );
     this.emit("registered");
   }
 
@@ -166,7 +177,9 @@ export class CloisterDevicePlugin extends EventEmitter {
     const server = new grpc.Server();
     server.addService(DevicePluginService, this.handlers());
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix:${this.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      server.bindAsync(`unix:${this.socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
     this.server = server;
     this.servedInode = inodeOf(this.socketPath);
@@ -191,15 +204,28 @@ export class CloisterDevicePlugin extends EventEmitter {
   }
 
   private register(): Promise<void> {
-    const client = new RegistrationClient(`unix:${this.kubeletSocketPath}`, grpc.credentials.createInsecure());
+    const client = new RegistrationClient(
+      `unix:${this.kubeletSocketPath}`,
+      grpc.credentials.createInsecure(),
+    );
     return new Promise<void>((resolve, reject) => {
       client.register(
-        { version: API_VERSION, endpoint: this.socketName, resourceName: this.resourceName, options: this.options },
+        {
+          version: API_VERSION,
+          endpoint: this.socketName,
+          resourceName: this.resourceName,
+          options: this.options,
+        },
         new grpc.Metadata(),
         { deadline: Date.now() + 10_000 },
         (err) => {
           client.close();
-          if (err) reject(new Error(`kubelet refused registration of ${this.resourceName}: ${err.details || err.message}`));
+          if (err)
+            reject(
+              new Error(
+                `kubelet refused registration of ${this.resourceName}: ${err.details || err.message}`,
+              ),
+            );
           else resolve();
         },
       );
@@ -222,17 +248,29 @@ export class CloisterDevicePlugin extends EventEmitter {
         call.on("error", drop);
         call.write({ devices: this.resource.devices() });
       },
-      getPreferredAllocation: (call: grpc.ServerUnaryCall<PreferredAllocationRequest, PreferredAllocationResponse>, cb) => {
+      getPreferredAllocation: (
+        call: grpc.ServerUnaryCall<PreferredAllocationRequest, PreferredAllocationResponse>,
+        cb,
+      ) => {
         try {
-          cb(null, { containerResponses: call.request.containerRequests.map((r) => ({ deviceIDs: this.resource.preferred(r) })) });
+          cb(null, {
+            containerResponses: call.request.containerRequests.map((r) => ({
+              deviceIDs: this.resource.preferred(r),
+            })),
+          });
         } catch (e) {
           cb(grpcError(e));
         }
       },
       allocate: (call: grpc.ServerUnaryCall<AllocateRequest, AllocateResponse>, cb) => {
         try {
-          const containerResponses = call.request.containerRequests.map((r) => this.resource.allocate(r.devicesIds));
-          this.log.info({ containers: call.request.containerRequests.map((r) => r.devicesIds.length) }, "allocated");
+          const containerResponses = call.request.containerRequests.map((r) =>
+            this.resource.allocate(r.devicesIds),
+          );
+          this.log.info(
+            { containers: call.request.containerRequests.map((r) => r.devicesIds.length) },
+            "allocated",
+          );
           cb(null, { containerResponses });
         } catch (e) {
           this.log.warn({ err: (e as Error).message }, "allocation refused");
