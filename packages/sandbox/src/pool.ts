@@ -16,6 +16,7 @@ import {
 } from "./errors.js";
 import { SandboxProcess } from "./process.js";
 import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
+import { encodeFrame } from "./worker/frame.js";
 
 export interface SandboxPoolOptions {
   /** Absolute path of the worker module (an ES module exporting `run` and optionally `init`). */
@@ -245,12 +246,14 @@ export class SandboxPool {
     await this.start();
     // `dispatch` counted this job in `running` when it handed the sandbox over.
     const sandbox = await this.acquire(signal);
+    // Send the job first, then start the replacement: spawning must not delay this call.
+    const running = sandbox.run(job, {
+      timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
     this.refill();
     try {
-      return await sandbox.run(job, {
-        timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
-        ...(signal ? { signal } : {}),
-      });
+      return await running;
     } catch (e) {
       // close() killed the sandbox under the job: report that, not a crash of the worker.
       if (this.closed && !(e instanceof SandboxAbortedError)) throw new SandboxClosedError();
@@ -313,7 +316,8 @@ export class SandboxPool {
       this.running++;
       this.waiters.shift()!.resolve(sandbox);
     }
-    this.refill();
+    // Deferred: a sandbox just handed over sends its job (in a microtask) before any spawn.
+    setImmediate(() => this.refill());
   }
 
   private refill(): void {
@@ -346,6 +350,16 @@ export class SandboxPool {
     }
   }
 
+  // Encoded once: the init frame may carry a large blob (a runtime snapshot).
+  private encodedInit: Buffer | null = null;
+  private initFrame(): Buffer {
+    this.encodedInit ??= encodeFrame(
+      { t: "init", script: this.workerScript, options: this.options.workerOptions ?? null },
+      this.options.initBlobs,
+    );
+    return this.encodedInit;
+  }
+
   private spawnOne(): SandboxProcess {
     const uid = this.perSandboxUid ? allocateUid() : undefined;
     let sandbox: SandboxProcess;
@@ -360,9 +374,7 @@ export class SandboxPool {
           nodeArgs: this.options.nodeArgs ?? [],
           entry: ENTRY,
         }),
-        workerScript: this.workerScript,
-        workerOptions: this.options.workerOptions,
-        initBlobs: this.options.initBlobs,
+        initFrame: this.initFrame(),
         startTimeoutMs: this.startTimeoutMs,
         maxMessageBytes: this.limits.maxMessageBytes,
         maxCapturedOutputBytes: this.limits.maxCapturedOutputBytes,

@@ -18,9 +18,8 @@ type State = "starting" | "ready" | "running" | "dead";
 
 export interface SandboxProcessOptions {
   command: Command;
-  workerScript: string;
-  workerOptions: unknown;
-  initBlobs: ReadonlyMap<string, Uint8Array> | undefined;
+  /** The encoded `init` frame (worker script, options, init blobs). */
+  initFrame: Buffer;
   startTimeoutMs: number;
   maxMessageBytes: number;
   maxCapturedOutputBytes: number;
@@ -156,12 +155,7 @@ export class SandboxProcess {
     });
     // A failed start is reported through `ready`; keep it from being an unhandled rejection.
     this.ready.catch(() => {});
-    channel.write(
-      encodeFrame(
-        { t: "init", script: opts.workerScript, options: opts.workerOptions ?? null },
-        opts.initBlobs,
-      ),
-    );
+    channel.write(opts.initFrame);
   }
 
   get isReady(): boolean {
