@@ -59,8 +59,16 @@ export function readHidden(
       else resolve(value);
     };
     const onData = (chunk: string) => {
-      for (const ch of chunk) {
-        if (ch === "\r" || ch === "\n" || ch === "\u0004") return finish();
+      const chars = [...chunk];
+      for (let i = 0; i < chars.length; i++) {
+        const ch = chars[i]!;
+        if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+          // Keystrokes typed (or pasted) ahead belong to the next prompt.
+          const rest = chars.slice(i + 1).join("");
+          finish();
+          if (rest) input.unshift(rest);
+          return;
+        }
         if (ch === "\u0003") return finish(new UsageError("interrupted"));
         if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
         else value += ch;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { attestEndpoint, fetchCertificate, policyFor, trustFromFiles } from "@cloister/sdk";
-import { parseEnclaveInfo, verifyAttestedCertificate } from "@cloister/tee";
+import { parseEnclaveInfo, type VerifiedPeer, verifyAttestedCertificate } from "@cloister/tee";
 
 export interface AttestOptions {
   asRootCa: string;
@@ -14,7 +14,7 @@ export interface AttestOptions {
 export async function attest(address: string, o: AttestOptions): Promise<string> {
   const trust = trustFromFiles(o.asRootCa, o.enclaveInfo);
   const names = o.enclave ? [o.enclave] : Object.keys(parseEnclaveInfo(readFileSync(o.enclaveInfo)));
-  let peer;
+  let peer: VerifiedPeer;
   if (o.enclave) {
     peer = await attestEndpoint(address, policyFor(trust, o.enclave));
   } else {
