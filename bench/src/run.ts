@@ -1,6 +1,6 @@
 // `npm run bench`: every figure in one run, so ratios between them are meaningful on a noisy box.
+import { benchBuiltin } from "./builtin.js";
 import { benchGrpc } from "./grpc.js";
-import { benchPlatform } from "./platform.js";
 import { fmt } from "./stats.js";
 
 type Bench = [name: string, run: () => Promise<Record<string, number>>];
@@ -13,9 +13,13 @@ async function component(specifier: string, fn: string, ...args: unknown[]): Pro
 
 const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
-  ["platform (full path)", () => benchPlatform()],
+  ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
   ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],
+  ["executor: builtin (in process)", () => benchBuiltin()],
+  ["executor: wasm (sandboxed)", () => component("@cloister/executor-wasm/bench", "benchWasm")],
+  ["executor: javascript (sandboxed)", () => component("@cloister/executor-javascript/bench", "benchJavascript")],
+  ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
 ];
 
 const only = process.argv.slice(2);

@@ -1,5 +1,6 @@
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
+import { PythonExecutor } from "@cloister/executor-python";
 import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
 import type { RunningService, ServiceContext } from "@cloister/host";
@@ -7,6 +8,7 @@ import { taskResultToProto } from "@cloister/model";
 import { extensions, scheduler } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
+import { checkSandbox } from "@cloister/sandbox";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
@@ -58,9 +60,10 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
 type Startable = Executor & { start(): Promise<void> };
 
 /**
- * The executors this node offers (`execution.executors`). Each sandboxed one fills its warm pool
- * now: if bubblewrap cannot run here that fails, and so does the node's start — untrusted code
- * never runs unsandboxed.
+ * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
+ * first proves bubblewrap works here and refuses to start otherwise — untrusted code never runs
+ * unsandboxed. Warm pools then fill in the background (Python's takes seconds); a task that
+ * arrives first waits for its pool.
  */
 async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
   const { execution } = ctx.config;
@@ -70,22 +73,16 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     builtin: () => new BuiltinExecutor(),
     wamr: () => new WasmExecutor({ poolSize, memoryBytes }),
     javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
+    python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
   };
+  if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
   const executors: Executor[] = [];
-  try {
-    for (const name of execution.executors) {
-      const make = factories[name];
-      if (!make) {
-        ctx.log.warn({ executor: name }, "executor not available in this build");
-        continue;
-      }
-      const executor = make();
-      executors.push(executor);
-      if ("start" in executor) await executor.start();
+  for (const name of execution.executors) {
+    const executor = factories[name]!();
+    executors.push(executor);
+    if ("start" in executor) {
+      executor.start().catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
     }
-  } catch (e) {
-    await Promise.all(executors.map((x) => x.close?.()));
-    throw e;
   }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
   return executors;
