@@ -1,0 +1,140 @@
+/**
+ * Shared helpers of the authorisation-matrix, multi-party and interop end-to-end tests: sessions
+ * per user, exact-status assertions, and real teaclave-file-128 files under /tmp (the execution
+ * node accepts file: URLs there).
+ */
+import assert from "node:assert/strict";
+import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { loadConfig } from "@cloister/config";
+import { CloisterError } from "@cloister/core";
+import { computeCmac, decryptBuffer, type FileCryptoInfo } from "@cloister/crypto";
+import { openSealedStore } from "@cloister/host";
+import { common } from "@cloister/proto";
+import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
+import { AuthenticationService } from "@cloister/service-authentication";
+import { FIXTURES, type Platform, platformConfig, startPlatform } from "../src/index.js";
+
+export { FIXTURES };
+
+/** The all-zero key the Teaclave fixtures were encrypted with. */
+export const ZERO_KEY = Buffer.alloc(16);
+export const ZERO_KEY_FILE: FileCryptoInfo = { schema: "teaclave-file-128", key: ZERO_KEY };
+export const wireCrypto = (key: Buffer = ZERO_KEY) => ({
+  schema: "teaclave-file-128",
+  key,
+  iv: Buffer.alloc(0),
+});
+
+export const fixture = (...parts: string[]) => join(FIXTURES, "functions", ...parts);
+
+/** An unauthenticated client of `platform` (attested connections, no session yet). */
+export function client(platform: Platform): CloisterClient {
+  return new CloisterClient({
+    authentication: platform.authentication,
+    frontend: platform.frontend,
+    trust: trustFromDataDir(platform.dataDir),
+  });
+}
+
+/** A client logged in as `id`. */
+export async function session(platform: Platform, id: string, password = "pw"): Promise<CloisterClient> {
+  const c = client(platform);
+  await c.login(id, password);
+  return c;
+}
+
+/** Asserts that `p` rejects with exactly this gRPC code and message. */
+export async function rejectsWith(
+  p: Promise<unknown>,
+  code: number,
+  message: string,
+  what = "",
+): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof CloisterError, `${what}: expected a CloisterError, got ${String(e)}`);
+    assert.deepEqual({ code: e.code, message: e.message }, { code, message }, what);
+    return true;
+  });
+}
+
+/**
+ * Writes a user account with role `Invalid` straight into the authentication service's sealed
+ * store, as a legacy database could hold one; the API itself refuses to create such a role.
+ * Must run while the platform is stopped.
+ */
+export async function seedInvalidUser(dataDir: string, id: string, password: string): Promise<void> {
+  const config = loadConfig({ overrides: { data_dir: dataDir } });
+  const store = await openSealedStore(config, "authentication");
+  try {
+    const auth = await AuthenticationService.open(store);
+    await auth.users.create(id, password, { name: "Invalid", attribute: "" });
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * `cloister up` on free ports. Free ports are picked before the platform binds them, so another
+ * process on the machine can take one meanwhile; on EADDRINUSE new ports are picked and the start
+ * retried (same data directory, so `seed` runs once and restarts keep their state).
+ */
+export async function launch(
+  options: { dataDir?: string; seed?: (dataDir: string) => Promise<void> } = {},
+): Promise<Platform> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "cloister-e2e-")));
+  await options.seed?.(dataDir);
+  for (let attempt = 1; ; attempt++) {
+    const setup = await platformConfig(dataDir);
+    try {
+      return await startPlatform(setup);
+    } catch (e) {
+      if (attempt >= 4 || !String(e).includes("EADDRINUSE")) throw e;
+    }
+  }
+}
+
+/** A fresh directory under /tmp for one flow's input and output files. */
+export const workDir = (prefix = "cloister-mp-") => mkdtemp(join("/tmp", prefix));
+export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
+
+/** Copies an encrypted fixture into `dir` (same basename) and returns its path and verified cmac. */
+export async function stageFixture(
+  dir: string,
+  source: string,
+  info: FileCryptoInfo = ZERO_KEY_FILE,
+): Promise<{ path: string; url: string; cmac: Buffer }> {
+  const path = join(dir, basename(source));
+  await copyFile(source, path);
+  const cmac = await computeCmac([await readFile(path)], info);
+  return { path, url: `file://${path}`, cmac };
+}
+
+/** Decrypts an output the platform wrote (teaclave-file-128 stores the URL basename; it is checked). */
+export async function readOutput(
+  path: string,
+  info: FileCryptoInfo = ZERO_KEY_FILE,
+): Promise<{ plaintext: string; cmac: Buffer }> {
+  const { plaintext, cmac } = await decryptBuffer(await readFile(path), info, { fileName: basename(path) });
+  return { plaintext: plaintext.toString("utf8"), cmac };
+}
+
+export const statusName = (s: common.TaskStatus) => common.taskStatusToJSON(s);
+
+/** Waits until `taskId` has status `want` (polling GetTask). */
+export async function waitForStatus(
+  c: CloisterClient,
+  taskId: string,
+  want: common.TaskStatus,
+  timeoutMs = 30_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = await c.getTask(taskId);
+    if (t.status === want) return t;
+    if (Date.now() > deadline)
+      assert.fail(`task ${taskId} is ${statusName(t.status)}, expected ${statusName(want)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
