@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadConfig } from "@cloister/config";
-import { preparePlatform } from "@cloister/host";
 import { signEnclaveInfo, verifyEnclaveInfoSignatures } from "@cloister/tee";
 import { Command } from "commander";
 import { attest } from "./commands/attest.js";
@@ -10,9 +9,7 @@ import type { Cli } from "./commands/client.js";
 import { dataCommands } from "./commands/data.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
-import { runService } from "./commands/service.js";
 import { taskCommands } from "./commands/tasks.js";
-import { up } from "./commands/up.js";
 import { userCommands } from "./commands/users.js";
 import { errorView, exitCodeFor, formatError } from "./format.js";
 
@@ -32,20 +29,28 @@ const print = (human: string, json: unknown) =>
 program
   .command("up")
   .description("start the whole platform on this machine (all services, embedded defaults)")
-  .action(async () => up(config(), { configFile: globals().config }));
+  .action(async () => {
+    // Loaded on demand: client commands should not pay for importing every service.
+    const { up } = await import("./commands/up.js");
+    await up(config(), { configFile: globals().config });
+  });
 
 program
   .command("service <name>")
   .description(
     "run one service: authentication, frontend, management, storage, access_control, scheduler, execution",
   )
-  .action(async (name: string) => runService(name.replace("-", "_"), config()));
+  .action(async (name: string) => {
+    const { runService } = await import("./commands/service.js");
+    await runService(name.replace("-", "_"), config());
+  });
 
 const platform = program.command("platform").description("platform set-up");
 platform
   .command("init")
   .description("create the attestation root, measure every service and write a signed enclave_info.toml")
   .action(async () => {
+    const { preparePlatform } = await import("@cloister/host");
     const p = await preparePlatform(config());
     print(`as_root_ca: ${p.asRootCa}\nenclave_info: ${p.enclaveInfo}\nsignature: ${p.auditorSignature}`, p);
   });
