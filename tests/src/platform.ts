@@ -9,7 +9,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const CLI = join(ROOT, "packages", "cli", "dist", "src", "main.js");
 export const DESCRIPTORS = join(ROOT, "packages", "proto", "descriptors.binpb");
 export const PYTHON_CLIENT = join(ROOT, "tests", "interop", "python_client.py");
-export const FIXTURES = join(ROOT, "..", "shared", "fixtures", "teaclave");
+export const FIXTURES = join(ROOT, "fixtures", "teaclave");
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -8,8 +8,8 @@ import {
 } from "@cloister/runtime";
 import { BuiltinExecutor } from "../src/index.js";
 
-/** `../shared/fixtures/teaclave` beside the repository root (never copied into the repo). */
-export const FIXTURES = new URL("../../../../../shared/fixtures/teaclave/functions/", import.meta.url)
+/** The Teaclave test vectors, kept in the repository under `fixtures/teaclave`. */
+export const FIXTURES = new URL("../../../../fixtures/teaclave/functions/", import.meta.url)
   .pathname;
 
 export const fixture = (path: string): Buffer => readFileSync(FIXTURES + path);

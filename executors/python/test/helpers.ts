@@ -12,7 +12,7 @@ export function fixture(...parts: string[]): string {
     if (up === dir) throw new Error("repository root not found");
     dir = up;
   }
-  return join(dir, "..", "shared", "fixtures", "teaclave", ...parts);
+  return join(dir, "fixtures", "teaclave", ...parts);
 }
 
 /** A task runtime holding plaintext in memory, as the execution node gives an executor. */

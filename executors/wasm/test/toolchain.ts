@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const PAYLOADS = new URL("../../test/payloads/", import.meta.url).pathname;
-/** `/work/shared/fixtures/teaclave` from the repository root (never copied into the repo). */
-export const FIXTURES = new URL("../../../../../shared/fixtures/teaclave/", import.meta.url).pathname;
+/** The Teaclave test vectors, kept in the repository under `fixtures/teaclave`. */
+export const FIXTURES = new URL("../../../../fixtures/teaclave/", import.meta.url).pathname;
 
 const cache = new Map<string, Uint8Array>();
 

@@ -6,7 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 
-export const FIXTURES = new URL("../../../../../shared/fixtures/teaclave/", import.meta.url).pathname;
+export const FIXTURES = new URL("../../../../fixtures/teaclave/", import.meta.url).pathname;
 
 function ecbBlock(key: Buffer, block: Buffer): Buffer {
   const c = createCipheriv("aes-128-ecb", key, null);
