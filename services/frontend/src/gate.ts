@@ -33,8 +33,25 @@ const CODE_NAMES = Object.fromEntries(
  */
 export class FrontendGate {
   private readonly log: Logger;
+  /**
+   * Access-control answers for (role, api), kept briefly: the policy is fixed per deployment and
+   * the table is tiny, so this saves a round trip on almost every call. Denials are not cached.
+   */
+  private readonly grants = new Map<string, number>();
+  private static readonly GRANT_TTL_MS = 30_000;
+
   constructor(private readonly deps: GateDeps) {
     this.log = deps.log ?? silentLogger;
+  }
+
+  private async authorize(role: string, api: string): Promise<boolean> {
+    const key = `${role}\u0000${api}`;
+    const until = this.grants.get(key);
+    if (until !== undefined && until > Date.now()) return true;
+    const accepted = await this.deps.authorize(role, api);
+    if (accepted) this.grants.set(key, Date.now() + FrontendGate.GRANT_TTL_MS);
+    else this.grants.delete(key);
+    return accepted;
   }
 
   async call<T>(api: string, ctx: CallContext, forward: (caller: { id: string; role: string }) => Promise<T>): Promise<T> {
@@ -61,7 +78,7 @@ export class FrontendGate {
     }
     let accepted = false;
     try {
-      accepted = await this.deps.authorize(authorisationRoleName(claims.role), api);
+      accepted = await this.authorize(authorisationRoleName(claims.role), api);
     } catch (e) {
       this.log.warn({ err: e, api }, "access control unavailable; denying");
     }

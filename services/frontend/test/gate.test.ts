@@ -63,3 +63,16 @@ test("ipBytes renders IPv6 and IPv4", () => {
   assert.equal(ipBytes("127.0.0.1").toString("hex"), "0000000000000000000000007f000001");
   assert.equal(ipBytes("fe80::1:2").toString("hex"), "fe800000000000000000000000010002");
 });
+
+test("grants are cached per (role, api); denials are asked again", async () => {
+  const { gate, calls } = setup();
+  const ok = () => gate.call("get_task", { ip, id: "u", token: "good" }, async () => 1);
+  await ok();
+  await ok();
+  assert.deepEqual(calls, ["DataOwner:get_task"]);
+  const denied = setup({ roleOk: false });
+  const no = () => denied.gate.call("get_task", { ip, id: "u", token: "good" }, async () => 1);
+  await assert.rejects(no());
+  await assert.rejects(no());
+  assert.equal(denied.calls.length, 2);
+});
