@@ -4,7 +4,7 @@ import { ConfigError, createLogger } from "@cloister/core";
 import { Command, InvalidArgumentError } from "commander";
 import { discoverTee, type TeeMode } from "./discovery.js";
 import { EpcResource } from "./epc.js";
-import { CloisterDevicePlugin, DEFAULT_DEVICE_PLUGIN_DIR } from "./plugin.js";
+import { CloisterDevicePlugin, DEFAULT_DEVICE_PLUGIN_DIR, DEFAULT_RESOURCE_NAME } from "./plugin.js";
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -16,7 +16,7 @@ const program = new Command()
   .name("cloister-device-plugin")
   .description("Kubernetes device plugin (v1beta1) advertising TEE enclave memory as an extended resource")
   .option("--device-plugin-dir <dir>", "the kubelet's device-plugin directory", DEFAULT_DEVICE_PLUGIN_DIR)
-  .option("--resource-name <name>", "extended resource to advertise", "cloister.io/epc-mib")
+  .option("--resource-name <name>", "extended resource to advertise", DEFAULT_RESOURCE_NAME)
   .option("--mode <mode>", "auto (hardware if /dev/sgx_enclave exists), sgx or simulated", "auto")
   .option("--chunk-mib <n>", "MiB of EPC per advertised device", positiveInt, 1)
   .option("--epc-mib <n>", "EPC size to advertise on SGX hardware instead of the sysfs value", positiveInt)

@@ -26,6 +26,8 @@ import {
 export const API_VERSION = "v1beta1";
 export const DEFAULT_DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins";
 export const KUBELET_SOCKET = "kubelet.sock";
+/** The extended resource advertised unless told otherwise; pods ask for it in their limits. */
+export const DEFAULT_RESOURCE_NAME = "cloister.io/epc-mib";
 
 /** An extended resource name: `<dns-domain>/<name>`, never in the kubernetes.io domain. */
 const RESOURCE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;

@@ -188,7 +188,7 @@ spec:
         - name: trust
           secret:
             secretName: {{ $root.Values.trust.secretName }}
-            defaultMode: 0440
+            defaultMode: 288 # 0440: owner and group (fsGroup) read
             items:
               - key: root-ca.key.pem
                 path: attestation/root-ca.key.pem
@@ -201,7 +201,7 @@ spec:
           secret:
             secretName: {{ $root.Values.trust.sealingSecretName }}
             optional: {{ ne $root.Values.storage.backend "etcd" }}
-            defaultMode: 0440
+            defaultMode: 288 # 0440: owner and group (fsGroup) read
             items:
               - key: {{ .name }}.key
                 path: sealing.key
