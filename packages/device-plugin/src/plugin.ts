@@ -82,6 +82,7 @@ export class CloisterDevicePlugin extends EventEmitter {
   private timers: NodeJS.Timeout[] = [];
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
+  private waitingLogged = false;
 
   constructor(o: DevicePluginOptionsInput) {
     super();
@@ -160,7 +161,13 @@ export class CloisterDevicePlugin extends EventEmitter {
       this.registeredKubeletInode = undefined;
     }
     const kubelet = inodeOf(this.kubeletSocketPath);
-    if (kubelet === undefined || kubelet === this.registeredKubeletInode) return;
+    if (kubelet === undefined) {
+      if (!this.waitingLogged) this.log.info({ socket: this.kubeletSocketPath }, "waiting for the kubelet");
+      this.waitingLogged = true;
+      return;
+    }
+    this.waitingLogged = false;
+    if (kubelet === this.registeredKubeletInode) return;
     await this.register();
     this.registeredKubeletInode = kubelet;
     this.log.info(
