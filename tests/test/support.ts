@@ -4,7 +4,7 @@
  * node accepts file: URLs there).
  */
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { loadConfig } from "@cloister/config";
@@ -95,6 +95,24 @@ export async function launch(
   }
 }
 
+/**
+ * Stops the whole platform and starts it again on the same data directory and configuration
+ * (new ports only if another process took one meanwhile).
+ */
+export async function restart(platform: Platform): Promise<Platform> {
+  await platform.stop();
+  try {
+    return await startPlatform({
+      dataDir: platform.dataDir,
+      configFile: platform.configFile,
+      ports: platform.ports,
+    });
+  } catch (e) {
+    if (!String(e).includes("EADDRINUSE")) throw e;
+    return launch({ dataDir: platform.dataDir });
+  }
+}
+
 /** A fresh directory under /tmp for one flow's input and output files. */
 export const workDir = (prefix = "cloister-mp-") => mkdtemp(join("/tmp", prefix));
 export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
@@ -137,4 +155,58 @@ export async function waitForStatus(
       assert.fail(`task ${taskId} is ${statusName(t.status)}, expected ${statusName(want)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+// ---- function and task shapes shared by the multi-party files -------------------------------
+
+export const io = (names: string[]) => names.map((name) => ({ name, description: "", optional: false }));
+export const arg = (key: string) => ({ key, defaultValue: "", allowOverwrite: true });
+
+/** builtin-ordered-set-intersect as the Teaclave examples register it (§9.2). */
+export const PSI_FUNCTION = {
+  name: "builtin-ordered-set-intersect",
+  description: "Native Private Set Intersection",
+  arguments: [arg("order")],
+  inputs: io(["input_data1", "input_data2"]),
+  outputs: io(["output_result1", "output_result2"]),
+};
+
+/** A PSI task whose input/output 1 belong to `first`, 2 to `second`. */
+export const psiTask = (functionId: string, first: string, second: string) => ({
+  functionId,
+  arguments: { order: "ascending" },
+  inputsOwnership: [
+    { dataName: "input_data1", uids: [first] },
+    { dataName: "input_data2", uids: [second] },
+  ],
+  outputsOwnership: [
+    { dataName: "output_result1", uids: [first] },
+    { dataName: "output_result2", uids: [second] },
+  ],
+});
+
+/**
+ * A data owner registers an encrypted fixture (all-zero key) as an input and a not-yet-existing
+ * path under `home` as an output encrypted with its own `outputKey`.
+ */
+export async function registerData(
+  c: CloisterClient,
+  home: string,
+  source: string,
+  outName: string,
+  outputKey: Buffer,
+) {
+  await mkdir(home, { recursive: true });
+  const staged = await stageFixture(home, source);
+  const input = await c.call("registerInputFile", {
+    url: staged.url,
+    cmac: staged.cmac,
+    cryptoInfo: wireCrypto(),
+  });
+  const outPath = join(home, outName);
+  const output = await c.call("registerOutputFile", {
+    url: `file://${outPath}`,
+    cryptoInfo: wireCrypto(outputKey),
+  });
+  return { input: input.dataId, output: output.dataId, outPath, cmac: staged.cmac };
 }
