@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { encryptFile, type FileCryptoInfo } from "@cloister/crypto";
@@ -26,6 +26,7 @@ import {
   rejectsWith,
   removeDir,
   session,
+  stageFixture,
   waitForStatus,
   wireCrypto,
   workDir,
@@ -51,6 +52,48 @@ const registerData = (p: Party, source: string, outName: string) =>
 const registerPsi = () => users.fo!.registerFunction(PSI_FUNCTION);
 /** alice's task: input/output 1 belong to alice, 2 to bob. */
 const createPsiTask = (functionId: string) => users.alice!.createTask(psiTask(functionId, "alice", "bob"));
+
+let lrFunction: string | undefined;
+/**
+ * alice's invoked logistic-regression training for billions of iterations: it keeps an executor
+ * slot busy until canceled (the task timeout is 10 minutes).
+ */
+async function longTask(name: string) {
+  lrFunction ??= await users.fo!.registerFunction({
+    name: "builtin-logistic-regression-train",
+    arguments: [arg("alg_alpha"), arg("alg_iters"), arg("feature_size")],
+    inputs: io(["training_data"]),
+    outputs: io(["model_file"]),
+  });
+  const home = join(dir, "alice", name);
+  await mkdir(home, { recursive: true });
+  const enc = join(home, "train.enc");
+  const key = outputKey.alice;
+  const { cmac } = await encryptFile(fixture("logistic_regression_training", "train.txt"), enc, {
+    schema: "teaclave-file-128",
+    key,
+  });
+  const input = await users.alice!.call("registerInputFile", {
+    url: `file://${enc}`,
+    cmac,
+    cryptoInfo: wireCrypto(key),
+  });
+  const modelPath = join(home, "model.enc");
+  const output = await users.alice!.call("registerOutputFile", {
+    url: `file://${modelPath}`,
+    cryptoInfo: wireCrypto(key),
+  });
+  const taskId = await users.alice!.createTask({
+    functionId: lrFunction,
+    arguments: { alg_alpha: 0.3, alg_iters: 4_000_000_000, feature_size: 30 },
+    inputsOwnership: [{ dataName: "training_data", uids: ["alice"] }],
+    outputsOwnership: [{ dataName: "model_file", uids: ["alice"] }],
+  });
+  await users.alice!.assignData(taskId, { training_data: input.dataId }, { model_file: output.dataId });
+  // A single participant needs no approval (§6.4).
+  await users.alice!.invokeTask(taskId);
+  return { taskId, modelPath, output };
+}
 
 before(async () => {
   dir = await workDir();
@@ -206,39 +249,7 @@ describe("multi-party tasks through the whole platform", () => {
   });
 
   test("cancel of a RUNNING task: Canceled with `Task Canceled by the user`, no output written, the platform keeps serving", async () => {
-    // Logistic-regression training for billions of iterations keeps an executor busy until canceled.
-    const fn = await users.fo!.registerFunction({
-      name: "builtin-logistic-regression-train",
-      arguments: [arg("alg_alpha"), arg("alg_iters"), arg("feature_size")],
-      inputs: io(["training_data"]),
-      outputs: io(["model_file"]),
-    });
-    const home = join(dir, "alice", "lr");
-    await mkdir(home, { recursive: true });
-    const enc = join(home, "train.enc");
-    const { cmac } = await encryptFile(fixture("logistic_regression_training", "train.txt"), enc, {
-      schema: "teaclave-file-128",
-      key: outputKey.alice,
-    });
-    const input = await users.alice!.call("registerInputFile", {
-      url: `file://${enc}`,
-      cmac,
-      cryptoInfo: wireCrypto(outputKey.alice),
-    });
-    const modelPath = join(home, "model.enc");
-    const output = await users.alice!.call("registerOutputFile", {
-      url: `file://${modelPath}`,
-      cryptoInfo: wireCrypto(outputKey.alice),
-    });
-    const taskId = await users.alice!.createTask({
-      functionId: fn,
-      arguments: { alg_alpha: 0.3, alg_iters: 4_000_000_000, feature_size: 30 },
-      inputsOwnership: [{ dataName: "training_data", uids: ["alice"] }],
-      outputsOwnership: [{ dataName: "model_file", uids: ["alice"] }],
-    });
-    await users.alice!.assignData(taskId, { training_data: input.dataId }, { model_file: output.dataId });
-    // A single participant needs no approval (§6.4).
-    await users.alice!.invokeTask(taskId);
+    const { taskId, modelPath, output } = await longTask("cancel-running");
     await waitForStatus(users.alice!, taskId, common.TaskStatus.Running);
     await users.alice!.cancelTask(taskId);
     const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
@@ -257,5 +268,86 @@ describe("multi-party tasks through the whole platform", () => {
     const after = await users.bob!.createTask({ functionId: echo, arguments: { message: "still serving" } });
     await users.bob!.invokeTask(after);
     assert.equal((await users.bob!.taskResult(after, { timeoutMs: 30_000 })).toString(), "still serving");
+  });
+
+  test("cancel of a STAGED task (every executor slot busy): Canceled with `Task Canceled by the user` and never run (§7.4)", async () => {
+    // The execution node has two slots (default concurrency): fill both, then queue an echo.
+    const busy = [await longTask("busy-1"), await longTask("busy-2")];
+    for (const b of busy) await waitForStatus(users.alice!, b.taskId, common.TaskStatus.Running);
+    const echo = await users.fo!.registerFunction({ name: "builtin-echo", arguments: [arg("message")] });
+    const queued = await users.alice!.createTask({ functionId: echo, arguments: { message: "never" } });
+    await users.alice!.invokeTask(queued);
+    assert.equal((await users.alice!.getTask(queued)).status, common.TaskStatus.Staged);
+    await users.alice!.cancelTask(queued);
+    // Free the slots; the queued task must not run when one becomes available.
+    for (const b of busy) await users.alice!.cancelTask(b.taskId);
+    const task = await users.alice!.waitForTask(queued, { timeoutMs: 30_000 });
+    assert.equal(common.taskStatusToJSON(task.status), "Canceled");
+    assert.equal(task.result?.Err?.reason, "Task Canceled by the user");
+    for (const b of busy)
+      assert.equal(
+        (await users.alice!.waitForTask(b.taskId, { timeoutMs: 30_000 })).result?.Err?.reason,
+        "Task Canceled by the user",
+      );
+  });
+
+  test("an input registered with a wrong cmac fails the task (Finished, Err `Corrupted input file…`) and writes no output", async () => {
+    const fn = await registerPsi();
+    const a = await registerData(
+      "alice",
+      fixture("ordered_set_intersect", "psi0.txt.enc"),
+      "bad-cmac-alice.enc",
+    );
+    const b = await registerData("bob", fixture("ordered_set_intersect", "psi1.txt.enc"), "bad-cmac-bob.enc");
+    const forged = Buffer.from(b.cmac);
+    forged[0]! ^= 1;
+    const home = join(dir, "bob", "forged");
+    const staged = await stageFixture(home, fixture("ordered_set_intersect", "psi1.txt.enc"));
+    const badInput = await users.bob!.call("registerInputFile", {
+      url: staged.url,
+      cmac: forged,
+      cryptoInfo: wireCrypto(),
+    });
+    const taskId = await createPsiTask(fn);
+    await users.alice!.assignData(taskId, { input_data1: a.input }, { output_result1: a.output });
+    await users.bob!.assignData(taskId, { input_data2: badInput.dataId }, { output_result2: b.output });
+    for (const p of ["alice", "bob"] as const) await users[p]!.approveTask(taskId);
+    await users.alice!.invokeTask(taskId);
+    const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
+    assert.equal(common.taskStatusToJSON(task.status), "Finished");
+    assert.match(task.result?.Err?.reason ?? "(no Err)", /^Corrupted input file/);
+    assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
+  });
+
+  test("a teaclave-file-128 input whose stored file name is not its URL basename is refused (executors-and-files.md §7.3)", async () => {
+    // §7.3: the stored name must equal the basename of the path being opened; the legacy platform
+    // opens the download under the URL's basename, so a renamed protected file fails the task.
+    const fn = await registerPsi();
+    const a = await registerData(
+      "alice",
+      fixture("ordered_set_intersect", "psi0.txt.enc"),
+      "renamed-alice.enc",
+    );
+    const b = await registerData("bob", fixture("ordered_set_intersect", "psi1.txt.enc"), "renamed-bob.enc");
+    const renamed = join(dir, "bob", "renamed", "not-psi1.txt.enc");
+    await mkdir(join(dir, "bob", "renamed"), { recursive: true });
+    await copyFile(fixture("ordered_set_intersect", "psi1.txt.enc"), renamed);
+    const input = await users.bob!.call("registerInputFile", {
+      url: `file://${renamed}`,
+      cmac: b.cmac,
+      cryptoInfo: wireCrypto(),
+    });
+    const taskId = await createPsiTask(fn);
+    await users.alice!.assignData(taskId, { input_data1: a.input }, { output_result1: a.output });
+    await users.bob!.assignData(taskId, { input_data2: input.dataId }, { output_result2: b.output });
+    for (const p of ["alice", "bob"] as const) await users[p]!.approveTask(taskId);
+    await users.alice!.invokeTask(taskId);
+    const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
+    assert.equal(common.taskStatusToJSON(task.status), "Finished");
+    assert.ok(
+      task.result?.Err,
+      `expected the task to fail, it returned ${JSON.stringify(Buffer.from(task.result?.Ok?.returnValue ?? []).toString())}`,
+    );
+    assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
   });
 });

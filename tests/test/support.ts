@@ -123,6 +123,7 @@ export async function stageFixture(
   source: string,
   info: FileCryptoInfo = ZERO_KEY_FILE,
 ): Promise<{ path: string; url: string; cmac: Buffer }> {
+  await mkdir(dir, { recursive: true });
   const path = join(dir, basename(source));
   await copyFile(source, path);
   const cmac = await computeCmac([await readFile(path)], info);
