@@ -82,6 +82,8 @@ export interface CallOptions {
    * peer is down: right for calls between services, which start in any order and restart.
    */
   waitForReady?: boolean;
+  /** Cancels the call (the caller sees CANCELLED) when it aborts. */
+  signal?: AbortSignal;
 }
 
 /** Makes a unary call and resolves with the response or rejects with an RpcError. */
@@ -99,10 +101,16 @@ export function callUnary<C extends grpc.Client, M extends UnaryMethodName<C>>(
   const metadata = opts.metadata?.clone() ?? new grpc.Metadata();
   if (opts.waitForReady) metadata.setOptions({ waitForReady: true });
   return new Promise((resolve, reject) => {
-    fn.call(client, request, metadata, callOptions, (error, response) => {
+    const call = fn.call(client, request, metadata, callOptions, (error, response) => {
+      opts.signal?.removeEventListener("abort", cancel);
       if (error) reject(toRpcError(error));
       else resolve(response);
     });
+    function cancel() {
+      call.cancel();
+    }
+    if (opts.signal?.aborted) cancel();
+    else opts.signal?.addEventListener("abort", cancel, { once: true });
   });
 }
 

@@ -62,14 +62,18 @@ export class RemoteKvStore implements KvStore {
     for (;;) {
       signal?.throwIfAborted();
       const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
-      // The in-flight long poll is not abandoned on abort: an element the service dequeues for it
-      // would be lost. The signal is honoured between polls (at most MAX_WAIT_MS later).
+      // Abort cancels the long poll. The service puts back an element it dequeued for a cancelled
+      // call; if the answer crossed the cancel on the wire, the element is put back here instead.
       const r = await callUnary(
         this.ext,
         "dequeueWait",
         { key: queue, waitMs },
-        { deadlineMs: waitMs + 10_000, waitForReady: true },
+        { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
+      if (r.found && signal?.aborted) {
+        await this.enqueue(queue, Buffer.from(r.value));
+        signal.throwIfAborted();
+      }
       if (r.found) return Buffer.from(r.value);
       if (Date.now() >= deadline) return undefined;
     }

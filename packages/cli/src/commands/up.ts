@@ -55,17 +55,17 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
     if (shuttingDown) return;
     shuttingDown = true;
     out("Stopping Cloister…");
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.process.exitCode !== null || c.process.signalCode !== null) return resolve();
-            const kill = setTimeout(() => c.process.kill("SIGKILL"), 10_000);
-            c.process.once("exit", () => (clearTimeout(kill), resolve()));
-            c.process.kill("SIGTERM");
-          }),
-      ),
-    );
+    // Dependents first (execution … storage), so the frontend can still ship its last audit
+    // entries to management and nothing waits on a peer that is already gone.
+    const byOrder = [...children].sort((a, b) => START_ORDER.indexOf(b.name) - START_ORDER.indexOf(a.name));
+    for (const c of byOrder) {
+      await new Promise<void>((resolve) => {
+        if (c.process.exitCode !== null || c.process.signalCode !== null) return resolve();
+        const kill = setTimeout(() => c.process.kill("SIGKILL"), 10_000);
+        c.process.once("exit", () => (clearTimeout(kill), resolve()));
+        c.process.kill("SIGTERM");
+      });
+    }
     out("Cloister stopped.");
     process.exit(code);
   };
