@@ -8,8 +8,16 @@ import type { FileCodec } from "./pipeline.js";
 export const cryptoCodec: FileCodec = {
   async open(ciphertext: Buffer, crypto: FileCrypto, cmac: Buffer, url: string): Promise<Buffer> {
     try {
-      // A raw input has no integrity check to make (spec/executors-and-files.md §7.4).
-      const opts = crypto.schema === "raw" ? { path: url } : { expectedCmac: cmac, path: urlBasename(url) };
+      // A raw input has no integrity check to make (spec/executors-and-files.md §7.4). A
+      // teaclave-file-128 input must carry its URL's basename as its stored name, as the legacy
+      // platform (which saved it under that name before opening it) required (§7.3).
+      const name = urlBasename(url);
+      const opts =
+        crypto.schema === "raw"
+          ? { path: url }
+          : crypto.schema === "teaclave-file-128"
+            ? { expectedCmac: cmac, path: name, fileName: name }
+            : { expectedCmac: cmac, path: name };
       return (await decryptBuffer(ciphertext, crypto, opts)).plaintext;
     } catch (e) {
       throw new TaskFailure((e as Error).message, { cause: e });
