@@ -19,7 +19,8 @@ for (const { dir } of workspaces()) {
 }
 
 /** A package folder someone has only just created (no sources yet) is not built. */
-const hasSources = (d) => existsSync(join(d, "src")) && readdirSync(join(d, "src")).some((f) => f.endsWith(".ts"));
+const hasSources = (d) =>
+  existsSync(join(d, "src")) && readdirSync(join(d, "src")).some((f) => f.endsWith(".ts"));
 
 // One tsc run per dependency layer: tsc may compile the projects it is given in parallel, so a
 // package must never share a run with one it depends on.

@@ -50,6 +50,10 @@ export function workspaceLayers() {
     depth.set(w.pkg.name, deps.length ? Math.max(...deps.map((d) => depth.get(d))) + 1 : 0);
   }
   const layers = [];
-  for (const w of list) (layers[depth.get(w.pkg.name)] ??= []).push(w);
+  for (const w of list) {
+    const d = depth.get(w.pkg.name);
+    layers[d] ??= [];
+    layers[d].push(w);
+  }
   return layers;
 }

@@ -1,6 +1,12 @@
 import "reflect-metadata";
 import { storage } from "@cloister/proto";
-import { attestedChannelCredentials, callUnary, createAttestedServer, createClient, unary } from "@cloister/rpc";
+import {
+  attestedChannelCredentials,
+  callUnary,
+  createAttestedServer,
+  createClient,
+  unary,
+} from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import * as x509 from "@peculiar/x509";
 import { percentile } from "./stats.js";
@@ -40,7 +46,11 @@ async function roundTrips(client: storage.TeaclaveStorageClient, n: number) {
 async function selfSigned() {
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
   const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({ name: "CN=bench", keys, signingAlgorithm: alg });
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    name: "CN=bench",
+    keys,
+    signingAlgorithm: alg,
+  });
   const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   const privateKeyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString("base64")}\n-----END PRIVATE KEY-----\n`;
   return { privateKeyPem, certificatePem: cert.toString("pem"), certificateDer: Buffer.from(cert.rawData) };
@@ -51,9 +61,14 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
   const bare = new grpc.Server();
   bare.addService(storage.TeaclaveStorageService, handlers);
   const barePort = await new Promise<number>((resolve, reject) =>
-    bare.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    bare.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
   );
-  const bareClient = new storage.TeaclaveStorageClient(`127.0.0.1:${barePort}`, grpc.credentials.createInsecure());
+  const bareClient = new storage.TeaclaveStorageClient(
+    `127.0.0.1:${barePort}`,
+    grpc.credentials.createInsecure(),
+  );
   const b = await roundTrips(bareClient, n);
   bareClient.close();
   bare.forceShutdown();

@@ -7,9 +7,17 @@ import { percentile } from "./stats.js";
  * → storage → scheduler → execution and back): latency from InvokeTask to observing Finished,
  * and tasks per second with several clients at once.
  */
-export async function benchPlatform(sequential = 100, total = 200, concurrency = 8): Promise<Record<string, number>> {
+export async function benchPlatform(
+  sequential = 100,
+  total = 200,
+  concurrency = 8,
+): Promise<Record<string, number>> {
   const platform = await startPlatform();
-  const c = new CloisterClient({ authentication: platform.authentication, frontend: platform.frontend, trust: trustFromDataDir(platform.dataDir) });
+  const c = new CloisterClient({
+    authentication: platform.authentication,
+    frontend: platform.frontend,
+    trust: trustFromDataDir(platform.dataDir),
+  });
   try {
     await c.login("admin", "teaclave");
     const functionId = await c.registerFunction({

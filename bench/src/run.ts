@@ -7,7 +7,10 @@ type Bench = [name: string, run: () => Promise<Record<string, number>>];
 
 /** Component benchmarks published by the packages themselves (optional: skipped if absent). */
 async function component(specifier: string, fn: string, ...args: unknown[]): Promise<Record<string, number>> {
-  const mod = (await import(specifier)) as Record<string, (...a: unknown[]) => Promise<Record<string, number>>>;
+  const mod = (await import(specifier)) as Record<
+    string,
+    (...a: unknown[]) => Promise<Record<string, number>>
+  >;
   return mod[fn]!(...args);
 }
 
@@ -18,7 +21,10 @@ const benches: Bench[] = [
   ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],
   ["executor: builtin (in process)", () => benchBuiltin()],
   ["executor: wasm (sandboxed)", () => component("@cloister/executor-wasm/bench", "benchWasm")],
-  ["executor: javascript (sandboxed)", () => component("@cloister/executor-javascript/bench", "benchJavascript")],
+  [
+    "executor: javascript (sandboxed)",
+    () => component("@cloister/executor-javascript/bench", "benchJavascript"),
+  ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
 ];
 
@@ -28,7 +34,8 @@ for (const [name, run] of benches) {
   process.stdout.write(`\n== ${name}\n`);
   try {
     const results = await run();
-    for (const [k, v] of Object.entries(results)) process.stdout.write(`  ${k.padEnd(58)} ${fmt(v).padStart(12)}\n`);
+    for (const [k, v] of Object.entries(results))
+      process.stdout.write(`  ${k.padEnd(58)} ${fmt(v).padStart(12)}\n`);
   } catch (e) {
     process.stdout.write(`  (not run: ${(e as Error).message})\n`);
   }

@@ -34,7 +34,15 @@ export interface Platform {
 
 /** Writes a configuration with free ports so several platforms can run side by side in tests. */
 export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "cloister-e2e-")), extra = "") {
-  const names = ["authentication_api", "frontend", "authentication_internal", "management", "storage", "access_control", "scheduler"];
+  const names = [
+    "authentication_api",
+    "frontend",
+    "authentication_internal",
+    "management",
+    "storage",
+    "access_control",
+    "scheduler",
+  ];
   const ports: Record<string, number> = {};
   for (const n of names) ports[n] = await freePort();
   const listen = names.map((n) => `${n} = "127.0.0.1:${ports[n]}"`).join("\n");
@@ -48,19 +56,33 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
     .map(([n, p]) => `${n} = "https://localhost:${p}"`)
     .join("\n");
   const configFile = join(dataDir, "cloister.toml");
-  writeFileSync(configFile, `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n`);
+  writeFileSync(
+    configFile,
+    `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n`,
+  );
   return { dataDir, configFile, ports };
 }
 
 /** `cloister up` as a child process; resolves once it prints that it is ready. */
-export async function startPlatform(existing?: { dataDir: string; configFile: string; ports: Record<string, number> }): Promise<Platform> {
+export async function startPlatform(existing?: {
+  dataDir: string;
+  configFile: string;
+  ports: Record<string, number>;
+}): Promise<Platform> {
   const { dataDir, configFile, ports } = existing ?? (await platformConfig());
-  const child: ChildProcess = spawn(process.execPath, [CLI, "--data-dir", dataDir, "--config", configFile, "up"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [CLI, "--data-dir", dataDir, "--config", configFile, "up"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`platform did not start:\n${output.join("\n")}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`platform did not start:\n${output.join("\n")}`)),
+      60_000,
+    );
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       output.push(...chunk.split("\n").filter(Boolean));
       if (chunk.includes("Cloister is ready.")) {

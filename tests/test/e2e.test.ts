@@ -23,7 +23,11 @@ after(async () => {
 });
 
 const client = () =>
-  new CloisterClient({ authentication: platform.authentication, frontend: platform.frontend, trust: trustFromDataDir(platform.dataDir) });
+  new CloisterClient({
+    authentication: platform.authentication,
+    frontend: platform.frontend,
+    trust: trustFromDataDir(platform.dataDir),
+  });
 
 async function echo(c: CloisterClient, message: string): Promise<string> {
   const functionId = await c.registerFunction({
@@ -73,8 +77,16 @@ describe("the platform end to end (issue: foundation)", () => {
 
   test("the Python client refuses a platform whose measurement it does not expect", async () => {
     const { stdout } = await run("/usr/bin/python3", [
-      PYTHON_CLIENT, "--data-dir", platform.dataDir, "--auth", platform.authentication,
-      "--frontend", platform.frontend, "--descriptors", DESCRIPTORS, "--wrong-enclave-info",
+      PYTHON_CLIENT,
+      "--data-dir",
+      platform.dataDir,
+      "--auth",
+      platform.authentication,
+      "--frontend",
+      platform.frontend,
+      "--descriptors",
+      DESCRIPTORS,
+      "--wrong-enclave-info",
     ]).catch((e: { stdout: string }) => e);
     assert.deepEqual(JSON.parse(stdout), { attestation_error: "Failed to verify mr_enclave" });
   });
@@ -83,7 +95,11 @@ describe("the platform end to end (issue: foundation)", () => {
     const trust = trustFromDataDir(platform.dataDir);
     const info = trust.enclaveInfo.teaclave_authentication_service!;
     trust.enclaveInfo.teaclave_authentication_service = { ...info, mrEnclave: "00".repeat(32) };
-    const c = new CloisterClient({ authentication: platform.authentication, frontend: platform.frontend, trust });
+    const c = new CloisterClient({
+      authentication: platform.authentication,
+      frontend: platform.frontend,
+      trust,
+    });
     try {
       await assert.rejects(c.login("admin", "teaclave"), (e: unknown) => {
         assert.ok(e instanceof CloisterError);
@@ -97,7 +113,14 @@ describe("the platform end to end (issue: foundation)", () => {
   });
 
   test("`cloister attest` prints the verified measurement, the signer and that the evidence is simulated", async () => {
-    const { stdout } = await run(process.execPath, [CLI, "--data-dir", platform.dataDir, "--json", "attest", platform.frontend]);
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      "--data-dir",
+      platform.dataDir,
+      "--json",
+      "attest",
+      platform.frontend,
+    ]);
     const view = JSON.parse(stdout);
     const trust = trustFromDataDir(platform.dataDir);
     assert.equal(view.enclave, "teaclave_frontend_service");
@@ -111,20 +134,44 @@ describe("the platform end to end (issue: foundation)", () => {
     const session = join(platform.dataDir, "cli-session.json");
     const cli = async (...args: string[]) =>
       (await run(process.execPath, [CLI, "--data-dir", platform.dataDir, "--json", ...args])).stdout;
-    const endpoint = ["--authentication", platform.authentication, "--frontend", platform.frontend, "--session", session];
+    const endpoint = [
+      "--authentication",
+      platform.authentication,
+      "--frontend",
+      platform.frontend,
+      "--session",
+      session,
+    ];
     await cli("user", "login", "admin", "--password", "teaclave", ...endpoint);
-    const fn = JSON.parse(await cli("function", "register", "--name", "builtin-echo", "--argument", "message", ...endpoint));
-    const task = JSON.parse(await cli("task", "create", "--function", fn.function_id, "--args", '{"message":"from the CLI"}', ...endpoint));
+    const fn = JSON.parse(
+      await cli("function", "register", "--name", "builtin-echo", "--argument", "message", ...endpoint),
+    );
+    const task = JSON.parse(
+      await cli(
+        "task",
+        "create",
+        "--function",
+        fn.function_id,
+        "--args",
+        '{"message":"from the CLI"}',
+        ...endpoint,
+      ),
+    );
     await cli("task", "invoke", task.task_id, ...endpoint);
     const result = JSON.parse(await cli("task", "result", task.task_id, ...endpoint));
     assert.equal(result.return_value, "from the CLI");
     // The auditor signature `cloister up` wrote verifies with the CLI, as the legacy tool's did.
     const auditors = join(platform.dataDir, "auditors");
     const { stdout } = await run(process.execPath, [
-      CLI, "enclave-info", "verify",
-      "--enclave-info", join(platform.dataDir, "enclave_info.toml"),
-      "--public-keys", join(auditors, "cloister_local_auditor.public.pem"),
-      "--signatures", join(auditors, "cloister_local_auditor.sign.sha256"),
+      CLI,
+      "enclave-info",
+      "verify",
+      "--enclave-info",
+      join(platform.dataDir, "enclave_info.toml"),
+      "--public-keys",
+      join(auditors, "cloister_local_auditor.public.pem"),
+      "--signatures",
+      join(auditors, "cloister_local_auditor.sign.sha256"),
     ]);
     assert.equal(stdout.trim(), "Verify successfully.");
   });
@@ -135,7 +182,10 @@ describe("the platform end to end (issue: foundation)", () => {
     const verifyServer = verifierFor(policyFor(trust, [enclaveName("management")]));
     const identityOf = async (service: "scheduler" | "frontend") =>
       AttestedIdentity.create({
-        provider: await SimTeeProvider.create({ mrEnclave: measureOwnCode(service), dataDir: config.data_dir }),
+        provider: await SimTeeProvider.create({
+          mrEnclave: measureOwnCode(service),
+          dataDir: config.data_dir,
+        }),
         attestationService: await SimAttestationService.loadOrCreate(config.data_dir),
       });
     const address = `localhost:${platform.ports.management}`;
@@ -143,10 +193,15 @@ describe("the platform end to end (issue: foundation)", () => {
       const creds = attestedChannelCredentials(identity ? { verifyServer, identity } : { verifyServer });
       const mgmt = createClient(management.TeaclaveManagementClient, address, creds);
       try {
-        return await callUnary(mgmt, "getFunction", { functionId: "function-x" }, {
-          metadata: identityMetadata({ id: "admin", role: "PlatformAdmin" }),
-          deadlineMs: 10_000,
-        });
+        return await callUnary(
+          mgmt,
+          "getFunction",
+          { functionId: "function-x" },
+          {
+            metadata: identityMetadata({ id: "admin", role: "PlatformAdmin" }),
+            deadlineMs: 10_000,
+          },
+        );
       } finally {
         mgmt.close();
       }
@@ -158,7 +213,10 @@ describe("the platform end to end (issue: foundation)", () => {
       await assert.rejects(call(scheduler), (e: unknown) => e instanceof CloisterError && e.code === 14);
       await assert.rejects(call(undefined), (e: unknown) => e instanceof CloisterError && e.code === 14);
       // The frontend is in management's table: the call reaches the handler (and fails there).
-      await assert.rejects(call(frontend), (e: unknown) => e instanceof CloisterError && e.code === 3 && e.message === "invalid function id");
+      await assert.rejects(
+        call(frontend),
+        (e: unknown) => e instanceof CloisterError && e.code === 3 && e.message === "invalid function id",
+      );
     } finally {
       scheduler.close();
       frontend.close();

@@ -11,7 +11,11 @@ test("state survives a restart of every service; a tampered stored value is dete
   const setup = await platformConfig();
   let platform = await startPlatform(setup);
   const open = () =>
-    new CloisterClient({ authentication: platform.authentication, frontend: platform.frontend, trust: trustFromDataDir(setup.dataDir) });
+    new CloisterClient({
+      authentication: platform.authentication,
+      frontend: platform.frontend,
+      trust: trustFromDataDir(setup.dataDir),
+    });
   let c = open();
   let functionId: string;
   let taskId: string;
@@ -19,7 +23,10 @@ test("state survives a restart of every service; a tampered stored value is dete
   try {
     token = await c.login("admin", "teaclave");
     await c.registerUser("bob", "pw", "FunctionOwner");
-    functionId = await c.registerFunction({ name: "builtin-echo", arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }] });
+    functionId = await c.registerFunction({
+      name: "builtin-echo",
+      arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
+    });
     taskId = await c.createTask({ functionId, arguments: { message: "before restart" } });
     await c.invokeTask(taskId);
     assert.equal((await c.taskResult(taskId)).toString(), "before restart");

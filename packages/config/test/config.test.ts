@@ -29,11 +29,14 @@ test("invalid values are rejected with the offending key", () => {
   const dir = mkdtempSync(join(tmpdir(), "cfg-"));
   const file = join(dir, "c.toml");
   writeFileSync(file, '[advertised]\nmanagement = "localhost:17777"\n');
-  assert.throws(() => loadConfig({ file, env: {} }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.match(e.message, /advertised\.management/);
-    return true;
-  });
+  assert.throws(
+    () => loadConfig({ file, env: {} }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /advertised\.management/);
+      return true;
+    },
+  );
   writeFileSync(file, "unknown_key = 1\n");
   assert.throws(() => loadConfig({ file, env: {} }), ConfigError);
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { authorisationRoleName, parseRole, roleForAudit, roleFromRequest, roleToString } from "../src/roles.js";
+import {
+  authorisationRoleName,
+  parseRole,
+  roleForAudit,
+  roleFromRequest,
+  roleToString,
+} from "../src/roles.js";
 
 test("roles round-trip through their token strings", () => {
   for (const [role, attr, s] of [

@@ -92,7 +92,8 @@ export class FileAgent {
     if (res.body) {
       for await (const chunk of res.body) {
         total += chunk.byteLength;
-        if (total > this.maxBytes) throw new FileAgentError(`download failed: file larger than ${this.maxBytes} bytes`);
+        if (total > this.maxBytes)
+          throw new FileAgentError(`download failed: file larger than ${this.maxBytes} bytes`);
         chunks.push(Buffer.from(chunk));
       }
     }
@@ -143,19 +144,25 @@ export class FileAgent {
     }
     const inside = (dir: string) => real === dir || real.startsWith(dir.endsWith(sep) ? dir : dir + sep);
     const resolvedRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => normalize(r))));
-    const forbidden = await Promise.all((this.options.forbiddenDirs ?? []).map((r) => realpath(r).catch(() => normalize(r))));
-    if (!resolvedRoots.some(inside) || forbidden.some(inside)) throw new FileAgentError(`path not allowed: ${url}`);
+    const forbidden = await Promise.all(
+      (this.options.forbiddenDirs ?? []).map((r) => realpath(r).catch(() => normalize(r))),
+    );
+    if (!resolvedRoots.some(inside) || forbidden.some(inside))
+      throw new FileAgentError(`path not allowed: ${url}`);
     return real;
   }
 
   private async readLocal(path: string): Promise<Buffer> {
     // O_NOFOLLOW: the last component must not be a symlink planted after the confinement check.
     const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((e: Error) => {
-      throw new FileAgentError(`download failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e });
+      throw new FileAgentError(`download failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`, {
+        cause: e,
+      });
     });
     try {
       const { size } = await fh.stat();
-      if (size > this.maxBytes) throw new FileAgentError(`download failed: file larger than ${this.maxBytes} bytes`);
+      if (size > this.maxBytes)
+        throw new FileAgentError(`download failed: file larger than ${this.maxBytes} bytes`);
       return await fh.readFile();
     } finally {
       await fh.close();
@@ -165,11 +172,15 @@ export class FileAgent {
   private async writeLocal(path: string, data: Buffer): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     // The target must not exist (legacy rule): O_EXCL makes that check and the create one step.
-    const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch(
-      (e: Error) => {
-        throw new FileAgentError(`upload failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e });
-      },
-    );
+    const fh = await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    ).catch((e: Error) => {
+      throw new FileAgentError(`upload failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`, {
+        cause: e,
+      });
+    });
     try {
       await fh.writeFile(data);
     } finally {

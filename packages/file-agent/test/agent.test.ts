@@ -42,7 +42,8 @@ before(async () => {
 });
 after(() => server.close());
 
-const agent = () => new FileAgent({ fusionBaseDir: fusion, fileRoots: [files], forbiddenDirs: [secret], maxBytes: 1024 });
+const agent = () =>
+  new FileAgent({ fusionBaseDir: fusion, fileRoots: [files], forbiddenDirs: [secret], maxBytes: 1024 });
 const failsWith = (re: RegExp) => (e: unknown) => e instanceof FileAgentError && re.test(e.message);
 
 describe("file agent (spec/executors-and-files.md §8)", () => {
@@ -61,7 +62,10 @@ describe("file agent (spec/executors-and-files.md §8)", () => {
   test("file: reads inside its roots only, never through a symlink into a forbidden dir", async () => {
     assert.equal((await agent().download(`file://${files}/in.bin`)).toString(), "ciphertext");
     await assert.rejects(agent().download(`file://${secret}/sealing.key`), failsWith(/path not allowed/));
-    await assert.rejects(agent().download(`file://${files}/../data/sealing.key`), failsWith(/path not allowed/));
+    await assert.rejects(
+      agent().download(`file://${files}/../data/sealing.key`),
+      failsWith(/path not allowed/),
+    );
     await assert.rejects(agent().download(`file://${files}/link.bin`), failsWith(/download failed/));
     await assert.rejects(agent().download("file:///etc/passwd"), failsWith(/path not allowed/));
     await assert.rejects(agent().download(`file://${files}/none.bin`), failsWith(/ENOENT/));
@@ -70,21 +74,30 @@ describe("file agent (spec/executors-and-files.md §8)", () => {
   test("file: upload refuses to overwrite", async () => {
     await agent().upload(`file://${files}/out/result.bin`, Buffer.from("r"));
     assert.equal(readFileSync(join(files, "out", "result.bin"), "utf8"), "r");
-    await assert.rejects(agent().upload(`file://${files}/out/result.bin`, Buffer.from("r")), failsWith(/EEXIST/));
+    await assert.rejects(
+      agent().upload(`file://${files}/out/result.bin`, Buffer.from("r")),
+      failsWith(/EEXIST/),
+    );
   });
 
   test("fusion: maps under the fusion base", async () => {
     await agent().upload("fusion:///TEACLAVE_FUSION_BASE/abc.fusion", Buffer.from("f"));
     assert.equal((await agent().download("fusion:///TEACLAVE_FUSION_BASE/abc.fusion")).toString(), "f");
     await assert.rejects(agent().download("fusion:///ELSEWHERE/abc"), failsWith(/invalid fusion URL/));
-    await assert.rejects(agent().download("fusion:///TEACLAVE_FUSION_BASE/..%2F..%2Fetc%2Fpasswd"), failsWith(/path not allowed/));
+    await assert.rejects(
+      agent().download("fusion:///TEACLAVE_FUSION_BASE/..%2F..%2Fetc%2Fpasswd"),
+      failsWith(/path not allowed/),
+    );
   });
 
   test("data: only text/plain;base64, download only", async () => {
     assert.equal((await agent().download("data:text/plain;base64,aGVsbG8=")).toString(), "hello");
     await assert.rejects(agent().download("data:text/plain,hello"), failsWith(/Scheme not supported/));
     await assert.rejects(agent().download("data:text/plain;base64,a,b"), failsWith(/Scheme not supported/));
-    await assert.rejects(agent().upload("data:text/plain;base64,aGVsbG8=", Buffer.from("x")), failsWith(/Scheme not supported/));
+    await assert.rejects(
+      agent().upload("data:text/plain;base64,aGVsbG8=", Buffer.from("x")),
+      failsWith(/Scheme not supported/),
+    );
     await assert.rejects(agent().download("gopher://x/y"), failsWith(/Scheme not supported/));
   });
 

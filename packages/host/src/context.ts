@@ -1,6 +1,6 @@
 import { type CloisterConfig, type ServiceName, targetOf } from "@cloister/config";
 import { ConfigError, createLogger, type Logger } from "@cloister/core";
-import { AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
+import { type AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
 import { AttestedIdentity, measureService, SimAttestationService, SimTeeProvider } from "@cloister/tee";
 import type * as grpc from "@grpc/grpc-js";
 import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
@@ -31,7 +31,10 @@ export function measureOwnCode(name: ServiceName): Buffer {
   return measureService(enclaveName(name), serviceCodeDirs(name));
 }
 
-export async function createServiceContext(name: ServiceName, config: CloisterConfig): Promise<ServiceContext> {
+export async function createServiceContext(
+  name: ServiceName,
+  config: CloisterConfig,
+): Promise<ServiceContext> {
   const log = createLogger(`cloister-${name.replace("_", "-")}`, config.log_level);
   const trust = loadPlatformTrust(config, { verifyAuditors: true });
   const mrEnclave = measureOwnCode(name);
@@ -51,7 +54,10 @@ export async function createServiceContext(name: ServiceName, config: CloisterCo
     reattestIntervalMs: config.tee.reattest_interval_secs * 1000,
   });
   identity.on("renewed", () => log.info("re-attested: new key and certificate for new connections"));
-  log.info({ mrEnclave: mrEnclave.toString("hex"), tee: provider.kind, simulated: provider.simulated }, "attested");
+  log.info(
+    { mrEnclave: mrEnclave.toString("hex"), tee: provider.kind, simulated: provider.simulated },
+    "attested",
+  );
 
   const clients = INTERNAL_CLIENTS[name] ?? [];
   const credentials = new Map<ServiceName, grpc.ChannelCredentials>();
@@ -72,7 +78,10 @@ export async function createServiceContext(name: ServiceName, config: CloisterCo
     peerCredentials(peer) {
       let c = credentials.get(peer);
       if (!c) {
-        c = attestedChannelCredentials({ verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])), identity });
+        c = attestedChannelCredentials({
+          verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])),
+          identity,
+        });
         credentials.set(peer, c);
       }
       return c;

@@ -67,5 +67,11 @@ export async function preparePlatform(config: CloisterConfig): Promise<PreparedP
     await writeFile(infoPath, text, { mode: 0o644 });
     await writeFile(signaturePath, signEnclaveInfo(text, privateKeyPem), { mode: 0o644 });
   }
-  return { asRootCa: asRootCaPath(config), enclaveInfo: infoPath, auditorSignature: signaturePath, measurements, changed };
+  return {
+    asRootCa: asRootCaPath(config),
+    enclaveInfo: infoPath,
+    auditorSignature: signaturePath,
+    measurements,
+    changed,
+  };
 }

@@ -7,7 +7,8 @@ import type { ServiceName } from "@cloister/config";
 export const enclaveName = (service: ServiceName): string => `teaclave_${service}_service`;
 
 /** The npm package that holds a service's code. */
-export const servicePackage = (service: ServiceName): string => `@cloister/service-${service.replace("_", "-")}`;
+export const servicePackage = (service: ServiceName): string =>
+  `@cloister/service-${service.replace("_", "-")}`;
 
 /**
  * Which peers may call each internal endpoint (spec/attestation.md §10). Keys are the server side;

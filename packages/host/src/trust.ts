@@ -4,9 +4,9 @@ import { type CloisterConfig, dataPath } from "@cloister/config";
 import { ConfigError } from "@cloister/core";
 import type { PeerVerifier } from "@cloister/rpc";
 import {
+  AttestationFiles,
   type AttestationPolicy,
   acceptedFromEnclaveInfo,
-  AttestationFiles,
   type EnclaveInfo,
   parseEnclaveInfo,
   verifyAttestedCertificate,
@@ -23,7 +23,9 @@ export interface PlatformTrust {
 export const AUDITORS_DIR = "auditors";
 
 export function enclaveInfoPath(config: CloisterConfig): string {
-  return config.audit.enclave_info ? dataPath(config, config.audit.enclave_info) : join(config.data_dir, "enclave_info.toml");
+  return config.audit.enclave_info
+    ? dataPath(config, config.audit.enclave_info)
+    : join(config.data_dir, "enclave_info.toml");
 }
 
 export function asRootCaPath(config: CloisterConfig): string {
@@ -44,8 +46,12 @@ function filesIn(dir: string, suffix: string): string[] {
 export function auditorFiles(config: CloisterConfig): { signatures: string[]; publicKeys: string[] } {
   const dir = join(config.data_dir, AUDITORS_DIR);
   return {
-    signatures: (config.audit.auditor_signatures ?? filesIn(dir, ".sign.sha256")).map((p) => dataPath(config, p)),
-    publicKeys: (config.audit.auditor_public_keys ?? filesIn(dir, ".public.pem")).map((p) => dataPath(config, p)),
+    signatures: (config.audit.auditor_signatures ?? filesIn(dir, ".sign.sha256")).map((p) =>
+      dataPath(config, p),
+    ),
+    publicKeys: (config.audit.auditor_public_keys ?? filesIn(dir, ".public.pem")).map((p) =>
+      dataPath(config, p),
+    ),
   };
 }
 
@@ -54,12 +60,17 @@ export function auditorFiles(config: CloisterConfig): { signatures: string[]; pu
  * least one auditor signature and every signature must verify (spec/attestation.md §9.2);
  * otherwise the caller refuses to start.
  */
-export function loadPlatformTrust(config: CloisterConfig, options: { verifyAuditors: boolean }): PlatformTrust {
+export function loadPlatformTrust(
+  config: CloisterConfig,
+  options: { verifyAuditors: boolean },
+): PlatformTrust {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path);
     } catch {
-      throw new ConfigError(`cannot read ${what} at ${path} (run \`cloister up\` or \`cloister platform init\` first)`);
+      throw new ConfigError(
+        `cannot read ${what} at ${path} (run \`cloister up\` or \`cloister platform init\` first)`,
+      );
     }
   };
   const infoBytes = read(enclaveInfoPath(config), "enclave_info.toml");

@@ -1,5 +1,10 @@
 import { CloisterError, Status } from "@cloister/core";
-import { type FileCryptoInfo, type FileCryptoSchema, parseFileCryptoInfo, toWireFileCryptoInfo } from "@cloister/crypto";
+import {
+  type FileCryptoInfo,
+  type FileCryptoSchema,
+  parseFileCryptoInfo,
+  toWireFileCryptoInfo,
+} from "@cloister/crypto";
 import type { common } from "@cloister/proto";
 import { bytesToJson, isJsonObject, type JsonValue, obj } from "./json.js";
 import { bytes, RecordFormatError } from "./read.js";

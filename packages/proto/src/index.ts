@@ -2,6 +2,7 @@
 // because several packages reuse message names (e.g. the management service re-exports the
 // frontend's request types).
 
+export * as extensions from "./gen/cloister_extensions.js";
 export { Empty } from "./gen/google/protobuf/empty.js";
 export * as accessControl from "./gen/teaclave_access_control_service.js";
 export * as authentication from "./gen/teaclave_authentication_service.js";
@@ -10,4 +11,3 @@ export * as frontend from "./gen/teaclave_frontend_service.js";
 export * as management from "./gen/teaclave_management_service.js";
 export * as scheduler from "./gen/teaclave_scheduler_service.js";
 export * as storage from "./gen/teaclave_storage_service.js";
-export * as extensions from "./gen/cloister_extensions.js";

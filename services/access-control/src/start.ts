@@ -19,7 +19,9 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   } satisfies accessControl.TeaclaveAccessControlServer);
   const port = await server.listen(ctx.config.listen.access_control);
   return {
-    endpoints: [{ name: "access control (internal)", address: boundAddress(ctx.config.listen.access_control, port) }],
+    endpoints: [
+      { name: "access control (internal)", address: boundAddress(ctx.config.listen.access_control, port) },
+    ],
     close: () => server.close(),
   };
 }

@@ -6,9 +6,20 @@ const APIS = {
   function_owner: ["register_function", "update_function", "delete_function", "disable_function"],
   shared: ["get_function", "list_functions", "get_function_usage_stats"],
   data: [
-    "register_input_file", "register_output_file", "update_input_file", "update_output_file",
-    "register_fusion_output", "register_input_from_output", "get_output_file", "get_input_file",
-    "create_task", "get_task", "assign_data", "approve_task", "invoke_task", "cancel_task",
+    "register_input_file",
+    "register_output_file",
+    "update_input_file",
+    "update_output_file",
+    "register_fusion_output",
+    "register_input_from_output",
+    "get_output_file",
+    "get_input_file",
+    "create_task",
+    "get_task",
+    "assign_data",
+    "approve_task",
+    "invoke_task",
+    "cancel_task",
   ],
 };
 

@@ -1,4 +1,4 @@
-export * from "./service.js";
 export type { Kv } from "./kv.js";
-export { type Claims, TOKEN_ISSUER, TOKEN_LIFETIME_SECS } from "./tokens.js";
+export * from "./service.js";
 export * from "./start.js";
+export { type Claims, TOKEN_ISSUER, TOKEN_LIFETIME_SECS } from "./tokens.js";

@@ -21,6 +21,12 @@ export async function hashPassword(password: string): Promise<PasswordHash> {
 
 export async function checkPassword(password: string, stored: PasswordHash): Promise<boolean> {
   const expected = Buffer.from(stored.hash, "hex");
-  const actual = await pbkdf2Async(password, Buffer.from(stored.salt, "hex"), ITERATIONS, KEY_BYTES, "sha512");
+  const actual = await pbkdf2Async(
+    password,
+    Buffer.from(stored.salt, "hex"),
+    ITERATIONS,
+    KEY_BYTES,
+    "sha512",
+  );
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }

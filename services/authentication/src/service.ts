@@ -1,9 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, type Logger, type Role, roleFromRequest, roleToString, silentLogger, Status } from "@cloister/core";
+import {
+  CloisterError,
+  type Logger,
+  type Role,
+  roleFromRequest,
+  roleToString,
+  Status,
+  silentLogger,
+} from "@cloister/core";
 import type { authentication } from "@cloister/proto";
 import type { Kv } from "./kv.js";
 import { type Claims, TokenService } from "./tokens.js";
-import { type UserRecord, UserDb } from "./users.js";
+import { UserDb, type UserRecord } from "./users.js";
 
 type Api = typeof authentication;
 type Req<K extends keyof Api> = Api[K] extends { decode(...a: never[]): infer R } ? R : never;
@@ -151,11 +159,19 @@ function mayRegister(caller: Role, target: Role): boolean {
 
 function mayUpdate(caller: Role, newRole: Role): boolean {
   if (caller.name === "PlatformAdmin") return true;
-  return caller.name === "DataOwnerManager" && newRole.name === "DataOwner" && newRole.attribute === caller.attribute;
+  return (
+    caller.name === "DataOwnerManager" &&
+    newRole.name === "DataOwner" &&
+    newRole.attribute === caller.attribute
+  );
 }
 
 /** Reset password / delete: admins anyone, managers only their own group's data owners. */
 function mayManage(caller: Role, current: Role): boolean {
   if (caller.name === "PlatformAdmin") return true;
-  return caller.name === "DataOwnerManager" && current.name === "DataOwner" && current.attribute === caller.attribute;
+  return (
+    caller.name === "DataOwnerManager" &&
+    current.name === "DataOwner" &&
+    current.attribute === caller.attribute
+  );
 }

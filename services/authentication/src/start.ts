@@ -23,20 +23,30 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await auth.userUpdate(cred(call), req);
       return Empty.fromPartial({});
     }, log),
-    userLogin: unary(async (req: authentication.UserLoginRequest) => ({ token: await auth.userLogin(req) }), log),
+    userLogin: unary(
+      async (req: authentication.UserLoginRequest) => ({ token: await auth.userLogin(req) }),
+      log,
+    ),
     userChangePassword: unary(async (req: authentication.UserChangePasswordRequest, call: Call) => {
       await auth.userChangePassword(cred(call), req);
       return Empty.fromPartial({});
     }, log),
     resetUserPassword: unary(
-      async (req: authentication.ResetUserPasswordRequest, call: Call) => ({ password: await auth.resetUserPassword(cred(call), req) }),
+      async (req: authentication.ResetUserPasswordRequest, call: Call) => ({
+        password: await auth.resetUserPassword(cred(call), req),
+      }),
       log,
     ),
     deleteUser: unary(async (req: authentication.DeleteUserRequest, call: Call) => {
       await auth.deleteUser(cred(call), req);
       return Empty.fromPartial({});
     }, log),
-    listUsers: unary(async (req: authentication.ListUsersRequest, call: Call) => ({ ids: await auth.listUsers(cred(call), req) }), log),
+    listUsers: unary(
+      async (req: authentication.ListUsersRequest, call: Call) => ({
+        ids: await auth.listUsers(cred(call), req),
+      }),
+      log,
+    ),
   } satisfies authentication.TeaclaveAuthenticationApiServer);
 
   const internal = ctx.internalServer();
@@ -52,7 +62,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   return {
     endpoints: [
       { name: "authentication API", address: boundAddress(ctx.config.listen.authentication_api, apiPort) },
-      { name: "authentication (internal)", address: boundAddress(ctx.config.listen.authentication_internal, internalPort) },
+      {
+        name: "authentication (internal)",
+        address: boundAddress(ctx.config.listen.authentication_internal, internalPort),
+      },
     ],
     async close() {
       await Promise.all([api.close(), internal.close()]);

@@ -23,7 +23,7 @@ export class TokenService {
 
   static async open(kv: Kv): Promise<TokenService> {
     let key = await kv.get(KEY_NAME);
-    if (!key || key.length !== 512) {
+    if (key?.length !== 512) {
       key = randomBytes(512);
       await kv.put(KEY_NAME, key);
     }
@@ -48,7 +48,8 @@ export class TokenService {
         subject: userId,
         clockTolerance: 0,
       });
-      if (typeof payload.role !== "string" || typeof payload.exp !== "number" || !payload.sub) return undefined;
+      if (typeof payload.role !== "string" || typeof payload.exp !== "number" || !payload.sub)
+        return undefined;
       return { sub: payload.sub, role: payload.role, iss: TOKEN_ISSUER, exp: payload.exp };
     } catch (e) {
       if (e instanceof errors.JOSEError) return undefined;

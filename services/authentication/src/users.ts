@@ -43,7 +43,9 @@ export class UserDb {
   /** Every user id in ascending byte order. */
   async ids(): Promise<string[]> {
     const keys = await this.kv.keysByPrefix(Buffer.from(PREFIX, "utf8"));
-    return keys.map((k) => k.toString("utf8").slice(PREFIX.length)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    return keys
+      .map((k) => k.toString("utf8").slice(PREFIX.length))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   }
 
   /** Login check; false for unknown users too, after doing the same work, so timing says nothing. */

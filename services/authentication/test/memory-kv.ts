@@ -14,6 +14,9 @@ export class MemoryKv implements Kv {
   }
   async keysByPrefix(prefix: Buffer) {
     const p = prefix.toString("latin1");
-    return [...this.map.keys()].filter((k) => k.startsWith(p)).sort().map((k) => Buffer.from(k, "latin1"));
+    return [...this.map.keys()]
+      .filter((k) => k.startsWith(p))
+      .sort()
+      .map((k) => Buffer.from(k, "latin1"));
   }
 }

@@ -19,7 +19,12 @@ async function setup() {
   return { kv, auth, admin: { id: "admin", token } };
 }
 
-const reg = (id: string, role: string, attribute = "", password = "pw") => ({ id, password, role, attribute });
+const reg = (id: string, role: string, attribute = "", password = "pw") => ({
+  id,
+  password,
+  role,
+  attribute,
+});
 
 describe("authentication service (spec/behaviour.md §2)", () => {
   test("bootstrap admin logs in; bootstrap is idempotent and keeps state", async () => {
@@ -29,7 +34,10 @@ describe("authentication service (spec/behaviour.md §2)", () => {
       { password: "new" },
     );
     const again = await AuthenticationService.open(kv);
-    await assert.rejects(again.userLogin({ id: "admin", password: "teaclave" }), unauth("authentication failed"));
+    await assert.rejects(
+      again.userLogin({ id: "admin", password: "teaclave" }),
+      unauth("authentication failed"),
+    );
     assert.ok(await again.userLogin({ id: "admin", password: "new" }));
   });
 
@@ -62,18 +70,30 @@ describe("authentication service (spec/behaviour.md §2)", () => {
       .setIssuer("Teaclave")
       .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
       .sign(new Uint8Array(512));
-    await assert.rejects(auth.userAuthenticate({ id: "admin", token: forged }), unauth("authentication failed"));
+    await assert.rejects(
+      auth.userAuthenticate({ id: "admin", token: forged }),
+      unauth("authentication failed"),
+    );
     // Flip one character of the signature.
     const tampered = admin.token.slice(0, -2) + (admin.token.at(-2) === "A" ? "B" : "A") + admin.token.at(-1);
-    await assert.rejects(auth.userAuthenticate({ id: "admin", token: tampered }), unauth("authentication failed"));
+    await assert.rejects(
+      auth.userAuthenticate({ id: "admin", token: tampered }),
+      unauth("authentication failed"),
+    );
     // A valid token presented for another user id.
     await auth.userRegister(admin, reg("bob", "FunctionOwner"));
-    await assert.rejects(auth.userAuthenticate({ id: "bob", token: admin.token }), unauth("authentication failed"));
+    await assert.rejects(
+      auth.userAuthenticate({ id: "bob", token: admin.token }),
+      unauth("authentication failed"),
+    );
     // alg=none
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString("base64url")}.${Buffer.from(
       JSON.stringify({ sub: "admin", role: "PlatformAdmin", iss: "Teaclave", exp: 9e9 }),
     ).toString("base64url")}.`;
-    await assert.rejects(auth.userAuthenticate({ id: "admin", token: none }), unauth("authentication failed"));
+    await assert.rejects(
+      auth.userAuthenticate({ id: "admin", token: none }),
+      unauth("authentication failed"),
+    );
     await assert.rejects(auth.userAuthenticate({ id: "admin", token: "" }), unauth("authentication failed"));
     await assert.rejects(auth.listUsers({ id: "admin" }, { id: "x" }), unauth("missing token"));
     await assert.rejects(auth.listUsers({ token: admin.token }, { id: "x" }), unauth("missing user id"));
@@ -82,7 +102,9 @@ describe("authentication service (spec/behaviour.md §2)", () => {
   test("an expired token is refused (the service's own key, exp in the past)", async () => {
     const { auth } = await setup();
     // issue() takes the clock as a parameter so expiry is testable without waiting a day.
-    const tokens = (auth as unknown as { tokens: { issue(u: string, r: string, now: number): Promise<string> } }).tokens;
+    const tokens = (
+      auth as unknown as { tokens: { issue(u: string, r: string, now: number): Promise<string> } }
+    ).tokens;
     const old = await tokens.issue("admin", "PlatformAdmin", Math.floor(Date.now() / 1000) - 86_401);
     await assert.rejects(auth.userAuthenticate({ id: "admin", token: old }), unauth("authentication failed"));
   });
@@ -111,12 +133,25 @@ describe("authentication service (spec/behaviour.md §2)", () => {
     await auth.userRegister(fo, reg("mgr2", "DataOwnerManager", "other"));
     await assert.rejects(auth.userRegister(fo, reg("x1", "DataOwner", "bank")), unauth("permission denied"));
     await auth.userRegister(mgr, reg("do2", "DataOwner", "bank"));
-    await assert.rejects(auth.userRegister(mgr, reg("x2", "DataOwner", "other")), unauth("permission denied"));
+    await assert.rejects(
+      auth.userRegister(mgr, reg("x2", "DataOwner", "other")),
+      unauth("permission denied"),
+    );
     await assert.rejects(auth.userRegister(mgr, reg("x3", "FunctionOwner")), unauth("permission denied"));
-    await assert.rejects(auth.userRegister(dataOwner, reg("x4", "DataOwner", "bank")), unauth("permission denied"));
+    await assert.rejects(
+      auth.userRegister(dataOwner, reg("x4", "DataOwner", "bank")),
+      unauth("permission denied"),
+    );
 
     // Listing: admin all, manager only its group's data owners and only with id == attribute.
-    assert.deepEqual(await auth.listUsers(admin, { id: "anything" }), ["admin", "do", "do2", "fo", "mgr", "mgr2"]);
+    assert.deepEqual(await auth.listUsers(admin, { id: "anything" }), [
+      "admin",
+      "do",
+      "do2",
+      "fo",
+      "mgr",
+      "mgr2",
+    ]);
     assert.deepEqual(await auth.listUsers(mgr, { id: "bank" }), ["do", "do2"]);
     await assert.rejects(auth.listUsers(mgr, { id: "other" }), unauth("permission denied"));
     await assert.rejects(auth.listUsers(fo, { id: "bank" }), unauth("permission denied"));

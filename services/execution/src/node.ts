@@ -31,7 +31,14 @@ export interface ExecutionNodeOptions {
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /**
@@ -102,7 +109,11 @@ export class ExecutionNode {
       if (result) await this.report(uuid, result);
     } catch (e) {
       log.error({ err: e, task: uuid }, "could not run staged task");
-      if (uuid) await this.report(uuid, { kind: "Err", reason: e instanceof TaskFailure ? e.message : "Runtime Error" }).catch(() => undefined);
+      if (uuid)
+        await this.report(uuid, {
+          kind: "Err",
+          reason: e instanceof TaskFailure ? e.message : "Runtime Error",
+        }).catch(() => undefined);
     }
   }
 

@@ -1,6 +1,12 @@
 import type { Logger } from "@cloister/core";
 import type { FileAgent } from "@cloister/file-agent";
-import { argumentsToArgv, type FileCrypto, JsonNumber, type StagedTask, type TaskResult } from "@cloister/model";
+import {
+  argumentsToArgv,
+  type FileCrypto,
+  JsonNumber,
+  type StagedTask,
+  type TaskResult,
+} from "@cloister/model";
 import { type ExecutionLimits, type FunctionArguments, type JsonValue, TaskFailure } from "@cloister/runtime";
 import type { ExecutorRegistry } from "./registry.js";
 import { MemoryTaskRuntime } from "./task-runtime.js";
@@ -37,7 +43,11 @@ function toPlainArguments(args: StagedTask["functionArguments"]): FunctionArgume
  * memory, run the function, seal and deliver outputs. Any failure becomes an Err result whose
  * reason is the failure's message; only cancellation escapes as an AbortError.
  */
-export async function runStagedTask(task: StagedTask, deps: PipelineDeps, signal: AbortSignal): Promise<TaskResult> {
+export async function runStagedTask(
+  task: StagedTask,
+  deps: PipelineDeps,
+  signal: AbortSignal,
+): Promise<TaskResult> {
   const args = toPlainArguments(task.functionArguments);
   const saveLog = args.save_log === "true";
   try {

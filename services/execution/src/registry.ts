@@ -1,8 +1,13 @@
 import { type Executor, TaskFailure } from "@cloister/runtime";
 
 const TYPE_NAMES: Record<string, string> = { builtin: "Builtin", python: "Python", wamr: "WAMicroRuntime" };
-const EXECUTOR_NAMES: Record<string, string> = { builtin: "Builtin", mesapy: "MesaPy", wamr: "WAMicroRuntime" };
-const display = (names: Record<string, string>, s: string) => names[s] ?? s.charAt(0).toUpperCase() + s.slice(1);
+const EXECUTOR_NAMES: Record<string, string> = {
+  builtin: "Builtin",
+  mesapy: "MesaPy",
+  wamr: "WAMicroRuntime",
+};
+const display = (names: Record<string, string>, s: string) =>
+  names[s] ?? s.charAt(0).toUpperCase() + s.slice(1);
 
 /** Picks the executor for a (function executor type, task executor) pair. */
 export class ExecutorRegistry {

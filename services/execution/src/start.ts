@@ -36,7 +36,12 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
         if (signal.aborted) resolve(undefined);
         signal.addEventListener("abort", () => resolve(undefined), { once: true });
       });
-      const call = callUnary(ext, "pullTaskWait", { executorId, waitMs }, { deadlineMs: waitMs + 10_000, waitForReady: true });
+      const call = callUnary(
+        ext,
+        "pullTaskWait",
+        { executorId, waitMs },
+        { deadlineMs: waitMs + 10_000, waitForReady: true },
+      );
       const r = await Promise.race([call, stopped]);
       if (!r) {
         call.catch(() => undefined);
@@ -45,10 +50,20 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
       return r.found ? Buffer.from(r.stagedTask) : undefined;
     },
     async updateTaskStatus(taskUuid) {
-      await callUnary(teaclave, "updateTaskStatus", { taskId: taskUuid, taskStatus: 4 }, { deadlineMs: 30_000, waitForReady: true });
+      await callUnary(
+        teaclave,
+        "updateTaskStatus",
+        { taskId: taskUuid, taskStatus: 4 },
+        { deadlineMs: 30_000, waitForReady: true },
+      );
     },
     async updateTaskResult(taskUuid, result) {
-      await callUnary(teaclave, "updateTaskResult", { taskId: taskUuid, result: taskResultToProto(result) }, { deadlineMs: 30_000, waitForReady: true });
+      await callUnary(
+        teaclave,
+        "updateTaskResult",
+        { taskId: taskUuid, result: taskResultToProto(result) },
+        { deadlineMs: 30_000, waitForReady: true },
+      );
     },
     close() {
       teaclave.close();
@@ -81,7 +96,9 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     const executor = factories[name]!();
     executors.push(executor);
     if ("start" in executor) {
-      executor.start().catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
+      executor
+        .start()
+        .catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
     }
   }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
@@ -116,7 +133,12 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   });
   node.start();
   return {
-    endpoints: [{ name: "execution node", address: `${execution.concurrency} slots → scheduler ${ctx.peerAddress("scheduler")}` }],
+    endpoints: [
+      {
+        name: "execution node",
+        address: `${execution.concurrency} slots → scheduler ${ctx.peerAddress("scheduler")}`,
+      },
+    ],
     async close() {
       await node.close();
       await executors.close();

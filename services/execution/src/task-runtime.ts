@@ -1,4 +1,4 @@
-import { type TaskRuntime, TaskFailure } from "@cloister/runtime";
+import { TaskFailure, type TaskRuntime } from "@cloister/runtime";
 
 /**
  * A task's plaintext files, in memory only: inputs decrypted after download, outputs encrypted
@@ -34,7 +34,8 @@ export class MemoryTaskRuntime implements TaskRuntime {
 
   async writeOutput(name: string, data: Buffer): Promise<void> {
     if (!this.outputNamesList.includes(name)) throw new TaskFailure("Invalid output file identifier");
-    if (data.length > this.limits.maxOutputBytes) throw new TaskFailure(`output ${name} exceeds ${this.limits.maxOutputBytes} bytes`);
+    if (data.length > this.limits.maxOutputBytes)
+      throw new TaskFailure(`output ${name} exceeds ${this.limits.maxOutputBytes} bytes`);
     this.outputs.set(name, Buffer.from(data));
   }
 

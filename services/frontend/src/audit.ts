@@ -70,6 +70,7 @@ export function ipBytes(address: string | undefined): Buffer {
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
   const groups = [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill("0"), ...t];
-  groups.slice(0, 8).forEach((g, i) => out.writeUInt16BE(Number.parseInt(g || "0", 16) & 0xffff, i * 2));
+  for (const [i, g] of groups.slice(0, 8).entries())
+    out.writeUInt16BE(Number.parseInt(g || "0", 16) & 0xffff, i * 2);
   return out;
 }

@@ -1,4 +1,12 @@
-import { authorisationRoleName, CloisterError, type Logger, parseRole, roleForAudit, silentLogger, Status } from "@cloister/core";
+import {
+  authorisationRoleName,
+  CloisterError,
+  type Logger,
+  parseRole,
+  roleForAudit,
+  Status,
+  silentLogger,
+} from "@cloister/core";
 import type { AuditBuffer } from "./audit.js";
 
 export interface Claims {
@@ -23,7 +31,13 @@ export interface CallContext {
 }
 
 const CODE_NAMES = Object.fromEntries(
-  Object.entries(Status).map(([name, code]) => [code, name.split("_").map((w) => w[0] + w.slice(1).toLowerCase()).join("")]),
+  Object.entries(Status).map(([name, code]) => [
+    code,
+    name
+      .split("_")
+      .map((w) => w[0] + w.slice(1).toLowerCase())
+      .join(""),
+  ]),
 ) as Record<number, string>;
 
 /**
@@ -54,7 +68,11 @@ export class FrontendGate {
     return accepted;
   }
 
-  async call<T>(api: string, ctx: CallContext, forward: (caller: { id: string; role: string }) => Promise<T>): Promise<T> {
+  async call<T>(
+    api: string,
+    ctx: CallContext,
+    forward: (caller: { id: string; role: string }) => Promise<T>,
+  ): Promise<T> {
     const audit = (message: string, user: string, result: boolean) =>
       this.deps.audit.record({ microsecond: Date.now() * 1000, ip: ctx.ip, user, message, result });
 

@@ -1,7 +1,6 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { accessControl, authentication, frontend, management } from "@cloister/proto";
-import { callUnary, createClient, unary } from "@cloister/rpc";
-import { readIdentityMetadata } from "@cloister/rpc";
+import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
 import { FrontendGate } from "./gate.js";
@@ -15,7 +14,12 @@ const snakeCase = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}
 function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata {
   const out = new grpc.Metadata();
   for (const [key, values] of Object.entries(incoming.getMap())) {
-    if (key.startsWith(":") || key.startsWith("grpc-") || ["user-agent", "content-type", "te", "role"].includes(key)) continue;
+    if (
+      key.startsWith(":") ||
+      key.startsWith("grpc-") ||
+      ["user-agent", "content-type", "te", "role"].includes(key)
+    )
+      continue;
     out.set(key, values as string);
   }
   out.set("role", role);
@@ -40,25 +44,37 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     ctx.peerAddress("authentication"),
     ctx.peerCredentials("authentication"),
   );
-  const acs = createClient(accessControl.TeaclaveAccessControlClient, ctx.peerAddress("access_control"), ctx.peerCredentials("access_control"));
-  const mgmt = createClient(management.TeaclaveManagementClient, ctx.peerAddress("management"), ctx.peerCredentials("management"));
+  const acs = createClient(
+    accessControl.TeaclaveAccessControlClient,
+    ctx.peerAddress("access_control"),
+    ctx.peerCredentials("access_control"),
+  );
+  const mgmt = createClient(
+    management.TeaclaveManagementClient,
+    ctx.peerAddress("management"),
+    ctx.peerCredentials("management"),
+  );
   const deadlineMs = 60_000;
 
-  const audit = new AuditBuffer(
-    async (entries) => {
-      await callUnary(mgmt, "saveLogs", { logs: entries }, { deadlineMs, waitForReady: true });
-    },
-    ctx.log,
-  );
+  const audit = new AuditBuffer(async (entries) => {
+    await callUnary(mgmt, "saveLogs", { logs: entries }, { deadlineMs, waitForReady: true });
+  }, ctx.log);
   audit.start();
   const gate = new FrontendGate({
     audit,
     log: ctx.log,
     authenticate: async (id, token) => {
-      const r = await callUnary(auth, "userAuthenticate", { credential: { id, token } }, { deadlineMs, waitForReady: true });
+      const r = await callUnary(
+        auth,
+        "userAuthenticate",
+        { credential: { id, token } },
+        { deadlineMs, waitForReady: true },
+      );
       return r.claims ? { sub: r.claims.sub, role: r.claims.role } : undefined;
     },
-    authorize: async (role, api) => (await callUnary(acs, "authorizeApi", { userRole: role, api }, { deadlineMs, waitForReady: true })).accept,
+    authorize: async (role, api) =>
+      (await callUnary(acs, "authorizeApi", { userRole: role, api }, { deadlineMs, waitForReady: true }))
+        .accept,
   });
 
   const implementation: grpc.UntypedServiceImplementation = {};
@@ -66,8 +82,15 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     const api = snakeCase(method);
     implementation[method] = unary(async (request: unknown, call: Call) => {
       const md = readIdentityMetadata(call.metadata);
-      return gate.call(api, { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) }, (caller) =>
-        callUnary(mgmt, method as never, request as never, { metadata: forwardedMetadata(call.metadata, caller.role), deadlineMs, waitForReady: true }),
+      return gate.call(
+        api,
+        { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
+        (caller) =>
+          callUnary(mgmt, method as never, request as never, {
+            metadata: forwardedMetadata(call.metadata, caller.role),
+            deadlineMs,
+            waitForReady: true,
+          }),
       );
     }, ctx.log);
   }

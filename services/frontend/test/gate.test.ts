@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CloisterError, Status, silentLogger } from "@cloister/core";
-import { type AuditEntry, AuditBuffer, FrontendGate, ipBytes } from "../src/index.js";
+import { AuditBuffer, type AuditEntry, FrontendGate, ipBytes } from "../src/index.js";
 
 function setup(opts: { roleOk?: boolean } = {}) {
   const shipped: AuditEntry[] = [];
@@ -23,10 +23,22 @@ test("missing credentials, bad token and denied API fail with the spec's codes a
   const { gate, audit, shipped } = setup({ roleOk: false });
   const expect = (code: number, message: string) => (e: unknown) =>
     e instanceof CloisterError && e.code === code && e.message === message;
-  await assert.rejects(gate.call("get_task", { ip, token: "good" }, async () => 1), expect(16, "missing user id"));
-  await assert.rejects(gate.call("get_task", { ip, id: "u" }, async () => 1), expect(16, "missing token"));
-  await assert.rejects(gate.call("get_task", { ip, id: "u", token: "bad" }, async () => 1), expect(16, "incorrent credential"));
-  await assert.rejects(gate.call("get_task", { ip, id: "u", token: "good" }, async () => 1), expect(7, "permission denied"));
+  await assert.rejects(
+    gate.call("get_task", { ip, token: "good" }, async () => 1),
+    expect(16, "missing user id"),
+  );
+  await assert.rejects(
+    gate.call("get_task", { ip, id: "u" }, async () => 1),
+    expect(16, "missing token"),
+  );
+  await assert.rejects(
+    gate.call("get_task", { ip, id: "u", token: "bad" }, async () => 1),
+    expect(16, "incorrent credential"),
+  );
+  await assert.rejects(
+    gate.call("get_task", { ip, id: "u", token: "good" }, async () => 1),
+    expect(7, "permission denied"),
+  );
   await audit.flush();
   assert.deepEqual(
     shipped.map((e) => [e.message, e.user, e.result]),

@@ -6,6 +6,6 @@ export {
   type ManagementServiceOptions,
   toGetTaskResponse,
 } from "./service.js";
+export * from "./start.js";
 export { KeyedMutex, type ManagementStore } from "./store.js";
 export { normalizeUrl } from "./url.js";
-export * from "./start.js";

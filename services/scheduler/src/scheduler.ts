@@ -1,4 +1,4 @@
-import { CloisterError, isUuid, type Logger, silentLogger, Status } from "@cloister/core";
+import { CloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
 import {
   CANCEL_QUEUE,
   cancelByUser,
@@ -9,9 +9,9 @@ import {
   markRunning,
   parseStagedTask,
   parseTask,
+  STAGED_TASK_QUEUE,
   serializeOutputFile,
   serializeTask,
-  STAGED_TASK_QUEUE,
   type TaskRecord,
   type TaskResult,
 } from "@cloister/model";
@@ -22,7 +22,10 @@ const { ExecutorCommand, ExecutorStatus } = common;
 type ExecutorCommand = common.ExecutorCommand;
 
 /** The part of the state layer the scheduler uses (the storage service, seen through its client). */
-export type SchedulerStore = Pick<KvStore, "get" | "put" | "delete" | "batch" | "keysByPrefix" | "enqueue" | "dequeueWait">;
+export type SchedulerStore = Pick<
+  KvStore,
+  "get" | "put" | "delete" | "batch" | "keysByPrefix" | "enqueue" | "dequeueWait"
+>;
 
 export interface SchedulerOptions {
   store: SchedulerStore;
@@ -121,7 +124,9 @@ export class Scheduler {
       if (e.task) {
         const uuid = e.task;
         this.log.warn({ executor: id, task: uuid }, "execution node lost; failing its task");
-        await this.updateTask(uuid, failExecutorTimeout).catch((err) => this.log.error({ err, task: uuid }, "could not fail task"));
+        await this.updateTask(uuid, failExecutorTimeout).catch((err) =>
+          this.log.error({ err, task: uuid }, "could not fail task"),
+        );
       }
     }
   }
@@ -140,7 +145,11 @@ export class Scheduler {
    * Heartbeat (spec §7.3). `runningTask` lets a node that outlived a scheduler restart re-announce
    * its task; `waitMs` > 0 holds the answer until there is a command (a Stop) or the time is up.
    */
-  async heartbeat(executorId: string, status: number, options: { waitMs?: number; runningTask?: string } = {}): Promise<ExecutorCommand> {
+  async heartbeat(
+    executorId: string,
+    status: number,
+    options: { waitMs?: number; runningTask?: string } = {},
+  ): Promise<ExecutorCommand> {
     if (status !== ExecutorStatus.Idle && status !== ExecutorStatus.Executing) {
       throw new CloisterError(Status.INTERNAL, "invalid executor status");
     }
@@ -148,7 +157,8 @@ export class Scheduler {
     e.lastSeen = this.now();
     e.status = status;
     if (status === ExecutorStatus.Idle) e.task = undefined;
-    else if (!e.task && options.runningTask && isUuid(options.runningTask)) e.task = options.runningTask.toLowerCase();
+    else if (!e.task && options.runningTask && isUuid(options.runningTask))
+      e.task = options.runningTask.toLowerCase();
 
     const command = async (): Promise<ExecutorCommand | undefined> => {
       if (e.task && e.status === ExecutorStatus.Executing && this.cancels.has(e.task)) {
@@ -185,7 +195,10 @@ export class Scheduler {
    * PullTask (spec §7.4). With `waitMs` the call long-polls the durable queue; a task whose cancel
    * was requested while queued is canceled and skipped.
    */
-  async pullTask(executorId: string, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+  async pullTask(
+    executorId: string,
+    options: { waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Buffer> {
     const e = this.executor(executorId);
     e.lastSeen = this.now();
     const deadline = this.now() + (options.waitMs ?? 0);
@@ -227,7 +240,11 @@ export class Scheduler {
       const { task: done, updatedOutputs } = finishWithResult(task, result);
       await this.store.batch([
         { type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(done)) },
-        ...updatedOutputs.map((o) => ({ type: "put" as const, key: buf(keys.output(o.uuid)), value: buf(serializeOutputFile(o)) })),
+        ...updatedOutputs.map((o) => ({
+          type: "put" as const,
+          key: buf(keys.output(o.uuid)),
+          value: buf(serializeOutputFile(o)),
+        })),
       ]);
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
@@ -260,7 +277,11 @@ export class Scheduler {
     return parseTask(raw.toString("utf8"));
   }
 
-  private async updateTask(uuid: string, change: (t: TaskRecord) => TaskRecord, strict = false): Promise<void> {
+  private async updateTask(
+    uuid: string,
+    change: (t: TaskRecord) => TaskRecord,
+    strict = false,
+  ): Promise<void> {
     await this.withTask(uuid, async () => {
       const task = await this.loadTask(uuid);
       if (!strict && isEnded(task.status)) return;

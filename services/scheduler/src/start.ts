@@ -50,7 +50,12 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await scheduler.updateTaskResult(req.taskId, taskResultFromProto(req.result));
       return Empty.fromPartial({});
     }, log),
-    heartbeat: unary(async (req: proto.HeartbeatRequest) => ({ command: await scheduler.heartbeat(req.executorId, req.status) }), log),
+    heartbeat: unary(
+      async (req: proto.HeartbeatRequest) => ({
+        command: await scheduler.heartbeat(req.executorId, req.status),
+      }),
+      log,
+    ),
   } satisfies proto.TeaclaveSchedulerServer);
   server.addService(extensions.CloisterSchedulerService, {
     pullTaskWait: unary(async (req: extensions.PullTaskWaitRequest, call: Call) => {
@@ -59,7 +64,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         const handed = await handOver(item, call);
         return handed ? { found: true, stagedTask: handed } : { found: false, stagedTask: Buffer.alloc(0) };
       } catch (e) {
-        if (e instanceof CloisterError && e.message === "task queue is empty") return { found: false, stagedTask: Buffer.alloc(0) };
+        if (e instanceof CloisterError && e.message === "task queue is empty")
+          return { found: false, stagedTask: Buffer.alloc(0) };
         throw e;
       }
     }, log),

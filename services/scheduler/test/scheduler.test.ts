@@ -14,10 +14,10 @@ import {
   type OutputFileRecord,
   parseOutputFile,
   parseTask,
+  STAGED_TASK_QUEUE,
   serializeOutputFile,
   serializeStagedTask,
   serializeTask,
-  STAGED_TASK_QUEUE,
   stageTask,
   TaskStatus,
 } from "@cloister/model";
@@ -83,7 +83,8 @@ async function stage() {
   await store.enqueue(buf(STAGED_TASK_QUEUE), buf(serializeStagedTask(buildStagedTask(task, fn))));
   return { uuid: task.uuid, outUuid };
 }
-const statusOf = async (uuid: string) => parseTask((await store.get(buf(keys.task(uuid))))!.toString()).status;
+const statusOf = async (uuid: string) =>
+  parseTask((await store.get(buf(keys.task(uuid))))!.toString()).status;
 const EXEC = randomUUID();
 
 describe("scheduler (spec/behaviour.md §7)", () => {
@@ -95,7 +96,10 @@ describe("scheduler (spec/behaviour.md §7)", () => {
   });
 
   test("without waiting, an empty queue is 'task queue is empty' (code 2)", async () => {
-    await assert.rejects(scheduler.pullTask(EXEC), (e: unknown) => e instanceof CloisterError && e.code === 2 && e.message === "task queue is empty");
+    await assert.rejects(
+      scheduler.pullTask(EXEC),
+      (e: unknown) => e instanceof CloisterError && e.code === 2 && e.message === "task queue is empty",
+    );
   });
 
   test("Staged → Running → Finished with output cmac recorded", async () => {
@@ -104,7 +108,12 @@ describe("scheduler (spec/behaviour.md §7)", () => {
     await scheduler.updateTaskStatus(uuid);
     assert.equal(await statusOf(uuid), TaskStatus.Running);
     const tag = Buffer.alloc(16, 7);
-    await scheduler.updateTaskResult(uuid, { kind: "Ok", returnValue: buf("hi"), tagsMap: new Map([["out", tag]]), log: [] });
+    await scheduler.updateTaskResult(uuid, {
+      kind: "Ok",
+      returnValue: buf("hi"),
+      tagsMap: new Map([["out", tag]]),
+      log: [],
+    });
     assert.equal(await statusOf(uuid), TaskStatus.Finished);
     assert.deepEqual(parseOutputFile((await store.get(buf(keys.output(outUuid))))!.toString()).cmac, tag);
     await assert.rejects(scheduler.updateTaskStatus(uuid), /Cannot restore to Run from saved state/);
@@ -116,7 +125,8 @@ describe("scheduler (spec/behaviour.md §7)", () => {
     await store.enqueue(buf(CANCEL_QUEUE), task);
     // Wait until the consumer has seen it: a second heartbeat round-trip is enough in practice,
     // but we poll the durable mark instead of sleeping.
-    while ((await store.keysByPrefix(buf("scheduler-cancel-"))).length === 0) await new Promise((r) => setImmediate(r));
+    while ((await store.keysByPrefix(buf("scheduler-cancel-"))).length === 0)
+      await new Promise((r) => setImmediate(r));
     await assert.rejects(scheduler.pullTask(EXEC), /task to pull has been canceled/);
     assert.equal(await statusOf(uuid), TaskStatus.Canceled);
   });
@@ -147,7 +157,10 @@ describe("scheduler (spec/behaviour.md §7)", () => {
 
   test("bad executor status and ids are rejected with INTERNAL", async () => {
     await assert.rejects(scheduler.heartbeat(EXEC, 7), /invalid executor status/);
-    await assert.rejects(scheduler.heartbeat("nope", 0), (e: unknown) => e instanceof CloisterError && e.code === 13);
+    await assert.rejects(
+      scheduler.heartbeat("nope", 0),
+      (e: unknown) => e instanceof CloisterError && e.code === 13,
+    );
     assert.equal(await scheduler.heartbeat(EXEC, common.ExecutorStatus.Idle), common.ExecutorCommand.NewTask);
   });
 });

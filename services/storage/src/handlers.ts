@@ -1,5 +1,5 @@
 import { CloisterError, type Logger, Status } from "@cloister/core";
-import { Empty, extensions, storage } from "@cloister/proto";
+import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
 import { type KvStore, StorageError } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
@@ -13,7 +13,8 @@ export const MAX_DEQUEUE_WAIT_MS = 30_000;
  */
 function invalidResponse(log: Logger) {
   return (e: unknown): never => {
-    if (e instanceof StorageError && e.name === "StorageIntegrityError") log.error({ err: e }, "stored value failed its integrity check");
+    if (e instanceof StorageError && e.name === "StorageIntegrityError")
+      log.error({ err: e }, "stored value failed its integrity check");
     else log.warn({ err: e }, "storage operation failed");
     throw new CloisterError(Status.INTERNAL, "invalid response");
   };
@@ -56,7 +57,9 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
   return {
     batch: unary(async (req: extensions.BatchRequest) => {
       const ops = req.writes.map((w) =>
-        w.delete ? ({ type: "del", key: w.key } as const) : ({ type: "put", key: w.key, value: w.value } as const),
+        w.delete
+          ? ({ type: "del", key: w.key } as const)
+          : ({ type: "put", key: w.key, value: w.value } as const),
       );
       await store.batch(ops).catch(fail);
       return Empty.fromPartial({});
@@ -65,15 +68,18 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
       const value = await store.get(req.key).catch(fail);
       return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
     }, log),
-    dequeueWait: unary(async (req: extensions.DequeueWaitRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
-      const value = await store.dequeueWait(req.key, waitMs).catch(fail);
-      if (value !== undefined && call.cancelled) {
-        // The caller is gone: put the element back rather than lose it (it goes to the tail).
-        await store.enqueue(req.key, value).catch(fail);
-        return { found: false, value: Buffer.alloc(0) };
-      }
-      return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
-    }, log),
+    dequeueWait: unary(
+      async (req: extensions.DequeueWaitRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
+        const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+        const value = await store.dequeueWait(req.key, waitMs).catch(fail);
+        if (value !== undefined && call.cancelled) {
+          // The caller is gone: put the element back rather than lose it (it goes to the tail).
+          await store.enqueue(req.key, value).catch(fail);
+          return { found: false, value: Buffer.alloc(0) };
+        }
+        return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+      },
+      log,
+    ),
   };
 }

@@ -62,7 +62,10 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
       await new Promise<void>((resolve) => {
         if (c.process.exitCode !== null || c.process.signalCode !== null) return resolve();
         const kill = setTimeout(() => c.process.kill("SIGKILL"), 10_000);
-        c.process.once("exit", () => (clearTimeout(kill), resolve()));
+        c.process.once("exit", () => {
+          clearTimeout(kill);
+          resolve();
+        });
         c.process.kill("SIGTERM");
       });
     }
