@@ -63,13 +63,25 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
   return { dataDir, configFile, ports };
 }
 
-/** `cloister up` as a child process; resolves once it prints that it is ready. */
-export async function startPlatform(existing?: {
-  dataDir: string;
-  configFile: string;
-  ports: Record<string, number>;
-}): Promise<Platform> {
-  const { dataDir, configFile, ports } = existing ?? (await platformConfig());
+type Setup = { dataDir: string; configFile: string; ports: Record<string, number> };
+
+/**
+ * `cloister up` as a child process; resolves once it prints that it is ready. Without an existing
+ * configuration it picks free ports, and picks again if another process took one meanwhile.
+ */
+export async function startPlatform(existing?: Setup): Promise<Platform> {
+  if (existing) return launchOnce(existing);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchOnce(await platformConfig());
+    } catch (e) {
+      if (attempt >= 4 || !String(e).includes("EADDRINUSE")) throw e;
+    }
+  }
+}
+
+async function launchOnce(setup: Setup): Promise<Platform> {
+  const { dataDir, configFile, ports } = setup;
   const child: ChildProcess = spawn(
     process.execPath,
     [CLI, "--data-dir", dataDir, "--config", configFile, "up"],

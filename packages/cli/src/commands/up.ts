@@ -97,8 +97,17 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
             log.write(`${line}\n`);
           }
         });
+        // The service's last words (its one-line error, e.g. a port in use) are in its stderr.
+        let lastLine = "";
+        proc.stderr!.on("data", (chunk: Buffer) => {
+          const lines = chunk.toString("utf8").trim().split("\n");
+          lastLine = lines[lines.length - 1] ?? lastLine;
+        });
         proc.once("exit", (code, signal) => {
-          const why = `the ${name} service exited (${signal ?? `code ${code}`}); see ${join(logs, `${name}.log`)}`;
+          const reason = lastLine.startsWith("cloister:")
+            ? `: ${lastLine.slice("cloister:".length).trim()}`
+            : "";
+          const why = `the ${name} service exited (${signal ?? `code ${code}`})${reason}; see ${join(logs, `${name}.log`)}`;
           if (!shuttingDown) {
             out(`error: ${why}`);
             void shutdown(1);
