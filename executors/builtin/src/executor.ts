@@ -1,6 +1,6 @@
 import { type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import type { Builtin } from "./builtin.js";
-import { faceDetection } from "./builtins/face.js";
+import { createFaceDetection, faceDetection } from "./builtins/face.js";
 import {
   gbdtPredict,
   gbdtTrain,
@@ -31,6 +31,14 @@ export const BUILTINS: readonly Builtin[] = [
 
 export const FUNCTION_NOT_FOUND = "Function not found.";
 
+export interface BuiltinExecutorOptions {
+  /**
+   * Haar cascade XML used by `builtin-face-detection` (when that builtin is in the list).
+   * Default: Debian `opencv-data`'s haarcascade_frontalface_alt2.xml.
+   */
+  faceCascadePath?: string;
+}
+
 /**
  * The `builtin` executor: picks the builtin by the function's exact registered name, ignores the
  * payload, and returns the builtin's textual result.
@@ -39,8 +47,12 @@ export class BuiltinExecutor implements Executor {
   readonly accepts = [["builtin", "builtin"]] as const;
   private readonly functions: ReadonlyMap<string, Builtin>;
 
-  constructor(builtins: readonly Builtin[] = BUILTINS) {
-    this.functions = new Map(builtins.map((b) => [b.name, b]));
+  constructor(builtins: readonly Builtin[] = BUILTINS, options: BuiltinExecutorOptions = {}) {
+    const functions = new Map(builtins.map((b) => [b.name, b]));
+    if (options.faceCascadePath !== undefined && functions.get(faceDetection.name) === faceDetection) {
+      functions.set(faceDetection.name, createFaceDetection({ cascadePath: options.faceCascadePath }));
+    }
+    this.functions = functions;
   }
 
   /** Registered names this executor can run. */

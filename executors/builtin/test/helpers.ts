@@ -9,8 +9,7 @@ import {
 import { BuiltinExecutor } from "../src/index.js";
 
 /** The Teaclave test vectors, kept in the repository under `fixtures/teaclave`. */
-export const FIXTURES = new URL("../../../../fixtures/teaclave/functions/", import.meta.url)
-  .pathname;
+export const FIXTURES = new URL("../../../../fixtures/teaclave/functions/", import.meta.url).pathname;
 
 export const fixture = (path: string): Buffer => readFileSync(FIXTURES + path);
 export const fixtureText = (path: string): string => fixture(path).toString("utf8");

@@ -1,7 +1,7 @@
 import { TaskFailure } from "@cloister/runtime";
 import { type ArgsOf, parseArgs, t } from "../args.js";
 import type { Builtin } from "../builtin.js";
-import type { FaceDetectionParams } from "../kernels/face.js";
+import { DEFAULT_FACE_CASCADE, type FaceDetectionParams } from "../kernels/face.js";
 
 const faceArgs = {
   image: t.bytes(),
@@ -48,12 +48,22 @@ function detectorParams(a: ArgsOf<typeof faceArgs>): FaceDetectionParams {
   return p;
 }
 
-export const faceDetection: Builtin = {
-  name: "builtin-face-detection",
-  async run(raw, { offload }) {
-    const a = parseArgs(faceArgs, raw);
-    const params = detectorParams(a);
-    await offload("faceDetection", { image: a.image, params });
-    throw new TaskFailure("unreachable: the face detector returned no result");
-  },
-};
+export interface FaceDetectionOptions {
+  /** OpenCV Haar cascade XML; defaults to Debian's `opencv-data` frontal-face cascade. */
+  cascadePath?: string;
+}
+
+/** `builtin-face-detection` detecting with the given cascade file. */
+export function createFaceDetection(options: FaceDetectionOptions = {}): Builtin {
+  const cascadePath = options.cascadePath ?? DEFAULT_FACE_CASCADE;
+  return {
+    name: "builtin-face-detection",
+    async run(raw, { offload }) {
+      const a = parseArgs(faceArgs, raw);
+      const params = detectorParams(a);
+      return offload("faceDetection", { image: a.image, params, cascadePath });
+    },
+  };
+}
+
+export const faceDetection: Builtin = createFaceDetection();
