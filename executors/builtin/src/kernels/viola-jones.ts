@@ -105,13 +105,17 @@ export function resample(src: GrayImage, width: number, height: number): GrayIma
 }
 
 /**
- * Runs the cascade on windows of one pyramid level. Rectangle corners are turned into offsets
- * relative to the window's top-left corner once per level, so a feature costs a few array reads.
+ * Runs the cascade on windows of one pyramid level. Each tree node's rectangles are turned into
+ * integral-image offsets relative to the window's top-left corner once per level, laid out
+ * node by node, so evaluating a node reads one contiguous run of offsets and weights.
  */
 class WindowEvaluator {
-  /** Per feature rectangle: the four corner offsets (upright: TL, TR, BL, BR). */
+  /** Per node, MAX_RECTS × 4 corner offsets (upright: TL, TR, BL, BR; tilted: top, left, right, bottom). */
   private readonly corners: Int32Array;
-  private readonly normOffsets: [number, number, number, number];
+  /** Per node, MAX_RECTS rectangle weights (0 for unused slots). */
+  private readonly weights: Float64Array;
+  private readonly nodeTilted: Uint8Array;
+  private readonly normOffsets: Int32Array;
   private readonly normArea: number;
 
   constructor(
@@ -119,81 +123,106 @@ class WindowEvaluator {
     private readonly ii: Integrals,
   ) {
     const s = ii.stride;
-    const nRects = c.featureRectCount.length * MAX_RECTS;
-    this.corners = new Int32Array(nRects * 4);
-    for (let r = 0; r < nRects; r++) {
-      const x = c.rects[r * 4] as number;
-      const y = c.rects[r * 4 + 1] as number;
-      const w = c.rects[r * 4 + 2] as number;
-      const h = c.rects[r * 4 + 3] as number;
-      const tilted = c.featureTilted[Math.floor(r / MAX_RECTS)] === 1;
-      const pts = tilted
-        ? // Top, left, right and bottom corners of the 45° rectangle in the rotated table.
-          [x + y * s, x - h + (y + h) * s, x + w + (y + w) * s, x + w - h + (y + w + h) * s]
-        : [x + y * s, x + w + y * s, x + (y + h) * s, x + w + (y + h) * s];
-      this.corners.set(pts, r * 4);
+    const nNodes = c.nodeFeature.length;
+    this.corners = new Int32Array(nNodes * MAX_RECTS * 4);
+    this.weights = new Float64Array(nNodes * MAX_RECTS);
+    this.nodeTilted = new Uint8Array(nNodes);
+    for (let n = 0; n < nNodes; n++) {
+      const f = c.nodeFeature[n] as number;
+      const tilted = c.featureTilted[f] === 1;
+      this.nodeTilted[n] = tilted ? 1 : 0;
+      for (let k = 0; k < (c.featureRectCount[f] as number); k++) {
+        const r = f * MAX_RECTS + k;
+        const x = c.rects[r * 4] as number;
+        const y = c.rects[r * 4 + 1] as number;
+        const w = c.rects[r * 4 + 2] as number;
+        const h = c.rects[r * 4 + 3] as number;
+        const pts = tilted
+          ? [x + y * s, x - h + (y + h) * s, x + w + (y + w) * s, x + w - h + (y + w + h) * s]
+          : [x + y * s, x + w + y * s, x + (y + h) * s, x + w + (y + h) * s];
+        this.corners.set(pts, (n * MAX_RECTS + k) * 4);
+        this.weights[n * MAX_RECTS + k] = c.rectWeight[r] as number;
+      }
     }
     // The contrast normalisation ignores a one-pixel border, as the cascades were trained.
     const w = c.width - 2;
     const h = c.height - 2;
-    this.normOffsets = [1 + s, 1 + w + s, 1 + (1 + h) * s, 1 + w + (1 + h) * s];
+    this.normOffsets = Int32Array.from([1 + s, 1 + w + s, 1 + (1 + h) * s, 1 + w + (1 + h) * s]);
     this.normArea = w * h;
   }
 
   /** Whether every stage accepts the window whose top-left corner is (x, y). */
   accepts(x: number, y: number): boolean {
     const c = this.c;
-    const { sum, sqsum, tilted } = this.ii;
-    const base = x + y * this.ii.stride;
-    const [n0, n1, n2, n3] = this.normOffsets;
-    const winSum =
-      (sum[base + n3] as number) -
-      (sum[base + n1] as number) -
-      (sum[base + n2] as number) +
-      (sum[base + n0] as number);
+    const sum = this.ii.sum;
+    const sqsum = this.ii.sqsum;
+    const tilted = this.ii.tilted ?? sum;
+    const b = x + y * this.ii.stride;
+    const no = this.normOffsets;
+    const n0 = b + (no[0] as number);
+    const n1 = b + (no[1] as number);
+    const n2 = b + (no[2] as number);
+    const n3 = b + (no[3] as number);
+    const winSum = (sum[n3] as number) - (sum[n1] as number) - (sum[n2] as number) + (sum[n0] as number);
     const winSq =
-      (sqsum[base + n3] as number) -
-      (sqsum[base + n1] as number) -
-      (sqsum[base + n2] as number) +
-      (sqsum[base + n0] as number);
+      (sqsum[n3] as number) - (sqsum[n1] as number) - (sqsum[n2] as number) + (sqsum[n0] as number);
     // √(area² · variance): feature sums are compared with thresholds scaled by this, which makes
     // the decision independent of the window's brightness and contrast.
     const v = this.normArea * winSq - winSum * winSum;
     const norm = v > 0 ? Math.sqrt(v) : 1;
-    const corners = this.corners;
-    const nStages = c.stageThreshold.length;
-    for (let s = 0; s < nStages; s++) {
+    const cs = this.corners;
+    const ws = this.weights;
+    const nodeTilted = this.nodeTilted;
+    const {
+      stageFirst,
+      stageThreshold,
+      classifierNode,
+      classifierLeaf,
+      nodeThreshold,
+      nodeLeft,
+      nodeRight,
+      leafValue,
+    } = c;
+    const nStages = stageThreshold.length;
+    for (let st = 0; st < nStages; st++) {
       let stageSum = 0;
-      const end = c.stageFirst[s + 1] as number;
-      for (let k = c.stageFirst[s] as number; k < end; k++) {
-        const firstNode = c.classifierNode[k] as number;
-        let node = 0;
+      const end = stageFirst[st + 1] as number;
+      for (let k = stageFirst[st] as number; k < end; k++) {
+        const first = classifierNode[k] as number;
+        let n = first;
         for (;;) {
-          const n = firstNode + node;
-          const f = c.nodeFeature[n] as number;
-          const table = c.featureTilted[f] === 1 ? (tilted as Float64Array) : sum;
-          let value = 0;
-          const nr = c.featureRectCount[f] as number;
-          for (let r = 0; r < nr; r++) {
-            const ri = f * MAX_RECTS + r;
-            const o = base;
-            const q = ri * 4;
-            const rectSum =
-              (table[o + (corners[q + 3] as number)] as number) -
-              (table[o + (corners[q + 1] as number)] as number) -
-              (table[o + (corners[q + 2] as number)] as number) +
-              (table[o + (corners[q] as number)] as number);
-            value += (c.rectWeight[ri] as number) * rectSum;
+          const t = nodeTilted[n] === 1 ? tilted : sum;
+          const q = n * 12;
+          const wq = n * 3;
+          let value =
+            (ws[wq] as number) *
+              ((t[b + (cs[q + 3] as number)] as number) -
+                (t[b + (cs[q + 1] as number)] as number) -
+                (t[b + (cs[q + 2] as number)] as number) +
+                (t[b + (cs[q] as number)] as number)) +
+            (ws[wq + 1] as number) *
+              ((t[b + (cs[q + 7] as number)] as number) -
+                (t[b + (cs[q + 5] as number)] as number) -
+                (t[b + (cs[q + 6] as number)] as number) +
+                (t[b + (cs[q + 4] as number)] as number));
+          const w3 = ws[wq + 2] as number;
+          if (w3 !== 0) {
+            value +=
+              w3 *
+              ((t[b + (cs[q + 11] as number)] as number) -
+                (t[b + (cs[q + 9] as number)] as number) -
+                (t[b + (cs[q + 10] as number)] as number) +
+                (t[b + (cs[q + 8] as number)] as number));
           }
-          const next = value < (c.nodeThreshold[n] as number) * norm ? c.nodeLeft[n] : c.nodeRight[n];
-          if ((next as number) <= 0) {
-            stageSum += c.leafValue[(c.classifierLeaf[k] as number) - (next as number)] as number;
+          const next = (value < (nodeThreshold[n] as number) * norm ? nodeLeft[n] : nodeRight[n]) as number;
+          if (next <= 0) {
+            stageSum += leafValue[(classifierLeaf[k] as number) - next] as number;
             break;
           }
-          node = next as number;
+          n = first + next;
         }
       }
-      if (stageSum < (c.stageThreshold[s] as number)) return false;
+      if (stageSum < (stageThreshold[st] as number)) return false;
     }
     return true;
   }
