@@ -172,8 +172,10 @@ export class Scheduler {
     const now = await command();
     if (now !== undefined) return now;
     if (options.waitMs && options.waitMs > 0 && e.status === ExecutorStatus.Executing) {
+      // Answer well within the node timeout: a held heartbeat must never look like a lost node.
+      const waitMs = Math.min(options.waitMs, this.timeoutMs / 3);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, options.waitMs);
+        const timer = setTimeout(done, waitMs);
         function done() {
           clearTimeout(timer);
           resolve();
