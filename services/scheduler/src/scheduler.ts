@@ -224,6 +224,7 @@ export class Scheduler {
       }
       e.task = uuid;
       e.lastSeen = this.now();
+      this.log.debug({ task: uuid, executor: executorId }, "task handed to an execution node");
       return item;
     }
   }
@@ -231,6 +232,7 @@ export class Scheduler {
   /** UpdateTaskStatus: Staged → Running whatever status is sent (legacy rule, spec §7.5). */
   async updateTaskStatus(taskId: string): Promise<void> {
     await this.updateTask(this.taskUuid(taskId), markRunning, true);
+    this.log.debug({ task: taskId }, "task running");
   }
 
   /** UpdateTaskResult: Running → Finished with the result, output cmacs recorded (spec §7.5). */
@@ -251,6 +253,7 @@ export class Scheduler {
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
     await this.clearCancel(uuid);
+    this.log.debug({ task: uuid, result: result.kind }, "task result recorded");
   }
 
   /** PublishTask (legacy, unused by the platform): append a staged task to the durable queue. */
