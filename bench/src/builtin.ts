@@ -1,14 +1,8 @@
 import { BuiltinExecutor } from "@cloister/executor-builtin";
-import { DEFAULT_LIMITS, type TaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, MemoryTaskRuntime } from "@cloister/runtime";
 import { percentile } from "./stats.js";
 
-const runtime: TaskRuntime = {
-  inputNames: () => [],
-  outputNames: () => [],
-  readInput: async () => Buffer.alloc(0),
-  writeOutput: async () => {},
-  log: () => {},
-};
+const runtime = new MemoryTaskRuntime();
 
 /** builtin-echo called directly on the executor: the baseline the sandboxed executors compare to. */
 export async function benchBuiltin(n = 2000): Promise<Record<string, number>> {

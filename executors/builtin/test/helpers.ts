@@ -3,8 +3,8 @@ import {
   DEFAULT_LIMITS,
   type ExecutionLimits,
   type FunctionArguments,
+  MemoryTaskRuntime,
   TaskFailure,
-  type TaskRuntime,
 } from "@cloister/runtime";
 import { BuiltinExecutor } from "../src/index.js";
 
@@ -15,31 +15,7 @@ export const fixture = (path: string): Buffer => readFileSync(FIXTURES + path);
 export const fixtureText = (path: string): string => fixture(path).toString("utf8");
 
 /** Plaintext inputs/outputs in memory, as an execution node hands them to an executor. */
-export class MemoryRuntime implements TaskRuntime {
-  readonly outputs = new Map<string, Buffer>();
-  readonly logs: string[] = [];
-  constructor(
-    private readonly inputs: Record<string, Buffer | string> = {},
-    private readonly outputList: string[] = [],
-  ) {}
-  inputNames() {
-    return Object.keys(this.inputs);
-  }
-  outputNames() {
-    return [...this.outputList];
-  }
-  async readInput(name: string) {
-    const v = this.inputs[name];
-    if (v === undefined) throw new TaskFailure("Invalid input file identifier.");
-    return Buffer.from(v);
-  }
-  async writeOutput(name: string, data: Buffer) {
-    if (!this.outputList.includes(name)) throw new TaskFailure("Invalid output file identifier");
-    this.outputs.set(name, Buffer.from(data));
-  }
-  log(line: string) {
-    this.logs.push(line);
-  }
+export class MemoryRuntime extends MemoryTaskRuntime {
   output(name: string): string {
     return this.outputs.get(name)?.toString("utf8") ?? "";
   }

@@ -1,16 +1,10 @@
 // Benchmarks of the JavaScript executor through its sandbox pool: cold start (a new pool until
 // its first result), warm call latency and calls per second for a trivial function.
-import { DEFAULT_LIMITS, type ExecutionRequest, type TaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, type ExecutionRequest, MemoryTaskRuntime } from "@cloister/runtime";
 import { JavascriptExecutor } from "../src/executor.js";
 
 const payload = Buffer.from("function entrypoint(argv) { return argv[1]; }");
-const runtime: TaskRuntime = {
-  inputNames: () => [],
-  outputNames: () => [],
-  readInput: async () => Buffer.alloc(0),
-  writeOutput: async () => {},
-  log: () => {},
-};
+const runtime = new MemoryTaskRuntime();
 
 export async function benchJavascript(): Promise<Record<string, number>> {
   const req = (): ExecutionRequest => ({

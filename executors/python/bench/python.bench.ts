@@ -1,18 +1,12 @@
 // Python executor benchmark: cold start (plain boot vs. memory snapshot), warm-call latency and
 // sustained throughput for a trivial function. Every call runs in a fresh single-use sandbox, so
 // throughput is bounded by how fast the pool refills.
-import { DEFAULT_LIMITS, type TaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, MemoryTaskRuntime } from "@cloister/runtime";
 import { PythonExecutor } from "../src/index.js";
 
 const TRIVIAL = Buffer.from("def entrypoint(argv):\n    return argv[1]\n");
 
-const runtime: TaskRuntime = {
-  inputNames: () => [],
-  outputNames: () => [],
-  readInput: () => Promise.reject(new Error("no inputs")),
-  writeOutput: () => Promise.reject(new Error("no outputs")),
-  log: () => {},
-};
+const runtime = new MemoryTaskRuntime();
 
 function trivialCall(executor: PythonExecutor): Promise<string> {
   return executor.execute({

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_LIMITS, type FunctionArguments, TaskFailure, type TaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, type FunctionArguments, MemoryTaskRuntime } from "@cloister/runtime";
 import type { PythonExecutor } from "../src/index.js";
 
 /** The shared Teaclave test vectors, found from the repository root. */
@@ -15,32 +15,29 @@ export function fixture(...parts: string[]): string {
   return join(dir, "fixtures", "teaclave", ...parts);
 }
 
-/** A task runtime holding plaintext in memory, as the execution node gives an executor. */
-export class MemoryRuntime implements TaskRuntime {
-  readonly outputs = new Map<string, Buffer>();
-  readonly logs: string[] = [];
+/**
+ * The execution node's in-memory runtime; an input given as an Error fails when read (an input
+ * the node could not open).
+ */
+export class MemoryRuntime extends MemoryTaskRuntime {
   constructor(
-    private readonly inputs: Record<string, Buffer | string | Error> = {},
-    private readonly outputList: string[] = [],
-  ) {}
-  inputNames(): string[] {
-    return Object.keys(this.inputs);
+    private readonly failing: Record<string, Buffer | string | Error> = {},
+    outputList: string[] = [],
+  ) {
+    super(
+      Object.fromEntries(
+        Object.entries(failing).filter((e): e is [string, Buffer | string] => !(e[1] instanceof Error)),
+      ),
+      outputList,
+    );
   }
-  outputNames(): string[] {
-    return this.outputList;
+  override inputNames(): string[] {
+    return Object.keys(this.failing);
   }
-  async readInput(name: string): Promise<Buffer> {
-    const v = this.inputs[name];
+  override async readInput(name: string): Promise<Buffer> {
+    const v = this.failing[name];
     if (v instanceof Error) throw v;
-    if (v === undefined) throw new TaskFailure("Invalid input file identifier.");
-    return Buffer.from(v);
-  }
-  async writeOutput(name: string, data: Buffer): Promise<void> {
-    if (!this.outputList.includes(name)) throw new TaskFailure("Invalid output file identifier");
-    this.outputs.set(name, Buffer.from(data));
-  }
-  log(line: string): void {
-    this.logs.push(line);
+    return super.readInput(name);
   }
 }
 

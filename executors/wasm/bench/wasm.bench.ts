@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_LIMITS, type ExecutionRequest, type TaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, type ExecutionRequest, MemoryTaskRuntime } from "@cloister/runtime";
 import { WasmExecutor } from "../src/executor.js";
 
 const TRIVIAL_C = "int entrypoint(int argc, char **argv) { return argc; }\n";
@@ -29,13 +29,7 @@ function compileTrivial(): Buffer {
   }
 }
 
-const runtime: TaskRuntime = {
-  inputNames: () => [],
-  outputNames: () => [],
-  readInput: async () => Buffer.alloc(0),
-  writeOutput: async () => {},
-  log: () => {},
-};
+const runtime = new MemoryTaskRuntime();
 
 export async function benchWasm(): Promise<Record<string, number>> {
   const payload = compileTrivial();

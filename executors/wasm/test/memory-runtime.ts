@@ -4,42 +4,17 @@ import {
   type ExecutionLimits,
   type ExecutionRequest,
   type FunctionArguments,
-  TaskFailure,
-  type TaskRuntime,
+  MemoryTaskRuntime,
 } from "@cloister/runtime";
 
-export class MemoryRuntime implements TaskRuntime {
-  readonly outputs = new Map<string, Buffer>();
-  readonly logs: string[] = [];
-  constructor(
-    readonly inputs: Map<string, Buffer> = new Map(),
-    readonly declaredOutputs: string[] = [],
-  ) {}
-  inputNames(): string[] {
-    return [...this.inputs.keys()];
-  }
-  outputNames(): string[] {
-    return [...this.declaredOutputs];
-  }
-  async readInput(name: string): Promise<Buffer> {
-    const data = this.inputs.get(name);
-    if (!data) throw new TaskFailure("Invalid input file identifier.");
-    return data;
-  }
-  async writeOutput(name: string, data: Buffer): Promise<void> {
-    if (!this.declaredOutputs.includes(name)) throw new TaskFailure("Invalid output file identifier");
-    this.outputs.set(name, data);
-  }
-  log(line: string): void {
-    this.logs.push(line);
-  }
-}
+/** The in-memory runtime an execution node gives an executor. */
+export { MemoryTaskRuntime as MemoryRuntime };
 
 export function request(
   payload: Uint8Array,
   opts: {
     args?: FunctionArguments;
-    runtime?: MemoryRuntime;
+    runtime?: MemoryTaskRuntime;
     limits?: Partial<ExecutionLimits>;
     signal?: AbortSignal;
     executorType?: string;
@@ -53,7 +28,7 @@ export function request(
     executorType: opts.executorType ?? "wamr",
     executor: opts.executor ?? "wamr",
     arguments: opts.args ?? {},
-    runtime: opts.runtime ?? new MemoryRuntime(),
+    runtime: opts.runtime ?? new MemoryTaskRuntime(),
     limits: { ...DEFAULT_LIMITS, timeoutMs: 20_000, ...opts.limits },
     signal: opts.signal ?? new AbortController().signal,
   };

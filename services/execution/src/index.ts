@@ -3,4 +3,3 @@ export * from "./node.js";
 export * from "./pipeline.js";
 export * from "./registry.js";
 export * from "./start.js";
-export * from "./task-runtime.js";

@@ -7,9 +7,14 @@ import {
   type StagedTask,
   type TaskResult,
 } from "@cloister/model";
-import { type ExecutionLimits, type FunctionArguments, type JsonValue, TaskFailure } from "@cloister/runtime";
+import {
+  type ExecutionLimits,
+  type FunctionArguments,
+  type JsonValue,
+  MemoryTaskRuntime,
+  TaskFailure,
+} from "@cloister/runtime";
 import type { ExecutorRegistry } from "./registry.js";
-import { MemoryTaskRuntime } from "./task-runtime.js";
 
 /** Turns a task file's ciphertext into plaintext and back (implemented with @cloister/crypto). */
 export interface FileCodec {
@@ -93,7 +98,7 @@ export async function runStagedTask(
       kind: "Ok",
       returnValue: Buffer.from(returnValue, "utf8"),
       tagsMap: tags,
-      log: saveLog ? runtime.logLines : [],
+      log: saveLog ? runtime.logs : [],
     };
   } catch (e) {
     if (signal.aborted) throw signal.reason ?? e;
