@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { flattenArguments, runSandboxedGuest } from "@cloister/executor-wasm";
-import { type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
+import { runSandboxedGuest } from "@cloister/executor-wasm";
+import { type ExecutionRequest, type Executor, flattenArguments, TaskFailure } from "@cloister/runtime";
 import { type SandboxLimits, SandboxPool } from "@cloister/sandbox";
 import type { JavascriptGuestLimits } from "./guest.js";
 

@@ -1,4 +1,4 @@
-export { flattenArguments } from "@cloister/executor-wasm";
+export { flattenArguments } from "@cloister/runtime";
 export * from "./executor.js";
 export * from "./guest.js";
 export { PRELUDE } from "./prelude.js";

@@ -1,6 +1,12 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_LIMITS, type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
+import {
+  DEFAULT_LIMITS,
+  type ExecutionRequest,
+  type Executor,
+  flattenArguments,
+  TaskFailure,
+} from "@cloister/runtime";
 import {
   SandboxAbortedError,
   SandboxClosedError,
@@ -12,7 +18,6 @@ import {
   SandboxProtocolError,
   SandboxTimeoutError,
 } from "@cloister/sandbox";
-import { flattenArguments } from "./arguments.js";
 import type { PythonJobData, PythonWorkerOptions } from "./worker/python-worker.js";
 
 /** Result texts of the legacy MesaPy executor (spec/executors-and-files.md §4). */

@@ -1,4 +1,4 @@
-export { flattenArguments } from "./arguments.js";
+export { flattenArguments } from "@cloister/runtime";
 export {
   CANCELED_REASON,
   MESAPY_ERROR_BUFFER_TOO_SHORT,

@@ -1,7 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
+import { type ExecutionRequest, type Executor, flattenArguments, TaskFailure } from "@cloister/runtime";
 import { type SandboxLimits, SandboxPool } from "@cloister/sandbox";
-import { flattenArguments } from "./arguments.js";
 import type { GuestLimits } from "./guest.js";
 import { MAX_WASM32_PAGES, WASM_PAGE } from "./module.js";
 import { runSandboxedGuest } from "./sandboxed.js";

@@ -1,4 +1,4 @@
-export * from "./arguments.js";
+export { compactJson, flattenArguments } from "@cloister/runtime";
 export * from "./executor.js";
 export * from "./guest.js";
 export * from "./module.js";

@@ -1,2 +1,3 @@
+export * from "./arguments.js";
 export * from "./executor.js";
 export * from "./memory-runtime.js";

@@ -1,9 +1,12 @@
-import type { FunctionArguments, JsonValue } from "@cloister/runtime";
+import type { FunctionArguments, JsonValue } from "./executor.js";
 
 /**
  * Flattens a task's merged arguments into `[k1, v1, k2, v2, …]` (spec/executors-and-files.md §2.3):
  * keys in ascending UTF-8 byte order; a string value is passed raw, anything else as compact JSON
  * in the legacy (serde_json) style.
+ *
+ * Executors prefer `ExecutionRequest.argv`, which the execution node renders from the stored JSON
+ * text; this is the fallback for callers that have only the parsed arguments.
  *
  * Caveat: a JavaScript number does not remember whether it was written `1` or `1.0`, so an
  * integral number always renders as an integer (`"1"`, where the legacy platform would print
