@@ -1,5 +1,4 @@
-import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
-import { startPlatform } from "@cloister/tests";
+import { client, ECHO_FUNCTION, startPlatform } from "@cloister/tests";
 import { percentile } from "./stats.js";
 
 /**
@@ -13,17 +12,10 @@ export async function benchPlatform(
   concurrency = 8,
 ): Promise<Record<string, number>> {
   const platform = await startPlatform();
-  const c = new CloisterClient({
-    authentication: platform.authentication,
-    frontend: platform.frontend,
-    trust: trustFromDataDir(platform.dataDir),
-  });
+  const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction({
-      name: "builtin-echo",
-      arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
-    });
+    const functionId = await c.registerFunction(ECHO_FUNCTION);
     const one = async (): Promise<number> => {
       const taskId = await c.createTask({ functionId, arguments: { message: "bench" } });
       const t = process.hrtime.bigint();

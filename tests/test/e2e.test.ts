@@ -10,7 +10,15 @@ import { common, management } from "@cloister/proto";
 import { attestedChannelCredentials, callUnary, createClient, identityMetadata } from "@cloister/rpc";
 import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
 import { AttestedIdentity, SimAttestationService, SimTeeProvider } from "@cloister/tee";
-import { CLI, DESCRIPTORS, type Platform, PYTHON_CLIENT, startPlatform } from "../src/index.js";
+import {
+  CLI,
+  DESCRIPTORS,
+  echo,
+  type Platform,
+  PYTHON_CLIENT,
+  client as platformClient,
+  startPlatform,
+} from "../src/index.js";
 
 const run = promisify(execFile);
 let platform: Platform;
@@ -22,23 +30,7 @@ after(async () => {
   await platform?.stop();
 });
 
-const client = () =>
-  new CloisterClient({
-    authentication: platform.authentication,
-    frontend: platform.frontend,
-    trust: trustFromDataDir(platform.dataDir),
-  });
-
-async function echo(c: CloisterClient, message: string): Promise<string> {
-  const functionId = await c.registerFunction({
-    name: "builtin-echo",
-    description: "Native Echo Function",
-    arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
-  });
-  const taskId = await c.createTask({ functionId, arguments: { message }, executor: "builtin" });
-  await c.invokeTask(taskId);
-  return (await c.taskResult(taskId, { timeoutMs: 30_000 })).toString("utf8");
-}
+const client = () => platformClient(platform);
 
 describe("the platform end to end (issue: foundation)", () => {
   test("builtin-echo runs through all seven services, every hop attested (TypeScript SDK)", async () => {

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { common } from "@cloister/proto";
-import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
 import { EtcdStore } from "@cloister/storage";
 import { type EtcdServer, startEtcd } from "@cloister/storage/test-support/etcd";
-import { type Platform, platformConfig, startPlatform } from "../src/index.js";
+import { client, echo, type Platform, platformConfig, startPlatform } from "../src/index.js";
 
 // The whole platform on the distributed state store: storage and authentication keep their
 // sealed state in a real etcd (Debian etcd-server) instead of LevelDB.
@@ -25,21 +23,10 @@ after(async () => {
 });
 
 test("a task runs end to end with all platform state in etcd, sealed", async () => {
-  const c = new CloisterClient({
-    authentication: platform.authentication,
-    frontend: platform.frontend,
-    trust: trustFromDataDir(platform.dataDir),
-  });
+  const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction({
-      name: "builtin-echo",
-      arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
-    });
-    const taskId = await c.createTask({ functionId, arguments: { message: "stored in etcd" } });
-    await c.invokeTask(taskId);
-    assert.equal((await c.taskResult(taskId)).toString(), "stored in etcd");
-    assert.equal((await c.getTask(taskId)).status, common.TaskStatus.Finished);
+    assert.equal(await echo(c, "stored in etcd"), "stored in etcd");
   } finally {
     c.close();
   }

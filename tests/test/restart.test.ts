@@ -3,19 +3,13 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { CloisterError } from "@cloister/core";
 import { common } from "@cloister/proto";
-import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
 import { LevelDbStore } from "@cloister/storage";
-import { platformConfig, startPlatform } from "../src/index.js";
+import { client, ECHO_FUNCTION, platformConfig, startPlatform } from "../src/index.js";
 
 test("state survives a restart of every service; a tampered stored value is detected, never returned", async () => {
   const setup = await platformConfig();
   let platform = await startPlatform(setup);
-  const open = () =>
-    new CloisterClient({
-      authentication: platform.authentication,
-      frontend: platform.frontend,
-      trust: trustFromDataDir(setup.dataDir),
-    });
+  const open = () => client(platform);
   let c = open();
   let functionId: string;
   let taskId: string;
@@ -23,10 +17,7 @@ test("state survives a restart of every service; a tampered stored value is dete
   try {
     token = await c.login("admin", "teaclave");
     await c.registerUser("bob", "pw", "FunctionOwner");
-    functionId = await c.registerFunction({
-      name: "builtin-echo",
-      arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
-    });
+    functionId = await c.registerFunction(ECHO_FUNCTION);
     taskId = await c.createTask({ functionId, arguments: { message: "before restart" } });
     await c.invokeTask(taskId);
     assert.equal((await c.taskResult(taskId)).toString(), "before restart");

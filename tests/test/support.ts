@@ -12,11 +12,11 @@ import { CloisterError } from "@cloister/core";
 import { computeCmac, decryptBuffer, type FileCryptoInfo } from "@cloister/crypto";
 import { openSealedStore } from "@cloister/host";
 import { common } from "@cloister/proto";
-import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
+import type { CloisterClient } from "@cloister/sdk";
 import { AuthenticationService } from "@cloister/service-authentication";
-import { FIXTURES, type Platform, platformConfig, startPlatform } from "../src/index.js";
+import { client, FIXTURES, type Platform, platformConfig, startPlatform } from "../src/index.js";
 
-export { FIXTURES };
+export { client, FIXTURES };
 
 /** The all-zero key the Teaclave fixtures were encrypted with. */
 export const ZERO_KEY = Buffer.alloc(16);
@@ -28,15 +28,6 @@ export const wireCrypto = (key: Buffer = ZERO_KEY) => ({
 });
 
 export const fixture = (...parts: string[]) => join(FIXTURES, "functions", ...parts);
-
-/** An unauthenticated client of `platform` (attested connections, no session yet). */
-export function client(platform: Platform): CloisterClient {
-  return new CloisterClient({
-    authentication: platform.authentication,
-    frontend: platform.frontend,
-    trust: trustFromDataDir(platform.dataDir),
-  });
-}
 
 /** A client logged in as `id`. */
 export async function session(platform: Platform, id: string, password = "pw"): Promise<CloisterClient> {
