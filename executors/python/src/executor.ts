@@ -70,6 +70,8 @@ export class PythonExecutor implements Executor {
   ] as const;
   /** Why the snapshot could not be used, when start() fell back to a plain boot. */
   snapshotError: Error | undefined;
+  private readonly closing = new AbortController();
+  private pendingPool: SandboxPool | undefined;
   private pool: SandboxPool | null = null;
   private starting: Promise<SandboxPool> | null = null;
   private closed = false;
@@ -159,6 +161,9 @@ export class PythonExecutor implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    // Stop a start that is still under way (snapshot or warm fill) instead of waiting for it.
+    this.closing.abort();
+    await this.pendingPool?.close();
     const pool = this.pool ?? (await this.starting?.catch(() => null));
     await pool?.close();
   }
@@ -190,17 +195,21 @@ export class PythonExecutor implements Executor {
         this.snapshotError = e instanceof Error ? e : new Error(String(e));
       }
     }
+    if (this.closed) throw new SandboxClosedError();
     const pool = new SandboxPool({
       ...this.poolOptions({ indexURL: this.indexURL }),
       size: this.options.poolSize ?? 2,
       ...(this.options.maxRunning ? { maxRunning: this.options.maxRunning } : {}),
       ...(snapshot ? { initBlobs: new Map([["snapshot", snapshot]]) } : {}),
     });
+    this.pendingPool = pool;
     try {
       await pool.start();
     } catch (e) {
       await pool.close();
       throw e;
+    } finally {
+      this.pendingPool = undefined;
     }
     if (this.closed) {
       await pool.close();
@@ -216,7 +225,7 @@ export class PythonExecutor implements Executor {
       size: 1,
     });
     try {
-      const r = await maker.run({}, { timeoutMs: 60_000 });
+      const r = await maker.run({}, { timeoutMs: 60_000, signal: this.closing.signal });
       const snapshot = r.blobs.get("snapshot");
       if (!snapshot || snapshot.length === 0) throw new Error("worker returned no snapshot");
       return snapshot;
