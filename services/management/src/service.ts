@@ -130,6 +130,19 @@ export class ManagementService {
     await this.io(`put ${key}`, () => this.store.put(Buffer.from(key, "utf8"), Buffer.from(text, "utf8")));
   }
 
+  /** Several records written atomically. */
+  private async writeAll(records: Array<[key: string, text: string]>): Promise<void> {
+    await this.io(`batch ${records.map(([k]) => k).join(", ")}`, () =>
+      this.store.batch(
+        records.map(([key, text]) => ({
+          type: "put",
+          key: Buffer.from(key, "utf8"),
+          value: Buffer.from(text, "utf8"),
+        })),
+      ),
+    );
+  }
+
   private async enqueue(queue: string, text: string): Promise<void> {
     await this.io(`enqueue ${queue}`, () =>
       this.store.enqueue(Buffer.from(queue, "utf8"), Buffer.from(text, "utf8")),
@@ -559,24 +572,29 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     return this.withTask(req.taskId ?? "", async (task) => {
       ensureCreator(task, userId);
-      const fn = await this.load(keys.function(task.functionUuid), parseFunction);
-      if (!fn) throw invalidFunctionId();
-      const usageKey = keys.usage(fn.uuid);
+      const usageKey = keys.usage(task.functionUuid);
       await this.locks.run(usageKey, async () => {
-        const usage = await this.load(usageKey, parseUsage);
-        if (!usage) throw invalidFunctionId();
+        const [fn, usage] = await Promise.all([
+          this.load(keys.function(task.functionUuid), parseFunction),
+          this.load(usageKey, parseUsage),
+        ]);
+        if (!fn || !usage) throw invalidFunctionId();
         checkQuota(fn, usage.useNumbers);
         const staged = stageTask(task);
-        // Record Staged before the task becomes visible on the queue: an execution node may pull
-        // it at once, and the scheduler only moves a Staged task to Running.
-        await this.saveTask(staged);
-        await this.write(usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 }));
+        // Record Staged (and count the use) before the task becomes visible on the queue: an
+        // execution node may pull it at once, and the scheduler only moves a Staged task to Running.
+        await this.writeAll([
+          [keys.task(staged.uuid), serializeTask(staged)],
+          [usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 })],
+        ]);
         try {
           await this.enqueue(STAGED_TASK_QUEUE, serializeStagedTask(buildStagedTask(staged, fn)));
         } catch (e) {
           // Not queued: put the task and the counter back so the invocation can be retried.
-          await this.saveTask(task);
-          await this.write(usageKey, serializeUsage(usage));
+          await this.writeAll([
+            [keys.task(task.uuid), serializeTask(task)],
+            [usageKey, serializeUsage(usage)],
+          ]);
           throw e;
         }
       });

@@ -30,6 +30,10 @@ export class MemoryStore implements ManagementStore {
       .sort()
       .map((k) => Buffer.from(k, "latin1"));
   }
+  async batch(ops: Array<{ type: "put"; key: Buffer; value: Buffer }>) {
+    await this.tick();
+    for (const op of ops) this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+  }
   async enqueue(queue: Buffer, value: Buffer) {
     await this.tick();
     const q = this.queues.get(queue.toString("latin1")) ?? [];
