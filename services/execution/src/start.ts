@@ -132,6 +132,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     },
   });
   node.start();
+  ctx.log.info({ executorIds: node.executorIds }, "execution node pulling tasks");
   return {
     endpoints: [
       {
