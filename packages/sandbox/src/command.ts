@@ -1,6 +1,6 @@
 // Builds the command line that starts one sandboxed worker:
 //   prlimit (RLIMIT_AS/CPU/NPROC) -> bwrap (namespaces, minimal read-only filesystem) -> node entry.js
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { SandboxUnavailableError } from "./errors.js";
@@ -38,7 +38,7 @@ export interface Command {
 
 export function buildCommand(spec: CommandSpec): Command {
   const { limits } = spec;
-  const as = limits.memoryBytes + limits.runtimeReserveBytes;
+  const as = limits.memoryBytes + (limits.runtimeReserveBytes || runtimeReserveFor(spec.nodePath));
   const prlimit = [`--as=${as}`, `--cpu=${limits.cpuSeconds}`, "--core=0"];
   if (spec.uid !== undefined) prlimit.push(`--nproc=${limits.maxProcesses}`);
   const bwrap = [
@@ -151,4 +151,34 @@ export function checkBinaries(nodePath: string, bwrapPath: string): void {
   if (!isAbsolute(nodePath) || !statSync(nodePath, { throwIfNoEntry: false })?.isFile()) {
     throw new SandboxUnavailableError(`node binary ${nodePath} not found`);
   }
+}
+
+const reserves = new Map<string, number>();
+/** Head room over the measured baseline: V8's own heap, code and thread growth while running. */
+const RUNTIME_MARGIN_BYTES = 384 * 1024 * 1024;
+
+/**
+ * The address space an idle sandboxed Node reserves (VmSize with the sandbox's flags), measured
+ * once per node binary, plus a margin. RLIMIT_AS counts reservations, not use, and Node 24
+ * reserves far more than Node 20, so a fixed figure would either starve newer runtimes or
+ * hand older ones spare room for user data.
+ */
+export function runtimeReserveFor(nodePath: string): number {
+  let reserve = reserves.get(nodePath);
+  if (reserve === undefined) {
+    const probe = spawnSync(
+      nodePath,
+      [
+        ...NODE_SANDBOX_FLAGS,
+        "-e",
+        "process.stdout.write(/VmSize:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status','utf8'))[1])",
+      ],
+      { encoding: "utf8", env: {}, timeout: 10_000 },
+    );
+    const kib = Number.parseInt(probe.stdout ?? "", 10);
+    // Without /proc (not Linux) fall back to what Node 20 needed.
+    reserve = (Number.isFinite(kib) && kib > 0 ? kib * 1024 : 768 * 1024 * 1024) + RUNTIME_MARGIN_BYTES;
+    reserves.set(nodePath, reserve);
+  }
+  return reserve;
 }

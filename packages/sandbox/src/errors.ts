@@ -63,6 +63,11 @@ export class SandboxAbortedError extends SandboxError {
 export class SandboxCrashedError extends SandboxError {
   readonly exitCode: number | null;
   readonly signal: string | null;
+  /**
+   * The end of what the worker wrote to stderr before it died, for logs and diagnosis (e.g. an
+   * out-of-memory abort). Untrusted text: never show it to task participants as a reason.
+   */
+  stderrTail = "";
   constructor(exitCode: number | null, signal: string | null) {
     super(
       "crashed",

@@ -6,7 +6,14 @@ import { spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BWRAP_PATH, buildCommand, type Command, checkBinaries, nearestPackageJson } from "./command.js";
+import {
+  BWRAP_PATH,
+  buildCommand,
+  type Command,
+  checkBinaries,
+  nearestPackageJson,
+  runtimeReserveFor,
+} from "./command.js";
 import {
   SandboxAbortedError,
   SandboxClosedError,
@@ -191,13 +198,15 @@ export class SandboxPool {
     if (!Number.isInteger(this.maxRunning) || this.maxRunning < 1) {
       throw new RangeError("maxRunning must be a positive integer");
     }
-    this.limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 60_000;
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
     this.nodePath = options.nodePath ?? process.execPath;
     this.bwrapPath = options.bwrapPath ?? BWRAP_PATH;
     this.perSandboxUid = options.perSandboxUid ?? process.getuid?.() === 0;
     checkBinaries(this.nodePath, this.bwrapPath);
+    const limits = { ...DEFAULT_SANDBOX_LIMITS, ...options.limits };
+    if (!limits.runtimeReserveBytes) limits.runtimeReserveBytes = runtimeReserveFor(this.nodePath);
+    this.limits = limits;
     this.workerScript = realpathSync(options.workerScript);
     const paths = [dirname(ENTRY), dirname(this.workerScript), ...(options.readOnlyPaths ?? [])];
     for (const file of [ENTRY, this.workerScript]) {

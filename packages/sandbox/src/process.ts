@@ -198,7 +198,10 @@ export class SandboxProcess {
       const timer = setTimeout(() => finish(new SandboxTimeoutError(timeoutMs)), timeoutMs);
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.onEnd = (e) => finish(e);
+      this.onEnd = (e) => {
+        if (e instanceof SandboxCrashedError) e.stderrTail = this.stderr.text().slice(-2000);
+        finish(e);
+      };
       this.onFrame = (f) => {
         if (f.header.t === "result") {
           finish(null, {

@@ -53,7 +53,8 @@ export interface SandboxLimits {
   memoryBytes: number;
   /**
    * Address space Node/V8 reserve before any user code runs (code range, heap cage, thread
-   * stacks); measured at ~750 MiB for Node 20, default 1 GiB.
+   * stacks). 0 (the default) measures it for the node binary in use: ~750 MiB for Node 20,
+   * ~1.3 GiB for Node 24, plus a margin for the runtime's own growth.
    */
   runtimeReserveBytes: number;
   /** RLIMIT_CPU for the sandbox's whole life (runtime init plus one task), in seconds. */
@@ -73,7 +74,7 @@ export interface SandboxLimits {
 
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = {
   memoryBytes: 512 * 1024 * 1024,
-  runtimeReserveBytes: 1024 * 1024 * 1024,
+  runtimeReserveBytes: 0,
   cpuSeconds: 120,
   maxProcesses: 64,
   tmpBytes: 64 * 1024 * 1024,

@@ -1,3 +1,4 @@
+import { domainToUnicode } from "node:url";
 import { CloisterError, Status } from "@cloister/core";
 
 const SPECIAL = new Set(["http", "https", "ws", "wss", "ftp", "file"]);
@@ -15,11 +16,22 @@ const LEADING_TRAILING_C0 = /^[\0-\x20]+|[\0-\x20]+$/g;
  * standard's parser meets the problems (scheme, host, port).
  */
 export function normalizeUrl(input: string): string {
+  let url: URL;
   try {
-    return new URL(input).href;
+    url = new URL(input);
   } catch {
     throw new CloisterError(Status.INTERNAL, classify(input));
   }
+  // Newer URL parsers (Node 24's) accept an ACE label that does not decode (`xn--a`); the
+  // legacy parser and UTS #46 reject it, so the check does not depend on the Node version.
+  if (
+    url.hostname
+      .split(".")
+      .some((label) => label.startsWith("xn--") && domainToUnicode(label).startsWith("xn--"))
+  ) {
+    throw new CloisterError(Status.INTERNAL, "IdnaError");
+  }
+  return url.href;
 }
 
 function classify(input: string): string {
