@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_LIMITS, type ExecutionRequest, MemoryTaskRuntime } from "@cloister/runtime";
+import { DEFAULT_LIMITS, type ExecutionRequest, MemoryTaskRuntime, measureExecutor } from "@cloister/runtime";
 import { WasmExecutor } from "../src/executor.js";
 
 const TRIVIAL_C = "int entrypoint(int argc, char **argv) { return argc; }\n";
@@ -44,25 +44,5 @@ export async function benchWasm(): Promise<Record<string, number>> {
     limits: DEFAULT_LIMITS,
     signal: new AbortController().signal,
   });
-  let t = performance.now();
-  const cold = new WasmExecutor({ poolSize: 1 });
-  await cold.execute(req());
-  const coldStartMs = performance.now() - t;
-  await cold.close();
-
-  const executor = new WasmExecutor({ poolSize: 4 });
-  await executor.start();
-  const latencies: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    t = performance.now();
-    await executor.execute(req());
-    latencies.push(performance.now() - t);
-  }
-  latencies.sort((a, b) => a - b);
-  const n = 100;
-  t = performance.now();
-  await Promise.all(Array.from({ length: n }, () => executor.execute(req())));
-  const callsPerSecond = n / ((performance.now() - t) / 1000);
-  await executor.close();
-  return { coldStartMs, warmCallMsMedian: latencies[latencies.length >> 1] ?? Number.NaN, callsPerSecond };
+  return { ...(await measureExecutor((poolSize) => new WasmExecutor({ poolSize }), req)) };
 }

@@ -1,3 +1,4 @@
 export * from "./arguments.js";
 export * from "./executor.js";
+export * from "./measure.js";
 export * from "./memory-runtime.js";
