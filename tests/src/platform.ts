@@ -1,15 +1,34 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const CLI = join(ROOT, "packages", "cli", "dist", "src", "main.js");
 export const DESCRIPTORS = join(ROOT, "packages", "proto", "descriptors.binpb");
 export const PYTHON_CLIENT = join(ROOT, "tests", "interop", "python_client.py");
 export const FIXTURES = join(ROOT, "fixtures", "teaclave");
+
+/** Runs a Python interop client (Debian python3 with gRPC C-core) against `platform`; resolves with its stdout. */
+export function runPython(
+  script: string,
+  platform: Pick<Platform, "dataDir" | "authentication" | "frontend">,
+  ...extra: string[]
+): Promise<{ stdout: string }> {
+  const args = [
+    script,
+    "--data-dir",
+    platform.dataDir,
+    "--auth",
+    platform.authentication,
+    "--frontend",
+    platform.frontend,
+  ];
+  return promisify(execFile)("/usr/bin/python3", [...args, "--descriptors", DESCRIPTORS, ...extra]);
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

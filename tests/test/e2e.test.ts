@@ -12,11 +12,11 @@ import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
 import { AttestedIdentity, SimAttestationService, SimTeeProvider } from "@cloister/tee";
 import {
   CLI,
-  DESCRIPTORS,
   echo,
   type Platform,
   PYTHON_CLIENT,
   client as platformClient,
+  runPython,
   startPlatform,
 } from "../src/index.js";
 
@@ -46,17 +46,7 @@ describe("the platform end to end (issue: foundation)", () => {
   });
 
   test("interop: the same flow from Python gRPC C-core, attestation checked as the Teaclave Python SDK does", async () => {
-    const { stdout } = await run("/usr/bin/python3", [
-      PYTHON_CLIENT,
-      "--data-dir",
-      platform.dataDir,
-      "--auth",
-      platform.authentication,
-      "--frontend",
-      platform.frontend,
-      "--descriptors",
-      DESCRIPTORS,
-    ]);
+    const { stdout } = await runPython(PYTHON_CLIENT, platform);
     const out = JSON.parse(stdout);
     assert.equal(out.auth_attestation.status, "OK");
     assert.match(out.frontend_attestation.mr_enclave, /^[0-9a-f]{64}$/);
@@ -68,18 +58,9 @@ describe("the platform end to end (issue: foundation)", () => {
   });
 
   test("the Python client refuses a platform whose measurement it does not expect", async () => {
-    const { stdout } = await run("/usr/bin/python3", [
-      PYTHON_CLIENT,
-      "--data-dir",
-      platform.dataDir,
-      "--auth",
-      platform.authentication,
-      "--frontend",
-      platform.frontend,
-      "--descriptors",
-      DESCRIPTORS,
-      "--wrong-enclave-info",
-    ]).catch((e: { stdout: string }) => e);
+    const { stdout } = await runPython(PYTHON_CLIENT, platform, "--wrong-enclave-info").catch(
+      (e: { stdout: string }) => e,
+    );
     assert.deepEqual(JSON.parse(stdout), { attestation_error: "Failed to verify mr_enclave" });
   });
 

@@ -4,15 +4,12 @@
  * this side only decrypts what the platform wrote, with the keys the Python parties chose.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { common } from "@cloister/proto";
-import { DESCRIPTORS, type Platform, PYTHON_CLIENT } from "../src/index.js";
+import { type Platform, PYTHON_CLIENT, runPython } from "../src/index.js";
 import { fixture, launch, readOutput, removeDir, workDir } from "./support.js";
 
-const run = promisify(execFile);
 const PYTHON_MULTIPARTY = join(PYTHON_CLIENT, "..", "python_multiparty.py");
 
 let platform: Platform;
@@ -28,21 +25,14 @@ after(async () => {
 });
 
 test("interop: two data owners run builtin-ordered-set-intersect from Python C-core; results decrypt with their keys", async () => {
-  const { stdout } = await run("/usr/bin/python3", [
+  const { stdout } = await runPython(
     PYTHON_MULTIPARTY,
-    "--data-dir",
-    platform.dataDir,
-    "--auth",
-    platform.authentication,
-    "--frontend",
-    platform.frontend,
-    "--descriptors",
-    DESCRIPTORS,
+    platform,
     "--fixtures",
     fixture("ordered_set_intersect"),
     "--work-dir",
     dir,
-  ]);
+  );
   const out = JSON.parse(stdout);
   assert.equal(out.auth_attestation, "OK");
   assert.equal(out.frontend_attestation, "OK");
