@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runSandboxedGuest } from "@cloister/executor-wasm";
-import { type ExecutionRequest, type Executor, flattenArguments, TaskFailure } from "@cloister/runtime";
+import { argvOf, type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import { type SandboxLimits, SandboxPool } from "@cloister/sandbox";
 import type { JavascriptGuestLimits } from "./guest.js";
 
@@ -78,7 +78,7 @@ export class JavascriptExecutor implements Executor {
     return runSandboxedGuest({
       pool: this.pool,
       request,
-      argv: request.argv ?? flattenArguments(request.arguments),
+      argv: argvOf(request),
       guestLimits,
       maxOutputBytes: this.maxOutputBytes,
       sandboxTimeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,

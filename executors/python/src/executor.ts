@@ -1,12 +1,6 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  DEFAULT_LIMITS,
-  type ExecutionRequest,
-  type Executor,
-  flattenArguments,
-  TaskFailure,
-} from "@cloister/runtime";
+import { argvOf, DEFAULT_LIMITS, type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import {
   SandboxAbortedError,
   SandboxClosedError,
@@ -108,7 +102,7 @@ export class PythonExecutor implements Executor {
     );
     const data: PythonJobData = {
       dialect: request.executor === "mesapy" ? "mesapy" : "python",
-      argv: request.argv ?? flattenArguments(request.arguments),
+      argv: argvOf(request),
       inputs: inputNames,
       outputs: outputNames,
     };

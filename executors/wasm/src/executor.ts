@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { type ExecutionRequest, type Executor, flattenArguments, TaskFailure } from "@cloister/runtime";
+import { argvOf, type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import { type SandboxLimits, SandboxPool } from "@cloister/sandbox";
 import type { GuestLimits } from "./guest.js";
 import { MAX_WASM32_PAGES, WASM_PAGE } from "./module.js";
@@ -59,7 +59,7 @@ export class WasmExecutor implements Executor {
     return runSandboxedGuest({
       pool: this.pool,
       request,
-      argv: request.argv ?? flattenArguments(request.arguments),
+      argv: argvOf(request),
       guestLimits,
       maxOutputBytes: this.maxOutputBytes,
     });

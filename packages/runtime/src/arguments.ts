@@ -1,4 +1,4 @@
-import type { FunctionArguments, JsonValue } from "./executor.js";
+import type { ExecutionRequest, FunctionArguments, JsonValue } from "./executor.js";
 
 /**
  * Flattens a task's merged arguments into `[k1, v1, k2, v2, …]` (spec/executors-and-files.md §2.3):
@@ -75,4 +75,9 @@ function ryuPretty(n: number): string {
   else if (length === 1) body = `${digits}e${kk - 1}`;
   else body = `${digits[0]}.${digits.slice(1)}e${kk - 1}`;
   return sign + body;
+}
+
+/** The argv an executor hands its payload: the node's legacy-exact rendering when present. */
+export function argvOf(request: Pick<ExecutionRequest, "argv" | "arguments">): string[] {
+  return request.argv ?? flattenArguments(request.arguments);
 }
