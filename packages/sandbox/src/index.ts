@@ -8,3 +8,4 @@ export {
   type SandboxPoolStats,
 } from "./pool.js";
 export * from "./types.js";
+export { allocateSandboxUid, releaseSandboxUid, sandboxUidBlock, UID_BLOCK_SIZE } from "./uid-range.js";

@@ -23,6 +23,7 @@ import {
 } from "./errors.js";
 import { SandboxProcess } from "./process.js";
 import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
+import { allocateSandboxUid, releaseSandboxUid } from "./uid-range.js";
 import { encodeFrame } from "./worker/frame.js";
 
 export interface SandboxPoolOptions {
@@ -75,23 +76,6 @@ export interface SandboxPoolStats {
   startFailures: number;
 }
 
-// Per-sandbox uids come from a range far above ordinary accounts; allocation is process-wide
-// so two pools never hand out the same uid at once.
-const UID_BASE = 0x7000_0000;
-const UID_SPAN = 1 << 16;
-let nextUid = 0;
-const uidsInUse = new Set<number>();
-function allocateUid(): number {
-  for (let i = 0; i < UID_SPAN; i++) {
-    const uid = UID_BASE + (nextUid++ % UID_SPAN);
-    if (!uidsInUse.has(uid)) {
-      uidsInUse.add(uid);
-      return uid;
-    }
-  }
-  throw new SandboxStartError("no free sandbox uid");
-}
-
 const ENTRY = join(dirname(fileURLToPath(import.meta.url)), "worker", "entry.js");
 
 const probes = new Map<string, Promise<void>>();
@@ -118,7 +102,7 @@ export function checkSandbox(
 
 async function runProbe(nodePath: string, bwrapPath: string, perUid: boolean): Promise<void> {
   checkBinaries(nodePath, bwrapPath);
-  const uid = perUid ? allocateUid() : undefined;
+  const uid = perUid ? allocateSandboxUid() : undefined;
   try {
     const cmd = buildCommand({
       nodePath,
@@ -137,7 +121,7 @@ async function runProbe(nodePath: string, bwrapPath: string, perUid: boolean): P
       );
     }
   } finally {
-    if (uid !== undefined) uidsInUse.delete(uid);
+    if (uid !== undefined) releaseSandboxUid(uid);
   }
 }
 
@@ -370,7 +354,7 @@ export class SandboxPool {
   }
 
   private spawnOne(): SandboxProcess {
-    const uid = this.perSandboxUid ? allocateUid() : undefined;
+    const uid = this.perSandboxUid ? allocateSandboxUid() : undefined;
     let sandbox: SandboxProcess;
     try {
       sandbox = new SandboxProcess({
@@ -389,7 +373,7 @@ export class SandboxPool {
         maxCapturedOutputBytes: this.limits.maxCapturedOutputBytes,
       });
     } catch (e) {
-      if (uid !== undefined) uidsInUse.delete(uid);
+      if (uid !== undefined) releaseSandboxUid(uid);
       throw e;
     }
     this.started++;
@@ -400,7 +384,7 @@ export class SandboxPool {
       this.starting.delete(sandbox);
       const i = this.warm.indexOf(sandbox);
       if (i >= 0) this.warm.splice(i, 1);
-      if (uid !== undefined) uidsInUse.delete(uid);
+      if (uid !== undefined) releaseSandboxUid(uid);
       this.refill();
     });
     sandbox.ready.then(

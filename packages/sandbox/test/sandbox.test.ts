@@ -355,3 +355,26 @@ describe("SandboxPool start-up checks", () => {
     assert.ok(new SandboxTimeoutError(5) instanceof SandboxError);
   });
 });
+
+it("two processes on one host claim different sandbox uid blocks", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(`${tmpdir()}/uid-locks-`);
+  const index = new URL("../src/index.js", import.meta.url).pathname;
+  const script = `import(${JSON.stringify(index)}).then((m) => { console.log(m.sandboxUidBlock().first); setTimeout(() => {}, 1500); })`;
+  const { spawn } = await import("node:child_process");
+  const holder = spawn(process.execPath, ["-e", script], {
+    env: { ...process.env, CLOISTER_SANDBOX_UID_LOCK_DIR: dir },
+  });
+  const first = await new Promise<string>((resolve) =>
+    holder.stdout.once("data", (b) => resolve(String(b).trim())),
+  );
+  const second = execFileSync(process.execPath, ["-e", script.replace("1500", "0")], {
+    env: { ...process.env, CLOISTER_SANDBOX_UID_LOCK_DIR: dir },
+  })
+    .toString()
+    .trim();
+  holder.kill();
+  assert.notEqual(first, second);
+});
