@@ -96,13 +96,16 @@ export const configSchema = z
         file_roots: z.array(z.string()).default(["/tmp"]),
         /**
          * Executors this node offers. The sandboxed ones (wamr, javascript, python) need
-         * bubblewrap; a node refuses to start if one of them cannot run, never running
-         * untrusted code unsandboxed.
+         * bubblewrap; untrusted code never runs unsandboxed, so where bubblewrap cannot run they
+         * are switched off (and the node says so) or, with `require_all_executors`, the node
+         * refuses to start.
          */
         executors: z
           .array(z.enum(["builtin", "wamr", "javascript", "python"]))
           .nonempty()
           .default(["builtin", "wamr", "javascript", "python"]),
+        /** Refuse to start rather than run without a listed executor (e.g. in production). */
+        require_all_executors: z.boolean().default(false),
         /** Warm sandboxes kept ready per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
         /** Largest input or output file, in MiB. */

@@ -74,13 +74,20 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
 
 type Startable = Executor & { start(): Promise<void> };
 
+/** The executors this node runs and the ones it had to switch off, with why. */
+export interface LoadedExecutors {
+  executors: Executor[];
+  disabled: Array<{ name: string; reason: string }>;
+}
+
 /**
  * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
- * first proves bubblewrap works here and refuses to start otherwise — untrusted code never runs
- * unsandboxed. Warm pools then fill in the background (Python's takes seconds); a task that
- * arrives first waits for its pool.
+ * first proves bubblewrap works here; where it does not, the sandboxed executors are switched
+ * off and named (untrusted code never runs unsandboxed), or with `require_all_executors` the
+ * node refuses to start. Warm pools then fill in the background (Python's takes seconds); a
+ * task that arrives first waits for its pool.
  */
-async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
+export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutors> {
   const { execution } = ctx.config;
   const memoryBytes = execution.task_memory_mb * 1024 * 1024;
   const poolSize = execution.sandbox_pool_size;
@@ -90,9 +97,23 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
     python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
   };
-  if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
+  const sandboxed = execution.executors.filter((name) => name !== "builtin");
+  let sandboxFailure: string | undefined;
+  if (sandboxed.length > 0) {
+    try {
+      await checkSandbox();
+    } catch (e) {
+      if (execution.require_all_executors) throw e;
+      sandboxFailure = (e as Error).message;
+    }
+  }
   const executors: Executor[] = [];
+  const disabled: LoadedExecutors["disabled"] = [];
   for (const name of execution.executors) {
+    if (sandboxFailure && name !== "builtin") {
+      disabled.push({ name, reason: sandboxFailure });
+      continue;
+    }
     const executor = factories[name]!();
     executors.push(executor);
     if ("start" in executor) {
@@ -101,15 +122,22 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
         .catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
     }
   }
+  if (disabled.length > 0) {
+    ctx.log.warn(
+      { disabled: disabled.map((d) => d.name), reason: sandboxFailure },
+      "executors switched off: their sandbox cannot run on this machine",
+    );
+  }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
-  return executors;
+  return { executors, disabled };
 }
 
-/** An execution node: no server, a client of the scheduler only (spec/wire.md §3). */
+/** An execution node: no server, a client of the scheduler only (docs/architecture.md). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   const { execution } = ctx.config;
   const link = schedulerLink(ctx);
-  const executors = new ExecutorRegistry(await loadExecutors(ctx));
+  const loaded = await loadExecutors(ctx);
+  const executors = new ExecutorRegistry(loaded.executors);
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
@@ -139,6 +167,19 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         name: "execution node",
         address: `${execution.concurrency} slots → scheduler ${ctx.peerAddress("scheduler")}`,
       },
+      // Printed by `cloister up` beside the endpoints, so a missing sandbox tool is seen at start.
+      {
+        name: "executors",
+        address: execution.executors.filter((n) => !loaded.disabled.some((d) => d.name === n)).join(", "),
+      },
+      ...(loaded.disabled.length > 0
+        ? [
+            {
+              name: "executors off",
+              address: `${loaded.disabled.map((d) => d.name).join(", ")}: ${loaded.disabled[0]!.reason}`,
+            },
+          ]
+        : []),
     ],
     async close() {
       await node.close();
