@@ -13,8 +13,14 @@ import { CLI, FIXTURES, type Platform, startPlatform } from "../src/index.js";
 interface Run {
   code: number;
   stdout: string;
+  /** stderr with the CLI's plain-language hints taken off, so the legacy text is compared exactly. */
   stderr: string;
+  /** stderr as printed. */
+  raw: string;
 }
+
+/** The hint the CLI appends to a platform error (` — …`) is checked on its own (see below). */
+const withoutHints = (stderr: string) => stderr.replace(/ — [^\n]*/g, "");
 
 let platform: Platform;
 let work: string;
@@ -39,7 +45,12 @@ function run(who: string, ...args: string[]): Promise<Run> {
       [CLI, "--data-dir", platform.dataDir, "--json", ...args, ...sessionFlag(who, args)],
       { env: { ...process.env, CLOISTER_PASSWORD: "", CLOISTER_NEW_PASSWORD: "" } },
       (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        resolve({
+          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          stdout,
+          stderr: withoutHints(stderr),
+          raw: stderr,
+        }),
     );
   });
 }
@@ -59,7 +70,12 @@ function human(who: string, ...args: string[]): Promise<Run> {
       process.execPath,
       [CLI, "--data-dir", platform.dataDir, ...args, ...sessionFlag(who, args)],
       (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        resolve({
+          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          stdout,
+          stderr: withoutHints(stderr),
+          raw: stderr,
+        }),
     );
   });
 }
@@ -308,9 +324,13 @@ describe("the cloister CLI drives a two-party flow end to end", () => {
     );
     assert.equal(wrong.code, 1);
     assert.equal(wrong.stderr, "cloister: authentication failed (UNAUTHENTICATED)\n");
-    assert.deepEqual(JSON.parse(wrong.stdout), {
-      error: { message: "authentication failed", code: 16, code_name: "UNAUTHENTICATED" },
-    });
+    const wrongJson = JSON.parse(wrong.stdout).error;
+    assert.deepEqual(
+      { message: wrongJson.message, code: wrongJson.code, code_name: wrongJson.code_name },
+      { message: "authentication failed", code: 16, code_name: "UNAUTHENTICATED" },
+    );
+    assert.match(wrongJson.hint, /user login/, "a plain-language hint beside the legacy text");
+    assert.match(wrong.raw, /^cloister: authentication failed \(UNAUTHENTICATED\) — .*user login/);
 
     const denied = await human(
       "bob",
@@ -429,5 +449,143 @@ describe("the cloister CLI drives a two-party flow end to end", () => {
       "cloister: invalid function id (INVALID_ARGUMENT)\n",
     );
     await ok("admin", "user", "logout");
+  });
+
+  test("scripting, contexts, waiting, status and doctor, as a daily user meets them", async () => {
+    const config = mkdtempSync(join(tmpdir(), "cloister-contexts-"));
+    const elsewhere = mkdtempSync(join(tmpdir(), "cloister-elsewhere-"));
+    // No --session: logins go to named contexts in CLOISTER_CONFIG_DIR; run from a directory
+    // with no .cloister in it, so trust comes only from flags or the context.
+    const sh = (args: string[], extra: string[] = []): Promise<Run> =>
+      new Promise((resolve) => {
+        execFile(
+          process.execPath,
+          [CLI, ...extra, ...args],
+          {
+            cwd: elsewhere,
+            env: { ...process.env, CLOISTER_CONFIG_DIR: config, CLOISTER_SESSION: "", CLOISTER_HOME: "" },
+          },
+          (err, stdout, stderr) =>
+            resolve({
+              code: err ? ((err as { code?: number }).code ?? 1) : 0,
+              stdout,
+              stderr: withoutHints(stderr),
+              raw: stderr,
+            }),
+        );
+      });
+    const must = async (args: string[], extra: string[] = []) => {
+      const r = await sh(args, extra);
+      assert.equal(r.code, 0, `cloister ${args.join(" ")}: ${r.raw}`);
+      return r.stdout;
+    };
+
+    const login = await sh(
+      [
+        "user",
+        "login",
+        "admin",
+        "--password",
+        "teaclave",
+        "--authentication",
+        platform.authentication,
+        "--frontend",
+        platform.frontend,
+      ],
+      ["--data-dir", platform.dataDir],
+    );
+    assert.equal(login.code, 0, login.raw);
+    assert.match(login.stdout, new RegExp(`context ${platform.frontend}`));
+    assert.equal((await must(["context", "current"])).trim(), platform.frontend);
+    const contexts = JSON.parse(await must(["context", "list", "-o", "json"]));
+    assert.equal(contexts.length, 1);
+    assert.equal(contexts[0].current, true);
+    assert.equal(contexts[0].user, "admin");
+    assert.equal(contexts[0].as_root_ca, join(platform.dataDir, "as_root_ca.pem"));
+    assert.match(await must(["context", "list"]), /^CURRENT\s+NAME\s+FRONTEND\s+USER\n\*\s+/);
+
+    // From any directory, with nothing but the context: stdout carries only the result.
+    const fn = (
+      await must(["function", "register", "--name", "builtin-echo", "--argument", "message"])
+    ).trim();
+    assert.match(fn, /^function-[0-9a-f-]+$/);
+    const task = (await must(["task", "create", "--function", fn, "--args", '{"message":"hello"}'])).trim();
+    assert.match(task, /^task-[0-9a-f-]+$/);
+    await must(["task", "invoke", task]);
+    assert.equal(await must(["task", "result", task, "--timeout", "60"]), "hello\n");
+    assert.match(await must(["user", "list"]), /^USER\n(.+\n)*admin\n/);
+
+    // A second invoke is refused with the legacy text and a plain-language hint.
+    const again = await sh(["task", "invoke", task]);
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr, "cloister: failed to invoke task (UNKNOWN)\n");
+    assert.match(again.raw, / — the task is not ready: .*assigned.*approve/);
+
+    // Waiting on a task nobody invoked times out saying what it waits for.
+    const idle = (await must(["task", "create", "--function", fn, "--args", '{"message":"x"}'])).trim();
+    const waited = await sh(["task", "result", idle, "--timeout", "1"]);
+    assert.equal(waited.code, 1);
+    assert.match(
+      waited.stderr,
+      /has not ended after 1 s \(status Created\); waiting for admin \(its creator\) to invoke it/,
+    );
+
+    // Executor names: python is accepted (sent as its legacy name mesapy), nonsense is a usage error.
+    const py = await sh([
+      "task",
+      "create",
+      "--function",
+      fn,
+      "--executor",
+      "python",
+      "--args",
+      '{"message":"p"}',
+    ]);
+    assert.equal(py.code, 0, py.raw);
+    // Arguments: a declared default fills a missing one; one without a default is named.
+    const noArg = await sh(["task", "create", "--function", fn]);
+    assert.equal(noArg.code, 2);
+    assert.match(noArg.stderr, /--args: give message/);
+    const withDefault = (
+      await must(["function", "register", "--name", "builtin-echo", "--argument", "message=hi there"])
+    ).trim();
+    const defaulted = (await must(["task", "create", "--function", withDefault])).trim();
+    await must(["task", "invoke", defaulted]);
+    assert.equal(await must(["task", "result", defaulted, "--timeout", "60"]), "hi there\n");
+    const bad = await sh(["task", "create", "--function", fn, "--executor", "cobol"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--executor.*expected one of builtin, python, wamr, javascript/);
+    const missing = await sh(["task", "create"]);
+    assert.equal(missing.code, 2, "commander's missing-option error is a usage error too");
+
+    // status and doctor, against this platform's configuration.
+    const status = await sh(
+      ["--json", "--config", platform.configFile, "status"],
+      ["--data-dir", platform.dataDir],
+    );
+    assert.equal(status.code, 0, status.raw);
+    const view = JSON.parse(status.stdout);
+    assert.equal(view.tee, "simulated");
+    assert.equal(view.services.length, 7);
+    assert.ok(view.services.every((x: { state: string }) => x.state === "up"));
+    const doctor = await sh(
+      ["--json", "--config", platform.configFile, "doctor"],
+      ["--data-dir", platform.dataDir],
+    );
+    const report = JSON.parse(doctor.stdout);
+    const failed = report.checks.filter((c: { ok: boolean }) => !c.ok);
+    assert.deepEqual(failed, [], "every doctor check passes against a running platform");
+    assert.equal(doctor.code, 0);
+    // A data directory that does not exist: each failed check carries a fix; exit 1.
+    const sick = await sh(["--json", "doctor"], ["--data-dir", join(elsewhere, "nowhere")]);
+    assert.equal(sick.code, 1);
+    const sickChecks = JSON.parse(sick.stdout).checks as Array<{ check: string; ok: boolean; fix?: string }>;
+    const dataDir = sickChecks.find((c) => c.check === "data directory")!;
+    assert.equal(dataDir.ok, false);
+    assert.match(dataDir.fix!, /npm start|cloister up/);
+    assert.ok(sickChecks.filter((c) => !c.ok).every((c) => c.fix));
+
+    await must(["user", "logout"]);
+    assert.match((await sh(["user", "list"])).stderr, /not logged in/);
   });
 });

@@ -1,6 +1,6 @@
 import { type FunctionArguments, type JsonValue, TaskFailure } from "@cloister/runtime";
 
-/** The one failure text for any argument record that does not fit its schema (spec §2.2). */
+/** The one failure text for any argument record that does not fit its schema (kept from the legacy platform). */
 export const CANNOT_DESERIALIZE = "Cannot deserialize arguments";
 
 /**
@@ -9,14 +9,17 @@ export const CANNOT_DESERIALIZE = "Cannot deserialize arguments";
  */
 export interface Field<T> {
   readonly optional: boolean;
+  /** The argument's JSON shape as users read it (`string`, `u32`, `bool`, …), for discovery. */
+  readonly type: string;
   decode(value: JsonValue | undefined): T | typeof NO_FIT;
 }
 
 export const NO_FIT: unique symbol = Symbol("no fit");
 
-function field<T>(decode: (v: JsonValue) => T | typeof NO_FIT): Field<T> {
+function field<T>(type: string, decode: (v: JsonValue) => T | typeof NO_FIT): Field<T> {
   return {
     optional: false,
+    type,
     decode: (v) => (v === undefined ? NO_FIT : decode(v)),
   };
 }
@@ -26,31 +29,33 @@ function field<T>(decode: (v: JsonValue) => T | typeof NO_FIT): Field<T> {
  * Rust type's range. (`10.0` is rejected there too, but a parsed JSON value no longer shows the
  * difference; see README.)
  */
-function unsigned(max: number): Field<number> {
-  return field((v) => (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max ? v : NO_FIT));
+function unsigned(type: string, max: number): Field<number> {
+  return field(type, (v) =>
+    typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max ? v : NO_FIT,
+  );
 }
 
 export const t = {
-  string: (): Field<string> => field((v) => (typeof v === "string" ? v : NO_FIT)),
-  bool: (): Field<boolean> => field((v) => (typeof v === "boolean" ? v : NO_FIT)),
+  string: (): Field<string> => field("string", (v) => (typeof v === "string" ? v : NO_FIT)),
+  bool: (): Field<boolean> => field("bool", (v) => (typeof v === "boolean" ? v : NO_FIT)),
   /** u8 */
-  u8: (): Field<number> => unsigned(0xff),
+  u8: (): Field<number> => unsigned("u8", 0xff),
   /** u32 */
-  u32: (): Field<number> => unsigned(0xffff_ffff),
+  u32: (): Field<number> => unsigned("u32", 0xffff_ffff),
   /** usize / u64, limited to what a JavaScript number holds exactly. */
-  uint: (): Field<number> => unsigned(Number.MAX_SAFE_INTEGER),
+  uint: (): Field<number> => unsigned("u64", Number.MAX_SAFE_INTEGER),
   /** f64 (accepts JSON integers and floats). */
-  f64: (): Field<number> => field((v) => (typeof v === "number" && Number.isFinite(v) ? v : NO_FIT)),
+  f64: (): Field<number> => field("f64", (v) => (typeof v === "number" && Number.isFinite(v) ? v : NO_FIT)),
   /** f32: the JSON number rounded to single precision, as the legacy deserializer stores it. */
   f32: (): Field<number> =>
-    field((v) => {
+    field("f32", (v) => {
       if (typeof v !== "number") return NO_FIT;
       const f = Math.fround(v);
       return Number.isFinite(f) ? f : NO_FIT;
     }),
   /** Vec<u8>: an array of integers 0–255. */
   bytes: (): Field<Uint8Array> =>
-    field((v) => {
+    field("bytes (array of 0-255)", (v) => {
       if (!Array.isArray(v)) return NO_FIT;
       const out = new Uint8Array(v.length);
       for (let i = 0; i < v.length; i++) {
@@ -64,6 +69,7 @@ export const t = {
   optional<T>(inner: Field<T>): Field<T | undefined> {
     return {
       optional: true,
+      type: inner.type,
       decode: (v) => (v === undefined || v === null ? undefined : inner.decode(v)),
     };
   },

@@ -3,7 +3,9 @@
 import { CloisterError, ConfigError, Status } from "@cloister/core";
 import { common, type frontend } from "@cloister/proto";
 import { type AuditEntry, type FileView, PlatformEndpointError } from "@cloister/sdk";
+import { CommanderError } from "commander";
 import { UsageError } from "./args.js";
+import { hintFor } from "./hints.js";
 
 const CODE_NAMES = Object.fromEntries(Object.entries(Status).map(([name, code]) => [code, name])) as Record<
   number,
@@ -16,6 +18,8 @@ export interface ErrorView {
   message: string;
   code?: number;
   code_name?: string;
+  /** What the platform's (legacy) text means and what to do; the text itself is unchanged. */
+  hint?: string;
 }
 
 /** What the user is told when a command fails; never includes secrets (messages do not carry them). */
@@ -27,8 +31,12 @@ export function errorView(e: unknown): ErrorView {
         : `is the platform running? check --${e.service === "frontend" ? "frontend" : "authentication"}`;
     return { message: `${e.message}; ${hint}`, code: e.code, code_name: codeName(e.code) };
   }
-  if (e instanceof CloisterError) return { message: e.message, code: e.code, code_name: codeName(e.code) };
+  if (e instanceof CloisterError) {
+    const hint = hintFor(e.message);
+    return { message: e.message, code: e.code, code_name: codeName(e.code), ...(hint ? { hint } : {}) };
+  }
   if (e instanceof UsageError || e instanceof ConfigError) return { message: e.message };
+  if (e instanceof CommanderError) return { message: e.message.replace(/^error: /, "") };
   const err = e as { code?: unknown; message?: unknown; path?: unknown };
   // Node file-system errors: the message already names the path and the reason.
   if (typeof err?.message === "string") return { message: err.message };
@@ -36,11 +44,38 @@ export function errorView(e: unknown): ErrorView {
 }
 
 export function formatError(view: ErrorView): string {
-  return `cloister: ${view.message}${view.code_name ? ` (${view.code_name})` : ""}`;
+  return `cloister: ${view.message}${view.code_name ? ` (${view.code_name})` : ""}${view.hint ? ` — ${view.hint}` : ""}`;
 }
 
-/** Exit status: 2 for a malformed command line, 1 for everything else. */
-export const exitCodeFor = (e: unknown): number => (e instanceof UsageError ? 2 : 1);
+/**
+ * Exit status: 0 after help or --version, 2 for a malformed command line (ours or commander's:
+ * unknown command or option, missing argument or required option), 1 for a failed operation.
+ */
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+  return e instanceof UsageError ? 2 : 1;
+}
+
+/** Output formats of list commands (kubectl-style `-o`). */
+export type ListFormat = "table" | "wide" | "json";
+
+export function listFormat(value: string | undefined, json: boolean): ListFormat {
+  if (json) return "json";
+  if (value === undefined || value === "table") return "table";
+  if (value === "wide" || value === "json") return value;
+  throw new UsageError(`-o: expected table, wide or json, got ${JSON.stringify(value)}`);
+}
+
+/** Aligned columns with a header row; an empty list says so under the header. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), ...(rows.length ? rows.map(line) : ["(none)"])].join("\n");
+}
 
 const hexOf = (b: Uint8Array | undefined) => Buffer.from(b ?? []).toString("hex");
 const ownersView = (l: frontend.OwnerList[]) => Object.fromEntries(l.map((o) => [o.dataName, o.uids]));

@@ -2,29 +2,52 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadConfig } from "@cloister/config";
 import { signEnclaveInfo, verifyEnclaveInfoSignatures } from "@cloister/tee";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
 import { attest } from "./commands/attest.js";
 import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
+import { completionCommand } from "./commands/completion.js";
+import { contextCommands } from "./commands/context.js";
 import { dataCommands } from "./commands/data.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
+import { statusCommand } from "./commands/status.js";
 import { taskCommands } from "./commands/tasks.js";
 import { userCommands } from "./commands/users.js";
+import { resolveDataDir } from "./data-dir.js";
 import { errorView, exitCodeFor, formatError } from "./format.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const program = new Command();
 program
   .name("cloister")
-  .description("Cloister: confidential-computing functions as a service (Teaclave-compatible)")
-  .option("--data-dir <dir>", "platform data directory", process.env.CLOISTER_HOME ?? "./.cloister")
+  .description(
+    "Cloister: confidential-computing functions as a service (Teaclave-compatible).\n" +
+      "Exit status: 0 success, 1 failed operation, 2 malformed command line.",
+  )
+  .version(version, "-V, --version", "print the version")
+  .option(
+    "--data-dir <dir>",
+    "platform data directory (env CLOISTER_HOME; default: the nearest ./.cloister up from here)",
+  )
   .option("--config <file>", "configuration file (TOML)")
-  .option("--json", "machine-readable output");
+  .option("--context <name>", "the platform context to use (env CLOISTER_CONTEXT; default: the current one)")
+  .option("--json", "machine-readable output")
+  // Commander exits by itself on usage errors (status 1); throwing instead lets every usage
+  // error leave with status 2, whichever part of the CLI found it.
+  .exitOverride()
+  .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, "cloister: ")) });
 
-const globals = () => program.opts<{ dataDir: string; config?: string; json?: boolean }>();
-const config = () => loadConfig({ file: globals().config, overrides: { data_dir: globals().dataDir } });
+const globals = () => program.opts<{ dataDir?: string; config?: string; context?: string; json?: boolean }>();
+const dataDir = () => resolveDataDir(globals().dataDir ?? process.env.CLOISTER_HOME);
+const config = () => loadConfig({ file: globals().config, overrides: { data_dir: dataDir().path } });
 const print = (human: string, json: unknown) =>
   console.log(globals().json ? JSON.stringify(json, null, 2) : human);
+const note = (text: string) => process.stderr.write(`${text}\n`);
 
 program
   .command("up")
@@ -64,7 +87,7 @@ program
   .option("--enclave-info <file>", "accepted measurements (default: <data-dir>/enclave_info.toml)")
   .option("--enclave <name>", "expected enclave, e.g. teaclave_frontend_service")
   .action(async (address: string, o: { asRootCa?: string; enclaveInfo?: string; enclave?: string }) => {
-    const dir = globals().dataDir;
+    const dir = dataDir().path;
     console.log(
       await attest(address, {
         asRootCa: o.asRootCa ?? `${dir}/as_root_ca.pem`,
@@ -99,17 +122,34 @@ enclaveInfo
   });
 
 // ----- client commands -----
-const cli: Cli = { json: () => globals().json ?? false, dataDir: () => globals().dataDir, print };
+const cli: Cli = {
+  json: () => globals().json ?? false,
+  dataDir: () => dataDir().path,
+  dataDirExplicit: () => dataDir().explicit,
+  contextName: () => globals().context ?? process.env.CLOISTER_CONTEXT,
+  print,
+  note,
+};
 userCommands(program, cli);
 functionCommands(program, cli);
 dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+contextCommands(program, cli);
+doctorCommand(program, cli, config);
+statusCommand(program, cli, config);
+completionCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
+  const code = exitCodeFor(e);
+  // Commander has already printed its own message (or the help, or the version).
+  if (e instanceof CommanderError) {
+    if (code !== 0 && globals().json) console.log(JSON.stringify({ error: errorView(e) }, null, 2));
+    process.exit(code);
+  }
   const view = errorView(e);
   console.error(formatError(view));
   if (globals().json) console.log(JSON.stringify({ error: view }, null, 2));
-  process.exit(exitCodeFor(e));
+  process.exit(code);
 });

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import { AttestationError, CloisterError, ConfigError, Status } from "@cloister/core";
 import { common, frontend } from "@cloister/proto";
 import { PlatformEndpointError } from "@cloister/sdk";
+import { CommanderError } from "commander";
 import { UsageError } from "../src/args.js";
 import {
   auditView,
@@ -17,20 +18,55 @@ import {
   formatTask,
   functionView,
   ipText,
+  listFormat,
+  table,
   taskView,
 } from "../src/format.js";
 
 describe("errors", () => {
-  test("platform errors print the message and the gRPC code name", () => {
+  test("platform errors print the legacy text, the gRPC code name and a plain-language hint", () => {
     const v = errorView(new CloisterError(Status.PERMISSION_DENIED, "permission denied"));
-    assert.deepEqual(v, { message: "permission denied", code: 7, code_name: "PERMISSION_DENIED" });
-    assert.equal(formatError(v), "cloister: permission denied (PERMISSION_DENIED)");
-    assert.equal(
-      formatError(errorView(new CloisterError(Status.UNAUTHENTICATED, "authentication failed"))),
-      "cloister: authentication failed (UNAUTHENTICATED)",
-    );
+    assert.equal(v.message, "permission denied");
+    assert.equal(v.code, 7);
+    assert.equal(v.code_name, "PERMISSION_DENIED");
+    assert.ok(v.hint);
+    assert.equal(formatError(v), `cloister: permission denied (PERMISSION_DENIED) — ${v.hint}`);
+    for (const text of ["user id exist", "failed to invoke task", "invalid task", "incorrent credential"]) {
+      const view = errorView(new CloisterError(Status.UNKNOWN, text));
+      assert.equal(view.message, text, "the wire text is kept");
+      assert.ok(view.hint, `${text} has a hint`);
+    }
+    const plain = errorView(new CloisterError(Status.UNKNOWN, "something new"));
+    assert.equal(plain.hint, undefined);
+    assert.equal(formatError(plain), "cloister: something new (UNKNOWN)");
     assert.equal(codeName(13), "INTERNAL");
     assert.equal(codeName(42), "code 42");
+  });
+
+  test("exit codes: 2 for every usage error (commander's too), 0 after help/version, 1 otherwise", () => {
+    assert.equal(exitCodeFor(new UsageError("x")), 2);
+    assert.equal(exitCodeFor(new CommanderError(1, "commander.missingMandatoryOptionValue", "x")), 2);
+    assert.equal(exitCodeFor(new CommanderError(0, "commander.version", "0.1.0")), 0);
+    assert.equal(exitCodeFor(new CloisterError(Status.UNKNOWN, "x")), 1);
+    assert.equal(exitCodeFor(new Error("x")), 1);
+  });
+
+  test("tables align columns and say when they are empty", () => {
+    assert.equal(
+      table(
+        ["A", "LONGER"],
+        [
+          ["x", "1"],
+          ["yyyy", "2"],
+        ],
+      ),
+      "A     LONGER\nx     1\nyyyy  2",
+    );
+    assert.equal(table(["USER"], []), "USER\n(none)");
+    assert.equal(listFormat(undefined, false), "table");
+    assert.equal(listFormat("wide", false), "wide");
+    assert.equal(listFormat("table", true), "json");
+    assert.throws(() => listFormat("yaml", false), UsageError);
   });
 
   test("an attestation failure names the endpoint, the reason and the flags to check", () => {

@@ -11,6 +11,8 @@ import {
 } from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
 import { describeCallError } from "./errors.js";
+import { type ExecutorType, resolveTaskExecutor, type TaskExecutor } from "./executors.js";
+import { TaskWaitTimeoutError } from "./progress.js";
 import { type PlatformTrust, policyFor } from "./trust.js";
 
 export interface ClientOptions {
@@ -119,7 +121,7 @@ export class CloisterClient {
     });
   }
 
-  // ----- authentication API (behaviour.md §2.5) -----
+  // ----- authentication API -----
 
   async login(id: string, password: string): Promise<string> {
     // Login sends no credential metadata, whatever session the client holds.
@@ -171,7 +173,7 @@ export class CloisterClient {
     return (await this.authCall("listUsers", { id: id ?? this.session?.id ?? "" })).ids;
   }
 
-  // ----- functions (behaviour.md §4) -----
+  // ----- functions -----
 
   /** Registers a function; defaults as the Python SDK: builtin, public, unlimited usage. */
   async registerFunction(request: FunctionDefinition): Promise<string> {
@@ -217,7 +219,7 @@ export class CloisterClient {
     return { functionQuota: r.functionQuota, currentUsage: r.currentUsage };
   }
 
-  // ----- data (behaviour.md §5) -----
+  // ----- data -----
 
   async registerInputFile(url: string, cmac: Uint8Array, cryptoInfo: CryptoInfoLike): Promise<string> {
     const r = await this.call("registerInputFile", {
@@ -263,19 +265,20 @@ export class CloisterClient {
     return { owner: r.owner, cmac: Buffer.from(r.cmac) };
   }
 
-  // ----- tasks (behaviour.md §6) -----
+  // ----- tasks -----
 
   async createTask(request: {
     functionId: string;
     arguments?: Record<string, unknown>;
-    executor?: string;
+    /** Default `builtin`; a function's executor type is accepted too (`python` → `mesapy`). */
+    executor?: TaskExecutor | ExecutorType;
     inputsOwnership?: Ownership;
     outputsOwnership?: Ownership;
   }): Promise<string> {
     const r = await this.call("createTask", {
       functionId: request.functionId,
       functionArguments: JSON.stringify(request.arguments ?? {}),
-      executor: request.executor ?? "builtin",
+      executor: resolveTaskExecutor(request.executor ?? "builtin") ?? request.executor!,
       inputsOwnership: request.inputsOwnership ?? [],
       outputsOwnership: request.outputsOwnership ?? [],
     });
@@ -311,22 +314,26 @@ export class CloisterClient {
   /** Poll GetTask until the task has ended (Finished, Canceled or Failed). */
   async waitForTask(
     taskId: string,
-    options: { timeoutMs?: number; pollMs?: number } = {},
+    options: { timeoutMs?: number; pollMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<TaskView> {
-    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    const deadline = Date.now() + timeoutMs;
     let pollMs = options.pollMs ?? 10;
     for (;;) {
       const task = await this.getTask(taskId);
       if (ENDED.has(task.status)) return task;
-      if (Date.now() > deadline)
-        throw new CloisterError(Status.DEADLINE_EXCEEDED, `task ${taskId} has not ended`);
+      options.onProgress?.(task);
+      if (Date.now() > deadline) throw new TaskWaitTimeoutError(task, taskId, Math.round(timeoutMs / 1000));
       await new Promise((r) => setTimeout(r, pollMs));
       pollMs = Math.min(pollMs * 2, options.pollMs ?? 250);
     }
   }
 
   /** The function's return value, or a CloisterError carrying the failure reason. */
-  async taskResult(taskId: string, options: { timeoutMs?: number } = {}): Promise<Buffer> {
+  async taskResult(
+    taskId: string,
+    options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
+  ): Promise<Buffer> {
     const task = await this.waitForTask(taskId, options);
     if (task.status === common.TaskStatus.Finished && task.result?.Ok)
       return Buffer.from(task.result.Ok.returnValue);
@@ -344,7 +351,7 @@ export class CloisterClient {
    */
   async taskOutputs(
     taskId: string,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<{ returnValue: Buffer; tags: Record<string, Buffer>; log: string[] }> {
     const returnValue = await this.taskResult(taskId, options);
     const ok = (await this.getTask(taskId)).result?.Ok;
@@ -352,7 +359,7 @@ export class CloisterClient {
     return { returnValue, tags, log: ok?.log ?? [] };
   }
 
-  // ----- audit (behaviour.md §10) -----
+  // ----- audit -----
 
   /** Audit entries matching `query` (e.g. `message:register_function`), newest first. */
   async queryAuditLogs(query: string, limit = 100): Promise<AuditEntry[]> {

@@ -58,6 +58,12 @@ export function createFaceDetection(options: FaceDetectionOptions = {}): Builtin
   const cascadePath = options.cascadePath ?? DEFAULT_FACE_CASCADE;
   return {
     name: "builtin-face-detection",
+    descriptor: {
+      summary: "detects faces in a JPEG image (argument image); returns the boxes as JSON",
+      arguments: faceArgs,
+      inputs: [],
+      outputs: [],
+    },
     async run(raw, { offload }) {
       const a = parseArgs(faceArgs, raw);
       const params = detectorParams(a);

@@ -6,6 +6,12 @@ const lrTrainArgs = { alg_alpha: t.f64(), alg_iters: t.uint(), feature_size: t.u
 
 export const logisticRegressionTrain: Builtin = {
   name: "builtin-logistic-regression-train",
+  descriptor: {
+    summary: "trains a logistic regression model on CSV rows (features, then label)",
+    arguments: lrTrainArgs,
+    inputs: ["training_data"],
+    outputs: ["model_file"],
+  },
   async run(raw, { runtime, offload }) {
     const a = parseArgs(lrTrainArgs, raw);
     const data = await runtime.readInput("training_data");
@@ -22,6 +28,12 @@ export const logisticRegressionTrain: Builtin = {
 
 export const logisticRegressionPredict: Builtin = {
   name: "builtin-logistic-regression-predict",
+  descriptor: {
+    summary: "predicts with a logistic regression model",
+    arguments: {},
+    inputs: ["model_file", "data_file"],
+    outputs: ["result_file"],
+  },
   async run(_raw, { runtime, offload }) {
     const model = await runtime.readInput("model_file");
     const data = await runtime.readInput("data_file");
@@ -33,6 +45,12 @@ export const logisticRegressionPredict: Builtin = {
 
 export const gbdtPredict: Builtin = {
   name: "builtin-gbdt-predict",
+  descriptor: {
+    summary: "predicts with a gradient-boosted decision tree model",
+    arguments: {},
+    inputs: ["model_file", "data_file"],
+    outputs: ["result_file"],
+  },
   async run(_raw, { runtime, offload }) {
     const model = await runtime.readInput("model_file");
     const data = await runtime.readInput("data_file");
@@ -46,6 +64,12 @@ const pcaArgs = { n: t.uint(), center: t.bool(), feature_size: t.uint() };
 
 export const principalComponentsAnalysis: Builtin = {
   name: "builtin_principal_components_analysis",
+  descriptor: {
+    summary: "projects CSV rows onto their n principal components",
+    arguments: pcaArgs,
+    inputs: ["input_data"],
+    outputs: ["output_data"],
+  },
   async run(raw, { runtime, offload }) {
     const a = parseArgs(pcaArgs, raw);
     if (a.n > a.feature_size) throw new TaskFailure("n must not exceed feature_size");
@@ -75,6 +99,12 @@ const gbdtTrainArgs = {
 
 export const gbdtTrain: Builtin = {
   name: "builtin-gbdt-train",
+  descriptor: {
+    summary: "trains a gradient-boosted decision tree model on CSV rows (features, then label)",
+    arguments: gbdtTrainArgs,
+    inputs: ["training_data"],
+    outputs: ["trained_model"],
+  },
   async run(raw, { runtime, offload }) {
     const a = parseArgs(gbdtTrainArgs, raw);
     const data = await runtime.readInput("training_data");

@@ -6,6 +6,12 @@ const intersectArgs = { order: t.string() };
 
 export const orderedSetIntersect: Builtin = {
   name: "builtin-ordered-set-intersect",
+  descriptor: {
+    summary: "private set intersection of two sorted line lists; order ascending or desending",
+    arguments: intersectArgs,
+    inputs: ["input_data1", "input_data2"],
+    outputs: ["output_result1", "output_result2"],
+  },
   async run(raw, { runtime, offload }) {
     const { order } = parseArgs(intersectArgs, raw);
     // Legacy order: both inputs opened and both outputs created before the order is checked.
@@ -27,6 +33,12 @@ const joinArgs = { left_column: t.uint(), right_column: t.uint(), ascending: t.b
 
 export const orderedSetJoin: Builtin = {
   name: "builtin-ordered-set-join",
+  descriptor: {
+    summary: "joins two sorted CSV files on a column each",
+    arguments: joinArgs,
+    inputs: ["input_data1", "input_data2"],
+    outputs: ["output_result"],
+  },
   async run(raw, { runtime, offload }) {
     const a = parseArgs(joinArgs, raw);
     const data1 = await runtime.readInput("input_data1");
@@ -48,6 +60,13 @@ const pjcArgs = { num_user: t.uint() };
 
 export const privateJoinAndCompute: Builtin = {
   name: "builtin-private-join-and-compute",
+  descriptor: {
+    summary:
+      "for the ids present in every party's `id : amount` lines, the sum of their amounts; every party gets the result",
+    arguments: pjcArgs,
+    inputs: ["input_data0", "…", "input_data<num_user-1>"],
+    outputs: ["output_data0", "…", "output_data<num_user-1>"],
+  },
   async run(raw, { runtime, offload }) {
     const { num_user } = parseArgs(pjcArgs, raw);
     if (num_user < 2) throw new TaskFailure("The demo requires at least two parties!");

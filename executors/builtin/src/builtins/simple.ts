@@ -9,6 +9,7 @@ const echoArgs = { message: t.string() };
 
 export const echo: Builtin = {
   name: "builtin-echo",
+  descriptor: { summary: "returns its message argument", arguments: echoArgs, inputs: [], outputs: [] },
   async run(raw) {
     return parseArgs(echoArgs, raw).message;
   },
@@ -16,6 +17,12 @@ export const echo: Builtin = {
 
 export const passwordCheck: Builtin = {
   name: "builtin-password-check",
+  descriptor: {
+    summary: "whether the first line of password appears in exposed_passwords (true/false)",
+    arguments: {},
+    inputs: ["password", "exposed_passwords"],
+    outputs: [],
+  },
   async run(_args, { runtime }) {
     const first = lines(utf8(await runtime.readInput("password")))[0];
     if (first === undefined) throw new TaskFailure("Empty password file");
@@ -42,6 +49,12 @@ function rsaKey(der: Buffer) {
 
 export const rsaSign: Builtin = {
   name: "builtin-rsa-sign",
+  descriptor: {
+    summary: "RSA PKCS#1 v1.5 SHA-256 signature (base64) of data with the PKCS#1 DER key rsa_key",
+    arguments: rsaSignArgs,
+    inputs: ["rsa_key"],
+    outputs: [],
+  },
   async run(raw, { runtime }) {
     const { data } = parseArgs(rsaSignArgs, raw);
     const key = rsaKey(await runtime.readInput("rsa_key"));
@@ -59,6 +72,13 @@ const GCM_KEY_BYTES: Record<string, number> = { aes128gcm: 16, aes256gcm: 32 };
 
 export const onlineDecrypt: Builtin = {
   name: "builtin_online_decrypt",
+  descriptor: {
+    summary:
+      "AES-GCM decryption of base64 arguments (algorithm aes128gcm or aes256gcm); returns the UTF-8 plaintext",
+    arguments: decryptArgs,
+    inputs: [],
+    outputs: [],
+  },
   async run(raw) {
     const args = parseArgs(decryptArgs, raw);
     const key = decodeBase64(args.key);

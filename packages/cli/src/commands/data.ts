@@ -37,13 +37,15 @@ export function dataCommands(program: Command, cli: Cli): void {
         const id = await client.registerOutputFile(o.url as string, cryptoInfo);
         const info = cryptoInfoFile(cryptoInfo);
         if (o.saveInfo) saveCryptoInfo(o.saveInfo as string, info);
-        const lines = [id];
-        if (generated && !o.saveInfo)
-          lines.push(
-            `  generated key ${info.key}${info.iv ? ` iv ${info.iv}` : ""} (keep it to decrypt the result)`,
-          );
-        if (o.saveInfo) lines.push(`  crypto info saved in ${o.saveInfo}`);
-        cli.print(lines.join("\n"), { data_id: id, crypto_info: info });
+        // stdout is the id alone (x=$(cloister data register-output …)); the key notes go to stderr.
+        if (!cli.json()) {
+          if (generated && !o.saveInfo)
+            cli.note(
+              `generated key ${info.key}${info.iv ? ` iv ${info.iv}` : ""} (keep it to decrypt the result)`,
+            );
+          if (o.saveInfo) cli.note(`crypto info saved in ${o.saveInfo}`);
+        }
+        cli.print(id, { data_id: id, crypto_info: info });
       }),
     );
 

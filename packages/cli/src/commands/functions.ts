@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import type { FunctionDefinition } from "@cloister/sdk";
-import type { Command } from "commander";
+import { EXECUTOR_TYPES, type FunctionDefinition, isExecutorType } from "@cloister/sdk";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { argumentSpecs, fileSpecs, integer } from "../args.js";
-import { formatFunction, formatList, functionView } from "../format.js";
+import { formatFunction, functionView, listFormat, table } from "../format.js";
 import { type Cli, clientOptions, withClient } from "./client.js";
 
 const INT32 = 2 ** 31 - 1;
@@ -13,8 +13,16 @@ function definitionOptions(c: Command, forUpdate: boolean): Command {
   const nameHelp = "function name (selects the builtin for executor type builtin)";
   (forUpdate ? c.option(name, nameHelp) : c.requiredOption(name, nameHelp))
     .option("--description <text>", "description")
-    .option("--executor-type <type>", "builtin, python, wamr (default builtin)")
-    .option("--payload <file>", "function code (Python source, WebAssembly module)")
+    .addOption(
+      new Option("--executor-type <type>", `${EXECUTOR_TYPES.join(", ")} (default builtin)`).argParser(
+        (v) => {
+          if (!isExecutorType(v))
+            throw new InvalidArgumentError(`expected one of ${EXECUTOR_TYPES.join(", ")}.`);
+          return v;
+        },
+      ),
+    )
+    .option("--payload <file>", "function code (Python source, WebAssembly module, JavaScript source)")
     .option("--argument <spec...>", "overwritable argument: key or key=default")
     .option("--fixed-argument <key=value...>", "argument task creators cannot change")
     .option("--input <spec...>", "declared input: name, name? (optional), name:description")
@@ -98,18 +106,76 @@ export function functionCommands(program: Command, cli: Cli): void {
   clientOptions(fn.command("list"))
     .description("functions a user registered and may use (default: you)")
     .option("--user <id>", "whose functions (PlatformAdmin only for others)")
+    .option("-o, --format <format>", "table (default), wide (adds name and executor) or json")
     .action(
       withClient(cli, async (client, _args, o) => {
+        const format = listFormat(o.format as string | undefined, cli.json());
         const r = await client.listFunctions(o.user as string | undefined);
-        cli.print(
-          `${formatList("registered", r.registeredFunctions)}\n${formatList("allowed", r.allowedFunctions)}`,
-          {
-            registered_functions: r.registeredFunctions,
-            allowed_functions: r.allowedFunctions,
-          },
+        const rows = [
+          ...r.registeredFunctions.map((id) => ({ function_id: id, relation: "registered" })),
+          ...r.allowedFunctions
+            .filter((id) => !r.registeredFunctions.includes(id))
+            .map((id) => ({ function_id: id, relation: "allowed" })),
+        ];
+        if (format === "json")
+          return console.log(
+            JSON.stringify(
+              { registered_functions: r.registeredFunctions, allowed_functions: r.allowedFunctions },
+              null,
+              2,
+            ),
+          );
+        if (format === "table")
+          return console.log(
+            table(
+              ["FUNCTION", "RELATION"],
+              rows.map((x) => [x.function_id, x.relation]),
+            ),
+          );
+        const details = await Promise.all(rows.map((x) => client.getFunction(x.function_id)));
+        console.log(
+          table(
+            ["FUNCTION", "RELATION", "NAME", "EXECUTOR", "OWNER", "VISIBILITY"],
+            rows.map((x, i) => [
+              x.function_id,
+              x.relation,
+              details[i]!.name,
+              details[i]!.executorType,
+              details[i]!.owner,
+              details[i]!.public ? "public" : "private",
+            ]),
+          ),
         );
       }),
     );
+
+  fn.command("builtins")
+    .description(
+      "the builtin functions: register one with --name <name>, its --argument, --input and --output names",
+    )
+    .option("-o, --format <format>", "table (default), wide (adds argument types and descriptions) or json")
+    .action(async (o: { format?: string }) => {
+      const format = listFormat(o.format, cli.json());
+      const { BUILTINS, describeBuiltin } = await import("@cloister/executor-builtin");
+      const all = BUILTINS.map(describeBuiltin);
+      if (format === "json") return console.log(JSON.stringify(all, null, 2));
+      const args = (b: (typeof all)[number], wide: boolean) =>
+        b.arguments.map((a) => `${a.name}${a.optional ? "?" : ""}${wide ? `:${a.type}` : ""}`).join(" ") ||
+        "-";
+      const wide = format === "wide";
+      console.log(
+        table(
+          ["NAME", "ARGUMENTS", "INPUTS", "OUTPUTS", ...(wide ? ["WHAT IT DOES"] : [])],
+          all.map((b) => [
+            b.name,
+            args(b, wide),
+            b.inputs.join(" ") || "-",
+            b.outputs.join(" ") || "-",
+            ...(wide ? [b.summary] : []),
+          ]),
+        ),
+      );
+    });
 
   clientOptions(fn.command("delete <function-id>"))
     .description("delete a function (its owner only)")

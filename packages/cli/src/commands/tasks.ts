@@ -1,9 +1,71 @@
-import type { Command } from "commander";
-import { dataMap, integer, jsonObject, ownerships } from "../args.js";
+import {
+  EXECUTOR_TYPES,
+  isExecutorType,
+  resolveTaskExecutor,
+  type TaskView,
+  waitingFor,
+} from "@cloister/sdk";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { dataMap, integer, jsonObject, ownerships, UsageError } from "../args.js";
 import { formatTask, taskView } from "../format.js";
 import { type Cli, clientOptions, withClient } from "./client.js";
 
+/**
+ * On a terminal, one stderr line that follows what the task waits for; elsewhere nothing (so
+ * scripts and logs see only the result). Returns the callback and a function clearing the line.
+ */
+function progress(id: string): { onProgress: (t: TaskView) => void; done: () => void } {
+  if (!process.stderr.isTTY) return { onProgress: () => undefined, done: () => undefined };
+  let last = "";
+  const started = Date.now();
+  return {
+    onProgress(t) {
+      const line = `${id}: waiting for ${waitingFor(t).join(", ")}`;
+      const secs = Math.floor((Date.now() - started) / 1000);
+      const text = `${line} (${secs} s)`;
+      if (text === last) return;
+      last = text;
+      const width = process.stderr.columns ?? 80;
+      process.stderr.write(`\r\x1b[K${text.length > width - 1 ? `${text.slice(0, width - 2)}…` : text}`);
+    },
+    done() {
+      if (last) process.stderr.write("\r\x1b[K");
+    },
+  };
+}
+
 const PAST = { approve: "approved", invoke: "invoked", cancel: "cancel requested" } as const;
+
+/**
+ * The platform wants exactly the function's overwritable arguments (legacy rule, kept on the
+ * wire). Declared defaults fill the ones not given; anything else is a usage error naming the
+ * argument, rather than the platform's bare `invalid task`.
+ */
+export function fillArgumentDefaults(
+  args: Record<string, unknown>,
+  declared: Array<{ key: string; defaultValue: string; allowOverwrite: boolean }>,
+): void {
+  const overwritable = new Map(declared.filter((d) => d.allowOverwrite).map((d) => [d.key, d.defaultValue]));
+  for (const key of Object.keys(args)) {
+    if (overwritable.has(key)) continue;
+    const fixed = declared.some((d) => d.key === key);
+    throw new UsageError(
+      fixed
+        ? `--args: ${key} is fixed by the function and cannot be given`
+        : `--args: the function declares no argument ${key} (it takes: ${[...overwritable.keys()].join(", ") || "none"})`,
+    );
+  }
+  const missing: string[] = [];
+  for (const [key, defaultValue] of overwritable) {
+    if (Object.hasOwn(args, key)) continue;
+    if (defaultValue !== "") args[key] = defaultValue;
+    else missing.push(key);
+  }
+  if (missing.length)
+    throw new UsageError(
+      `--args: give ${missing.join(", ")} (the function declares no default), e.g. --args '{"${missing[0]}":"…"}'`,
+    );
+}
 
 export function taskCommands(program: Command, cli: Cli): void {
   const task = program.command("task").description("tasks: create, assign data, approve, invoke, follow");
@@ -12,15 +74,32 @@ export function taskCommands(program: Command, cli: Cli): void {
     .description("create a task for a function; prints its id")
     .requiredOption("--function <id>", "function id")
     .option("--args <json>", "function arguments as a JSON object", "{}")
-    .option("--executor <name>", "builtin, mesapy or wamr", "builtin")
+    .addOption(
+      new Option(
+        "--executor <name>",
+        `${EXECUTOR_TYPES.join(", ")} (mesapy is python's legacy name); default: the function's executor type`,
+      ).argParser((v) => {
+        if (!resolveTaskExecutor(v))
+          throw new InvalidArgumentError(`expected one of ${EXECUTOR_TYPES.join(", ")} (or mesapy).`);
+        return v;
+      }),
+    )
     .option("--input-owner <name=uid,uid...>", "owners of each input")
     .option("--output-owner <name=uid,uid...>", "owners of each output")
     .action(
       withClient(cli, async (client, _args, o) => {
+        const args = jsonObject(o.args as string, "--args");
+        let executor = o.executor === undefined ? undefined : resolveTaskExecutor(o.executor as string);
+        const fn = await client.getFunction(o.function as string);
+        if (!executor) {
+          // The executor that runs the function's type, so a Python function needs no flag.
+          executor = isExecutorType(fn.executorType) ? resolveTaskExecutor(fn.executorType) : undefined;
+        }
+        fillArgumentDefaults(args, fn.arguments);
         const id = await client.createTask({
           functionId: o.function as string,
-          arguments: jsonObject(o.args as string, "--args"),
-          executor: o.executor as string,
+          arguments: args,
+          executor: executor ?? "builtin",
           inputsOwnership: ownerships(o.inputOwner as string[] | undefined, "--input-owner"),
           outputsOwnership: ownerships(o.outputOwner as string[] | undefined, "--output-owner"),
         });
@@ -34,10 +113,10 @@ export function taskCommands(program: Command, cli: Cli): void {
     .option("--timeout <seconds>", "with --wait: how long", "120")
     .action(
       withClient(cli, async (client, [id], o) => {
+        const timeoutMs = integer(o.timeout as string, "--timeout", 1, 86_400) * 1000;
+        const p = progress(id!);
         const t = o.wait
-          ? await client.waitForTask(id!, {
-              timeoutMs: integer(o.timeout as string, "--timeout", 1, 86_400) * 1000,
-            })
+          ? await client.waitForTask(id!, { timeoutMs, onProgress: p.onProgress }).finally(p.done)
           : await client.getTask(id!);
         const view = taskView(t);
         cli.print(formatTask(view), view);
@@ -76,21 +155,23 @@ export function taskCommands(program: Command, cli: Cli): void {
   }
 
   clientOptions(task.command("result <task-id>"))
-    .description("wait for the task and print its return value (fails with the reason if the task failed)")
+    .description(
+      "wait for the task and print its return value on stdout, output tags and log on stderr (fails with the reason if the task failed; on timeout says what the task waits for)",
+    )
     .option("--timeout <seconds>", "how long to wait", "120")
     .action(
       withClient(cli, async (client, [id], o) => {
-        const out = await client.taskOutputs(id!, {
-          timeoutMs: integer(o.timeout as string, "--timeout", 1, 86_400) * 1000,
-        });
+        const timeoutMs = integer(o.timeout as string, "--timeout", 1, 86_400) * 1000;
+        const p = progress(id!);
+        const out = await client.taskOutputs(id!, { timeoutMs, onProgress: p.onProgress }).finally(p.done);
         const tags = Object.fromEntries(Object.entries(out.tags).map(([k, v]) => [k, v.toString("hex")]));
         const returnValue = out.returnValue.toString("utf8");
-        const human = [
-          returnValue,
-          ...Object.entries(tags).map(([k, v]) => `  output tag ${k} ${v}`),
-          ...out.log.map((l) => `  log ${l}`),
-        ];
-        cli.print(human.join("\n"), { task_id: id, return_value: returnValue, tags, log: out.log });
+        // stdout is the return value alone (x=$(cloister task result …)); tags and log go to stderr.
+        if (!cli.json()) {
+          for (const [k, v] of Object.entries(tags)) cli.note(`output tag ${k} ${v}`);
+          for (const l of out.log) cli.note(`log ${l}`);
+        }
+        cli.print(returnValue, { task_id: id, return_value: returnValue, tags, log: out.log });
       }),
     );
 }

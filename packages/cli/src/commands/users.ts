@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { role } from "../args.js";
-import { formatList } from "../format.js";
+import { listFormat, table } from "../format.js";
 import { resolvePassword } from "../password.js";
 import {
   type Cli,
@@ -41,13 +41,13 @@ export function userCommands(program: Command, cli: Cli): void {
       const client = openClient(flags, false);
       try {
         const token = await client.login(id, password);
-        const path = saveSession(flags, {
-          id,
-          token,
-          authentication: flags.authentication,
-          frontend: flags.frontend,
-        });
-        cli.print(`logged in as ${id} (session saved in ${path})`, { id, session: path });
+        const saved = saveSession(flags, { id, token });
+        cli.print(
+          saved.context
+            ? `logged in as ${id} (context ${saved.context}, saved in ${saved.where})`
+            : `logged in as ${id} (session saved in ${saved.where})`,
+          { id, session: saved.where, ...(saved.context ? { context: saved.context } : {}) },
+        );
       } finally {
         client.close();
       }
@@ -55,18 +55,21 @@ export function userCommands(program: Command, cli: Cli): void {
 
   user
     .command("logout")
-    .description("forget the saved session (the token itself stays valid until it expires)")
-    .option("--session <file>", "login session file")
+    .description("forget the saved login (the token itself stays valid until it expires)")
+    .option("--session <file>", "the session file to remove (default: the current context's login)")
     .action((o: { session?: string }) => {
-      const { path, existed } = deleteSession(o);
-      cli.print(existed ? `logged out (removed ${path})` : `not logged in (no ${path})`, {
-        session: path,
+      const context = cli.contextName();
+      const { where, existed } = deleteSession({ ...o, ...(context !== undefined ? { context } : {}) });
+      cli.print(existed ? `logged out (removed the login from ${where})` : `not logged in (${where})`, {
+        session: where,
         removed: existed,
       });
     });
 
   clientOptions(user.command("register <id>"))
-    .description("create a user (who may create whom: behaviour.md §2.6)")
+    .description(
+      "create a user (a PlatformAdmin creates anyone; a DataOwnerManager creates DataOwners of its group; see docs/contract.md)",
+    )
     .option("--password <password>", "the new user's password (default: $CLOISTER_NEW_PASSWORD, else prompt)")
     .requiredOption("--role <role>", "PlatformAdmin, FunctionOwner, DataOwnerManager or DataOwner")
     .option("--attribute <group>", "data owner group (DataOwner, DataOwnerManager)", "")
@@ -133,10 +136,19 @@ export function userCommands(program: Command, cli: Cli): void {
   clientOptions(user.command("list"))
     .description("users you manage (a DataOwnerManager passes its group with --group)")
     .option("--group <attribute>", "for a DataOwnerManager: its group attribute (default: your user id)")
+    .option("-o, --format <format>", "table (default), wide or json")
     .action(
       withClient(cli, async (client, _args, o) => {
+        const format = listFormat(o.format as string | undefined, cli.json());
         const ids = await client.listUsers(o.group as string | undefined);
-        cli.print(formatList("users", ids), { ids });
+        if (format === "json") return console.log(JSON.stringify({ ids }, null, 2));
+        // The platform lists ids only; wide has nothing more to show.
+        console.log(
+          table(
+            ["USER"],
+            ids.map((id) => [id]),
+          ),
+        );
       }),
     );
 }
