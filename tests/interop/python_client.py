@@ -3,7 +3,7 @@
 
 gRPC C-core (Debian python3-grpcio) for HTTP/2 + TLS, message classes built at run time from
 the descriptor set compiled from our own .proto files, and the attestation check of
-spec/attestation.md section 6 (the Teaclave Python SDK's order of checks) done with
+the attestation checks of docs/contract.md in the Teaclave Python SDK's order done with
 pyOpenSSL + cryptography before any request is sent.
 
 Usage: python_client.py --data-dir D [--auth HOST:PORT] [--frontend HOST:PORT] --descriptors F
@@ -45,7 +45,7 @@ def fetch_leaf_certificate(host, port):
 
 
 def verify_attestation(der, root_ca_pem, enclave_info, section):
-    """Section 6 of spec/attestation.md, step by step."""
+    """The Teaclave Python SDK's attestation checks, step by step."""
     cert = x509.load_der_x509_certificate(der)
     try:
         ext = json.loads(cert.extensions[0].value.value)

@@ -1,7 +1,7 @@
 /**
  * Every TeaclaveFrontend RPC called as every role, through the real platform, checked against
- * spec/behaviour.md: §3.1 (credentials), §3.2 (the role/API gate: 7 `permission denied`) and the
- * per-object rules of §4 (functions), §5 (data) and §6 (tasks), as owner and as non-owner /
+ * docs/contract.md (Roles): credentials, the role/API gate (7 `permission denied`) and the
+ * per-object rules of functions, data and tasks, as owner and as non-owner /
  * non-participant. The expectations are written out below as tables; the product code is not
  * consulted to derive them.
  */
@@ -14,7 +14,7 @@ import { client, launch, rejectsWith, seedInvalidUser, session, wireCrypto } fro
 
 // ---- who ---------------------------------------------------------------------------------------
 
-/** Role names as the API gate sees them (§2.1, last column). */
+/** Role names as the API gate sees them (last column). */
 type RoleName = "PlatformAdmin" | "FunctionOwner" | "DataOwnerManager" | "DataOwner" | "Invalid";
 
 /** The users of this test. `fo2`/`doA2` exist to be the non-owner / other participant. */
@@ -25,7 +25,7 @@ const USERS = {
   mgr: { role: "DataOwnerManager", register: ["DataOwnerManager", "A"] },
   doA: { role: "DataOwner", register: ["DataOwner", "A"] },
   doA2: { role: "DataOwner", register: ["DataOwner", "A"] },
-  // Role `Invalid`: the API refuses to create one (§2.1), so it is written into the sealed user
+  // Role `Invalid`: the API refuses to create one, so it is written into the sealed user
   // database before the platform starts, as a legacy database could hold it.
   nobody: { role: "Invalid", register: null },
 } as const satisfies Record<string, { role: RoleName; register: readonly [string, string] | null }>;
@@ -34,7 +34,7 @@ type Actor = keyof typeof USERS;
 /** One representative caller per role for the gate rows: PlatformAdmin, FunctionOwner, DataOwnerManager-A, DataOwner-A, Invalid. */
 const COLUMNS: Actor[] = ["admin", "fo", "mgr", "doA", "nobody"];
 
-// ---- §3.2: which roles pass the gate for each API (PlatformAdmin passes everything) ---------
+// ---- which roles pass the gate for each API (PlatformAdmin passes everything) ---------
 
 const FO = "FunctionOwner";
 const DOM = "DataOwnerManager";
@@ -134,7 +134,7 @@ async function assignedSharedTask(): Promise<string> {
   return taskId;
 }
 
-// ---- §4–§6: the per-object rows -------------------------------------------------------------
+// ---- the per-object rows -------------------------------------------------------------
 
 type Outcome = "ok" | readonly [code: number, message: string];
 interface Row {
@@ -154,7 +154,7 @@ const ID = (prefix: string) =>
 
 // biome-ignore format: one row per line keeps the matrix readable
 const ROWS: Row[] = [
-  // §4.2 functions
+  // functions
   { rpc: "registerFunction", as: "fo", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok", check: (r) => assert.match(r.functionId, ID("function")) },
   { rpc: "registerFunction", as: "admin", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok" },
   { rpc: "registerFunction", as: "fo", on: "unknown executor type", req: () => ({ name: "f", executorType: "cobol" }), expect: [13, "Invalid executor type: cobol"] },
@@ -198,7 +198,7 @@ const ROWS: Row[] = [
   { rpc: "listFunctions", as: "mgr", on: "own lists (no record)", req: () => ({ userId: "mgr" }), expect: "ok", check: (r) => assert.deepEqual(r, { registeredFunctions: [], allowedFunctions: [] }) },
   { rpc: "listFunctions", as: "admin", on: "another user's lists (allowed = every function)", req: () => ({ userId: "fo" }), expect: "ok", check: (r) => { for (const id of [f.fnPub, f.fnPriv, f.fnPrivA, f.fnStats, f.fnShared]) assert.ok(r.allowedFunctions.includes(id)); assert.deepEqual(r.allowedFunctions, [...r.allowedFunctions].sort()) } },
 
-  // §5.2 data
+  // data
   { rpc: "registerInputFile", as: "doA", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("input")) },
   { rpc: "registerInputFile", as: "mgr", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
   { rpc: "registerInputFile", as: "admin", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
@@ -248,7 +248,7 @@ const ROWS: Row[] = [
   { rpc: "getInputFile", as: "admin", on: "another owner's input (admin not exempt)", req: () => ({ dataId: f.inA }), expect: DENIED },
   { rpc: "getInputFile", as: "doA", on: "an output id", req: () => ({ dataId: f.outA }), expect: [3, "invalid data id"] },
 
-  // §6 tasks
+  // tasks
   { rpc: "createTask", as: "doA", on: "public function", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: "ok", check: (r) => assert.match(r.taskId, ID("task")) },
   { rpc: "createTask", as: "mgr", on: "public function", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: "ok" },
   { rpc: "createTask", as: "admin", on: "private function, not allowlisted", req: () => ({ functionId: f.fnPriv, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: "ok" },
@@ -301,8 +301,7 @@ const ROWS: Row[] = [
   { rpc: "cancelTask", as: "mgr", on: "task it does not participate in", req: async () => ({ taskId: await simpleTask("doA") }), expect: DENIED },
   { rpc: "cancelTask", as: "doA", on: "own task, already canceled", req: async () => { const taskId = await simpleTask("doA"); await as.doA.cancelTask(taskId); return { taskId }; }, expect: [2, "failed to cancel task, reason: task has already been canceled"] },
 
-  // §10.2
-  { rpc: "queryAuditLogs", as: "admin", on: "all entries", req: () => ({ query: "*", limit: 10 }), expect: "ok", check: (r) => assert.ok(Array.isArray(r.logs)) },
+  // { rpc: "queryAuditLogs", as: "admin", on: "all entries", req: () => ({ query: "*", limit: 10 }), expect: "ok", check: (r) => assert.ok(Array.isArray(r.logs)) },
 ];
 
 /** A request the gate rows send: well-formed, naming existing objects, so only the gate can refuse it. */
@@ -362,7 +361,7 @@ after(async () => {
   await platform?.stop();
 });
 
-describe("authorisation matrix: every frontend RPC × every role (behaviour.md §3–§6)", () => {
+describe("authorisation matrix: every frontend RPC × every role", () => {
   test("the tables cover all 22 TeaclaveFrontend RPCs, and every role the gate admits has per-object rows", () => {
     assert.deepEqual(Object.keys(frontend.TeaclaveFrontendService).sort(), [...RPCS].sort());
     assert.equal(RPCS.length, 22);
@@ -376,7 +375,7 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
     assert.deepEqual(missing, []);
   });
 
-  describe("§3.2 the role/API gate refuses with 7 `permission denied`", () => {
+  describe("the role/API gate refuses with 7 `permission denied`", () => {
     for (const rpc of RPCS)
       for (const actor of COLUMNS) {
         const role = USERS[actor].role;
@@ -387,7 +386,7 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
       }
   });
 
-  describe("§4–§6 per-object rules behind the gate", () => {
+  describe("per-object rules behind the gate", () => {
     for (const row of ROWS) {
       const outcome = row.expect === "ok" ? "ok" : `${row.expect[0]} ${row.expect[1]}`;
       test(`${snake(row.rpc)} as ${USERS[row.as].role} (${row.as}) on ${row.on} → ${outcome}`, async () => {
@@ -411,7 +410,7 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
     }
   });
 
-  describe("§3.1 credentials", () => {
+  describe("credentials", () => {
     for (const rpc of RPCS) {
       test(`${snake(rpc)} without metadata → 16 missing user id; with an id but no token → 16 missing token`, async () => {
         const c = client(platform);
@@ -446,7 +445,7 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
       assert.deepEqual((await as.doA2.getTask(taskId)).assignedInputs, [{ dataName: "in", dataId: good }]);
     });
 
-    test("DisableFunction empties the allowlist and the users' lists (§4.2)", async () => {
+    test("DisableFunction empties the allowlist and the users' lists", async () => {
       const fn = await echoFunction({ public: false, userAllowlist: ["doA2"] });
       assert.ok((await as.doA2.call("listFunctions", { userId: "doA2" })).allowedFunctions.includes(fn));
       await call("doA2", "getFunction", { functionId: fn });

@@ -2,7 +2,7 @@
  * The whole platform is stopped and started again on the same data directory and configuration
  * twice in the middle of a two-party ordered-set-intersect flow (after one owner assigned; after
  * the other assigned and approved): task, files, approvals, sessions and the usage counter
- * survive, and the flow finishes with the right results (executors-and-files.md §9.2).
+ * survive, and the flow finishes with the right results.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

@@ -1,6 +1,6 @@
 /**
  * Multi-party tasks end to end through the real platform with real encrypted files
- * (spec/behaviour.md §6, executors-and-files.md §7.3–§7.4, §8 `file:` URLs, §9.2, §9.4):
+ * (teaclave-file-128 inputs, `file:` URLs):
  * two-party ordered-set intersection, three-party private join-and-compute, cancelling a running
  * task. (A restart in the middle of a flow: multiparty-restart.test.ts.)
  */
@@ -90,7 +90,7 @@ async function longTask(name: string) {
     outputsOwnership: [{ dataName: "model_file", uids: ["alice"] }],
   });
   await users.alice!.assignData(taskId, { training_data: input.dataId }, { model_file: output.dataId });
-  // A single participant needs no approval (§6.4).
+  // A single participant needs no approval.
   await users.alice!.invokeTask(taskId);
   return { taskId, modelPath, output };
 }
@@ -113,7 +113,7 @@ after(async () => {
 });
 
 describe("multi-party tasks through the whole platform", () => {
-  test("two data owners: builtin-ordered-set-intersect on psi0/psi1 (§9.2), each decrypts its own result", async () => {
+  test("two data owners: builtin-ordered-set-intersect on psi0/psi1, each decrypts its own result", async () => {
     const fn = await registerPsi();
     const a = await registerData(
       "alice",
@@ -125,7 +125,7 @@ describe("multi-party tasks through the whole platform", () => {
       fixture("ordered_set_intersect", "psi1.txt.enc"),
       "psi-result-bob.enc",
     );
-    // The fixture cmacs are the verified vectors of executors-and-files.md §7.3.
+    // The fixture cmacs are the verified vectors of the legacy contract
     assert.equal(a.cmac.toString("hex"), "92f686d4ac2ba6b4ffd93bc7ac5dbf58");
     assert.equal(b.cmac.toString("hex"), "8b3104972a6f0de949315e0b45d5dd66");
 
@@ -170,7 +170,7 @@ describe("multi-party tasks through the whole platform", () => {
     );
     await rejectsWith(users.bob!.call("getOutputFile", { dataId: a.output }), 7, "permission denied");
 
-    // A produced output can feed a later task: same uuid, same cmac (§5.2)…
+    // A produced output can feed a later task: same uuid, same cmac…
     const asInput = await users.alice!.call("registerInputFromOutput", { dataId: a.output });
     assert.equal(asInput.dataId, a.output.replace(/^output-/, "input-"));
     const info = await users.alice!.call("getInputFile", { dataId: asInput.dataId });
@@ -180,7 +180,7 @@ describe("multi-party tasks through the whole platform", () => {
       7,
       "permission denied",
     );
-    // …but cannot be assigned as an output again: its result upload could never be recorded (§6.5, §12).
+    // …but cannot be assigned as an output again: its result upload could never be recorded.
     const again = await createPsiTask(fn);
     await rejectsWith(
       users.alice!.assignData(again, { input_data1: a.input }, { output_result1: a.output }),
@@ -189,7 +189,7 @@ describe("multi-party tasks through the whole platform", () => {
     );
   });
 
-  test("three data owners: builtin-private-join-and-compute on bank_a/b/c (§9.4)", async () => {
+  test("three data owners: builtin-private-join-and-compute on bank_a/b/c", async () => {
     const fn = await users.fo!.registerFunction({
       name: "builtin-private-join-and-compute",
       arguments: [arg("num_user")],
@@ -270,7 +270,7 @@ describe("multi-party tasks through the whole platform", () => {
     assert.equal((await users.bob!.taskResult(after, { timeoutMs: 30_000 })).toString(), "still serving");
   });
 
-  test("cancel of a STAGED task (every executor slot busy): Canceled with `Task Canceled by the user` and never run (§7.4)", async () => {
+  test("cancel of a STAGED task (every executor slot busy): Canceled with `Task Canceled by the user` and never run", async () => {
     // The execution node has two slots (default concurrency): fill both, then queue an echo.
     const busy = [await longTask("busy-1"), await longTask("busy-2")];
     for (const b of busy) await waitForStatus(users.alice!, b.taskId, common.TaskStatus.Running);
@@ -319,8 +319,8 @@ describe("multi-party tasks through the whole platform", () => {
     assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
   });
 
-  test("a teaclave-file-128 input whose stored file name is not its URL basename is refused (executors-and-files.md §7.3)", async () => {
-    // §7.3: the stored name must equal the basename of the path being opened; the legacy platform
+  test("a teaclave-file-128 input whose stored file name is not its URL basename is refused", async () => {
+    // The stored name must equal the basename of the path being opened; the legacy platform
     // opens the download under the URL's basename, so a renamed protected file fails the task.
     const fn = await registerPsi();
     const a = await registerData(

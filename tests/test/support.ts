@@ -154,7 +154,7 @@ export async function waitForStatus(
 export const io = (names: string[]) => names.map((name) => ({ name, description: "", optional: false }));
 export const arg = (key: string) => ({ key, defaultValue: "", allowOverwrite: true });
 
-/** builtin-ordered-set-intersect as the Teaclave examples register it (§9.2). */
+/** builtin-ordered-set-intersect as the Teaclave examples register it. */
 export const PSI_FUNCTION = {
   name: "builtin-ordered-set-intersect",
   description: "Native Private Set Intersection",

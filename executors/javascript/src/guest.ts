@@ -43,7 +43,7 @@ export const JS_EXEC_ERROR = "JS_EXEC_ERROR";
 export const TIME_LIMIT_EXCEEDED = "time limit exceeded";
 export const MEMORY_LIMIT_EXCEEDED = "memory limit exceeded";
 export const RETURN_LIMIT_EXCEEDED = "return value limit exceeded";
-/** QuickJS's guest stack; without it deep recursion overflows the host stack (probe §5). */
+/** QuickJS's guest stack; without it deep recursion overflows the host stack. */
 export const MAX_STACK_BYTES = 256 * 1024;
 const MAX_MESSAGE_CHARS = 1024;
 

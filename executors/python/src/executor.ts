@@ -14,7 +14,7 @@ import {
 } from "@cloister/sandbox";
 import type { PythonJobData, PythonWorkerOptions } from "./worker/python-worker.js";
 
-/** Result texts of the legacy MesaPy executor (spec/executors-and-files.md §4). */
+/** Result texts of the legacy MesaPy executor. */
 export const MESAPY_EXEC_ERROR = "MESAPY_EXEC_ERROR";
 export const MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT";
 /** Failure reasons of this executor (not legacy texts: the legacy executor had no deadline). */

@@ -1,6 +1,6 @@
 /**
  * The part of the WebAssembly executor that runs inside the sandbox: instantiate the task's
- * module with the payload ABI (spec/executors-and-files.md §5), call `entrypoint(argc, argv)`,
+ * module with the payload ABI, call `entrypoint(argc, argv)`,
  * and hand back its result and the outputs it created. Pure apart from the CPU and memory it
  * uses, so it is tested in-process too; time limits are enforced from outside by killing.
  */
@@ -29,7 +29,7 @@ export type GuestResult =
 
 export const MEMORY_LIMIT_EXCEEDED = "memory limit exceeded";
 
-/** WAMR's exception texts for the traps V8 reports differently (legacy return values, §5.2). */
+/** WAMR's exception texts for the traps V8 reports differently (legacy return values). */
 const TRAP_TEXTS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^unreachable/, "unreachable"],
   [/^memory access out of bounds/, "out of bounds memory access"],

@@ -32,7 +32,7 @@ const VALTYPES: Record<number, ValType> = {
   111: "externref",
 };
 
-/** The host functions of the payload ABI (spec §5.1), all in module `env`. */
+/** The host functions of the payload ABI, all in module `env`. */
 export const HOST_IMPORTS: Readonly<Record<string, string>> = {
   teaclave_open_input: "(i32) -> i32",
   teaclave_create_output: "(i32) -> i32",
@@ -107,7 +107,7 @@ function encodeU32(n: number): number[] {
 }
 
 /**
- * Checks `bytes` against the module contract (spec §5.1) and caps its memory at `maxPages`.
+ * Checks `bytes` against the module contract and caps its memory at `maxPages`.
  * Throws WasmModuleError naming the first problem.
  */
 export function prepareModule(bytes: Uint8Array, maxPages: number): PreparedModule {

@@ -1,5 +1,5 @@
 /**
- * Per-task file handles with the legacy semantics (spec/executors-and-files.md §6), over plaintext
+ * Per-task file handles with the legacy semantics, over plaintext
  * held in memory: inputs were read by the host before the sandbox started, outputs go back to it
  * when the function ends. Shared by the WebAssembly and JavaScript guests.
  */

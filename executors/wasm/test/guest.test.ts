@@ -76,7 +76,7 @@ describe("wasm guest: payload ABI", () => {
     );
   });
 
-  it("numbers handles and reports -1 exactly as spec §6 says", () => {
+  it("numbers handles and reports -1 exactly as the legacy contract says", () => {
     const r = ok(
       run(compileC("probes.c"), {
         argv: ["mode", "handles"],

@@ -36,7 +36,7 @@ function build(key: string, make: (dir: string, out: string) => void): Uint8Arra
   }
 }
 
-/** A freestanding C payload (spec §5.1 build flags). */
+/** A freestanding C payload. */
 export function compileC(file: string): Uint8Array {
   return build(`c:${file}`, (_dir, out) => {
     if (!existsSync("/usr/bin/wasm-ld") && !existsSync("/usr/lib/llvm-14/bin/wasm-ld")) {

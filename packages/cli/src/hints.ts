@@ -22,10 +22,12 @@ const HINTS: Array<[RegExp, string]> = [
     "the task does not fit its function: name an owner (--input-owner/--output-owner) for every input and output it declares, and pass only the arguments it declares (see `cloister function get <function-id>`)",
   ],
   [
-    /^invalid function$/,
+    /^invalid function id$/,
     "no such function, or you may not use it (private functions need an allowlist entry)",
   ],
-  [/^invalid data$/, "no such data id, or it is not yours"],
+  [/^invalid data id$/, "no such data id, or it is not yours"],
+  [/^invalid task id$/, "no such task, or you are not one of its participants"],
+  [/^invalid output file$/, "no such output, or it is not yours"],
   [
     /^failed to assign data to task$/,
     "only a task that has not been invoked takes data, each file by one of the owners the task names, with a data name the function declares",

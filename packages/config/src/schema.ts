@@ -11,7 +11,7 @@ const listenAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port, e.g. 0.0.0.0:7777");
 
-/** Where a peer is reached; the scheme is mandatory (spec/wire.md §3). */
+/** Where a peer is reached; the scheme is mandatory. */
 const advertisedUrl = z
   .string()
   .regex(/^https:\/\/[^/\s]+:\d{1,5}\/?$/, "expected https://host:port (the scheme is mandatory)");
@@ -35,7 +35,7 @@ export const configSchema = z
       .object({
         /** `sim` is a software TEE: no hardware guarantee, and every report says so. */
         provider: z.enum(["sim"]).default("sim"),
-        /** Re-attestation period: a new key, quote, report and certificate (spec §12). */
+        /** Re-attestation period: a new key, quote, report and certificate. */
         reattest_interval_secs: z.number().int().min(10).max(86_400).default(3600),
       })
       .prefault({}),

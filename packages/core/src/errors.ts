@@ -1,5 +1,5 @@
 /**
- * gRPC status codes as numbers. The wire contract (spec/wire.md §1.2) fixes which code each
+ * gRPC status codes as numbers. The wire contract fixes which code each
  * failure carries, so errors are created with their code at the point where the spec decides it.
  */
 export const Status = {

@@ -6,7 +6,7 @@ export const isUuid = (s: string): boolean => UUID_RE.test(s);
 
 export type IdKind = "function" | "input" | "output" | "task";
 
-/** `<kind>-<uuid v4>` as on the wire (spec/wire.md §12). */
+/** `<kind>-<uuid v4>` as on the wire. */
 export function newExternalId(kind: IdKind, uuid: string = randomUUID()): string {
   return `${kind}-${uuid}`;
 }

@@ -1,5 +1,5 @@
 /**
- * User roles (spec/behaviour.md §2.1). A role travels in tokens as one string: `PlatformAdmin`,
+ * User roles. A role travels in tokens as one string: `PlatformAdmin`,
  * `FunctionOwner`, `DataOwnerManager-<attribute>`, `DataOwner-<attribute>`; anything else is
  * `Invalid`.
  */
@@ -46,7 +46,7 @@ export function authorisationRoleName(roleString: string): string {
   return dash < 0 ? roleString : roleString.slice(0, dash);
 }
 
-/** Audit-log rendering of a role (spec/behaviour.md §10.1). */
+/** Audit-log rendering of a role. */
 export function roleForAudit(role: Role): string {
   switch (role.name) {
     case "DataOwner":

@@ -66,7 +66,7 @@ function teaclaveFile(key: Buffer, iv: Buffer): TeaclaveFile128Info {
 }
 
 /**
- * Validates a wire `FileCryptoInfo` (behaviour.md §5.1). Throws `CloisterError` code 13 with the
+ * Validates a wire `FileCryptoInfo`. Throws `CloisterError` code 13 with the
  * exact legacy text. Key and IV are copied, so later mutation of the wire buffers has no effect.
  */
 export function parseFileCryptoInfo(wire: WireFileCryptoInfo): FileCryptoInfo {
@@ -103,7 +103,7 @@ export function toWireFileCryptoInfo(info: FileCryptoInfo): {
   }
 }
 
-/** The legacy serde JSON value (`wire.md` §11.1): `{"AesGcm128":{"key":[..],"iv":[..]}}`, …, `"Raw"`. */
+/** The legacy serde JSON value: `{"AesGcm128":{"key":[..],"iv":[..]}}`, …, `"Raw"`. */
 export type LegacyFileCrypto =
   | { AesGcm128: { key: number[]; iv: number[] } }
   | { AesGcm256: { key: number[]; iv: number[] } }

@@ -27,7 +27,7 @@ const GMAC_SIZE = 16;
 const KEY_SIZE = 16;
 const METADATA_KEY_LABEL = "SGX-PROTECTED-FS-METADATA-KEY";
 
-/** `K_meta = AES-CMAC(user_key, B)` with the 120-byte derivation block of §7.3. */
+/** `K_meta = AES-CMAC(user_key, B)` with the 120-byte derivation block of the protected-file format. */
 export function deriveMetadataKey(userKey: Uint8Array, keyId: Uint8Array): Buffer {
   if (userKey.length !== KEY_SIZE) throw new RangeError("teaclave-file-128 user key must be 16 bytes");
   if (keyId.length !== KEY_ID_SIZE) throw new RangeError("teaclave-file-128 key id must be 32 bytes");

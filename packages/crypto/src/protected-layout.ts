@@ -1,5 +1,5 @@
 /**
- * Geometry of the `teaclave-file-128` format (executors-and-files.md §7.3): where every node
+ * Geometry of the `teaclave-file-128` format: where every node
  * lives and which bytes of which parent hold its key and tag. Pure arithmetic, no crypto.
  */
 

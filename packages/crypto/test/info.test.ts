@@ -40,7 +40,7 @@ test("parse copies key material", () => {
   assert.deepEqual(info.schema === "teaclave-file-128" && info.key, b(16));
 });
 
-test("validation errors carry the exact legacy texts (behaviour.md §5.1)", () => {
+test("validation errors carry the exact legacy texts", () => {
   fails(
     () => parseFileCryptoInfo({ schema: "aes-gcm-512", key: b(16), iv: b(12) }),
     "Invalid crypto schema: aes-gcm-512",
@@ -89,7 +89,7 @@ test("wire round trip", () => {
   });
 });
 
-test("legacy JSON form, both ways (wire.md §11.1)", () => {
+test("legacy JSON form, both ways", () => {
   const key = Buffer.from(Array.from({ length: 16 }, (_, i) => i));
   const iv = Buffer.alloc(12, 1);
   const a = { schema: "aes-gcm-128" as const, key, iv };

@@ -1,6 +1,6 @@
 /**
  * A second, deliberately naive implementation of the teaclave-file-128 format and AES-CMAC,
- * written straight from executors-and-files.md §7.3 and RFC 4493 for cross-checking. It shares
+ * written straight from the legacy contract and RFC 4493 for cross-checking. It shares
  * no code with src/: whole buffers only, recursion instead of streaming, no reuse of layout
  * helpers. Test code only.
  */

@@ -110,7 +110,7 @@ export class FileAgent {
       throw new FileAgentError(`upload failed: ${e.message}`, { cause: e });
     });
     await res.body?.cancel();
-    // Only 200 counts, as in the legacy agent: 201/204 are failures (spec/executors-and-files.md §8).
+    // Only 200 counts, as in the legacy agent: 201/204 are failures.
     if (res.status !== 200) throw new FileAgentError(`upload failed: HTTP status ${res.status}`);
   }
 

@@ -46,7 +46,7 @@ const agent = () =>
   new FileAgent({ fusionBaseDir: fusion, fileRoots: [files], forbiddenDirs: [secret], maxBytes: 1024 });
 const failsWith = (re: RegExp) => (e: unknown) => e instanceof FileAgentError && re.test(e.message);
 
-describe("file agent (spec/executors-and-files.md §8)", () => {
+describe("file agent", () => {
   test("http GET follows redirects; non-2xx and oversize fail", async () => {
     assert.equal((await agent().download(`${base}/redirect`)).toString(), "from http");
     await assert.rejects(agent().download(`${base}/missing`), failsWith(/HTTP status 404/));

@@ -33,7 +33,7 @@ export interface ServiceContext {
   readonly ops: OpsServer | undefined;
   /** An API endpoint: presents our attested certificate, asks no client certificate. */
   apiServer(): AttestedServer;
-  /** An internal endpoint: only the peers of spec/attestation.md §10 get a connection. */
+  /** An internal endpoint: only the peers of the legacy contract get a connection. */
   internalServer(): AttestedServer;
   /** Channel credentials to `peer`: verify it is that service, present our own certificate. */
   peerCredentials(peer: ServiceName): grpc.ChannelCredentials;

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { ServiceName } from "@cloister/config";
 
-/** Name of a service's table in enclave_info.toml (spec/attestation.md §9.1). */
+/** Name of a service's table in enclave_info.toml. */
 export const enclaveName = (service: ServiceName): string => `teaclave_${service}_service`;
 
 /** The npm package that holds a service's code. */
@@ -11,7 +11,7 @@ export const servicePackage = (service: ServiceName): string =>
   `@cloister/service-${service.replace("_", "-")}`;
 
 /**
- * Which peers may call each internal endpoint (spec/attestation.md §10). Keys are the server side;
+ * Which peers may call each internal endpoint. Keys are the server side;
  * the authentication service's API endpoint is public and not listed.
  */
 export const INTERNAL_CLIENTS: Readonly<Partial<Record<ServiceName, readonly ServiceName[]>>> = {

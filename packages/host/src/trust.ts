@@ -57,7 +57,7 @@ export function auditorFiles(config: CloisterConfig): { signatures: string[]; pu
 
 /**
  * Loads the platform's trust material. With `verifyAuditors`, enclave_info.toml must carry at
- * least one auditor signature and every signature must verify (spec/attestation.md §9.2);
+ * least one auditor signature and every signature must verify;
  * otherwise the caller refuses to start.
  */
 export function loadPlatformTrust(

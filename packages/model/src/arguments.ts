@@ -19,7 +19,7 @@ export function sortArguments(args: JsonObject): FunctionArguments {
 }
 
 /**
- * CreateTask's `function_arguments` text → object (behaviour.md §6.2 step 4): 13 with the JSON
+ * CreateTask's `function_arguments` text → object: 13 with the JSON
  * parser's text, or `Cannot convert to function arguments` for valid JSON that is not an object.
  */
 export function parseFunctionArguments(text: string): JsonObject {
@@ -35,7 +35,7 @@ export function parseFunctionArguments(text: string): JsonObject {
 }
 
 /**
- * Apply the argument rule of §6.2 step 5: the request must name exactly the overwritable
+ * Apply the argument rule of the legacy contract: the request must name exactly the overwritable
  * declared arguments (else 3 `invalid task`); fixed arguments get their default as a JSON
  * string, overwritable ones keep the client's typed values.
  */
@@ -57,7 +57,7 @@ export function mergeFunctionArguments(
 export const argumentsToJson = (args: FunctionArguments): string => canonicalJson(args);
 
 /**
- * The flat `[k1, v1, k2, v2, …]` list handed to Python / WebAssembly functions (executors §2.3):
+ * The flat `[k1, v1, k2, v2, …]` list handed to Python / WebAssembly functions:
  * strings as-is, everything else as canonical JSON text.
  */
 export function argumentsToArgv(args: FunctionArguments): string[] {

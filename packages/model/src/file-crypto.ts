@@ -10,14 +10,14 @@ import { bytesToJson, isJsonObject, type JsonValue, obj } from "./json.js";
 import { bytes, RecordFormatError } from "./read.js";
 
 /**
- * How a data file is protected. The validated form and its rules (behaviour.md §5.1) belong to
+ * How a data file is protected. The validated form and its rules belong to
  * the crypto package; the model only stores it and renders its legacy JSON.
  */
 export type FileCrypto = FileCryptoInfo;
 export type { FileCryptoSchema };
 
 /**
- * Validate a wire FileCryptoInfo (behaviour.md §5.1). Errors are 13 with the legacy texts;
+ * Validate a wire FileCryptoInfo. Errors are 13 with the legacy texts;
  * a missing message is `"missing crypto_info"` (quotes included).
  */
 export function fileCryptoFromInfo(info: common.FileCryptoInfo | undefined): FileCrypto {

@@ -36,7 +36,7 @@ export function uuidV5(name: string, namespace: string = DNS_NAMESPACE): string 
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/** Storage keys of the management records (behaviour.md §1 / §9.3). */
+/** Storage keys of the management records. */
 export const keys = {
   function: (uuid: string) => `function-${uuid}`,
   usage: (uuid: string) => `usage-${uuid}`,

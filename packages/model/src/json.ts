@@ -331,7 +331,7 @@ export function compareBytes(a: string, b: string): number {
 
 /**
  * Compact JSON text. Object keys are written in insertion order, or sorted by byte order when
- * `sortKeys` is set (the canonical form of §6.2 / executors §2).
+ * `sortKeys` is set (the canonical form of task arguments).
  */
 export function stringifyJson(v: JsonValue, sortKeys = false): string {
   if (v === null) return "null";

@@ -25,7 +25,7 @@ export interface StagedOutput {
   crypto: FileCrypto;
 }
 
-/** Everything an executor needs to run one task (wire.md §11.1). */
+/** Everything an executor needs to run one task. */
 export interface StagedTask {
   taskUuid: string;
   functionUuid: string;

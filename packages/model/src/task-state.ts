@@ -1,5 +1,5 @@
 /**
- * The task state machine of behaviour.md §6.2–§6.8 and §7.5 as pure functions: each takes a task
+ * The task state machine of the legacy contract as pure functions: each takes a task
  * and returns a new one (the input is never modified) or throws a CloisterError carrying the
  * exact legacy code and text. Storage and id lookups stay with the callers.
  */
@@ -44,7 +44,7 @@ export interface CreateTaskInput {
   outputsOwnership: OwnerListInput[];
 }
 
-/** May this role create a task with this function (§6.2 step 2)? */
+/** May this role create a task with this function? */
 export function mayCreateTask(role: Role, fn: FunctionRecord): boolean {
   switch (role.name) {
     case "PlatformAdmin":
@@ -148,7 +148,7 @@ export function assignInput(work: TaskRecord, callerId: string, name: string, fi
 
 /**
  * AssignData step 4 for one output; mutates the working copy. An output that already carries a
- * cmac is rejected (behaviour.md §12: its later result upload could never succeed).
+ * cmac is rejected (its later result upload could never succeed).
  */
 export function assignOutput(work: TaskRecord, callerId: string, name: string, file: OutputFileRecord): void {
   checkAssignable(work.outputsOwnership, work.assignedOutputs, callerId, name, file.owners);
@@ -199,7 +199,7 @@ export function checkQuota(fn: FunctionRecord, currentUsage: number): void {
     throw new CloisterError(Status.UNKNOWN, "function quota has been used up");
 }
 
-/** Can InvokeTask stage this task now (§6.4)? */
+/** Can InvokeTask stage this task now? */
 export function canStage(t: TaskRecord): boolean {
   const fromOk =
     t.status === TaskStatus.Created ||
@@ -252,7 +252,7 @@ export interface FinishOutcome {
 }
 
 /**
- * Scheduler UpdateTaskResult (§7.5): Running → Finished with an Ok or Err result. For Ok every tag
+ * Scheduler UpdateTaskResult: Running → Finished with an Ok or Err result. For Ok every tag
  * must be 16 bytes and name an assigned output that has no cmac yet.
  */
 export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOutcome {
@@ -287,7 +287,7 @@ export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOu
 }
 
 function endWith(task: TaskRecord, status: TaskStatus, reason: string): TaskRecord {
-  // An ended task stays as it is (behaviour.md §12: ignore late cancels instead of failing).
+  // An ended task stays as it is (ignore late cancels instead of failing).
   if (isEnded(task.status)) return task;
   const t = cloneTask(task);
   t.status = status;

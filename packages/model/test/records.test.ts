@@ -47,7 +47,7 @@ test("external ids split at the first dash; the rest must be a UUID", () => {
   assert.equal(uuidOf(`output-${U}`, "output"), U);
 });
 
-test("FileCryptoInfo validation texts (behaviour §5.1)", () => {
+test("FileCryptoInfo validation texts", () => {
   const b = (n: number) => Buffer.alloc(n, 1);
   const info = (schema: string, k: number, iv: number) => ({ schema, key: b(k), iv: b(iv) });
   assert.throws(() => fileCryptoFromInfo(undefined), err(13, '"missing crypto_info"'));

@@ -16,7 +16,7 @@ export function parseHostPort(address: string): HostPort {
 
 /**
  * Turns a peer address into a grpc-js target. Internal peers are configured by "advertised
- * address" URLs such as `https://localhost:17777` (wire.md §3); a bare `host:port` is accepted too.
+ * address" URLs such as `https://localhost:17777`; a bare `host:port` is accepted too.
  */
 export function dialTarget(address: string): string {
   let rest = address;

@@ -40,7 +40,7 @@ export type UnaryHandler<Req, Res> = (
 /**
  * Adapts `async (request, call) => response` to grpc-js's callback style; thrown errors become
  * statuses through `toServiceError`. Errors are always sent before any response header, so
- * grpc-js answers with a trailers-only response (wire.md §1.1).
+ * grpc-js answers with a trailers-only response.
  */
 export function unary<Req, Res>(
   handler: UnaryHandler<Req, Res>,

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 
 /**
  * HTTP header values that are printable ASCII (plus space and tab) — what the legacy servers could
- * read as text. Anything else counts as absent (wire.md §4).
+ * read as text. Anything else counts as absent.
  */
 const VISIBLE_ASCII = /^[\t\x20-\x7e]+$/;
 
@@ -13,7 +13,7 @@ export function metadataValue(metadata: grpc.Metadata, key: string): string | un
   return value;
 }
 
-/** The identity metadata of wire.md §4. */
+/** The identity metadata (`id`, `token`) of every user call. */
 export interface IdentityMetadata {
   id?: string;
   token?: string;

@@ -3,7 +3,7 @@ import type { SecureVersion } from "node:tls";
 
 /**
  * TLS 1.2 suites usable with the ECDSA P-256 attested certificate that the Python SDK
- * (ECDHE+AESGCM / ECDHE+CHACHA20) and rustls clients offer (wire.md §2, attestation.md §7.2).
+ * (ECDHE+AESGCM / ECDHE+CHACHA20) and rustls clients offer.
  * TLS 1.3 suites keep OpenSSL's defaults, which every client accepts.
  */
 export const TLS12_CIPHERS = [

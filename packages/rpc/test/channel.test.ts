@@ -104,7 +104,7 @@ describe("API endpoint (server attestation only)", () => {
     assert.ok(res.value.equals(big));
   });
 
-  test("TLS 1.2 (each ECDHE-ECDSA suite of wire.md §2) and TLS 1.3 handshakes select h2", async () => {
+  test("TLS 1.2 (each ECDHE-ECDSA suite of the legacy contract) and TLS 1.3 handshakes select h2", async () => {
     const cases: tls.ConnectionOptions[] = [
       ...TLS12_CIPHERS.split(":").map((ciphers) => ({ maxVersion: "TLSv1.2" as const, ciphers })),
       { minVersion: "TLSv1.3" },

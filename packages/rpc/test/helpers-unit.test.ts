@@ -13,7 +13,7 @@ import {
   toServiceError,
 } from "../src/index.js";
 
-describe("identity metadata (wire.md §4)", () => {
+describe("identity metadata", () => {
   test("reads id, token and role", () => {
     const md = new grpc.Metadata();
     md.set("id", "alice");

@@ -1,5 +1,5 @@
 // What reaches the wire, read with a bare node:http2 client: the legacy clients parse responses
-// frame by frame, so error responses must be trailers-only (wire.md §1.1).
+// frame by frame, so error responses must be trailers-only.
 import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
@@ -65,7 +65,7 @@ function assertTrailersOnly(res: RawResponse, status: number): void {
   assert.equal(res.dataBytes, 0, "no DATA frame");
   assert.equal(res.trailers, undefined, "no second HEADERS frame");
   assert.equal(res.headers[":status"], 200);
-  // grpc-js writes application/grpc+proto, which wire.md §1.1 lists as accepted by grpclib and tonic.
+  // grpc-js writes application/grpc+proto, which grpclib and tonic accept.
   assert.match(String(res.headers["content-type"]), /^application\/grpc(\+proto)?$/);
   assert.equal(res.headers["grpc-status"], String(status));
 }

@@ -1,7 +1,7 @@
 import type { ExecutionRequest, FunctionArguments, JsonValue } from "./executor.js";
 
 /**
- * Flattens a task's merged arguments into `[k1, v1, k2, v2, …]` (spec/executors-and-files.md §2.3):
+ * Flattens a task's merged arguments into `[k1, v1, k2, v2, …]`:
  * keys in ascending UTF-8 byte order; a string value is passed raw, anything else as compact JSON
  * in the legacy (serde_json) style.
  *

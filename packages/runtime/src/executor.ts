@@ -1,4 +1,4 @@
-/** JSON values as kept in a task's merged function arguments (spec/executors-and-files.md §2). */
+/** JSON values as kept in a task's merged function arguments. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type FunctionArguments = { [key: string]: JsonValue };
 
@@ -49,8 +49,7 @@ export interface ExecutionRequest {
   /** Merged arguments, keys in ascending byte order. */
   arguments: FunctionArguments;
   /**
-   * The same arguments flattened for payloads (`[k1, v1, k2, v2, ...]`, spec/executors-and-files.md
-   * §2.3), rendered from the stored JSON text so `1.0` stays `1.0`. Executors that pass argv to user
+   * The same arguments flattened for payloads (`[k1, v1, k2, v2, ...]`), rendered from the stored JSON text so `1.0` stays `1.0`. Executors that pass argv to user
    * code use this rather than re-rendering `arguments`.
    */
   argv?: string[];
@@ -71,7 +70,7 @@ export interface Executor {
 }
 
 /**
- * A task that ends with a failure reason (spec/executors-and-files.md §10). The message is shown
+ * A task that ends with a failure reason. The message is shown
  * to every task participant, so it must never contain a secret.
  */
 export class TaskFailure extends Error {

@@ -1,4 +1,4 @@
-// Argument flattening (spec §2.3).
+// Argument flattening.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compactJson, flattenArguments } from "../src/arguments.js";

@@ -2,7 +2,7 @@ import { CloisterError, Status, type StatusCode } from "@cloister/core";
 
 /**
  * Any failure of the state layer. The code defaults to INTERNAL because the storage service
- * reports every storage failure to its callers as 13 (spec/behaviour.md §9.1); messages never
+ * reports every storage failure to its callers as 13; messages never
  * carry stored values or key material.
  */
 export class StorageError extends CloisterError {

@@ -1,7 +1,7 @@
 import { StorageError } from "./errors.js";
 
 /**
- * The legacy queue layout (spec/behaviour.md §9.2): FIFO `K` keeps u32 little-endian counters
+ * The legacy queue layout: FIFO `K` keeps u32 little-endian counters
  * at `queue-K-head` and `queue-K-tail` (missing = 0, empty when equal) and its elements at
  * `queue-K-` + the 4-byte little-endian slot index.
  */

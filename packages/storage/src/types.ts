@@ -5,7 +5,7 @@ export type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del
  * The state layer contract shared by every backend and by the sealing wrapper.
  *
  * Keys and values are raw bytes. Queues are FIFOs named by bytes; they live in the same
- * key space as ordinary keys (legacy layout, spec/behaviour.md §9.2), so ordinary keys must not
+ * key space as ordinary keys (legacy layout), so ordinary keys must not
  * start with `queue-`.
  */
 export interface KvStore {

@@ -104,7 +104,7 @@ export function conformance(backend: Backend): void {
         assert.deepEqual(text(await s.keysByPrefix(Buffer.alloc(0))), text(sortBytes(keys.map(b))));
       }));
 
-    test("keysByPrefix never leaks the first key after the prefix (legacy defect, §9.1)", () =>
+    test("keysByPrefix never leaks the first key after the prefix (legacy defect)", () =>
       withStore(backend, async (s) => {
         // Legacy returned the first key at or after the prefix even when it did not match.
         await s.put(b("output-1"), b("x"));
@@ -200,7 +200,7 @@ export function conformance(backend: Backend): void {
         assert.equal(await s.dequeue(q2), undefined);
       }));
 
-    test("queue elements live in the legacy layout (§9.2) and keys are cleaned up", () =>
+    test("queue elements live in the legacy layout and keys are cleaned up", () =>
       withStore(backend, async (s) => {
         await s.enqueue(b("q"), b("a"));
         await s.enqueue(b("q"), b("b"));

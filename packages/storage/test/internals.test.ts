@@ -17,7 +17,7 @@ test("prefixEnd is the least key above every key with the prefix", () => {
   assert.deepEqual(input, Buffer.from([0x61, 0x62]), "input untouched");
 });
 
-test("legacy queue keys and counters (§9.2)", () => {
+test("legacy queue keys and counters", () => {
   const k = queueKeys(Buffer.from("staged-task"));
   assert.equal(k.head.toString(), "queue-staged-task-head");
   assert.equal(k.tail.toString(), "queue-staged-task-tail");

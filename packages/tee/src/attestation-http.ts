@@ -1,5 +1,5 @@
 // The attestation service over HTTP(S), as legacy services talk to IAS / the DCAP reference
-// service (spec §8.2, §8.4): a server exposing an AttestationService, and a client that is one.
+// service: a server exposing an AttestationService, and a client that is one.
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
@@ -36,7 +36,7 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Request handler implementing `POST /sgx/dev/attestation/v4/report` (§8.4 responses). */
+/** Request handler implementing `POST /sgx/dev/attestation/v4/report`. */
 export function attestationRequestHandler(
   service: AttestationService,
   apiKey?: string,

@@ -1,4 +1,4 @@
-// The emulated attestation service (spec §13.2): a DCAP-style service that endorses simulated
+// The emulated attestation service: a DCAP-style service that endorses simulated
 // quotes with an RSA signature chaining to a root CA that is clearly labelled as simulated.
 import { createPrivateKey, generateKeyPair, type KeyObject, sign, verify } from "node:crypto";
 import { promises as fs } from "node:fs";

@@ -1,4 +1,4 @@
-// The self-signed attested certificate (spec §2), written and read with an exact positional
+// The self-signed attested certificate, written and read with an exact positional
 // schema so that the legacy Rust parser, the Python SDK and OpenSSL all accept what we emit and
 // so that we accept nothing the Rust parser would refuse.
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
@@ -30,7 +30,7 @@ export const ATTESTED_CERT_VALIDITY_DAYS = 90;
 const ecdsaWithSha256 = () => seq(oid(OID.ecdsaWithSHA256));
 const cnName = (value: string) => seq(set(seq(oid(OID.commonName), utf8String(value))));
 
-/** The 64 bytes X‖Y (big-endian) of a P-256 public key: the quote's REPORTDATA (§5.1). */
+/** The 64 bytes X‖Y (big-endian) of a P-256 public key: the quote's REPORTDATA. */
 export function reportDataOf(publicKey: KeyObject): Buffer {
   const point = uncompressedPoint(publicKey);
   return Buffer.from(point.subarray(1));
@@ -57,13 +57,13 @@ export const generateAttestedKeyPair = (): AttestedKeyPair =>
 
 export interface BuildAttestedCertificateOptions {
   keyPair: AttestedKeyPair;
-  /** The endorsed report; `null` emits the simulation-mode payload `{"report":[],"signature":[],"certs":[]}` (§11). */
+  /** The endorsed report; `null` emits the simulation-mode payload `{"report":[],"signature":[],"certs":[]}`. */
   endorsement: Endorsement | null;
   /** Creation time; defaults to now. Truncated to whole seconds. */
   now?: Date;
 }
 
-/** Builds the DER of the attested certificate exactly as laid out in spec §2. */
+/** Builds the DER of the attested certificate exactly as laid out in the legacy format. */
 export function buildAttestedCertificate(o: BuildAttestedCertificateOptions): Buffer {
   const notBefore = new Date(Math.floor((o.now ?? new Date()).getTime() / 1000) * 1000);
   const notAfter = new Date(notBefore.getTime() + ATTESTED_CERT_VALIDITY_DAYS * 86_400_000);
@@ -93,7 +93,7 @@ export interface ParsedAttestedCertificate {
   notAfter: Date;
   /** 65-byte uncompressed point 04‖X‖Y. */
   publicKey: Buffer;
-  /** Raw bytes of the single extension's OCTET STRING (the §3 JSON). */
+  /** Raw bytes of the single extension's OCTET STRING (the JSON). */
   payload: Buffer;
   /** DER ECDSA signature (SEQUENCE { r, s }). */
   signature: Buffer;
@@ -180,7 +180,7 @@ function parseExact(der: Buffer): ParsedAttestedCertificate {
 }
 
 /**
- * Parses an attested certificate with the exact §2 schema. Throws AttestationError on any
+ * Parses an attested certificate with the exact schema. Throws AttestationError on any
  * deviation (extra extension, PrintableString, critical flag, other key type, …).
  */
 export function parseAttestedCertificate(der: Buffer): ParsedAttestedCertificate {

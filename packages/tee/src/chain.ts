@@ -1,5 +1,4 @@
-// Validation of the attestation service's signing certificate chain (spec §6 step 5, §7.1
-// step 4): the union of OpenSSL's chain checks (as the Python SDK does) and webpki's
+// Validation of the attestation service's signing certificate chain: the union of OpenSSL's chain checks (as the Python SDK does) and webpki's
 // end-entity rules (as the Rust verifiers do), with a single trust anchor.
 import { constants, type KeyObject, verify } from "node:crypto";
 import { AttestationError } from "@cloister/core";
@@ -28,7 +27,7 @@ const UNDERSTOOD_EXTENSIONS = new Set<string>([
 
 type SigAlg = { hash: "sha256" | "sha384" | "sha512"; key: "rsa" | "ec" };
 
-/** Accepted chain signature algorithms (§7.1 step 4, without RSA-PSS), by exact DER encoding. */
+/** Accepted chain signature algorithms (without RSA-PSS), by exact DER encoding. */
 const SIGNATURE_ALGORITHMS = new Map<string, SigAlg>([
   ["300d06092a864886f70d01010b0500", { hash: "sha256", key: "rsa" }],
   ["300d06092a864886f70d01010c0500", { hash: "sha384", key: "rsa" }],

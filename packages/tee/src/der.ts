@@ -1,5 +1,5 @@
 // A minimal DER writer and a strict DER reader. The attested certificate must have an exact,
-// positional layout (attestation spec §2), which general-purpose X.509 libraries do not let us
+// positional layout, which general-purpose X.509 libraries do not let us
 // control, and the verifier must reject anything that is not canonical DER.
 
 export const Tag = {

@@ -1,4 +1,4 @@
-// enclave_info.toml (spec §9): published enclave identities and the auditors' signatures over
+// enclave_info.toml: published enclave identities and the auditors' signatures over
 // the file's exact bytes.
 import { constants, createPublicKey, generateKeyPair, type KeyObject, sign, verify } from "node:crypto";
 import { promisify } from "node:util";
@@ -89,7 +89,7 @@ export function acceptedFromEnclaveInfo(info: EnclaveInfo, names: readonly strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Auditor signatures (§9.2)
+// Auditor signatures
 
 export interface AuditorKeyPair {
   /** PEM `RSA PUBLIC KEY` (PKCS#1), the form compiled into legacy services. */
@@ -137,7 +137,7 @@ export interface VerifyEnclaveInfoOptions {
 }
 
 /**
- * Checks auditor endorsements of enclave_info.toml (§9.2): at most as many signatures as
+ * Checks auditor endorsements of enclave_info.toml: at most as many signatures as
  * auditor keys, and every signature valid under at least one key. Throws AttestationError.
  */
 export function verifyEnclaveInfoSignatures(

@@ -1,5 +1,5 @@
 // A service's attested TLS identity: key pair + attested certificate, renewed periodically
-// (spec §12) so that new connections present fresh evidence.
+// so that new connections present fresh evidence.
 import { EventEmitter } from "node:events";
 import { AttestationError } from "@cloister/core";
 import type { AttestationService } from "./attestation-service.js";

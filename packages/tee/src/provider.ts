@@ -20,7 +20,7 @@ export interface TeeProvider {
   readonly simulated: boolean;
   readonly measurement: Measurement;
   /**
-   * A 432-byte quote body (spec §5) whose REPORTDATA is `reportData` (64 bytes). Hardware
+   * A 432-byte quote body whose REPORTDATA is `reportData` (64 bytes). Hardware
    * providers may return the full quote (body followed by signature data); the first 432
    * bytes are the body.
    */

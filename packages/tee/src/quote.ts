@@ -1,4 +1,4 @@
-// The 432-byte SGX quote body (attestation spec §5): a 48-byte quote header followed by the
+// The 432-byte SGX quote body: a 48-byte quote header followed by the
 // 384-byte REPORT body.
 import { AttestationError } from "@cloister/core";
 

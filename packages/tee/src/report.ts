@@ -1,8 +1,8 @@
-// The attestation report (spec §4) and the certificate extension payload that carries it (§3).
+// The attestation report and the certificate extension payload that carries it.
 import { randomUUID } from "node:crypto";
 import { AttestationError } from "@cloister/core";
 
-/** Every quote status the legacy verifier knows (§7.3; `UNSPECIFIED` as in DCAP builds). */
+/** Every quote status the legacy verifier knows (`UNSPECIFIED` as in DCAP builds). */
 export const KNOWN_QUOTE_STATUSES = [
   "OK",
   "SIGNATURE_INVALID",
@@ -29,7 +29,7 @@ export const DEFAULT_ACCEPTED_STATUSES: readonly string[] = ["OK"];
  */
 export const LEGACY_ACCEPTED_STATUSES: readonly string[] = KNOWN_QUOTE_STATUSES;
 
-/** Statuses a verifier should never accept (§7.3 recommendation). */
+/** Statuses a verifier should never accept. */
 export const RECOMMENDED_REJECTED_STATUSES: readonly string[] = [
   "SIGNATURE_INVALID",
   "GROUP_REVOKED",
@@ -84,7 +84,7 @@ export interface ReportFields {
 
 /**
  * The report body of the emulated attestation service: the members of the DCAP reference
- * service (§4.2) in its alphabetical order, plus `cloisterEvidence` when simulated.
+ * service in its alphabetical order, plus `cloisterEvidence` when simulated.
  */
 export function buildReport(f: ReportFields): Buffer {
   const obj: Record<string, unknown> = {};
@@ -117,7 +117,7 @@ export function decodeBase64Strict(s: string): Buffer {
   return b;
 }
 
-/** Parses the report JSON and checks the API version (§7.1 step 6). */
+/** Parses the report JSON and checks the API version. */
 export function parseReport(report: Buffer): ParsedReport {
   let json: unknown;
   try {
@@ -149,7 +149,7 @@ export function parseReport(report: Buffer): ParsedReport {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Extension payload (§3)
+// Extension payload
 
 /** An attestation service's answer: the report, its signature and the signing chain (leaf first). */
 export interface Endorsement {

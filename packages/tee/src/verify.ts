@@ -1,4 +1,4 @@
-// Synchronous verification of a peer's attested certificate (spec §6 and §7), usable from TLS
+// Synchronous verification of a peer's attested certificate, usable from TLS
 // hooks. Every check of both legacy verifiers is applied; the stricter one wins.
 import { constants, createHash, type KeyObject, verify } from "node:crypto";
 import { AttestationError, ConfigError } from "@cloister/core";

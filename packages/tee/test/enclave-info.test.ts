@@ -15,7 +15,7 @@ const A = "a".repeat(64);
 const B = "0123456789abcdef".repeat(4);
 
 describe("enclave_info.toml", () => {
-  test("renders the §9.1 shape: sorted tables, lowercase hex, legacy key alignment", () => {
+  test("renders the shape: sorted tables, lowercase hex, legacy key alignment", () => {
     const text = renderEnclaveInfo({
       teaclave_scheduler_service: { mrEnclave: Buffer.from(B, "hex"), mrSigner: A.toUpperCase() },
       teaclave_authentication_service: { mrEnclave: A, mrSigner: B },
@@ -68,7 +68,7 @@ describe("enclave_info.toml", () => {
 });
 
 describe("auditor signatures", () => {
-  test("sign and verify (§9.2 rules)", async () => {
+  test("sign and verify", async () => {
     // 2048-bit keys keep the test fast; the default (4096, as the legacy demo auditors) is
     // checked once below.
     const [k1, k2, k3] = await Promise.all([1, 2, 3].map(() => generateAuditorKey({ modulusLength: 2048 })));

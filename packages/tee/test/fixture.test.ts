@@ -202,7 +202,7 @@ describe("legacy fixture tls_ra_cert_v4.der", () => {
   });
 
   test("any single-byte tamper of the DER subjectPublicKeyInfo is rejected", () => {
-    const spkiAt = 105; // SEQUENCE at offset 105, 91 bytes (see the schema in spec §2)
+    const spkiAt = 105; // SEQUENCE at offset 105, 91 bytes (see the schema in the legacy contract)
     assert.equal(V4[spkiAt], 0x30);
     for (let i = spkiAt; i < spkiAt + 91; i++) {
       const der = Buffer.from(V4);

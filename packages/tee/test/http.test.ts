@@ -13,7 +13,7 @@ import {
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 
-describe("attestation service over HTTP (§8.2/§8.4)", () => {
+describe("attestation service over HTTP", () => {
   const dataDir = tempDir({ after });
   const API_KEY = "0123456789abcdef0123456789abcdef";
   let as: SimAttestationService;

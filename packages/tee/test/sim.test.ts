@@ -130,7 +130,7 @@ describe("simulated TEE end to end", () => {
     assert.equal(r2.status, 0, r2.stderr.toString() + r2.stdout.toString());
   });
 
-  test("quote body layout (spec §5) with simulation markers", () => {
+  test("quote body layout with simulation markers", () => {
     const keys = generateAttestedKeyPair();
     const q = provider.quote(reportDataOf(keys.publicKey));
     assert.equal(q.length, QUOTE_BODY_LENGTH);
@@ -143,7 +143,7 @@ describe("simulated TEE end to end", () => {
     assert.equal(parseQuoteBody(q).simulated, true);
   });
 
-  test("endorsement: report JSON per §4.2 plus the simulated marker, RSA signature, leaf cert", () => {
+  test("endorsement: report JSON per the legacy contract plus the simulated marker, RSA signature, leaf cert", () => {
     const q = provider.quote(Buffer.alloc(64, 7));
     const before = Date.now();
     const e = as.endorse(q);
@@ -178,7 +178,7 @@ describe("simulated TEE end to end", () => {
     rejects(() => as.endorse(Buffer.alloc(10)), /invalid evidence payload/);
   });
 
-  test("attested certificate has the exact §2 DER shape", async () => {
+  test("attested certificate has the exact DER shape", async () => {
     const creds = await attest(provider, as);
     const der = creds.certificateDer;
     const c = parseAttestedCertificate(der);

@@ -3,7 +3,7 @@ import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from "c
 
 const POLICY_DIR = new URL("../../policy/", import.meta.url);
 
-/** The API authorisation gate of spec/behaviour.md §3.2, as a casbin model and policy. */
+/** The API authorisation gate of the legacy contract, as a casbin model and policy. */
 export class AccessControl {
   private constructor(private readonly enforcer: Enforcer) {}
 

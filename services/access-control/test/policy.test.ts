@@ -23,7 +23,7 @@ const APIS = {
   ],
 };
 
-test("the role/API table of spec/behaviour.md §3.2, cell by cell", async () => {
+test("the role/API table of the legacy contract, cell by cell", async () => {
   const acs = await AccessControl.open();
   const all = [...APIS.function_owner, ...APIS.shared, ...APIS.data, "query_audit_logs", "no_such_api"];
   for (const api of all) {

@@ -3,7 +3,7 @@ import { promisify } from "node:util";
 
 const pbkdf2Async = promisify(pbkdf2);
 
-// PBKDF2-HMAC-SHA512, 100 000 iterations, 16-byte salt, 64-byte key (spec/behaviour.md §2.3).
+// PBKDF2-HMAC-SHA512, 100 000 iterations, 16-byte salt, 64-byte key.
 const ITERATIONS = 100_000;
 const KEY_BYTES = 64;
 const SALT_BYTES = 16;

@@ -16,7 +16,7 @@ import { UserDb, type UserRecord } from "./users.js";
 type Api = typeof authentication;
 type Req<K extends keyof Api> = Api[K] extends { decode(...a: never[]): infer R } ? R : never;
 
-/** Every error of this service is UNAUTHENTICATED, even authorisation failures (spec §2.5). */
+/** Every error of this service is UNAUTHENTICATED, even authorisation failures. */
 const fail = (message: string) => new CloisterError(Status.UNAUTHENTICATED, message);
 
 export interface Credential {
@@ -30,7 +30,7 @@ interface Caller {
   claims: Claims;
 }
 
-/** The authentication API (spec/behaviour.md §2.5, §2.6) and its internal UserAuthenticate. */
+/** The authentication API and its internal UserAuthenticate. */
 export class AuthenticationService {
   private constructor(
     readonly users: UserDb,
@@ -44,7 +44,7 @@ export class AuthenticationService {
     return service;
   }
 
-  /** The platform's first administrator (spec §2.2); an existing `admin` is left alone. */
+  /** The platform's first administrator; an existing `admin` is left alone. */
   private async bootstrap(): Promise<void> {
     if (!(await this.users.exists("admin"))) {
       await this.users.create("admin", "teaclave", { name: "PlatformAdmin", attribute: "" });
@@ -58,7 +58,7 @@ export class AuthenticationService {
     const claims = await this.tokens.validate(cred.token, cred.id);
     const user = claims && (await this.users.get(cred.id));
     if (!claims || !user) throw fail("authentication failed");
-    // The role in the token stays authoritative until the token expires (spec §2.4).
+    // The role in the token stays authoritative until the token expires.
     return { user, claims, role: this.users.role({ ...user, role: claims.role }) };
   }
 
@@ -95,7 +95,7 @@ export class AuthenticationService {
   async userChangePassword(cred: Credential, req: Req<"UserChangePasswordRequest">): Promise<void> {
     const caller = await this.authenticate(cred);
     if (!req.password) throw fail("authentication failed");
-    // The caller's role is rewritten from its token, as the legacy service does (spec §2.5).
+    // The caller's role is rewritten from its token, as the legacy service does.
     await this.users.setPassword({ ...caller.user, role: caller.claims.role }, req.password);
   }
 
@@ -143,7 +143,7 @@ export class AuthenticationService {
   }
 }
 
-// Who may manage whom (spec/behaviour.md §2.6).
+// Who may manage whom.
 function mayRegister(caller: Role, target: Role): boolean {
   switch (caller.name) {
     case "PlatformAdmin":

@@ -14,7 +14,7 @@ export interface Claims {
 }
 
 /**
- * HS512 JWTs (spec/behaviour.md §2.4). Unlike the legacy service, the 512-byte key is kept in the
+ * HS512 JWTs. Unlike the legacy service, the 512-byte key is kept in the
  * sealed database, so tokens survive a restart of the service (and replicas can share it); it
  * never leaves the service.
  */

@@ -26,7 +26,7 @@ const reg = (id: string, role: string, attribute = "", password = "pw") => ({
   attribute,
 });
 
-describe("authentication service (spec/behaviour.md §2)", () => {
+describe("authentication service", () => {
   test("bootstrap admin logs in; bootstrap is idempotent and keeps state", async () => {
     const { kv, auth } = await setup();
     await auth.userChangePassword(
@@ -118,7 +118,7 @@ describe("authentication service (spec/behaviour.md §2)", () => {
     await assert.rejects(auth.userAuthenticate(carol), unauth("authentication failed"));
   });
 
-  test("register: order of checks and who may register whom (§2.5, §2.6)", async () => {
+  test("register: order of checks and who may register whom", async () => {
     const { auth, admin } = await setup();
     await assert.rejects(auth.userRegister(admin, reg("", "FunctionOwner")), unauth("invalid user id"));
     await assert.rejects(auth.userRegister(admin, reg("admin", "FunctionOwner")), unauth("user id exist"));

@@ -8,9 +8,9 @@ import type { FileCodec } from "./pipeline.js";
 export const cryptoCodec: FileCodec = {
   async open(ciphertext: Buffer, crypto: FileCrypto, cmac: Buffer, url: string): Promise<Buffer> {
     try {
-      // A raw input has no integrity check to make (spec/executors-and-files.md §7.4). A
+      // A raw input has no integrity check to make. A
       // teaclave-file-128 input must carry its URL's basename as its stored name, as the legacy
-      // platform (which saved it under that name before opening it) required (§7.3).
+      // platform (which saved it under that name before opening it) required.
       const name = urlBasename(url);
       const opts =
         crypto.schema === "raw"

@@ -44,7 +44,7 @@ function toPlainArguments(args: StagedTask["functionArguments"]): FunctionArgume
 }
 
 /**
- * Run one staged task end to end on this node (spec/behaviour.md §8): fetch and open inputs in
+ * Run one staged task end to end on this node: fetch and open inputs in
  * memory, run the function, seal and deliver outputs. Any failure becomes an Err result whose
  * reason is the failure's message; only cancellation escapes as an AbortError.
  */

@@ -9,7 +9,7 @@ export interface AuditEntry {
 }
 
 /**
- * Audit entries are buffered and shipped to management in batches (spec/behaviour.md §10.1). The
+ * Audit entries are buffered and shipped to management in batches. The
  * legacy period is 30 s; we ship every `intervalMs` (default 1 s) or at `maxBatch` entries, so
  * QueryAuditLogs sees an action almost at once, and flush on shutdown so a clean stop loses none.
  */

@@ -41,7 +41,7 @@ const CODE_NAMES = Object.fromEntries(
 ) as Record<number, string>;
 
 /**
- * The pipeline every frontend RPC goes through (spec/behaviour.md §3.1): credentials, token check
+ * The pipeline every frontend RPC goes through: credentials, token check
  * with authentication-internal, role/API check with access control, forward to management with
  * the token's role, audit the outcome. Management's errors pass through unchanged.
  */

@@ -1,5 +1,5 @@
 /**
- * The management service (behaviour.md §4–§6, §10.2): per-object rules on functions, data files
+ * The management service: per-object rules on functions, data files
  * and tasks, independent of the transport. Each method takes the caller (user id and full role
  * string from the request metadata; "" when absent) and the generated request message, and
  * returns the generated response or throws a CloisterError with the exact legacy code and text.
@@ -230,7 +230,7 @@ export class ManagementService {
     });
   }
 
-  // ---- functions (§4) ------------------------------------------------------------------------
+  // ---- functions ------------------------------------------------------------------------
 
   private static functionFromRequest(
     uuid: string,
@@ -384,7 +384,7 @@ export class ManagementService {
     return { registeredFunctions: [...lists.registeredFunctions], allowedFunctions: allowed };
   }
 
-  // ---- data (§5) -----------------------------------------------------------------------------
+  // ---- data -----------------------------------------------------------------------------
 
   async registerInputFile(
     caller: Caller,
@@ -503,7 +503,7 @@ export class ManagementService {
     return { owner: sortedSet(f.owners), cmac: f.cmac ? Buffer.from(f.cmac) : Buffer.alloc(0) };
   }
 
-  // ---- tasks (§6) ----------------------------------------------------------------------------
+  // ---- tasks ----------------------------------------------------------------------------
 
   async createTask(caller: Caller, req: frontend.CreateTaskRequest): Promise<frontend.CreateTaskResponse> {
     const userId = ManagementService.requireId(caller);
@@ -613,7 +613,7 @@ export class ManagementService {
     });
   }
 
-  // ---- audit (§10) ---------------------------------------------------------------------------
+  // ---- audit ---------------------------------------------------------------------------
 
   async saveLogs(_caller: Caller, req: management.SaveLogsRequest): Promise<Empty> {
     await this.io("save audit logs", () => this.audit.save(req.logs ?? []));

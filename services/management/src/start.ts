@@ -11,7 +11,7 @@ type Handler = (caller: Caller, request: unknown) => Promise<unknown>;
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
  * service. It trusts the `id` and `role` metadata because only the attested frontend, which set
- * them from a validated token, can reach it (spec/wire.md §4).
+ * them from a validated token, can reach it.
  */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));

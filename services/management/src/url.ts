@@ -11,7 +11,7 @@ const LEADING_TRAILING_C0 = /^[\0-\x20]+|[\0-\x20]+$/g;
 
 /**
  * Parse an absolute URL with the WHATWG rules and return its normalised form. Failures are
- * 13 with the legacy parser's error name (behaviour.md §5.1). Node's URL does not say why it
+ * 13 with the legacy parser's error name. Node's URL does not say why it
  * rejected an input, so the reason is reconstructed from the input in the order in which the
  * standard's parser meets the problems (scheme, host, port).
  */

@@ -1,4 +1,4 @@
-// behaviour.md §10: SaveLogs and QueryAuditLogs.
+// SaveLogs and QueryAuditLogs.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { common } from "@cloister/proto";
@@ -48,7 +48,7 @@ async function seeded() {
   return { ...s, q };
 }
 
-describe("§10.2 QueryAuditLogs", () => {
+describe("QueryAuditLogs", () => {
   test("only PlatformAdmin; role required", async () => {
     const { svc } = await seeded();
     await rejects(svc.queryAuditLogs(alice, { query: "*", limit: 10 }), 7, "permission denied");

@@ -1,4 +1,4 @@
-// behaviour.md §5: input and output files.
+// input and output files.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { keys, parseInputFile, parseOutputFile } from "@cloister/model";
@@ -15,7 +15,7 @@ import {
   tf128,
 } from "./helpers.js";
 
-describe("§5.2 RegisterInputFile / RegisterOutputFile", () => {
+describe("RegisterInputFile / RegisterOutputFile", () => {
   test("stores a normalised URL, owner = caller", async () => {
     const { svc, store } = setup();
     const id = await registerInput(svc, alice, "HTTP://Example.COM:80/a/../b");
@@ -64,7 +64,7 @@ describe("§5.2 RegisterInputFile / RegisterOutputFile", () => {
   });
 });
 
-describe("§5.2 UpdateInputFile / UpdateOutputFile", () => {
+describe("UpdateInputFile / UpdateOutputFile", () => {
   test("creates a new record with the new URL, old one untouched", async () => {
     const { svc, store } = setup();
     const id = await registerInput(svc, alice, "http://a/1");
@@ -108,7 +108,7 @@ describe("§5.2 UpdateInputFile / UpdateOutputFile", () => {
   });
 });
 
-describe("§5.2 RegisterFusionOutput", () => {
+describe("RegisterFusionOutput", () => {
   test("needs > 1 owners including the caller", async () => {
     const { svc, store } = setup();
     await rejects(svc.registerFusionOutput(alice, { ownerList: ["alice"] }), 7, "permission denied");
@@ -129,7 +129,7 @@ describe("§5.2 RegisterFusionOutput", () => {
   });
 });
 
-describe("§5.2 RegisterInputFromOutput, GetInputFile, GetOutputFile", () => {
+describe("RegisterInputFromOutput, GetInputFile, GetOutputFile", () => {
   test("conversion needs an owner and a produced cmac; same uuid", async () => {
     const { svc, store } = setup();
     const out = await registerOutput(svc, alice);

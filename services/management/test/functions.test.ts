@@ -1,10 +1,10 @@
-// behaviour.md §4: functions.
+// functions.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { keys, parseFunction, parseUsage, parseUserFunctions } from "@cloister/model";
 import { admin, alice, bob, fnReq, fowner, mallory, NO_SUCH, rejects, setup } from "./helpers.js";
 
-describe("§4.2 RegisterFunction", () => {
+describe("RegisterFunction", () => {
   test("stores the record, usage counter and user lists", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(
@@ -48,7 +48,7 @@ describe("§4.2 RegisterFunction", () => {
   });
 });
 
-describe("§4.2 GetFunction", () => {
+describe("GetFunction", () => {
   test("public, admin and owner get the full record; allowlisted users a redacted one", async () => {
     const { svc } = setup();
     const payload = Buffer.from("def entrypoint(argv): return 'x'");
@@ -87,7 +87,7 @@ describe("§4.2 GetFunction", () => {
   });
 });
 
-describe("§4.2 UpdateFunction", () => {
+describe("UpdateFunction", () => {
   test("owner replaces every field; others are denied", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(fowner, fnReq({ userAllowlist: ["alice"] }));
@@ -114,7 +114,7 @@ describe("§4.2 UpdateFunction", () => {
   });
 });
 
-describe("§4.2 DeleteFunction", () => {
+describe("DeleteFunction", () => {
   test("only the owner (admin not exempt); deletes only the record", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(fowner, fnReq());
@@ -127,7 +127,7 @@ describe("§4.2 DeleteFunction", () => {
   });
 });
 
-describe("§4.2 DisableFunction", () => {
+describe("DisableFunction", () => {
   test("admin or owner; removes the id from every list and clears the allowlist", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(
@@ -147,7 +147,7 @@ describe("§4.2 DisableFunction", () => {
   });
 });
 
-describe("§4.2 ListFunctions", () => {
+describe("ListFunctions", () => {
   test("self or admin; admin sees all function ids as allowed", async () => {
     const { svc } = setup();
     const a = await svc.registerFunction(fowner, fnReq({ userAllowlist: ["alice"] }));
@@ -172,7 +172,7 @@ describe("§4.2 ListFunctions", () => {
   });
 });
 
-describe("§4.2 GetFunctionUsageStats", () => {
+describe("GetFunctionUsageStats", () => {
   test("public / admin / allowlisted; the owner of a private function is not allowed", async () => {
     const { svc } = setup();
     const priv = await svc.registerFunction(

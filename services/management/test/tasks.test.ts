@@ -1,4 +1,4 @@
-// behaviour.md §6: tasks, with two- and three-party flows at the logic level.
+// tasks, with two- and three-party flows at the logic level.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CANCEL_QUEUE, keys, parseTask, STAGED_TASK_QUEUE, serializeTask, TaskStatus } from "@cloister/model";
@@ -65,7 +65,7 @@ async function echoTask(svc: ManagementService, who: Caller = alice, quota = -1)
   return { functionId, taskId };
 }
 
-describe("§6.2 CreateTask", () => {
+describe("CreateTask", () => {
   test("check order: function id, role rule, executor, JSON, argument set, data names", async () => {
     const { svc } = setup();
     const { functionId } = await svc.registerFunction(fowner, psiFunction());
@@ -153,7 +153,7 @@ describe("§6.2 CreateTask", () => {
   });
 });
 
-describe("§6.9 GetTask", () => {
+describe("GetTask", () => {
   test("participants only (admin not exempt); unknown → 3", async () => {
     const { svc } = setup();
     const { taskId } = await echoTask(svc);
@@ -165,7 +165,7 @@ describe("§6.9 GetTask", () => {
   });
 });
 
-describe("§6.5 AssignData", () => {
+describe("AssignData", () => {
   test("rules and errors", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(fowner, psiFunction());
@@ -202,7 +202,7 @@ describe("§6.5 AssignData", () => {
       "permission denied",
     );
     assert.equal(store.text(keys.task(taskId.slice(5))), before);
-    // output that already has a cmac is rejected (§12 fix)
+    // output that already has a cmac is rejected
     const produced = await registerOutput(svc, alice);
     const { parseOutputFile, serializeOutputFile } = await import("@cloister/model");
     const rec = parseOutputFile(store.text(keys.output(produced.slice(7)))!);
@@ -218,7 +218,7 @@ describe("§6.5 AssignData", () => {
   });
 });
 
-describe("two-party flow (§6.5–§6.7)", () => {
+describe("two-party flow", () => {
   test("create with ownership lists, assign by each owner, approve by each, invoke → staged-task JSON", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(fowner, psiFunction());
@@ -342,7 +342,7 @@ describe("three-party flow with a private function and a fusion output", () => {
   });
 });
 
-describe("§6.6 ApproveTask", () => {
+describe("ApproveTask", () => {
   test("creator + private function owner approving at the same time", async () => {
     const { svc } = setup();
     const priv = await svc.registerFunction(
@@ -403,7 +403,7 @@ describe("§6.6 ApproveTask", () => {
   });
 });
 
-describe("§6.7 InvokeTask", () => {
+describe("InvokeTask", () => {
   test("single participant without data needs nothing else; quota", async () => {
     const { svc, store } = setup();
     const { functionId, taskId } = await echoTask(svc, alice, 1);
@@ -443,7 +443,7 @@ describe("§6.7 InvokeTask", () => {
   });
 });
 
-describe("§6.8 CancelTask", () => {
+describe("CancelTask", () => {
   test("early cancel, queued cancel, permissions, ended", async () => {
     const { svc, store } = setup();
     const a = await echoTask(svc);

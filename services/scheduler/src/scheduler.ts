@@ -48,7 +48,7 @@ const CANCEL_MARK = "scheduler-cancel-";
 const buf = (s: string) => Buffer.from(s, "utf8");
 
 /**
- * The scheduler of spec/behaviour.md §7, reshaped so that nothing waits on a timer:
+ * The scheduler of the legacy contract, reshaped so that nothing waits on a timer:
  * - staged tasks stay in the durable storage queue until an execution node takes one; PullTask
  *   long-polls that queue (a task starts as soon as it is staged, and a scheduler restart loses
  *   no queued task);
@@ -115,7 +115,7 @@ export class Scheduler {
     }
   }
 
-  /** Lost nodes: fail what they were running (spec §7.2 step 3). */
+  /** Lost nodes: fail what they were running. */
   private async sweep(): Promise<void> {
     const now = this.now();
     for (const [id, e] of this.executors) {
@@ -142,7 +142,7 @@ export class Scheduler {
   }
 
   /**
-   * Heartbeat (spec §7.3). `runningTask` lets a node that outlived a scheduler restart re-announce
+   * Heartbeat. `runningTask` lets a node that outlived a scheduler restart re-announce
    * its task; `waitMs` > 0 holds the answer until there is a command (a Stop) or the time is up.
    */
   async heartbeat(
@@ -194,7 +194,7 @@ export class Scheduler {
   }
 
   /**
-   * PullTask (spec §7.4). With `waitMs` the call long-polls the durable queue; a task whose cancel
+   * PullTask. With `waitMs` the call long-polls the durable queue; a task whose cancel
    * was requested while queued is canceled and skipped.
    */
   async pullTask(
@@ -229,13 +229,13 @@ export class Scheduler {
     }
   }
 
-  /** UpdateTaskStatus: Staged → Running whatever status is sent (legacy rule, spec §7.5). */
+  /** UpdateTaskStatus: Staged → Running whatever status is sent (legacy rule). */
   async updateTaskStatus(taskId: string): Promise<void> {
     await this.updateTask(this.taskUuid(taskId), markRunning, true);
     this.log.debug({ task: taskId }, "task running");
   }
 
-  /** UpdateTaskResult: Running → Finished with the result, output cmacs recorded (spec §7.5). */
+  /** UpdateTaskResult: Running → Finished with the result, output cmacs recorded. */
   async updateTaskResult(taskId: string, result: TaskResult): Promise<void> {
     const uuid = this.taskUuid(taskId);
     await this.withTask(uuid, async () => {

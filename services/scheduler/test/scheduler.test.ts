@@ -87,7 +87,7 @@ const statusOf = async (uuid: string) =>
   parseTask((await store.get(buf(keys.task(uuid))))!.toString()).status;
 const EXEC = randomUUID();
 
-describe("scheduler (spec/behaviour.md §7)", () => {
+describe("scheduler", () => {
   test("a long-polling PullTask gets a task staged after it started waiting", async () => {
     const pending = scheduler.pullTask(EXEC, { waitMs: 10_000 });
     const { uuid } = await stage();

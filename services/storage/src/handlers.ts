@@ -9,7 +9,7 @@ export const MAX_DEQUEUE_WAIT_MS = 30_000;
 
 /**
  * Every storage failure reaches callers as 13 `invalid response` (the legacy proxy collapsed
- * them; spec/behaviour.md §9.1), except that an integrity failure is logged loudly first.
+ * them), except that an integrity failure is logged loudly first.
  */
 function invalidResponse(log: Logger) {
   return (e: unknown): never => {
@@ -46,7 +46,7 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
       return { value };
     }, log),
     getKeysByPrefix: unary(async (req: storage.GetKeysByPrefixRequest) => {
-      // Only keys that really carry the prefix: the legacy "first key" leak is fixed (§9.1, §12).
+      // Only keys that really carry the prefix: the legacy "first key" leak is fixed.
       return { keys: await store.keysByPrefix(req.prefix).catch(fail) };
     }, log),
   };

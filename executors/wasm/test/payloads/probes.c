@@ -28,7 +28,7 @@ int entrypoint(int argc, char *argv[]) {
   if (streq(mode, "divzero")) return 7 / zero;
   if (streq(mode, "oob")) return *(volatile int *)0x7ffffff0;
   if (streq(mode, "handles")) {
-    /* Packs the handle numbering and error returns of spec §6 into one number. */
+    /* Packs the handle numbering and error returns of the legacy contract into one number. */
     int in = teaclave_open_input("in");
     int out = teaclave_create_output("out");
     if (in != 1 || out != (0x40000000 | 2)) return -100;

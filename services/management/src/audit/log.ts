@@ -46,7 +46,7 @@ function decode(text: string): AuditDoc {
   };
 }
 
-/** The durable, queryable audit log kept by management (behaviour.md §10). */
+/** The durable, queryable audit log kept by management. */
 export class AuditLog {
   constructor(private readonly store: ManagementStore) {}
 

@@ -1,5 +1,5 @@
 /**
- * The audit-log query language (behaviour.md §10.2): a Lucene-like syntax over the fields
+ * The audit-log query language: a Lucene-like syntax over the fields
  * `message` (text, default field), `user` (text), `result` (bool), `date` (timestamp) and
  * `ip` (address). Supported: bare terms, `field:term`, `field:"phrase"`, `+clause`/`-clause`,
  * `AND`/`OR` (AND binds tighter), parentheses, ranges `[a TO b]` / `{a TO b}` with `*` for an
