@@ -9,6 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const root = new URL("..", import.meta.url).pathname;
 const purpose = process.argv[2] === "test" ? "test" : "start";
@@ -96,5 +97,8 @@ function systemPackages() {
   say("starting anyway: what needs them is switched off and named below");
 }
 
-npmDependencies();
-systemPackages();
+// Only when run (the tests import readPackageList without setting anything up).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  npmDependencies();
+  systemPackages();
+}

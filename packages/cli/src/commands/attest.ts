@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ConfigError } from "@cloister/core";
 import { attestEndpoint, fetchCertificate, policyFor, trustFromFiles } from "@cloister/sdk";
 import { parseEnclaveInfo, type VerifiedPeer, verifyAttestedCertificate } from "@cloister/tee";
 
@@ -12,6 +14,15 @@ export interface AttestOptions {
 
 /** `cloister attest HOST:PORT`: verify an endpoint's evidence and say what it proves. */
 export async function attest(address: string, o: AttestOptions): Promise<string> {
+  for (const [path, flag] of [
+    [o.asRootCa, "--as-root-ca"],
+    [o.enclaveInfo, "--enclave-info"],
+  ] as const) {
+    if (!existsSync(path))
+      throw new ConfigError(
+        `cannot read ${resolve(path)}: give ${flag} or --data-dir (the platform's data directory)`,
+      );
+  }
   const trust = trustFromFiles(o.asRootCa, o.enclaveInfo);
   const names = o.enclave ? [o.enclave] : Object.keys(parseEnclaveInfo(readFileSync(o.enclaveInfo)));
   let peer: VerifiedPeer;
