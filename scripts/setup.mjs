@@ -33,7 +33,10 @@ function npmDependencies() {
   if (existsSync(join(root, "node_modules", ".package-lock.json"))) return;
   say("installing the npm dependencies (npm ci)");
   const npm = process.env.npm_execpath ? [process.execPath, [process.env.npm_execpath]] : ["npm", []];
-  const r = spawnSync(npm[0], [...npm[1], "ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
+  const r = spawnSync(npm[0], [...npm[1], "ci", "--prefer-offline", "--no-audit", "--no-fund"], {
+    cwd: root,
+    stdio: "inherit",
+  });
   if (r.status !== 0) {
     say("npm ci failed; fix the error above and run the command again");
     process.exit(1);
