@@ -24,6 +24,8 @@ export interface PreparedPlatform {
   measurements: Record<string, EnclaveIdentity>;
   /** True when enclave_info.toml was (re)written because the code changed. */
   changed: boolean;
+  /** True when there was no enclave_info.toml before (a first start). */
+  created: boolean;
 }
 
 /** Measurements of every service's current code, as published in enclave_info.toml. */
@@ -46,7 +48,8 @@ export async function preparePlatform(config: CloisterConfig): Promise<PreparedP
   const measurements = await measurePlatform(config);
   const text = renderEnclaveInfo(measurements);
   const infoPath = enclaveInfoPath(config);
-  const changed = !existsSync(infoPath) || readFileSync(infoPath, "utf8") !== text;
+  const created = !existsSync(infoPath);
+  const changed = created || readFileSync(infoPath, "utf8") !== text;
 
   const dir = join(config.data_dir, AUDITORS_DIR);
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -73,5 +76,6 @@ export async function preparePlatform(config: CloisterConfig): Promise<PreparedP
     auditorSignature: signaturePath,
     measurements,
     changed,
+    created,
   };
 }

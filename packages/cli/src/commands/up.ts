@@ -36,7 +36,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   out(`  data directory           ${config.data_dir}`);
   out(`  attestation root CA      ${prepared.asRootCa}`);
   out(
-    `  enclave info             ${prepared.enclaveInfo}${prepared.changed ? "  (code changed: re-measured and re-signed)" : ""}`,
+    `  enclave info             ${prepared.enclaveInfo}${prepared.created ? "  (new: measured and signed)" : prepared.changed ? "  (code changed: re-measured and re-signed)" : ""}`,
   );
   out(`  auditor signature        ${prepared.auditorSignature}`);
   out(`  service logs             ${logs}/`);
