@@ -301,7 +301,8 @@ const ROWS: Row[] = [
   { rpc: "cancelTask", as: "mgr", on: "task it does not participate in", req: async () => ({ taskId: await simpleTask("doA") }), expect: DENIED },
   { rpc: "cancelTask", as: "doA", on: "own task, already canceled", req: async () => { const taskId = await simpleTask("doA"); await as.doA.cancelTask(taskId); return { taskId }; }, expect: [2, "failed to cancel task, reason: task has already been canceled"] },
 
-  // { rpc: "queryAuditLogs", as: "admin", on: "all entries", req: () => ({ query: "*", limit: 10 }), expect: "ok", check: (r) => assert.ok(Array.isArray(r.logs)) },
+  // audit log
+  { rpc: "queryAuditLogs", as: "admin", on: "all entries", req: () => ({ query: "*", limit: 10 }), expect: "ok", check: (r) => assert.ok(Array.isArray(r.logs)) },
 ];
 
 /** A request the gate rows send: well-formed, naming existing objects, so only the gate can refuse it. */

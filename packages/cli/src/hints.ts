@@ -43,6 +43,18 @@ const HINTS: Array<[RegExp, string]> = [
   [/^Invalid executor type: /, "the executor type is one of builtin, python, wamr, javascript"],
   [/^Cannot convert to function arguments$/, "--args must be a JSON object of strings, numbers or booleans"],
   [/^service internal error$/, "the platform failed internally; its service logs say more"],
+  [
+    /^Invalid (key|iv) length for /,
+    "key and iv lengths: aes-gcm-128 16 and 12 bytes, aes-gcm-256 32 and 12, teaclave-file-128 16 and none",
+  ],
+  [
+    /^audit log error/,
+    "the audit query did not parse: terms like message:x, user:y, result:false with AND/OR, or *",
+  ],
+  [
+    /^(IdnaError|RelativeUrlWithoutBase|EmptyHost|InvalidPort|InvalidIpv4Address|InvalidIpv6Address|InvalidDomainCharacter|Invalid URL)/,
+    "the URL does not parse: give an absolute URL such as https://host/path, file:///path or data:…",
+  ],
 ];
 
 /** The hint for a platform error text, if there is one. */
