@@ -49,7 +49,15 @@ async function walk(root: string, dirs: string[], verb: Verb, create: boolean): 
  * way was swapped for a symlink between the walk and the open, this sees where the open landed.
  */
 async function confirmOpened(fh: FileHandle, expected: string, verb: Verb): Promise<void> {
-  const actual = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => undefined);
+  let actual: string;
+  try {
+    actual = await readlink(`/proc/self/fd/${fh.fd}`);
+  } catch (e) {
+    // Without procfs the open cannot be confirmed; refusing is the safe answer, and says why.
+    throw new FileAgentError("IO", `${verb} failed: cannot confirm the opened path (is /proc mounted?)`, {
+      cause: e,
+    });
+  }
   if (actual !== expected)
     throw new FileAgentError("PATH_NOT_ALLOWED", `${verb} failed: the path changed while it was opened`);
 }
