@@ -33,6 +33,9 @@ program
   .action(async () => {
     // Loaded on demand: client commands should not pay for importing every service.
     const { up } = await import("./commands/up.js");
+    // Local-work defaults (file exchange under the data directory, loopback egress), inherited
+    // by every service `up` starts; `cloister service` alone keeps the deployment defaults.
+    process.env.CLOISTER_PROFILE ??= "local";
     await up(config(), { configFile: globals().config });
   });
 
