@@ -7,9 +7,9 @@ import { isCloisterError, type Logger } from "@cloister/core";
 import {
   decryptBuffer,
   encryptBuffer,
+  FILE_CRYPTO_SCHEMAS,
   type FileCryptoInfo,
   type FileCryptoSchema,
-  FILE_CRYPTO_SCHEMAS,
   generateFileCryptoInfo,
   toWireFileCryptoInfo,
 } from "@cloister/crypto";
@@ -35,7 +35,8 @@ const MAX_BODY = 24 * 1024 * 1024;
 const ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 const str = (v: unknown, field: string, max = 1024): string => {
-  if (typeof v !== "string" || v.length > max) throw new ConsoleError("bad_request", `${field} must be a string of at most ${max} characters`);
+  if (typeof v !== "string" || v.length > max)
+    throw new ConsoleError("bad_request", `${field} must be a string of at most ${max} characters`);
   return v;
 };
 const id = (v: unknown, field: string): string => {
@@ -50,7 +51,8 @@ const names = (v: unknown, field: string): string[] => {
 };
 const schemaOf = (v: unknown): FileCryptoSchema => {
   const s = v ?? "teaclave-file-128";
-  if (!(FILE_CRYPTO_SCHEMAS as readonly unknown[]).includes(s)) throw new ConsoleError("bad_request", "unknown file crypto schema");
+  if (!(FILE_CRYPTO_SCHEMAS as readonly unknown[]).includes(s))
+    throw new ConsoleError("bad_request", "unknown file crypto schema");
   return s as FileCryptoSchema;
 };
 
@@ -69,7 +71,13 @@ async function platform<T>(p: Promise<T>): Promise<T> {
   }
 }
 
-type Handler = (ctx: ApiContext, s: ConsoleSession, req: IncomingMessage, params: string[], url: URL) => Promise<unknown>;
+type Handler = (
+  ctx: ApiContext,
+  s: ConsoleSession,
+  req: IncomingMessage,
+  params: string[],
+  url: URL,
+) => Promise<unknown>;
 
 const routes: Array<[string, RegExp, Handler]> = [
   ["GET", /^\/api\/session$/, async (_ctx, s) => ({ user: s.user ?? null, csrf: s.csrf })],
@@ -166,7 +174,10 @@ const routes: Array<[string, RegExp, Handler]> = [
     async (_ctx, s, req) => {
       const { client } = signedIn(s);
       const b = await readJson(req, MAX_BODY);
-      const payload = b.payloadBase64 === undefined ? undefined : Buffer.from(str(b.payloadBase64, "payload", MAX_BODY), "base64");
+      const payload =
+        b.payloadBase64 === undefined
+          ? undefined
+          : Buffer.from(str(b.payloadBase64, "payload", MAX_BODY), "base64");
       const io = (list: string[]) => list.map((name) => ({ name, description: "", optional: false }));
       const functionId = await platform(
         client.registerFunction({
@@ -174,7 +185,11 @@ const routes: Array<[string, RegExp, Handler]> = [
           description: str(b.description ?? "", "description", 4096),
           executorType: str(b.executorType ?? "builtin", "executorType", 64),
           public: b.public !== false,
-          arguments: names(b.arguments, "arguments").map((key) => ({ key, defaultValue: "", allowOverwrite: true })),
+          arguments: names(b.arguments, "arguments").map((key) => ({
+            key,
+            defaultValue: "",
+            allowOverwrite: true,
+          })),
           inputs: io(names(b.inputs, "inputs")),
           outputs: io(names(b.outputs, "outputs")),
           ...(payload ? { payload } : {}),
@@ -189,7 +204,8 @@ const routes: Array<[string, RegExp, Handler]> = [
     async (ctx, s, req) => {
       const { client, user } = signedIn(s);
       const dir = ctx.options.exchangeDir;
-      if (!dir) throw new ConsoleError("bad_request", "the console was started without an exchange directory");
+      if (!dir)
+        throw new ConsoleError("bad_request", "the console was started without an exchange directory");
       const b = await readJson(req, MAX_BODY);
       const label = basename(str(b.fileName ?? "input", "fileName", 256));
       const plaintext = Buffer.from(str(b.contentBase64, "content", MAX_BODY), "base64");
@@ -208,7 +224,8 @@ const routes: Array<[string, RegExp, Handler]> = [
     async (ctx, s, req) => {
       const { client, user } = signedIn(s);
       const dir = ctx.options.exchangeDir;
-      if (!dir) throw new ConsoleError("bad_request", "the console was started without an exchange directory");
+      if (!dir)
+        throw new ConsoleError("bad_request", "the console was started without an exchange directory");
       const b = await readJson(req, 16 * 1024);
       const label = basename(str(b.label ?? "output", "label", 256));
       const info = generateFileCryptoInfo(schemaOf(b.schema));
@@ -233,7 +250,8 @@ const routes: Array<[string, RegExp, Handler]> = [
       const o = s.outputs.get(dataId!);
       if (!o) throw new ConsoleError("not_found", "this output was not registered in this console session");
       const view = await platform(client.getOutputFile(dataId!));
-      if (view.cmac.length === 0) throw new ConsoleError("bad_request", "no task has produced this output yet");
+      if (view.cmac.length === 0)
+        throw new ConsoleError("bad_request", "no task has produced this output yet");
       const { plaintext } = await decryptBuffer(await readFile(o.path), o.info as FileCryptoInfo, {
         fileName: basename(o.path),
         expectedCmac: view.cmac,
@@ -246,7 +264,9 @@ const routes: Array<[string, RegExp, Handler]> = [
     /^\/api\/tasks$/,
     async (_ctx, s) => {
       const { client, user } = signedIn(s);
-      const tasks = await Promise.all([...s.tasks].map(async (t) => summarizeTask(await platform(client.getTask(t)), user)));
+      const tasks = await Promise.all(
+        [...s.tasks].map(async (t) => summarizeTask(await platform(client.getTask(t)), user)),
+      );
       return { tasks };
     },
   ],
@@ -264,7 +284,8 @@ const routes: Array<[string, RegExp, Handler]> = [
       }
       const ownership = (v: unknown, field: string) => {
         if (v === undefined) return [];
-        if (!Array.isArray(v) || v.length > 64) throw new ConsoleError("bad_request", `${field} must be a list`);
+        if (!Array.isArray(v) || v.length > 64)
+          throw new ConsoleError("bad_request", `${field} must be a list`);
         return v.map((o: Record<string, unknown>, i) => ({
           dataName: str(o?.dataName, `${field}[${i}].dataName`, 128),
           uids: names(o?.uids, `${field}[${i}].uids`),
@@ -304,8 +325,11 @@ const routes: Array<[string, RegExp, Handler]> = [
         const b = await readJson(req, 16 * 1024);
         const map = (v: unknown, field: string) => {
           if (v === undefined) return {};
-          if (typeof v !== "object" || v === null) throw new ConsoleError("bad_request", `${field} must be an object`);
-          return Object.fromEntries(Object.entries(v).map(([k, d]) => [str(k, field, 128), id(d, `${field}.${k}`)]));
+          if (typeof v !== "object" || v === null)
+            throw new ConsoleError("bad_request", `${field} must be an object`);
+          return Object.fromEntries(
+            Object.entries(v).map(([k, d]) => [str(k, field, 128), id(d, `${field}.${k}`)]),
+          );
         };
         await platform(client.assignData(t, map(b.inputs, "inputs"), map(b.outputs, "outputs")));
       } else if (action === "approve") await platform(client.approveTask(t));
@@ -340,14 +364,25 @@ const routes: Array<[string, RegExp, Handler]> = [
       const { client } = signedIn(s);
       const b = await readJson(req, 16 * 1024);
       await platform(
-        client.registerUser(id(b.user, "user"), str(b.password, "password", 512), str(b.role, "role", 64), str(b.attribute ?? "", "attribute", 256)),
+        client.registerUser(
+          id(b.user, "user"),
+          str(b.password, "password", 512),
+          str(b.role, "role", 64),
+          str(b.attribute ?? "", "attribute", 256),
+        ),
       );
       return { user: b.user };
     },
   ],
 ];
 
-export async function route(ctx: ApiContext, s: ConsoleSession, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function route(
+  ctx: ApiContext,
+  s: ConsoleSession,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
   if (req.method === "GET" && url.pathname === "/api/events") return events(s, req, res);
   for (const [method, pattern, handler] of routes) {
     const m = pattern.exec(url.pathname);

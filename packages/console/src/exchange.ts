@@ -1,30 +1,25 @@
 // Where the console puts a user's encrypted files so the platform can fetch them through a
 // `file:` URL: the platform's exchange directory, one sub-directory per owner, named the way the
 // execution node checks it.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-
-/** One safe path segment for a user id: bytes outside [A-Za-z0-9_.-] (and a leading ".") become ~hh. */
-export function ownerSegment(userId: string): string {
-  let out = "";
-  const bytes = Buffer.from(userId, "utf8");
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    const c = String.fromCharCode(b);
-    const safe = /[A-Za-z0-9_.-]/.test(c) && !(i === 0 && c === ".");
-    out += safe ? c : `~${b.toString(16).padStart(2, "0")}`;
-  }
-  if (out.length > 200) out = `~h${createHash("sha256").update(bytes).digest("hex")}`;
-  return out;
-}
+import { userDirName } from "@cloister/file-agent";
 
 /** A fresh file name under the user's directory; the user's label is kept readable but sanitised. */
-export async function newExchangePath(exchangeDir: string, userId: string, label: string): Promise<{ path: string; url: string }> {
-  const dir = join(exchangeDir, ownerSegment(userId));
+export async function newExchangePath(
+  exchangeDir: string,
+  userId: string,
+  label: string,
+): Promise<{ path: string; url: string }> {
+  const dir = join(exchangeDir, userDirName(userId));
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const clean = label.replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^\.+/, "").slice(0, 64) || "file";
+  const clean =
+    label
+      .replace(/[^A-Za-z0-9_.-]/g, "_")
+      .replace(/^\.+/, "")
+      .slice(0, 64) || "file";
   const path = join(dir, `${randomBytes(6).toString("hex")}-${clean}`);
   return { path, url: pathToFileURL(path).href };
 }

@@ -47,13 +47,15 @@ export function checkSameOrigin(req: IncomingMessage, origins: ReadonlySet<strin
   if (typeof site === "string" && site !== "same-origin" && site !== "none")
     throw new ConsoleError("csrf", "cross-site request refused");
   const origin = req.headers.origin;
-  if (origin !== undefined && !origins.has(origin)) throw new ConsoleError("csrf", "cross-origin request refused");
+  if (origin !== undefined && !origins.has(origin))
+    throw new ConsoleError("csrf", "cross-origin request refused");
 }
 
 export async function readJson(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
   const type = req.headers["content-type"] ?? "";
   // A JSON content type cannot be sent cross-site without a CORS preflight, which we never grant.
-  if (!type.startsWith("application/json")) throw new ConsoleError("bad_request", "expected application/json");
+  if (!type.startsWith("application/json"))
+    throw new ConsoleError("bad_request", "expected application/json");
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -72,6 +74,9 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<Rec
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Logger, silentLogger } from "@cloister/core";
 import { attestEndpoint, CloisterClient, type PlatformTrust, policyFor } from "@cloister/sdk";
-import { verifyEnclaveInfoSignatures, type VerifiedPeer } from "@cloister/tee";
+import { type VerifiedPeer, verifyEnclaveInfoSignatures } from "@cloister/tee";
 import { type ApiContext, route } from "./api.js";
 import { ConsoleAttestationError, ConsoleError } from "./errors.js";
 import { checkHost, checkSameOrigin, parseCookies, securityHeaders, sendJson } from "./http.js";
@@ -59,27 +59,45 @@ const TYPES: Record<string, string> = {
 };
 
 /** Verifies both endpoints exactly as the CLI and SDK do; throws ConsoleAttestationError otherwise. */
-export async function attestPlatform(o: Pick<ConsoleOptions, "authentication" | "frontend" | "trust">): Promise<EndpointAttestation[]> {
+export async function attestPlatform(
+  o: Pick<ConsoleOptions, "authentication" | "frontend" | "trust">,
+): Promise<EndpointAttestation[]> {
   const out: EndpointAttestation[] = [];
   for (const [name, address, enclave] of [
     ["authentication", o.authentication, "teaclave_authentication_service"],
     ["frontend", o.frontend, "teaclave_frontend_service"],
   ] as const) {
     try {
-      out.push({ name, address, peer: await attestEndpoint(address, policyFor(o.trust, enclave)), verifiedAt: new Date() });
+      out.push({
+        name,
+        address,
+        peer: await attestEndpoint(address, policyFor(o.trust, enclave)),
+        verifiedAt: new Date(),
+      });
     } catch (e) {
-      throw new ConsoleAttestationError(`the ${name} endpoint ${address} did not verify: ${(e as Error).message}`, { cause: e });
+      throw new ConsoleAttestationError(
+        `the ${name} endpoint ${address} did not verify: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
   return out;
 }
 
-function auditorStatus(files: ConsoleOptions["trustFiles"]): { verified: boolean; signatures: number; detail: string } {
+function auditorStatus(files: ConsoleOptions["trustFiles"]): {
+  verified: boolean;
+  signatures: number;
+  detail: string;
+} {
   if (!files?.auditorsDir || !existsSync(files.auditorsDir))
     return { verified: false, signatures: 0, detail: "no auditors directory given" };
   const names = readdirSync(files.auditorsDir);
-  const sigs = names.filter((n) => n.endsWith(".sign.sha256")).map((n) => readFileSync(join(files.auditorsDir!, n)));
-  const keys = names.filter((n) => n.endsWith(".public.pem")).map((n) => readFileSync(join(files.auditorsDir!, n), "utf8"));
+  const sigs = names
+    .filter((n) => n.endsWith(".sign.sha256"))
+    .map((n) => readFileSync(join(files.auditorsDir!, n)));
+  const keys = names
+    .filter((n) => n.endsWith(".public.pem"))
+    .map((n) => readFileSync(join(files.auditorsDir!, n), "utf8"));
   try {
     verifyEnclaveInfoSignatures(readFileSync(files.enclaveInfo), sigs, keys, { minSignatures: 1 });
     return { verified: true, signatures: sigs.length, detail: `${sigs.length} auditor signature(s) verify` };
@@ -133,7 +151,8 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
       return attestations;
     },
     auditors: () => auditorStatus(o.trustFiles),
-    newClient: () => new CloisterClient({ authentication: o.authentication, frontend: o.frontend, trust: o.trust }),
+    newClient: () =>
+      new CloisterClient({ authentication: o.authentication, frontend: o.frontend, trust: o.trust }),
     endSession: (s) => {
       s.client?.close();
       sessions.delete(s.id);
@@ -144,7 +163,8 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
     const file = ASSETS[path];
     if (!file) throw new ConsoleError("not_found", "no such page");
     const full = join(UI_DIR, file);
-    if (!existsSync(full)) throw new ConsoleError("not_found", "the console UI is not built (run npm run build)");
+    if (!existsSync(full))
+      throw new ConsoleError("not_found", "the console UI is not built (run npm run build)");
     let body = readFileSync(full);
     if (file === "index.html") body = Buffer.from(body.toString("utf8").replace("__CSRF__", s.csrf));
     res.writeHead(200, { "content-type": TYPES[file.split(".").pop()!]!, "content-length": body.length });
@@ -179,7 +199,8 @@ export async function startConsole(o: ConsoleOptions): Promise<RunningConsole> {
         res.destroy();
         return;
       }
-      if (e instanceof ConsoleError) return sendJson(res, e.status, { error: { code: e.code, message: e.message } });
+      if (e instanceof ConsoleError)
+        return sendJson(res, e.status, { error: { code: e.code, message: e.message } });
       log.warn({ err: (e as Error).message }, "console request failed");
       sendJson(res, 500, { error: { code: "internal", message: "internal error in the console" } });
     });

@@ -21,9 +21,20 @@ export interface TaskSummary {
   approvedUsers: string[];
   inputs: Slot[];
   outputs: Slot[];
-  missing: { assignments: Array<{ kind: "input" | "output"; name: string; owners: string[] }>; approvals: string[] };
-  mine: { assign: Array<{ kind: "input" | "output"; name: string }>; approve: boolean; invoke: boolean; cancel: boolean };
-  result: { ok: true; returnValue: string; log: string[]; tags: Record<string, string> } | { ok: false; reason: string } | null;
+  missing: {
+    assignments: Array<{ kind: "input" | "output"; name: string; owners: string[] }>;
+    approvals: string[];
+  };
+  mine: {
+    assign: Array<{ kind: "input" | "output"; name: string }>;
+    approve: boolean;
+    invoke: boolean;
+    cancel: boolean;
+  };
+  result:
+    | { ok: true; returnValue: string; log: string[]; tags: Record<string, string> }
+    | { ok: false; reason: string }
+    | null;
 }
 
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
@@ -38,8 +49,12 @@ export function summarizeTask(t: TaskView, me: string): TaskSummary {
   const inputs = slots(t.inputsOwnership, t.assignedInputs);
   const outputs = slots(t.outputsOwnership, t.assignedOutputs);
   const unassigned = [
-    ...inputs.filter((s) => !s.dataId).map((s) => ({ kind: "input" as const, name: s.name, owners: s.owners })),
-    ...outputs.filter((s) => !s.dataId).map((s) => ({ kind: "output" as const, name: s.name, owners: s.owners })),
+    ...inputs
+      .filter((s) => !s.dataId)
+      .map((s) => ({ kind: "input" as const, name: s.name, owners: s.owners })),
+    ...outputs
+      .filter((s) => !s.dataId)
+      .map((s) => ({ kind: "output" as const, name: s.name, owners: s.owners })),
   ];
   const approvals = t.participants.filter((p) => !t.approvedUsers.includes(p));
   const ended = ENDED.has(t.status);
@@ -59,7 +74,9 @@ export function summarizeTask(t: TaskView, me: string): TaskSummary {
     outputs,
     missing: { assignments: unassigned, approvals },
     mine: {
-      assign: ended ? [] : unassigned.filter((u) => u.owners.includes(me)).map(({ kind, name }) => ({ kind, name })),
+      assign: ended
+        ? []
+        : unassigned.filter((u) => u.owners.includes(me)).map(({ kind, name }) => ({ kind, name })),
       approve: t.status === common.TaskStatus.DataAssigned && approvals.includes(me),
       invoke: t.status === common.TaskStatus.Approved && t.creator === me,
       cancel: !ended && t.participants.includes(me),
@@ -69,7 +86,9 @@ export function summarizeTask(t: TaskView, me: string): TaskSummary {
           ok: true,
           returnValue: Buffer.from(r.Ok.returnValue).toString("utf8"),
           log: [...(r.Ok.log ?? [])],
-          tags: Object.fromEntries(Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v).toString("hex")])),
+          tags: Object.fromEntries(
+            Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v).toString("hex")]),
+          ),
         }
       : r?.Err
         ? { ok: false, reason: r.Err.reason }

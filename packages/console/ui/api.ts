@@ -10,7 +10,11 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T = Record<string, unknown>>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+export async function api<T = Record<string, unknown>>(
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const r = await fetch(path, {
     method,
     credentials: "same-origin",

@@ -5,18 +5,23 @@ import { render } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { ApiError, api, fileToBase64 } from "./api.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: API answers are rendered field by field; the server defines their shapes
 type Json = Record<string, any>;
-const split = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
+const split = (s: string) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
 
-function useAction(): [string | null, string | null, (f: () => Promise<string | void>) => Promise<void>] {
+function useAction(): [string | null, string | null, (f: () => Promise<unknown>) => Promise<void>] {
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
-  const run = useCallback(async (f: () => Promise<string | void>) => {
+  const run = useCallback(async (f: () => Promise<unknown>) => {
     setError(null);
     setDone(null);
     try {
       const msg = await f();
-      if (msg) setDone(msg);
+      if (typeof msg === "string" && msg) setDone(msg);
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
     }
@@ -27,21 +32,48 @@ function useAction(): [string | null, string | null, (f: () => Promise<string | 
 function Feedback({ error, done }: { error: string | null; done: string | null }) {
   return (
     <>
-      {error && <p class="error" role="alert">{error}</p>}
-      {done && <p class="done" role="status">{done}</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {done && (
+        <p class="done" role="status">
+          {done}
+        </p>
+      )}
     </>
   );
 }
 
-function Field(p: { label: string; name: string; value: string; onInput: (v: string) => void; type?: "text" | "password"; hint?: string }) {
+function Field(p: {
+  label: string;
+  name: string;
+  value: string;
+  onInput: (v: string) => void;
+  type?: "text" | "password";
+  hint?: string;
+}) {
   const id = `f-${p.name}`;
   return (
     <div class="field">
       <label for={id}>{p.label}</label>
       {p.type === "password" ? (
-        <input id={id} name={p.name} type="password" value={p.value} onInput={(e) => p.onInput((e.target as HTMLInputElement).value)} />
+        <input
+          id={id}
+          name={p.name}
+          type="password"
+          value={p.value}
+          onInput={(e) => p.onInput((e.target as HTMLInputElement).value)}
+        />
       ) : (
-        <input id={id} name={p.name} type="text" value={p.value} onInput={(e) => p.onInput((e.target as HTMLInputElement).value)} />
+        <input
+          id={id}
+          name={p.name}
+          type="text"
+          value={p.value}
+          onInput={(e) => p.onInput((e.target as HTMLInputElement).value)}
+        />
       )}
       {p.hint && <small>{p.hint}</small>}
     </div>
@@ -90,19 +122,64 @@ function Platform() {
       )}
       <table>
         <caption>Attested endpoints</caption>
-        <thead><tr><th>Endpoint</th><th>Address</th><th>Measurement (MRENCLAVE)</th><th>Status</th><th>Verified at</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Endpoint</th>
+            <th>Address</th>
+            <th>Measurement (MRENCLAVE)</th>
+            <th>Status</th>
+            <th>Verified at</th>
+          </tr>
+        </thead>
         <tbody>
           {p.endpoints.map((e: Json) => (
-            <tr key={e.name}><td>{e.name}</td><td>{e.address}</td><td class="mono">{e.mrEnclave}</td><td>{e.quoteStatus}{e.simulated ? " (simulated)" : ""}</td><td>{e.verifiedAt}</td></tr>
+            <tr key={e.name}>
+              <td>{e.name}</td>
+              <td>{e.address}</td>
+              <td class="mono">{e.mrEnclave}</td>
+              <td>
+                {e.quoteStatus}
+                {e.simulated ? " (simulated)" : ""}
+              </td>
+              <td>{e.verifiedAt}</td>
+            </tr>
           ))}
         </tbody>
       </table>
-      <button type="button" onClick={() => void run(async () => { await api("POST", "/api/platform/attest"); await load(); return "Attestation verified again."; })}>Verify attestation again</button>
+      <button
+        type="button"
+        onClick={() =>
+          void run(async () => {
+            await api("POST", "/api/platform/attest");
+            await load();
+            return "Attestation verified again.";
+          })
+        }
+      >
+        Verify attestation again
+      </button>
       <h3>Measurements the console accepts</h3>
-      <p>Auditor signatures: <strong>{p.auditors.verified ? "verified" : "NOT verified"}</strong> — {p.auditors.detail}</p>
+      <p>
+        Auditor signatures: <strong>{p.auditors.verified ? "verified" : "NOT verified"}</strong> —{" "}
+        {p.auditors.detail}
+      </p>
       <table>
-        <thead><tr><th>Service</th><th>MRENCLAVE</th><th>MRSIGNER</th></tr></thead>
-        <tbody>{p.measurements.map((m: Json) => <tr key={m.name}><td>{m.name}</td><td class="mono">{m.mrEnclave}</td><td class="mono">{m.mrSigner}</td></tr>)}</tbody>
+        <thead>
+          <tr>
+            <th>Service</th>
+            <th>MRENCLAVE</th>
+            <th>MRSIGNER</th>
+          </tr>
+        </thead>
+        <tbody>
+          {p.measurements.map((m: Json) => (
+            <tr key={m.name}>
+              <td>{m.name}</td>
+              <td class="mono">{m.mrEnclave}</td>
+              <td class="mono">{m.mrSigner}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <Feedback error={error} done={done} />
     </section>
@@ -111,20 +188,49 @@ function Platform() {
 
 function Functions() {
   const [list, setList] = useState<Json[]>([]);
-  const [form, setForm] = useState({ name: "", description: "", executorType: "builtin", arguments: "", inputs: "", outputs: "" });
+  const [form, setForm] = useState({
+    name: "",
+    description: "",
+    executorType: "builtin",
+    arguments: "",
+    inputs: "",
+    outputs: "",
+  });
   const [payload, setPayload] = useState<File | null>(null);
   const [error, done, run] = useAction();
-  const load = () => run(async () => setList((await api<{ functions: Json[] }>("GET", "/api/functions")).functions));
+  const load = () =>
+    run(async () => setList((await api<{ functions: Json[] }>("GET", "/api/functions")).functions));
   useEffect(() => void load(), []);
   const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
   return (
     <section aria-labelledby="h-functions">
       <h2 id="h-functions">Functions</h2>
       <table>
-        <thead><tr><th>Id</th><th>Name</th><th>Executor</th><th>Owner</th><th>Arguments</th><th>Inputs</th><th>Outputs</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Id</th>
+            <th>Name</th>
+            <th>Executor</th>
+            <th>Owner</th>
+            <th>Arguments</th>
+            <th>Inputs</th>
+            <th>Outputs</th>
+          </tr>
+        </thead>
         <tbody>
           {list.map((f) => (
-            <tr key={f.functionId}><td class="mono">{f.functionId}</td><td>{f.name}</td><td>{f.executorType}</td><td>{f.owner}{f.mine ? " (you)" : ""}</td><td>{f.arguments.map((a: Json) => a.key).join(", ")}</td><td>{f.inputs.join(", ")}</td><td>{f.outputs.join(", ")}</td></tr>
+            <tr key={f.functionId}>
+              <td class="mono">{f.functionId}</td>
+              <td>{f.name}</td>
+              <td>{f.executorType}</td>
+              <td>
+                {f.owner}
+                {f.mine ? " (you)" : ""}
+              </td>
+              <td>{f.arguments.map((a: Json) => a.key).join(", ")}</td>
+              <td>{f.inputs.join(", ")}</td>
+              <td>{f.outputs.join(", ")}</td>
+            </tr>
           ))}
         </tbody>
       </table>
@@ -146,20 +252,58 @@ function Functions() {
         }}
       >
         <h3>Register a function</h3>
-        <Field label="Name" name="fn-name" value={form.name} onInput={set("name")} hint="e.g. builtin-ordered-set-intersect" />
-        <Field label="Description" name="fn-description" value={form.description} onInput={set("description")} />
+        <Field
+          label="Name"
+          name="fn-name"
+          value={form.name}
+          onInput={set("name")}
+          hint="e.g. builtin-ordered-set-intersect"
+        />
+        <Field
+          label="Description"
+          name="fn-description"
+          value={form.description}
+          onInput={set("description")}
+        />
         <div class="field">
           <label for="f-fn-executor">Executor type</label>
-          <select id="f-fn-executor" value={form.executorType} onChange={(e) => set("executorType")((e.target as HTMLSelectElement).value)}>
-            {["builtin", "python", "wamr", "javascript", "libos"].map((x) => <option key={x} value={x}>{x}</option>)}
+          <select
+            id="f-fn-executor"
+            value={form.executorType}
+            onChange={(e) => set("executorType")((e.target as HTMLSelectElement).value)}
+          >
+            {["builtin", "python", "wamr", "javascript", "libos"].map((x) => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
           </select>
         </div>
-        <Field label="Arguments (comma-separated)" name="fn-arguments" value={form.arguments} onInput={set("arguments")} />
-        <Field label="Inputs (comma-separated)" name="fn-inputs" value={form.inputs} onInput={set("inputs")} />
-        <Field label="Outputs (comma-separated)" name="fn-outputs" value={form.outputs} onInput={set("outputs")} />
+        <Field
+          label="Arguments (comma-separated)"
+          name="fn-arguments"
+          value={form.arguments}
+          onInput={set("arguments")}
+        />
+        <Field
+          label="Inputs (comma-separated)"
+          name="fn-inputs"
+          value={form.inputs}
+          onInput={set("inputs")}
+        />
+        <Field
+          label="Outputs (comma-separated)"
+          name="fn-outputs"
+          value={form.outputs}
+          onInput={set("outputs")}
+        />
         <div class="field">
           <label for="f-fn-payload">Payload file (not for builtins)</label>
-          <input id="f-fn-payload" type="file" onChange={(e) => setPayload((e.target as HTMLInputElement).files?.[0] ?? null)} />
+          <input
+            id="f-fn-payload"
+            type="file"
+            onChange={(e) => setPayload((e.target as HTMLInputElement).files?.[0] ?? null)}
+          />
         </div>
         <button type="submit">Register function</button>
       </form>
@@ -174,7 +318,8 @@ function Data() {
   const [registered, setRegistered] = useState<Json[]>([]);
   const [outputs, setOutputs] = useState<Json[]>([]);
   const [error, done, run] = useAction();
-  const load = () => run(async () => setOutputs((await api<{ outputs: Json[] }>("GET", "/api/data/outputs")).outputs));
+  const load = () =>
+    run(async () => setOutputs((await api<{ outputs: Json[] }>("GET", "/api/data/outputs")).outputs));
   useEffect(() => void load(), []);
   return (
     <section aria-labelledby="h-data">
@@ -185,17 +330,28 @@ function Data() {
           e.preventDefault();
           void run(async () => {
             if (!file) throw new Error("choose a file first");
-            const r = await api<Json>("POST", "/api/data/inputs", { fileName: file.name, contentBase64: await fileToBase64(file), schema: "teaclave-file-128" });
+            const r = await api<Json>("POST", "/api/data/inputs", {
+              fileName: file.name,
+              contentBase64: await fileToBase64(file),
+              schema: "teaclave-file-128",
+            });
             setRegistered([...registered, { kind: "input", dataId: r.dataId, label: file.name }]);
             return `Input registered: ${r.dataId}`;
           });
         }}
       >
         <h3>Register an input</h3>
-        <p>The file is encrypted here, in the console process on this machine, with a fresh key; only the encrypted file and its key (inside the attested channel) reach the platform.</p>
+        <p>
+          The file is encrypted here, in the console process on this machine, with a fresh key; only the
+          encrypted file and its key (inside the attested channel) reach the platform.
+        </p>
         <div class="field">
           <label for="f-input-file">Plaintext file</label>
-          <input id="f-input-file" type="file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+          <input
+            id="f-input-file"
+            type="file"
+            onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)}
+          />
         </div>
         <button type="submit">Encrypt and register input</button>
       </form>
@@ -204,7 +360,10 @@ function Data() {
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
-            const r = await api<Json>("POST", "/api/data/outputs", { label: outLabel, schema: "teaclave-file-128" });
+            const r = await api<Json>("POST", "/api/data/outputs", {
+              label: outLabel,
+              schema: "teaclave-file-128",
+            });
             setRegistered([...registered, { kind: "output", dataId: r.dataId, label: outLabel }]);
             await load();
             return `Output registered: ${r.dataId}`;
@@ -216,9 +375,21 @@ function Data() {
         <button type="submit">Register output</button>
       </form>
       <h3>Registered here</h3>
-      <ul data-testid="registered">{registered.map((r) => <li key={r.dataId}>{r.kind} <span class="mono">{r.dataId}</span> ({r.label})</li>)}</ul>
+      <ul data-testid="registered">
+        {registered.map((r) => (
+          <li key={r.dataId}>
+            {r.kind} <span class="mono">{r.dataId}</span> ({r.label})
+          </li>
+        ))}
+      </ul>
       <h3>Your outputs (keys held by this console)</h3>
-      <ul>{outputs.map((o) => <li key={o.dataId}><span class="mono">{o.dataId}</span> ({o.label})</li>)}</ul>
+      <ul>
+        {outputs.map((o) => (
+          <li key={o.dataId}>
+            <span class="mono">{o.dataId}</span> ({o.label})
+          </li>
+        ))}
+      </ul>
       <Feedback error={error} done={done} />
     </section>
   );
@@ -226,7 +397,13 @@ function Data() {
 
 function Tasks({ open }: { open: (id: string) => void }) {
   const [tasks, setTasks] = useState<Json[]>([]);
-  const [form, setForm] = useState({ functionId: "", arguments: "{}", executor: "builtin", inputs: "", outputs: "" });
+  const [form, setForm] = useState({
+    functionId: "",
+    arguments: "{}",
+    executor: "builtin",
+    inputs: "",
+    outputs: "",
+  });
   const [openId, setOpenId] = useState("");
   const [error, done, run] = useAction();
   const load = () => run(async () => setTasks((await api<{ tasks: Json[] }>("GET", "/api/tasks")).tasks));
@@ -234,24 +411,50 @@ function Tasks({ open }: { open: (id: string) => void }) {
   const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
   // "name=alice bob; name2=carol" → ownership list
   const ownership = (s: string) =>
-    s.split(";").map((x) => x.trim()).filter(Boolean).map((part) => {
-      const [dataName, owners] = part.split("=");
-      return { dataName: (dataName ?? "").trim(), uids: split((owners ?? "").replace(/\s+/g, ",")) };
-    });
+    s
+      .split(";")
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map((part) => {
+        const [dataName, owners] = part.split("=");
+        return { dataName: (dataName ?? "").trim(), uids: split((owners ?? "").replace(/\s+/g, ",")) };
+      });
   return (
     <section aria-labelledby="h-tasks">
       <h2 id="h-tasks">Tasks</h2>
-      <form aria-label="Open a task" onSubmit={(e) => { e.preventDefault(); if (openId.trim()) open(openId.trim()); }}>
+      <form
+        aria-label="Open a task"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (openId.trim()) open(openId.trim());
+        }}
+      >
         <Field label="Task id someone shared with you" name="open-task" value={openId} onInput={setOpenId} />
         <button type="submit">Open task</button>
       </form>
       <table>
-        <thead><tr><th>Task</th><th>Status</th><th>Creator</th><th>Waiting for</th></tr></thead>
+        <thead>
+          <tr>
+            <th>Task</th>
+            <th>Status</th>
+            <th>Creator</th>
+            <th>Waiting for</th>
+          </tr>
+        </thead>
         <tbody>
           {tasks.map((t) => (
             <tr key={t.taskId}>
-              <td><a href={`#/tasks/${t.taskId}`} class="mono">{t.taskId}</a></td><td>{t.status}</td><td>{t.creator}</td>
-              <td>{t.missing.assignments.length ? `${t.missing.assignments.length} assignment(s)` : ""} {t.missing.approvals.length ? `approval by ${t.missing.approvals.join(", ")}` : ""}</td>
+              <td>
+                <a href={`#/tasks/${t.taskId}`} class="mono">
+                  {t.taskId}
+                </a>
+              </td>
+              <td>{t.status}</td>
+              <td>{t.creator}</td>
+              <td>
+                {t.missing.assignments.length ? `${t.missing.assignments.length} assignment(s)` : ""}{" "}
+                {t.missing.approvals.length ? `approval by ${t.missing.approvals.join(", ")}` : ""}
+              </td>
             </tr>
           ))}
         </tbody>
@@ -280,15 +483,40 @@ function Tasks({ open }: { open: (id: string) => void }) {
       >
         <h3>Create a task</h3>
         <Field label="Function id" name="task-function" value={form.functionId} onInput={set("functionId")} />
-        <Field label="Arguments (JSON)" name="task-arguments" value={form.arguments} onInput={set("arguments")} />
+        <Field
+          label="Arguments (JSON)"
+          name="task-arguments"
+          value={form.arguments}
+          onInput={set("arguments")}
+        />
         <div class="field">
           <label for="f-task-executor">Executor</label>
-          <select id="f-task-executor" value={form.executor} onChange={(e) => set("executor")((e.target as HTMLSelectElement).value)}>
-            {["builtin", "mesapy", "python", "wamr", "javascript", "libos"].map((x) => <option key={x} value={x}>{x}</option>)}
+          <select
+            id="f-task-executor"
+            value={form.executor}
+            onChange={(e) => set("executor")((e.target as HTMLSelectElement).value)}
+          >
+            {["builtin", "mesapy", "python", "wamr", "javascript", "libos"].map((x) => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
           </select>
         </div>
-        <Field label="Input owners" name="task-inputs" value={form.inputs} onInput={set("inputs")} hint="input_data1=alice; input_data2=bob" />
-        <Field label="Output owners" name="task-outputs" value={form.outputs} onInput={set("outputs")} hint="output_result1=alice; output_result2=bob" />
+        <Field
+          label="Input owners"
+          name="task-inputs"
+          value={form.inputs}
+          onInput={set("inputs")}
+          hint="input_data1=alice; input_data2=bob"
+        />
+        <Field
+          label="Output owners"
+          name="task-outputs"
+          value={form.outputs}
+          onInput={set("outputs")}
+          hint="output_result1=alice; output_result2=bob"
+        />
         <button type="submit">Create task</button>
       </form>
       <Feedback error={error} done={done} />
@@ -296,7 +524,7 @@ function Tasks({ open }: { open: (id: string) => void }) {
   );
 }
 
-function TaskDetail({ taskId }: { taskId: string }) {
+function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
   const [t, setT] = useState<Json | null>(null);
   const [assign, setAssign] = useState<Record<string, string>>({});
   const [plain, setPlain] = useState<Record<string, string>>({});
@@ -318,60 +546,118 @@ function TaskDetail({ taskId }: { taskId: string }) {
     });
   return (
     <section aria-labelledby="h-task">
-      <h2 id="h-task">Task <span class="mono" data-testid="task-id">{t.taskId}</span></h2>
-      <p>Status: <strong data-testid="task-status" aria-live="polite">{t.status}</strong></p>
-      <p>Creator {t.creator}; function <span class="mono">{t.functionId}</span> by {t.functionOwner}; arguments <code>{t.arguments}</code></p>
-      <p>Participants: {t.participants.join(", ")}; approved: {t.approvedUsers.join(", ") || "nobody yet"}</p>
+      <h2 id="h-task">
+        Task{" "}
+        <span class="mono" data-testid="task-id">
+          {t.taskId}
+        </span>
+      </h2>
+      <p>
+        Status:{" "}
+        <strong data-testid="task-status" aria-live="polite">
+          {t.status}
+        </strong>
+      </p>
+      <p>
+        Creator {t.creator}; function <span class="mono">{t.functionId}</span> by {t.functionOwner}; arguments{" "}
+        <code>{t.arguments}</code>
+      </p>
+      <p>
+        Participants: {t.participants.join(", ")}; approved: {t.approvedUsers.join(", ") || "nobody yet"}
+      </p>
       <h3>Still missing</h3>
       <ul data-testid="missing">
-        {t.missing.assignments.map((m: Json) => <li key={m.kind + m.name}>{m.kind} <code>{m.name}</code> from {m.owners.join(", ")}</li>)}
+        {t.missing.assignments.map((m: Json) => (
+          <li key={m.kind + m.name}>
+            {m.kind} <code>{m.name}</code> from {m.owners.join(", ")}
+          </li>
+        ))}
         {t.missing.approvals.length > 0 && <li>approval by {t.missing.approvals.join(", ")}</li>}
         {t.missing.assignments.length === 0 && t.missing.approvals.length === 0 && <li>nothing</li>}
       </ul>
       {t.mine.assign.length > 0 && (
-        <form aria-label="Assign your data" onSubmit={(e) => {
-          e.preventDefault();
-          const inputs: Record<string, string> = {};
-          const outputs: Record<string, string> = {};
-          for (const s of t.mine.assign) if (assign[s.name]) (s.kind === "input" ? inputs : outputs)[s.name] = assign[s.name]!.trim();
-          void act("assign", { inputs, outputs });
-        }}>
+        <form
+          aria-label="Assign your data"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const inputs: Record<string, string> = {};
+            const outputs: Record<string, string> = {};
+            for (const s of t.mine.assign)
+              if (assign[s.name]) (s.kind === "input" ? inputs : outputs)[s.name] = assign[s.name]!.trim();
+            void act("assign", { inputs, outputs });
+          }}
+        >
           <h3>Assign your data</h3>
           {t.mine.assign.map((s: Json) => (
-            <Field key={s.name} label={`${s.kind} ${s.name} (data id)`} name={`assign-${s.name}`} value={assign[s.name] ?? ""} onInput={(v) => setAssign({ ...assign, [s.name]: v })} />
+            <Field
+              key={s.name}
+              label={`${s.kind} ${s.name} (data id)`}
+              name={`assign-${s.name}`}
+              value={assign[s.name] ?? ""}
+              onInput={(v) => setAssign({ ...assign, [s.name]: v })}
+            />
           ))}
           <button type="submit">Assign</button>
         </form>
       )}
       <div class="actions">
-        {t.mine.approve && <button type="button" onClick={() => void act("approve")}>Approve</button>}
-        {t.mine.invoke && <button type="button" onClick={() => void act("invoke")}>Invoke</button>}
-        {t.mine.cancel && <button type="button" class="danger" onClick={() => void act("cancel")}>Cancel task</button>}
+        {t.mine.approve && (
+          <button type="button" onClick={() => void act("approve")}>
+            Approve
+          </button>
+        )}
+        {t.mine.invoke && (
+          <button type="button" onClick={() => void act("invoke")}>
+            Invoke
+          </button>
+        )}
+        {t.mine.cancel && (
+          <button type="button" class="danger" onClick={() => void act("cancel")}>
+            Cancel task
+          </button>
+        )}
       </div>
       {t.result && (
         <div>
           <h3>Result</h3>
           {t.result.ok ? (
             <>
-              <p>Return value: <code data-testid="return-value">{t.result.returnValue}</code></p>
+              <p>
+                Return value: <code data-testid="return-value">{t.result.returnValue}</code>
+              </p>
               <h4>Task log</h4>
               <pre>{t.result.log.join("\n") || "(empty)"}</pre>
             </>
           ) : (
-            <p class="error" data-testid="failure">Failed: {t.result.reason}</p>
+            <p class="error" data-testid="failure">
+              Failed: {t.result.reason}
+            </p>
           )}
           <h4>Outputs</h4>
           <ul>
             {t.outputs.map((o: Json) => (
               <li key={o.name}>
-                <code>{o.name}</code> → <span class="mono">{o.dataId ?? "unassigned"}</span> (owners {o.owners.join(", ")}){" "}
-                {o.dataId && t.result.ok && (
-                  <button type="button" onClick={() => void run(async () => {
-                    const r = await api<{ text: string }>("GET", `/api/data/outputs/${encodeURIComponent(o.dataId)}/plaintext`);
-                    setPlain({ ...plain, [o.name]: r.text });
-                  })}>Decrypt {o.name}</button>
+                <code>{o.name}</code> → <span class="mono">{o.dataId ?? "unassigned"}</span> (owners{" "}
+                {o.owners.join(", ")}){" "}
+                {o.dataId && t.result.ok && o.owners.includes(user) && (
+                  <button
+                    type="button"
+                    onClick={() =>
+                      void run(async () => {
+                        const r = await api<{ text: string }>(
+                          "GET",
+                          `/api/data/outputs/${encodeURIComponent(o.dataId)}/plaintext`,
+                        );
+                        setPlain({ ...plain, [o.name]: r.text });
+                      })
+                    }
+                  >
+                    Decrypt {o.name}
+                  </button>
                 )}
-                {plain[o.name] !== undefined && <pre data-testid={`plaintext-${o.name}`}>{plain[o.name]}</pre>}
+                {plain[o.name] !== undefined && (
+                  <pre data-testid={`plaintext-${o.name}`}>{plain[o.name]}</pre>
+                )}
               </li>
             ))}
           </ul>
@@ -389,13 +675,45 @@ function Audit() {
   return (
     <section aria-labelledby="h-audit">
       <h2 id="h-audit">Audit log</h2>
-      <form aria-label="Search the audit log" onSubmit={(e) => { e.preventDefault(); void run(async () => setEntries((await api<{ entries: Json[] }>("GET", `/api/audit?q=${encodeURIComponent(q)}`)).entries)); }}>
-        <Field label="Query" name="audit-query" value={q} onInput={setQ} hint="e.g. user:alice AND result:false" />
+      <form
+        aria-label="Search the audit log"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () =>
+            setEntries(
+              (await api<{ entries: Json[] }>("GET", `/api/audit?q=${encodeURIComponent(q)}`)).entries,
+            ),
+          );
+        }}
+      >
+        <Field
+          label="Query"
+          name="audit-query"
+          value={q}
+          onInput={setQ}
+          hint="e.g. user:alice AND result:false"
+        />
         <button type="submit">Search</button>
       </form>
       <table>
-        <thead><tr><th>Time</th><th>User</th><th>Message</th><th>Result</th></tr></thead>
-        <tbody>{entries.map((e, i) => <tr key={i}><td>{String(e.timestamp ?? e.date ?? "")}</td><td>{e.user}</td><td>{e.message}</td><td>{String(e.result)}</td></tr>)}</tbody>
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>User</th>
+            <th>Message</th>
+            <th>Result</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e, i) => (
+            <tr key={i}>
+              <td>{String(e.timestamp ?? e.date ?? "")}</td>
+              <td>{e.user}</td>
+              <td>{e.message}</td>
+              <td>{String(e.result)}</td>
+            </tr>
+          ))}
+        </tbody>
       </table>
       <Feedback error={error} done={done} />
     </section>
@@ -412,18 +730,51 @@ function Users() {
   return (
     <section aria-labelledby="h-users">
       <h2 id="h-users">Users</h2>
-      <ul>{users.map((u) => <li key={u}>{u}</li>)}</ul>
-      <form aria-label="Register a user" onSubmit={(e) => { e.preventDefault(); void run(async () => { await api("POST", "/api/users", form); await load(); return `Registered ${form.user}`; }); }}>
+      <ul>
+        {users.map((u) => (
+          <li key={u}>{u}</li>
+        ))}
+      </ul>
+      <form
+        aria-label="Register a user"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            await api("POST", "/api/users", form);
+            await load();
+            return `Registered ${form.user}`;
+          });
+        }}
+      >
         <h3>Register a user</h3>
         <Field label="User id" name="new-user" value={form.user} onInput={set("user")} />
-        <Field label="Initial password" name="new-password" type="password" value={form.password} onInput={set("password")} />
+        <Field
+          label="Initial password"
+          name="new-password"
+          type="password"
+          value={form.password}
+          onInput={set("password")}
+        />
         <div class="field">
           <label for="f-new-role">Role</label>
-          <select id="f-new-role" value={form.role} onChange={(e) => set("role")((e.target as HTMLSelectElement).value)}>
-            {["DataOwner", "DataOwnerManager", "FunctionOwner", "PlatformAdmin"].map((r) => <option key={r} value={r}>{r}</option>)}
+          <select
+            id="f-new-role"
+            value={form.role}
+            onChange={(e) => set("role")((e.target as HTMLSelectElement).value)}
+          >
+            {["DataOwner", "DataOwnerManager", "FunctionOwner", "PlatformAdmin"].map((r) => (
+              <option key={r} value={r}>
+                {r}
+              </option>
+            ))}
           </select>
         </div>
-        <Field label="Attribute (group)" name="new-attribute" value={form.attribute} onInput={set("attribute")} />
+        <Field
+          label="Attribute (group)"
+          name="new-attribute"
+          value={form.attribute}
+          onInput={set("attribute")}
+        />
         <button type="submit">Register user</button>
       </form>
       <Feedback error={error} done={done} />
@@ -437,7 +788,10 @@ function App() {
   const [user, setUser] = useState<string | null | undefined>(undefined);
   const [hash, setHash] = useState(location.hash || "#/platform");
   useEffect(() => {
-    void api<{ user: string | null }>("GET", "/api/session").then((s) => setUser(s.user), () => setUser(null));
+    void api<{ user: string | null }>("GET", "/api/session").then(
+      (s) => setUser(s.user),
+      () => setUser(null),
+    );
     const on = () => setHash(location.hash || "#/platform");
     addEventListener("hashchange", on);
     return () => removeEventListener("hashchange", on);
@@ -453,13 +807,35 @@ function App() {
       <header>
         <strong>Cloister</strong>
         <nav aria-label="Pages">
-          {PAGES.map((p) => <a key={p} href={`#/${p}`} aria-current={page === p ? "page" : undefined}>{p[0]!.toUpperCase() + p.slice(1)}</a>)}
+          {PAGES.map((p) => (
+            <a key={p} href={`#/${p}`} aria-current={page === p ? "page" : undefined}>
+              {p[0]!.toUpperCase() + p.slice(1)}
+            </a>
+          ))}
         </nav>
-        <span>Signed in as <strong data-testid="user">{user}</strong></span>
-        <button type="button" onClick={() => void api("POST", "/api/logout").then(() => setUser(null))}>Sign out</button>
+        <span>
+          Signed in as <strong data-testid="user">{user}</strong>
+        </span>
+        <button type="button" onClick={() => void api("POST", "/api/logout").then(() => setUser(null))}>
+          Sign out
+        </button>
       </header>
       <main>
-        {page === "functions" ? <Functions /> : page === "data" ? <Data /> : page === "tasks" && arg ? <TaskDetail taskId={decodeURIComponent(arg)} /> : page === "tasks" ? <Tasks open={open} /> : page === "audit" ? <Audit /> : page === "users" ? <Users /> : <Platform />}
+        {page === "functions" ? (
+          <Functions />
+        ) : page === "data" ? (
+          <Data />
+        ) : page === "tasks" && arg ? (
+          <TaskDetail taskId={decodeURIComponent(arg)} user={user} />
+        ) : page === "tasks" ? (
+          <Tasks open={open} />
+        ) : page === "audit" ? (
+          <Audit />
+        ) : page === "users" ? (
+          <Users />
+        ) : (
+          <Platform />
+        )}
       </main>
     </>
   );

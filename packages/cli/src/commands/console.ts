@@ -10,7 +10,10 @@ export function consoleCommand(program: Command, cli: Cli): void {
       "serve the web console on loopback: it verifies the platform's attestation first (and refuses to start otherwise), then holds your session",
     )
     .option("--port <n>", "loopback port (0 picks a free one)", "8080")
-    .option("--exchange-dir <dir>", "the platform's exchange directory for file: URLs (default <data-dir>/exchange)")
+    .option(
+      "--exchange-dir <dir>",
+      "the platform's exchange directory for file: URLs (default <data-dir>/exchange)",
+    )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const flags = clientFlags(cli, o, cmd);
       const trust = loadTrust(flags);
