@@ -48,6 +48,8 @@ export interface Platform {
   frontend: string;
   ports: Record<string, number>;
   output: string[];
+  /** Process id of `cloister up` (its services are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ async function launchOnce(setup: Setup): Promise<Platform> {
     configFile,
     ports,
     output,
+    pid: child.pid!,
     authentication: `localhost:${ports.authentication_api}`,
     frontend: `localhost:${ports.frontend}`,
     stop: () =>
