@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { CloisterConfig, ServiceName } from "@cloister/config";
+import { type CloisterConfig, loadConfig, type ServiceName } from "@cloister/config";
 import { preparePlatform } from "@cloister/host";
 import { START_ORDER } from "../services.js";
 import { READY_MARKER } from "./service.js";
@@ -42,6 +42,12 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   const logs = join(config.data_dir, "logs");
   mkdirSync(logs, { recursive: true });
   const internalHost = options.internalHost ?? "127.0.0.1";
+  // What the services will bind: the same configuration, read as they read it.
+  const served = loadConfig({
+    file: options.configFile,
+    overrides: { data_dir: config.data_dir },
+    env: { ...process.env, [INTERNAL_HOST_ENV]: internalHost },
+  });
 
   out("Cloister is starting with a SIMULATED TEE: attestation works end to end, but there is no hardware");
   out("guarantee behind it, and every attestation report says so.");
@@ -140,7 +146,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
         proc.once("exit", (code, signal) => {
           if (shuttingDown) return;
           const said = lastLine.startsWith("cloister:") ? lastLine.slice("cloister:".length).trim() : "";
-          const hint = portClashHint(name, said, config, options.configFile);
+          const hint = portClashHint(name, said, served, options.configFile);
           const why = `the ${name} service exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}`;
           if (!ready) failedStarts++;
           // A port in use at the very first start needs the user: no point in retrying.
