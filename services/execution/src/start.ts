@@ -112,6 +112,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     link,
     slots: execution.concurrency,
     leaseTimeoutMs: execution.heartbeat_timeout_secs * 1000,
+    // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
+    pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),
     log: ctx.log,
     deps: {
       agent: new FileAgent({

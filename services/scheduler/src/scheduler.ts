@@ -210,7 +210,9 @@ export class Scheduler {
     for (const [id, e] of this.executors) {
       if (now - e.lastSeen <= this.timeoutMs) continue;
       this.executors.delete(id);
-      this.log.warn({ executor: id, task: e.task }, "execution node lost");
+      // An idle slot that long-polls for longer than the timeout is "lost" harmlessly; say so quietly.
+      if (e.task) this.log.warn({ executor: id, task: e.task }, "execution node lost");
+      else this.log.debug({ executor: id }, "idle execution node forgotten");
       await this.store.delete(nodeKey(id)).catch(() => undefined);
     }
     for (const [uuid, lease] of [...this.leases]) {

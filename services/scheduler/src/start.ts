@@ -102,15 +102,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     ),
     updateTaskStatusLeased: unary(async (req: extensions.LeasedTaskStatusRequest) => {
       await scheduler.updateTaskStatus(req.taskId, requiredGeneration(req.leaseGeneration));
+      ctx.metrics.tasks.inc({ state: "running" });
       return Empty.fromPartial({});
     }, log),
     updateTaskResultLeased: unary(async (req: extensions.LeasedTaskResultRequest) => {
       if (!req.result) throw new CloisterError(Status.INVALID_ARGUMENT, "missing task result");
-      await scheduler.updateTaskResult(
-        req.taskId,
-        taskResultFromProto(req.result),
-        requiredGeneration(req.leaseGeneration),
-      );
+      const result = taskResultFromProto(req.result);
+      await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
+      ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
       return Empty.fromPartial({});
     }, log),
   } satisfies extensions.CloisterSchedulerServer);
