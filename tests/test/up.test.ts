@@ -48,6 +48,27 @@ test("a service killed under cloister up is restarted, and a task still complete
   }
 });
 
+test("services of a cloister up that was killed stop by themselves (no orphans holding ports)", async () => {
+  const own = await startPlatform(await platformConfig(undefined, '[execution]\nexecutors = ["builtin"]\n'));
+  const pids = ["storage", "frontend", "execution"].map((n) => servicePid(own.pid, n));
+  assert.ok(pids.every((p) => p !== undefined));
+  process.kill(own.pid, "SIGKILL");
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  while (pids.some((p) => alive(p!)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(
+    pids.filter((p) => alive(p!)),
+    [],
+  );
+});
+
 test("a port that is taken stops up with the configuration key that moves it", async () => {
   const setup = await platformConfig(undefined, '[execution]\nexecutors = ["builtin"]\n');
   const squatter = createServer();
