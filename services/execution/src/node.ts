@@ -30,6 +30,8 @@ export interface ExecutionNodeOptions {
   deps: PipelineDeps;
   /** Tasks run at once; each slot is one executor id towards the scheduler. */
   slots: number;
+  /** The slots' executor ids (kept across restarts, see seats.ts); random when absent. */
+  executorIds?: string[];
   log: Logger;
   pullWaitMs?: number;
   heartbeatWaitMs?: number;
@@ -68,7 +70,8 @@ export class ExecutionNode {
   readonly executorIds: string[];
 
   constructor(private readonly options: ExecutionNodeOptions) {
-    this.executorIds = Array.from({ length: options.slots }, () => randomUUID());
+    this.executorIds = options.executorIds?.slice(0, options.slots) ?? [];
+    while (this.executorIds.length < options.slots) this.executorIds.push(randomUUID());
   }
 
   start(): void {

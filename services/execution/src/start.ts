@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
 import { PythonExecutor } from "@cloister/executor-python";
@@ -12,6 +13,7 @@ import { checkSandbox } from "@cloister/sandbox";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
+import { claimExecutorIds } from "./seats.js";
 
 /** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
 function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
@@ -111,6 +113,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
+    executorIds: claimExecutorIds(join(ctx.config.data_dir, "execution-seats"), execution.concurrency),
     leaseTimeoutMs: execution.heartbeat_timeout_secs * 1000,
     // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
     pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),

@@ -223,10 +223,11 @@ export class Scheduler {
       else if (lease.state === "handed" && now - lease.since > this.timeoutMs)
         await this.expire(uuid, lease.generation, "it was never reported running");
     }
-    const owned = new Set([...this.leases.values()].map((l) => l.claim));
     for (const key of await this.store.keysByPrefix(buf(CLAIM_PREFIX))) {
       const id = key.toString("utf8").slice(CLAIM_PREFIX.length);
-      if (owned.has(id) || this.inFlight.has(id)) continue;
+      // Checked now, not from a snapshot: a claim is in flight from before it exists until its
+      // lease is in memory, so a live check never mistakes a fresh lease's claim for an orphan.
+      if (this.inFlight.has(id) || [...this.leases.values()].some((l) => l.claim === id)) continue;
       const item = await this.store.get(key);
       if (!item) continue;
       // Back to the queue and out of the claim in one step: never both, never neither.
