@@ -7,6 +7,7 @@ import { attest } from "./commands/attest.js";
 import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
 import { completionCommand } from "./commands/completion.js";
+import { consoleCommand } from "./commands/console.js";
 import { contextCommands } from "./commands/context.js";
 import { dataCommands } from "./commands/data.js";
 import { doctorCommand } from "./commands/doctor.js";
@@ -52,10 +53,19 @@ const note = (text: string) => process.stderr.write(`${text}\n`);
 program
   .command("up")
   .description("start the whole platform on this machine (all services, embedded defaults)")
-  .action(async () => {
+  .option(
+    "--internal-host <host>",
+    "host the internal endpoints bind to unless [listen] in the configuration names one (API ports: [listen] authentication_api, frontend)",
+    "127.0.0.1",
+  )
+  .action(async (opts: { internalHost: string }) => {
     // Loaded on demand: client commands should not pay for importing every service.
     const { up } = await import("./commands/up.js");
-    await up(config(), { configFile: globals().config });
+    // Local-work defaults (file exchange under the data directory, loopback egress), inherited
+    // by every service `up` starts; `cloister service` alone keeps the deployment defaults.
+    process.env.CLOISTER_PROFILE ??= "local";
+    const { parseInternalHost } = await import("./commands/up-ports.js");
+    await up(config(), { configFile: globals().config, internalHost: parseInternalHost(opts.internalHost) });
   });
 
 program
@@ -136,6 +146,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+consoleCommand(program, cli);
 contextCommands(program, cli);
 doctorCommand(program, cli, config);
 statusCommand(program, cli, config);
