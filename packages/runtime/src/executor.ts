@@ -49,8 +49,8 @@ export interface ExecutionRequest {
   /** Merged arguments, keys in ascending byte order. */
   arguments: FunctionArguments;
   /**
-   * The same arguments flattened for payloads (`[k1, v1, k2, v2, ...]`), rendered from the stored JSON text so `1.0` stays `1.0`. Executors that pass argv to user
-   * code use this rather than re-rendering `arguments`.
+   * The same arguments flattened for payloads (`[k1, v1, k2, v2, ...]`), rendered from the
+   * stored JSON text so `1.0` stays `1.0`. Executors that pass argv to user code use this rather than re-rendering `arguments`.
    */
   argv?: string[];
   runtime: TaskRuntime;

@@ -1,5 +1,6 @@
-// Validation of the attestation service's signing certificate chain: the union of OpenSSL's chain checks (as the Python SDK does) and webpki's
-// end-entity rules (as the Rust verifiers do), with a single trust anchor.
+// Validation of the attestation service's signing certificate chain: the union of OpenSSL's
+// chain checks (as the Python SDK does) and webpki's end-entity rules (as the Rust verifiers
+// do), with a single trust anchor.
 import { constants, type KeyObject, verify } from "node:crypto";
 import { AttestationError } from "@cloister/core";
 import {
