@@ -15,6 +15,8 @@ export interface EndpointSpec {
 
 export type Probe =
   | { state: "attested"; peer: VerifiedPeer }
+  /** A TLS endpoint answers, but there were no trust files to check its attestation against. */
+  | { state: "unverified" }
   | { state: "down"; reason: string }
   | { state: "foreign"; reason: string };
 
@@ -48,7 +50,11 @@ export function configuredEndpoints(config: CloisterConfig): EndpointSpec[] {
 
 const REFUSED = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
 
-export async function probe(endpoint: EndpointSpec, trust: PlatformTrust, timeoutMs = 3000): Promise<Probe> {
+export async function probe(
+  endpoint: EndpointSpec,
+  trust: PlatformTrust | undefined,
+  timeoutMs = 3000,
+): Promise<Probe> {
   let der: Buffer;
   try {
     der = await fetchCertificate(endpoint.address, timeoutMs);
@@ -57,6 +63,7 @@ export async function probe(endpoint: EndpointSpec, trust: PlatformTrust, timeou
     if (code && REFUSED.has(code)) return { state: "down", reason: `nothing listens there (${code})` };
     return { state: "foreign", reason: `not a TLS endpoint of this platform: ${(e as Error).message}` };
   }
+  if (!trust) return { state: "unverified" };
   try {
     return { state: "attested", peer: verifyAttestedCertificate(der, policyFor(trust, endpoint.enclave)) };
   } catch (e) {

@@ -126,7 +126,6 @@ function attestationFilesCheck(
 }
 
 async function endpointChecks(endpoints: EndpointSpec[], trust: PlatformTrust | undefined): Promise<Check[]> {
-  if (!trust) return [];
   return Promise.all(
     endpoints.map(async (e): Promise<Check> => {
       const p = await probe(e, trust);
@@ -136,6 +135,13 @@ async function endpointChecks(endpoints: EndpointSpec[], trust: PlatformTrust | 
           check,
           ok: true,
           detail: `attested ${p.peer.name}${p.peer.simulated ? " (SIMULATED TEE)" : " (hardware TEE)"}`,
+        };
+      if (p.state === "unverified")
+        return {
+          check,
+          ok: false,
+          detail: "a TLS endpoint answers, but without the trust files its attestation cannot be checked",
+          fix: "give --data-dir (or --as-root-ca and --enclave-info) of the platform that runs there",
         };
       if (p.state === "down")
         return {

@@ -25,7 +25,7 @@ export function statusCommand(program: Command, cli: Cli, config: () => Cloister
         state: p.state === "attested" ? "up" : p.state === "down" ? "down" : "foreign",
         ...(p.state === "attested"
           ? { enclave: p.peer.name, mr_enclave: p.peer.mrEnclave, simulated: p.peer.simulated }
-          : { reason: p.reason }),
+          : { reason: p.state === "unverified" ? "not checked" : p.reason }),
       }));
       const attested = results.flatMap(({ p }) => (p.state === "attested" ? [p.peer] : []));
       const tee =
