@@ -9,6 +9,7 @@ import {
 import {
   Etcd3,
   GRPCDeadlineExceededError,
+  GRPCResourceExhastedError,
   GRPCUnavailableError,
   type IOptions,
   isRecoverableError,
@@ -70,11 +71,11 @@ export class EtcdStore implements KvStore, IndexedQueues {
         // every live member answers "unavailable" for a moment, so all breakers opened and writes
         // stalled ~6.5 s after a leader died (measured by `npm run bench`). Half-open after 500 ms.
         host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
+          circuitBreaker(handleWhen(transient), {
             halfOpenAfter: 500,
             breaker: new ConsecutiveBreaker(3),
           }),
-        global: retry(handleWhen(isRecoverableError), {
+        global: retry(handleWhen(transient), {
           maxAttempts: 3,
           backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
         }),
@@ -398,13 +399,22 @@ function countersFrom(responses: Array<{ response_range?: { kvs: KeyValue[] } }>
 const ATTEMPT_MS = 1500;
 const IDEMPOTENT_BUDGET_MS = 20_000;
 
+/**
+ * etcd3 marks connection-level failures (a dead member, no leader) recoverable, and also
+ * RESOURCE_EXHAUSTED, which for etcd means "request too large": repeating that cannot help and
+ * would only trip the members' breakers.
+ */
+function transient(e: Error): boolean {
+  return isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError);
+}
+
 /** A failure of the cluster (no leader, unreachable member, timeout), not of the request. */
 function retryable(e: unknown): boolean {
   const cause = (e as { cause?: unknown }).cause ?? e;
   if (cause === null || typeof cause !== "object") return false;
-  // etcd3 marks connection-level failures (a dead member, no leader) as recoverable.
   return (
-    isRecoverableError(cause as Error) ||
+    transient(cause as Error) ||
+    cause instanceof BrokenCircuitError ||
     cause instanceof GRPCDeadlineExceededError ||
     cause instanceof GRPCUnavailableError
   );
