@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { attest } from "./commands/attest.js";
 import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
+import { consoleCommand } from "./commands/console.js";
 import { dataCommands } from "./commands/data.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
@@ -109,6 +110,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+consoleCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
   const view = errorView(e);
