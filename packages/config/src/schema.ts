@@ -131,6 +131,11 @@ export const configSchema = z
         task_memory_mb: z.number().int().min(16).max(65_536).default(512),
         /** Seconds without a heartbeat after which the scheduler declares a node lost. */
         heartbeat_timeout_secs: z.number().int().min(2).max(3600).default(30),
+        /**
+         * Times a task is handed to a node before it is given up: a lease that expires (node
+         * lost, hand-over failed) re-queues the task until this many were used, then it Fails.
+         */
+        task_max_attempts: z.number().int().min(1).max(100).default(3),
         /** Where `fusion:` URLs live on execution nodes. */
         fusion_base_dir: z.string().default("/tmp/fusion_data"),
         /**
