@@ -1,7 +1,7 @@
 // One sandboxed worker process: started, initialised, given exactly one job, then killed.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
-import type { Command } from "./command.js";
+import { CHANNEL_FD, type Command, spawnCommand } from "./command.js";
 import {
   SandboxAbortedError,
   SandboxCrashedError,
@@ -80,16 +80,10 @@ export class SandboxProcess {
   constructor(opts: SandboxProcessOptions) {
     this.uid = opts.command.uid;
     this.decoder = new FrameDecoder(opts.maxMessageBytes);
-    this.child = spawn(opts.command.file, opts.command.args, {
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: {},
-      // Own process group, so a kill reaches prlimit/bwrap even mid-exec.
-      detached: true,
-      ...(opts.command.uid !== undefined ? { uid: opts.command.uid, gid: opts.command.uid } : {}),
-    });
+    this.child = spawnCommand(opts.command);
     this.stdout = new Capture(this.child.stdout, opts.maxCapturedOutputBytes);
     this.stderr = new Capture(this.child.stderr, opts.maxCapturedOutputBytes);
-    const channel = this.child.stdio[3] as Readable & { write(b: Buffer): boolean; destroy(): void };
+    const channel = this.child.stdio[CHANNEL_FD] as Readable & { write(b: Buffer): boolean; destroy(): void };
     channel.on("error", () => {});
     channel.on("data", (chunk: Buffer) => {
       let frames: Frame[];
@@ -216,7 +210,7 @@ export class SandboxProcess {
       };
       this.stdout.reset();
       this.stderr.reset();
-      const channel = this.child.stdio[3] as unknown as { write(b: Buffer): boolean };
+      const channel = this.child.stdio[CHANNEL_FD] as unknown as { write(b: Buffer): boolean };
       try {
         channel.write(encodeFrame({ t: "job", data: job.data ?? null }, job.blobs));
       } catch (e) {
