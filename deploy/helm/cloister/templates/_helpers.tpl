@@ -79,6 +79,9 @@ spec:
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
     spec:
+      {{- if $root.Values.serviceAccount.create }}
+      serviceAccountName: {{ include "cloister.fullname" $root }}
+      {{- end }}
       automountServiceAccountToken: false
       enableServiceLinks: false
       {{- with $root.Values.imagePullSecrets }}
@@ -135,6 +138,11 @@ spec:
           env:
             - name: CLOISTER_HOME
               value: {{ $root.Values.dataDir }}
+            {{- if and $root.Values.tee.enabled (eq $root.Values.tee.resourceModel "intel") }}
+            # Intel's model publishes EPC as a node resource without Allocate: tell the service its budget.
+            - name: CLOISTER_TEE_EPC_MIB
+              value: {{ $svc.epcMib | quote }}
+            {{- end }}
           {{- if $svc.ports }}
           ports:
             {{- range $pname, $port := $svc.ports }}
@@ -157,7 +165,7 @@ spec:
             limits:
               {{- toYaml $svc.resources.limits | nindent 14 }}
               {{- if $root.Values.tee.enabled }}
-              {{ $root.Values.tee.resourceName }}: {{ $svc.epcMib | quote }}
+              {{- include "cloister.teeResources" (dict "root" $root "svc" $svc) | nindent 14 }}
               {{- end }}
           securityContext:
             allowPrivilegeEscalation: false
@@ -246,4 +254,24 @@ spec:
       targetPort: {{ $pname }}
       protocol: TCP
     {{- end }}
+{{- end -}}
+
+{{/* Extended resources one TEE pod asks for, per resource model: (dict "root" $ "svc" <one service's values>). */}}
+{{- define "cloister.teeResources" -}}
+{{- $v := .root.Values -}}
+{{- if eq $v.tee.resourceModel "intel" -}}
+sgx.intel.com/epc: {{ printf "%dMi" (int .svc.epcMib) | quote }}
+sgx.intel.com/enclave: "1"
+sgx.intel.com/provision: "1"
+{{- else -}}
+alibabacloud.com/sgx_epc_MiB: {{ .svc.epcMib | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* Refuse TEE pods that no device plugin could ever place. */}}
+{{- define "cloister.checkTee" -}}
+{{- $v := .Values -}}
+{{- if and $v.tee.enabled (not $v.devicePlugin.enabled) (not $v.tee.externalDevicePlugin) -}}
+{{- fail (printf "tee.enabled=true makes every pod ask for %s resources, which no node offers without a device plugin: set devicePlugin.enabled=true, or tee.externalDevicePlugin=true when the cluster runs one" $v.tee.resourceModel) -}}
+{{- end -}}
 {{- end -}}
