@@ -22,7 +22,13 @@ import {
   SandboxUnavailableError,
 } from "./errors.js";
 import { SandboxProcess } from "./process.js";
-import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  type ReplyLimits,
+  type SandboxJob,
+  type SandboxLimits,
+  type SandboxResult,
+} from "./types.js";
 import { allocateSandboxUid, releaseSandboxUid } from "./uid-range.js";
 import { encodeFrame } from "./worker/frame.js";
 
@@ -65,6 +71,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Wall-clock deadline from the moment the job reaches its sandbox. */
   timeoutMs?: number;
+  /** Size limits of this job's reply, enforced before it is read. */
+  replyLimits?: ReplyLimits;
 }
 
 export interface SandboxPoolStats {
@@ -239,6 +247,7 @@ export class SandboxPool {
     const running = sandbox.run(job, {
       timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
       ...(signal ? { signal } : {}),
+      ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
     });
     this.refill();
     try {

@@ -8,10 +8,11 @@ import {
   type SandboxError,
   SandboxJobError,
   SandboxProtocolError,
+  SandboxReplyTooLargeError,
   SandboxStartError,
   SandboxTimeoutError,
 } from "./errors.js";
-import type { SandboxJob, SandboxResult } from "./types.js";
+import type { ReplyLimits, SandboxJob, SandboxResult } from "./types.js";
 import { encodeFrame, type Frame, FrameDecoder, FrameError } from "./worker/frame.js";
 
 type State = "starting" | "ready" | "running" | "dead";
@@ -90,7 +91,12 @@ export class SandboxProcess {
       try {
         frames = this.decoder.push(chunk);
       } catch (e) {
-        this.fail(new SandboxProtocolError(e instanceof FrameError ? e.message : "undecodable frame"));
+        const big = e instanceof FrameError ? e.tooLarge : undefined;
+        this.fail(
+          big
+            ? new SandboxReplyTooLargeError(big.part, big.size, big.limit)
+            : new SandboxProtocolError(e instanceof FrameError ? e.message : "undecodable frame"),
+        );
         return;
       }
       for (const f of frames) this.onFrame(f);
@@ -161,10 +167,15 @@ export class SandboxProcess {
   }
 
   /** Runs the one job this sandbox will ever see. The caller kills the sandbox afterwards. */
-  run(job: SandboxJob, options: { signal?: AbortSignal; timeoutMs: number }): Promise<SandboxResult> {
+  run(
+    job: SandboxJob,
+    options: { signal?: AbortSignal; timeoutMs: number; replyLimits?: ReplyLimits },
+  ): Promise<SandboxResult> {
     if (this.state !== "ready") return Promise.reject(new SandboxProtocolError("sandbox is not ready"));
     this.state = "running";
     const { signal, timeoutMs } = options;
+    // Before the job is sent: nothing of the reply may arrive under the looser limits.
+    this.decoder.limit(options.replyLimits);
     return new Promise<SandboxResult>((resolve, reject) => {
       let done = false;
       const finish = (err: SandboxError | null, result?: SandboxResult) => {
