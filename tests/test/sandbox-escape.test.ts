@@ -6,9 +6,10 @@ import { after, before, test } from "node:test";
 import type { CloisterClient } from "@cloister/sdk";
 import { CLI, client, platformConfig } from "../src/index.js";
 
-// The attack of issue 14: `cloister up` started from a shell that holds a directory (fd 200) and
-// a pipe (fd 251) open without close-on-exec. No sandbox of any executor may hold either, and a
-// Python payload that leaves Pyodide through its bridge must find neither.
+// The attacks of issue 14 against `cloister up`: started from a shell that holds a directory
+// (fd 200) and a pipe (fd 251) open without close-on-exec, no sandbox of any executor may hold
+// either, and a Python payload that leaves Pyodide through its bridge must find neither; the
+// same payload forging a 20 MiB result frame fails its task at once, saying why.
 
 let up: ChildProcess;
 let setup: Awaited<ReturnType<typeof platformConfig>>;
@@ -61,6 +62,26 @@ const exe = (pid: number) => {
     return "";
   }
 };
+
+/** Runs `js` in the Python executor's sandbox the way an attacker does: out of Pyodide, into its JavaScript. */
+async function runEscaped(js: string): Promise<Buffer> {
+  const payload = [
+    "import sys",
+    "def entrypoint(argv):",
+    "    sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, '__name__', '') != 'BlockedImports']",
+    "    import _pyodide_core",
+    "    Function = _pyodide_core.to_js({}).constructor.constructor",
+    `    return Function(${JSON.stringify(js)})()`,
+  ].join("\n");
+  const functionId = await c.registerFunction({
+    name: "escape",
+    executorType: "python",
+    payload: Buffer.from(payload),
+  });
+  const taskId = await c.createTask({ functionId, executor: "mesapy" });
+  await c.invokeTask(taskId);
+  return c.taskResult(taskId, { timeoutMs: 120_000 });
+}
 
 before(async () => {
   setup = await platformConfig();
@@ -154,22 +175,7 @@ test("a Python payload that escapes into JavaScript finds none of them", async (
     let via = "";
     try { via = fs.readdirSync("/proc/self/fd/200/etc").length; } catch (e) { via = e.code; }
     return JSON.stringify({ open, via });`;
-  const payload = [
-    "import sys",
-    "def entrypoint(argv):",
-    "    sys.meta_path[:] = [f for f in sys.meta_path if getattr(f, '__name__', '') != 'BlockedImports']",
-    "    import _pyodide_core",
-    "    Function = _pyodide_core.to_js({}).constructor.constructor",
-    `    return Function(${JSON.stringify(js)})()`,
-  ].join("\n");
-  const functionId = await c.registerFunction({
-    name: "fd-probe",
-    executorType: "python",
-    payload: Buffer.from(payload),
-  });
-  const taskId = await c.createTask({ functionId, executor: "mesapy" });
-  await c.invokeTask(taskId);
-  const seen = JSON.parse((await c.taskResult(taskId, { timeoutMs: 120_000 })).toString()) as {
+  const seen = JSON.parse((await runEscaped(js)).toString()) as {
     open: Array<[number, number, number, boolean]>;
     via: unknown;
   };
@@ -186,4 +192,26 @@ test("a Python payload that escapes into JavaScript finds none of them", async (
     seen.open.slice(0, 4).map(([fd]) => fd),
     [0, 1, 2, 3],
   );
+});
+
+test("a forged 20 MiB result frame fails the task at once with a reason that says so", async () => {
+  const js = `
+    const fs = process.getBuiltinModule("fs");
+    const head = Buffer.from(JSON.stringify({ t: "result", data: { value: "v".repeat(20 * 1024 * 1024), outputs: [] }, $blobs: [] }));
+    const prefix = Buffer.alloc(8);
+    prefix.writeUInt32BE(4 + head.length, 0);
+    prefix.writeUInt32BE(head.length, 4);
+    for (const part of [prefix, head]) {
+      for (let off = 0; off < part.length; ) {
+        try { off += fs.writeSync(3, part, off); } catch (e) { if (e.code !== "EAGAIN") throw e; }
+      }
+    }
+    for (;;) {}`;
+  await assert.rejects(runEscaped(js), (e: unknown) => {
+    assert.match(
+      String((e as Error).message),
+      /^task failed: Runtime Error: reply too large: the result .* exceeds the limit/,
+    );
+    return true;
+  });
 });
