@@ -73,6 +73,10 @@ describe("Helm chart with a real helm", () => {
       assert.ok(objs.length > 10, name);
       for (const o of objs) await validateObject(o);
     }
+    // The prometheus-operator CRD has no schema in the Kubernetes API; everything else still must.
+    for (const o of render({ "metrics.podMonitor.enabled": "true" })) {
+      if (o.kind !== "PodMonitor") await validateObject(o);
+    }
   });
 
   it("refuses bad values with a message naming the value", () => {
@@ -137,7 +141,11 @@ describe("Helm chart with a real helm", () => {
     assert.deepEqual(callers("frontend", 7777), ["*"]);
     const exec = find(objs, "NetworkPolicy", "cloister-execution");
     assert.deepEqual(exec.spec.policyTypes, ["Ingress", "Egress"]);
-    assert.deepEqual(exec.spec.ingress, []);
+    assert.deepEqual(
+      exec.spec.ingress,
+      [{ ports: [{ protocol: "TCP", port: 9090 }] }],
+      "only the operations port",
+    );
     for (const np of objs.filter((o) => o.kind === "NetworkPolicy")) {
       for (const rule of np.spec.ingress ?? [])
         for (const p of rule.ports) assert.equal(typeof p.port, "number");
@@ -146,6 +154,31 @@ describe("Helm chart with a real helm", () => {
       render({ "networkPolicy.enabled": "false" }).filter((o) => o.kind === "NetworkPolicy").length,
       0,
     );
+  });
+
+  it("probes every pod, execution included, on its operations endpoint and serves it on every service", () => {
+    const objs = render();
+    const workloads = objs.filter((o) => ["Deployment", "StatefulSet"].includes(o.kind));
+    assert.equal(workloads.length, 7);
+    for (const w of workloads) {
+      const c = podSpec(w).containers[0];
+      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "metrics" }, w.metadata.name);
+      assert.deepEqual(c.livenessProbe.httpGet, { path: "/livez", port: "metrics" }, w.metadata.name);
+      assert.ok(c.ports.some((p: KubeObject) => p.name === "metrics" && p.containerPort === 9090));
+    }
+    const toml: string = find(objs, "ConfigMap", "cloister-config").data["cloister.toml"];
+    for (const s of [
+      "authentication",
+      "frontend",
+      "management",
+      "storage",
+      "access_control",
+      "scheduler",
+      "execution",
+    ])
+      assert.ok(toml.includes(`${s} = "0.0.0.0:9090"`), s);
+    const pm = render({ "metrics.podMonitor.enabled": "true" }).find((o) => o.kind === "PodMonitor");
+    assert.equal(pm?.spec.podMetricsEndpoints[0].port, "metrics");
   });
 
   it("asks for the aliyun model's EPC per MiB, with the plugin handing out provisioning", () => {
@@ -172,5 +205,24 @@ describe("Helm chart with a real helm", () => {
     assert.equal(podSpec(ds).serviceAccountName, "cloister-device-plugin");
     const role = find(objs, "ClusterRole", "cloister-device-plugin");
     assert.deepEqual(role.rules, [{ apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] }]);
+  });
+});
+
+describe("Grafana dashboard", () => {
+  it("queries only series the services export", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { ServiceMetrics } = await import("@cloister/observability");
+    const dash = JSON.parse(
+      readFileSync(join(chart, "..", "..", "grafana", "cloister-dashboard.json"), "utf8"),
+    );
+    const text = await new ServiceMetrics("x").registry.getMetricsAsJSON();
+    const exported = new Set(text.map((m) => m.name));
+    const used = new Set<string>();
+    for (const p of dash.panels)
+      for (const t of p.targets)
+        for (const m of t.expr.matchAll(/cloister_[a-z_]+/g))
+          used.add(m[0].replace(/_(bucket|count|sum)$/, ""));
+    assert.ok(used.size >= 8);
+    for (const name of used) assert.ok(exported.has(name), `${name} is exported`);
   });
 });

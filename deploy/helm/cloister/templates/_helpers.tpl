@@ -143,22 +143,33 @@ spec:
             - name: CLOISTER_TEE_EPC_MIB
               value: {{ $svc.epcMib | quote }}
             {{- end }}
-          {{- if $svc.ports }}
           ports:
             {{- range $pname, $port := $svc.ports }}
             - name: {{ $pname }}
               containerPort: {{ $port }}
             {{- end }}
+            - name: metrics
+              containerPort: {{ $root.Values.metrics.port }}
+          # The operations endpoint answers from the service's dependency checks (storage,
+          # scheduler, peers reachable and attested; executors probed).
           readinessProbe:
-            tcpSocket:
-              port: {{ keys $svc.ports | sortAlpha | first }}
+            httpGet:
+              path: /readyz
+              port: metrics
             periodSeconds: 5
+            failureThreshold: 3
           livenessProbe:
-            tcpSocket:
-              port: {{ keys $svc.ports | sortAlpha | first }}
+            httpGet:
+              path: /livez
+              port: metrics
             initialDelaySeconds: 30
             periodSeconds: 20
-          {{- end }}
+          startupProbe:
+            httpGet:
+              path: /livez
+              port: metrics
+            periodSeconds: 2
+            failureThreshold: 90
           resources:
             requests:
               {{- toYaml $svc.resources.requests | nindent 14 }}
@@ -274,4 +285,15 @@ alibabacloud.com/sgx_epc_MiB: {{ .svc.epcMib | quote }}
 {{- if and $v.tee.enabled (not $v.devicePlugin.enabled) (not $v.tee.externalDevicePlugin) -}}
 {{- fail (printf "tee.enabled=true makes every pod ask for %s resources, which no node offers without a device plugin: set devicePlugin.enabled=true, or tee.externalDevicePlugin=true when the cluster runs one" $v.tee.resourceModel) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The operations port (metrics, probes) is reachable from networkPolicy.metricsFrom (default anyone). */}}
+{{- define "cloister.metricsIngress" -}}
+- ports:
+    - protocol: TCP
+      port: {{ .Values.metrics.port }}
+  {{- with .Values.networkPolicy.metricsFrom }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}
