@@ -318,8 +318,22 @@ function argNotIn(arg: number, values: number[], err: number): Insn[] {
   return out;
 }
 
-/** The filter for an architecture (Node's `process.arch` names), as `struct sock_filter[]` bytes. */
+const programs = new Map<string, Buffer>();
+
+/**
+ * The filter for an architecture (Node's `process.arch` names), as `struct sock_filter[]` bytes
+ * in host byte order (both supported architectures are little-endian).
+ */
 export function seccompProgram(arch: string = process.arch): Buffer {
+  let prog = programs.get(arch);
+  if (!prog) {
+    prog = buildProgram(arch);
+    programs.set(arch, prog);
+  }
+  return prog;
+}
+
+function buildProgram(arch: string): Buffer {
   const info = ARCHES[arch];
   if (!info) {
     throw new SandboxUnavailableError(
