@@ -70,13 +70,14 @@ function alive(pid: number): boolean {
   }
 }
 
-function tryClaim(file: string): boolean {
+function tryClaim(file: string, reclaim = true): boolean {
   try {
     writeFileSync(file, `${process.pid}\n`, { flag: "wx", mode: 0o644 });
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
+  if (!reclaim) return false;
   let owner = Number.NaN;
   try {
     owner = Number.parseInt(readFileSync(file, "utf8"), 10);
@@ -120,13 +121,18 @@ function claimBlock(): Block {
     return { first, size: count, lockFile };
   }
   // Start at a pid-derived block so concurrent claimants rarely contend for the same file.
+  // A never-used block first: a process killed by a signal leaves its lock file behind, and
+  // the last processes of its sandboxes may still be dying under those uids (still counted by
+  // RLIMIT_NPROC); its block is reclaimed only when no free one is left.
   const start = process.pid % UID_BLOCKS;
-  for (let i = 0; i < UID_BLOCKS; i++) {
-    const n = (start + i) % UID_BLOCKS;
-    const lockFile = join(LOCK_DIR, `block-${n}`);
-    if (tryClaim(lockFile)) {
-      releaseOnExit(lockFile);
-      return { first: UID_BASE + n * UID_BLOCK_SIZE, size: UID_BLOCK_SIZE, lockFile };
+  for (const reclaim of [false, true]) {
+    for (let i = 0; i < UID_BLOCKS; i++) {
+      const n = (start + i) % UID_BLOCKS;
+      const lockFile = join(LOCK_DIR, `block-${n}`);
+      if (tryClaim(lockFile, reclaim)) {
+        releaseOnExit(lockFile);
+        return { first: UID_BASE + n * UID_BLOCK_SIZE, size: UID_BLOCK_SIZE, lockFile };
+      }
     }
   }
   throw new SandboxStartError("every sandbox uid block on this host is taken");

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -60,6 +62,35 @@ describe("sandbox uids across processes", { skip: !root && "per-sandbox uids nee
     assert.deepEqual(ok.block, { first, size: 64 });
     for (const uid of ok.uids!) assert.ok(uid >= first && uid < first + 64);
     assert.equal(refused.error, "SandboxStartError");
+  });
+});
+
+describe("uid block lock files", () => {
+  const index = new URL("../src/index.js", import.meta.url).pathname;
+  const blockOf = (dir: string) =>
+    Number(
+      execFileSync(
+        process.execPath,
+        ["-e", `import(${JSON.stringify(index)}).then((m) => console.log(m.sandboxUidBlock().first))`],
+        { env: { ...process.env, CLOISTER_SANDBOX_UID_LOCK_DIR: dir }, encoding: "utf8" },
+      ),
+    );
+
+  it("prefers a never-used block, and reclaims a dead process's block only when none is left", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cloister-uid-locks-"));
+    try {
+      // Lock files a killed process left behind, for every block but one.
+      const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+      for (let n = 0; n < 4096; n++) if (n !== 77) writeFileSync(join(dir, `block-${n}`), `${dead}\n`);
+      assert.equal(blockOf(dir), 0x7000_0000 + 77 * 4096);
+      writeFileSync(join(dir, "block-77"), `${dead}\n`);
+      const reclaimed = blockOf(dir);
+      assert.ok(reclaimed >= 0x7000_0000 && reclaimed < 0x7100_0000 && reclaimed % 4096 === 0);
+      // The reclaiming process removed its lock file when it exited.
+      assert.equal(readdirSync(dir).length, 4095);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
