@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { once } from "node:events";
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { CloisterClient } from "@cloister/sdk";
@@ -9,9 +10,12 @@ import { CLI, client, platformConfig } from "../src/index.js";
 // The attacks of issue 14 against `cloister up`: started from a shell that holds a directory
 // (fd 200) and a pipe (fd 251) open without close-on-exec, no sandbox of any executor may hold
 // either, and a Python payload that leaves Pyodide through its bridge must find neither; the
-// same payload forging a 20 MiB result frame fails its task at once, saying why.
+// same payload forging a 20 MiB result frame fails its task at once, saying why; and a second
+// execution node on the same host runs sandboxed tasks beside the first without sharing a uid.
 
 let up: ChildProcess;
+/** A second execution node on the same host, as a second node process would be. */
+let second: ChildProcess;
 let setup: Awaited<ReturnType<typeof platformConfig>>;
 let c: CloisterClient;
 let hostFds: Record<string, string> = {};
@@ -116,6 +120,33 @@ before(async () => {
     up.once("exit", (code) => reject(new Error(`platform exited with ${code}:\n${output}`)));
   });
   hostFds = fdTargets(up.pid!);
+  // Same platform, javascript only: the cheapest sandboxes to churn through.
+  const secondConfig = join(setup.dataDir, "second-node.toml");
+  writeFileSync(
+    secondConfig,
+    `${readFileSync(setup.configFile, "utf8")}\n[execution]\nexecutors = ["javascript"]\n`,
+  );
+  second = spawn(
+    process.execPath,
+    [CLI, "--data-dir", setup.dataDir, "--config", secondConfig, "service", "execution"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let secondLog = "";
+  second.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    secondLog += d;
+  });
+  await Promise.race([
+    new Promise<void>((resolve) =>
+      second.stdout!.setEncoding("utf8").on("data", (d: string) => {
+        if (d.includes("cloister-service-ready")) resolve();
+      }),
+    ),
+    once(second, "exit").then(() => {
+      throw new Error(`second execution node exited:\n${secondLog}`);
+    }),
+  ]);
   c = client({
     dataDir: setup.dataDir,
     authentication: `localhost:${setup.ports.authentication_api}`,
@@ -126,6 +157,11 @@ before(async () => {
 
 after(async () => {
   c?.close();
+  if (second && second.exitCode === null) {
+    const exited = once(second, "exit");
+    second.kill("SIGTERM");
+    await exited;
+  }
   if (up && up.exitCode === null) {
     const exited = new Promise((r) => up.once("exit", r));
     up.kill("SIGINT");
@@ -214,4 +250,44 @@ test("a forged 20 MiB result frame fails the task at once with a reason that say
     );
     return true;
   });
+});
+
+test("two execution nodes on one host run sandboxed tasks under load, never sharing a uid", async () => {
+  const functionId = await c.registerFunction({
+    name: "spin",
+    executorType: "javascript",
+    payload: Buffer.from(
+      "function entrypoint(argv) { let x = 0; for (let i = 0; i < 2e6; i++) x += i; return String(argv.length); }",
+    ),
+  });
+  // Both nodes pull from one queue: every task starts a fresh sandbox on one of them, and each
+  // node refills its pools meanwhile.
+  const values = await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      const taskId = await c.createTask({ functionId, executor: "javascript" });
+      await c.invokeTask(taskId);
+      return (await c.taskResult(taskId, { timeoutMs: 180_000 })).toString();
+    }),
+  );
+  assert.deepEqual(values, Array(16).fill("0"));
+  const uidsUnder = (root: number) =>
+    descendants(root)
+      .filter((p) => filtered(p) && /\/node[^/]*$/.test(exe(p)))
+      .map((p) => {
+        try {
+          return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1]);
+        } catch {
+          return Number.NaN;
+        }
+      })
+      .filter((u) => Number.isInteger(u));
+  const block = (uid: number) => Math.floor(uid / 4096);
+  const first = new Set(uidsUnder(up.pid!).map(block));
+  const other = new Set(uidsUnder(second.pid!).map(block));
+  assert.ok(first.size > 0 && other.size > 0, "both nodes hold warm sandboxes");
+  assert.deepEqual(
+    [...first].filter((b) => other.has(b)),
+    [],
+    "the nodes' sandboxes share a uid block",
+  );
 });
