@@ -178,6 +178,23 @@ export const configSchema = z
           .default(["builtin", "wamr", "javascript", "python"]),
         /** Warm sandboxes kept ready per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
+        /**
+         * Host uids for this node's sandboxes (`{ first, count }`, outside 0x70000000–0x70ffffff).
+         * Unset, a node claims a free block of 4096 from that shared range through lock files
+         * in /run/cloister/sandbox-uids, so nodes sharing /run never share a uid; set a distinct
+         * range per node where they do not (containers with their own /run).
+         */
+        sandbox_uids: z
+          .object({
+            first: z.number().int().min(65_536),
+            count: z
+              .number()
+              .int()
+              .min(16)
+              .max(1 << 24),
+          })
+          .strict()
+          .optional(),
         /** Largest input or output file, in MiB. */
         max_file_mb: z.number().int().min(1).max(65_536).default(1024),
       })

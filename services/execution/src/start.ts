@@ -9,7 +9,7 @@ import { taskResultToProto } from "@cloister/model";
 import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
-import { checkSandbox } from "@cloister/sandbox";
+import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
@@ -103,6 +103,7 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
     python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
   };
+  if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
   const executors: Executor[] = [];
   for (const name of execution.executors) {
