@@ -2,6 +2,8 @@ export * from "./attestation-http.js";
 export * from "./attestation-service.js";
 export * from "./attested-cert.js";
 export * from "./chain.js";
+/** The strict DER reader, for other verifiers (evidence, CRLs, extensions). */
+export * as der from "./der.js";
 export { DerError } from "./der.js";
 export * from "./enclave-info.js";
 export * from "./identity.js";
@@ -12,6 +14,7 @@ export * from "./report.js";
 export * from "./verify.js";
 export {
   type Extension,
+  nameAttribute,
   OID,
   type ParsedCertificate,
   parseCertificate,
