@@ -8,6 +8,7 @@ import {
   type ParsedCertificate,
   parseCertificate,
   pemDecodeAll,
+  pemEncode,
 } from "@cloister/tee";
 import { iso } from "./bytes.js";
 import { EvidenceError, type Findings } from "./errors.js";
@@ -36,7 +37,10 @@ export function loadCert(bytes: Buffer, what: string, check = "certificate"): Ce
   let x509: X509Certificate;
   try {
     parsed = parseCertificate(bytes);
-    x509 = new X509Certificate(bytes);
+    // Always via PEM: given DER, OpenSSL first scans the bytes for PEM text and would parse a
+    // certificate embedded in an extension (an RA-TLS quote carries the PCK chain as PEM).
+    x509 = new X509Certificate(pemEncode("CERTIFICATE", bytes));
+    if (!x509.raw.equals(bytes)) throw new Error("certificate bytes are ambiguous");
   } catch (e) {
     throw new EvidenceError(
       `${check}.format`,

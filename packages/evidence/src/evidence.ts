@@ -1,0 +1,182 @@
+// One entry point for any evidence file: the type is detected from the bytes, the matching
+// verifier runs, and the result is a TEE-neutral view (status, debug, report data,
+// measurements, failures) that the policy appraises.
+import { hex } from "./bytes.js";
+import { EvidenceError, type Failure } from "./errors.js";
+import type { IntelCollateral } from "./intel/collateral.js";
+import { looksLikeIntelQuote } from "./intel/quote.js";
+import { type IntelVerification, verifyIntelQuote } from "./intel/verify.js";
+import { type RaTlsVerification, verifyRaTlsCertificate } from "./ratls.js";
+import { looksLikeSnpReport, SnpPolicy, type SnpProduct } from "./snp/report.js";
+import { type SnpVerification, verifySnpReport } from "./snp/verify.js";
+
+export type TeeKind = "sgx" | "tdx" | "sev-snp";
+export type EvidenceFormat = "intel-quote" | "snp-report" | "ra-tls-certificate";
+
+export interface SgxMeasurements {
+  mr_enclave: string;
+  mr_signer: string;
+  isv_prod_id: number;
+  isv_svn: number;
+}
+export interface TdxMeasurements {
+  mr_td: string;
+  rtmr0: string;
+  rtmr1: string;
+  rtmr2: string;
+  rtmr3: string;
+  mr_seam: string;
+  mr_config_id: string;
+  mr_owner: string;
+  mr_owner_config: string;
+}
+export interface SnpMeasurements {
+  measurement: string;
+  host_data: string;
+  /** Guest policy as hex, e.g. `0x3001f`. */
+  policy: string;
+  chip_id: string;
+  reported_tcb: Record<string, number>;
+  vmpl: number;
+}
+export type Measurements = SgxMeasurements | TdxMeasurements | SnpMeasurements;
+
+export interface EvidenceResult {
+  format: EvidenceFormat;
+  tee: TeeKind;
+  /** Every signature, chain, revocation list and collateral window checked out. */
+  verified: boolean;
+  failures: Failure[];
+  /** Intel TCB status; null for SEV-SNP (no TCB Info) or when no collateral was checked. */
+  tcbStatus: string | null;
+  advisoryIds: string[];
+  debug: boolean;
+  reportData: Buffer;
+  measurements: Measurements;
+  intel?: IntelVerification;
+  snp?: SnpVerification;
+  ratls?: RaTlsVerification;
+}
+
+export interface EvidenceInputs {
+  now: Date;
+  collateral?: IntelCollateral | undefined;
+  /** VCEK/VLEK certificate for SNP reports. */
+  vcek?: Buffer | string | undefined;
+  /** AMD ARK + ASK/ASVK (PEM); default the bundled ones. */
+  amdCa?: Buffer | string | undefined;
+  snpProduct?: SnpProduct | undefined;
+}
+
+const PEM_CERT = "-----BEGIN CERTIFICATE-----";
+
+/** What the bytes are, without verifying anything. */
+export function detectEvidence(b: Buffer): EvidenceFormat {
+  if (looksLikeIntelQuote(b)) return "intel-quote";
+  if (looksLikeSnpReport(b)) return "snp-report";
+  if (b.subarray(0, 4096).toString("latin1").includes(PEM_CERT)) return "ra-tls-certificate";
+  if (b[0] === 0x30 && b.length > 64) return "ra-tls-certificate";
+  throw new EvidenceError("evidence.format", "not an Intel quote, an SNP report or an X.509 certificate");
+}
+
+function fromIntel(v: IntelVerification, format: EvidenceFormat): EvidenceResult {
+  const q = v.quote;
+  const base = {
+    format,
+    verified: v.failures.length === 0,
+    failures: v.failures,
+    tcbStatus: v.tcbStatus ?? null,
+    advisoryIds: v.advisoryIds,
+    intel: v,
+  };
+  if (q.sgx) {
+    const s = q.sgx;
+    return {
+      ...base,
+      tee: "sgx",
+      debug: s.debug,
+      reportData: s.reportData,
+      measurements: {
+        mr_enclave: hex(s.mrEnclave),
+        mr_signer: hex(s.mrSigner),
+        isv_prod_id: s.isvProdId,
+        isv_svn: s.isvSvn,
+      },
+    };
+  }
+  const t = q.td!;
+  return {
+    ...base,
+    tee: "tdx",
+    debug: t.debug,
+    reportData: t.reportData,
+    measurements: {
+      mr_td: hex(t.mrTd),
+      rtmr0: hex(t.rtmr[0]),
+      rtmr1: hex(t.rtmr[1]),
+      rtmr2: hex(t.rtmr[2]),
+      rtmr3: hex(t.rtmr[3]),
+      mr_seam: hex(t.mrSeam),
+      mr_config_id: hex(t.mrConfigId),
+      mr_owner: hex(t.mrOwner),
+      mr_owner_config: hex(t.mrOwnerConfig),
+    },
+  };
+}
+
+function fromSnp(v: SnpVerification): EvidenceResult {
+  const r = v.report;
+  const tcb: Record<string, number> = {};
+  if (v.reportedTcb) {
+    const { raw: _raw, ...fields } = v.reportedTcb;
+    for (const [k, x] of Object.entries(fields)) if (typeof x === "number") tcb[k] = x;
+  }
+  return {
+    format: "snp-report",
+    tee: "sev-snp",
+    verified: v.failures.length === 0,
+    failures: v.failures,
+    tcbStatus: null,
+    advisoryIds: [],
+    debug: (r.policy & SnpPolicy.debug) !== 0n,
+    reportData: r.reportData,
+    measurements: {
+      measurement: hex(r.measurement),
+      host_data: hex(r.hostData),
+      policy: `0x${r.policy.toString(16)}`,
+      chip_id: hex(r.chipId),
+      reported_tcb: tcb,
+      vmpl: r.vmpl,
+    },
+    snp: v,
+  };
+}
+
+/** Verifies evidence of any supported kind at `inputs.now`. Throws only when nothing can be parsed. */
+export function verifyEvidence(bytes: Buffer, inputs: EvidenceInputs): EvidenceResult {
+  const format = detectEvidence(bytes);
+  if (format === "intel-quote") return fromIntel(verifyIntelQuote(bytes, inputs), format);
+  if (format === "snp-report") {
+    if (!inputs.vcek)
+      throw new EvidenceError("snp.certificate", "an SNP report needs its VCEK or VLEK certificate (--vcek)");
+    return fromSnp(
+      verifySnpReport(bytes, {
+        now: inputs.now,
+        signingCert: inputs.vcek,
+        caCerts: inputs.amdCa,
+        product: inputs.snpProduct,
+      }),
+    );
+  }
+  const ratls = verifyRaTlsCertificate(bytes, { now: inputs.now, collateral: inputs.collateral });
+  const primary = ratls.quotes[0];
+  if (!primary) {
+    const first = ratls.failures[0];
+    throw new EvidenceError(
+      first?.check ?? "ratls.format",
+      first?.message ?? "no verifiable quote in the certificate",
+    );
+  }
+  const out = fromIntel(primary.verification, "ra-tls-certificate");
+  return { ...out, failures: ratls.failures, verified: ratls.failures.length === 0, ratls };
+}
