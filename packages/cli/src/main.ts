@@ -7,6 +7,7 @@ import { attest } from "./commands/attest.js";
 import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
 import { dataCommands } from "./commands/data.js";
+import { evidenceCommands } from "./commands/evidence.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
 import { taskCommands } from "./commands/tasks.js";
@@ -106,6 +107,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+evidenceCommands(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
   const view = errorView(e);

@@ -80,8 +80,8 @@ export function amdKeyExtensions(c: Cert): AmdKeyExtensions {
 
 export interface SnpVerifyOptions {
   now: Date;
-  /** The VCEK or VLEK certificate (DER or PEM). */
-  signingCert: Buffer | string;
+  /** The VCEK or VLEK certificate (DER or PEM); without it nothing is verified, which is reported. */
+  signingCert?: Buffer | string | undefined;
   /** ARK + ASK/ASVK (PEM); default: the bundled certificates of the report's product. */
   caCerts?: Buffer | string | undefined;
   /** Product for v2 reports when the certificate does not name it. */
@@ -113,8 +113,21 @@ export function verifySnpReport(bytes: Buffer, o: SnpVerifyOptions): SnpVerifica
   );
   const kind = report.signingKey === 0 ? "vcek" : "vlek";
   const v: SnpVerification = { report, signingKeyKind: kind, failures: f.failures };
+  if (!o.signingCert) {
+    const product = productOf(report) ?? o.product;
+    if (product) {
+      v.product = product;
+      v.reportedTcb = decodeTcb(report.reportedTcbRaw, product);
+    }
+    f.fail(
+      "snp.certificate",
+      `no ${kind.toUpperCase()} certificate given: the report's signature is unchecked`,
+    );
+    return v;
+  }
+  const signingCert = o.signingCert;
   f.capture(() => {
-    const [leaf] = loadCerts(o.signingCert, "VCEK/VLEK certificate", "snp.certificate");
+    const [leaf] = loadCerts(signingCert, "VCEK/VLEK certificate", "snp.certificate");
     must(leaf, "snp.certificate", "no VCEK/VLEK certificate given");
     const ext = amdKeyExtensions(leaf);
     v.certificate = ext;
