@@ -2,13 +2,25 @@
 // verifier runs, and the result is a TEE-neutral view (status, debug, report data,
 // measurements, failures) that the policy appraises.
 import { hex } from "./bytes.js";
+import type { CollateralSource } from "./collateral-source.js";
 import { EvidenceError, type Failure } from "./errors.js";
 import type { IntelCollateral } from "./intel/collateral.js";
-import { looksLikeIntelQuote } from "./intel/quote.js";
+import { parsePckExtension } from "./intel/pck.js";
+import { looksLikeIntelQuote, parseIntelQuote } from "./intel/quote.js";
 import { type IntelVerification, verifyIntelQuote } from "./intel/verify.js";
-import { type RaTlsVerification, verifyRaTlsCertificate } from "./ratls.js";
-import { looksLikeSnpReport, SnpPolicy, type SnpProduct } from "./snp/report.js";
+import { type RaTlsVerification, raTlsPrimaryQuote, verifyRaTlsCertificate } from "./ratls.js";
+import { parseCertTable } from "./snp/cert-table.js";
+import {
+  decodeTcb,
+  looksLikeSnpReport,
+  parseSnpReport,
+  productOf,
+  SNP_REPORT_LENGTH,
+  SnpPolicy,
+  type SnpProduct,
+} from "./snp/report.js";
 import { type SnpVerification, verifySnpReport } from "./snp/verify.js";
+import { loadCerts } from "./x509.js";
 
 export type TeeKind = "sgx" | "tdx" | "sev-snp";
 export type EvidenceFormat = "intel-quote" | "snp-report" | "ra-tls-certificate";
@@ -73,7 +85,15 @@ const PEM_CERT = "-----BEGIN CERTIFICATE-----";
 /** What the bytes are, without verifying anything. */
 export function detectEvidence(b: Buffer): EvidenceFormat {
   if (looksLikeIntelQuote(b)) return "intel-quote";
-  if (looksLikeSnpReport(b)) return "snp-report";
+  if (looksLikeSnpReport(b.subarray(0, SNP_REPORT_LENGTH))) {
+    if (b.length === SNP_REPORT_LENGTH) return "snp-report";
+    try {
+      parseCertTable(b.subarray(SNP_REPORT_LENGTH));
+      return "snp-report";
+    } catch {
+      // not a report followed by its certificate table
+    }
+  }
   if (b.subarray(0, 4096).toString("latin1").includes(PEM_CERT)) return "ra-tls-certificate";
   if (b[0] === 0x30 && b.length > 64) return "ra-tls-certificate";
   throw new EvidenceError("evidence.format", "not an Intel quote, an SNP report or an X.509 certificate");
@@ -157,12 +177,16 @@ export function verifyEvidence(bytes: Buffer, inputs: EvidenceInputs): EvidenceR
   const format = detectEvidence(bytes);
   if (format === "intel-quote") return fromIntel(verifyIntelQuote(bytes, inputs), format);
   if (format === "snp-report") {
-    if (!inputs.vcek)
-      throw new EvidenceError("snp.certificate", "an SNP report needs its VCEK or VLEK certificate (--vcek)");
+    const report = bytes.subarray(0, SNP_REPORT_LENGTH);
+    let vcek = inputs.vcek;
+    if (!vcek && bytes.length > SNP_REPORT_LENGTH) {
+      const table = parseCertTable(bytes.subarray(SNP_REPORT_LENGTH));
+      vcek = parseSnpReport(report).signingKey === 1 ? table.vlek : table.vcek;
+    }
     return fromSnp(
-      verifySnpReport(bytes, {
+      verifySnpReport(report, {
         now: inputs.now,
-        signingCert: inputs.vcek,
+        signingCert: vcek,
         caCerts: inputs.amdCa,
         product: inputs.snpProduct,
       }),
@@ -179,4 +203,49 @@ export function verifyEvidence(bytes: Buffer, inputs: EvidenceInputs): EvidenceR
   }
   const out = fromIntel(primary.verification, "ra-tls-certificate");
   return { ...out, failures: ratls.failures, verified: ratls.failures.length === 0, ratls };
+}
+
+export interface SourcedInputs extends Omit<EvidenceInputs, "collateral"> {
+  source: CollateralSource;
+}
+
+/** Like verifyEvidence, with Intel collateral and AMD certificates asked of `source` as needed. */
+export async function verifyEvidenceFrom(bytes: Buffer, o: SourcedInputs): Promise<EvidenceResult> {
+  const format = detectEvidence(bytes);
+  const inputs: EvidenceInputs = { ...o };
+  if (format === "snp-report") {
+    const r = parseSnpReport(bytes.subarray(0, SNP_REPORT_LENGTH));
+    const known = productOf(r) ?? o.snpProduct;
+    // A v2 report does not name its product: ask for each (the certificate names it).
+    const products: SnpProduct[] = known ? [known] : ["Milan", "Genoa", "Turin"];
+    if (!o.vcek && bytes.length === SNP_REPORT_LENGTH && (r.signingKey === 0 || r.signingKey === 1)) {
+      for (const product of products) {
+        inputs.vcek = await o.source.amdSigningCert({
+          product,
+          kind: r.signingKey === 0 ? "vcek" : "vlek",
+          chipId: r.chipId,
+          reportedTcb: decodeTcb(r.reportedTcbRaw, product),
+        });
+        if (inputs.vcek) break;
+      }
+    }
+    return verifyEvidence(bytes, inputs);
+  }
+  const quote = format === "intel-quote" ? bytes : raTlsPrimaryQuote(bytes);
+  if (quote) {
+    try {
+      const q = parseIntelQuote(quote);
+      const chain = loadCerts(q.certificationData.toString("latin1"), "PCK chain", "pck_chain");
+      const ext = parsePckExtension(chain[0]!);
+      inputs.collateral = await o.source.intel({
+        tee: q.tee,
+        fmspc: ext.fmspc.toString("hex"),
+        ca: /Processor/.test(chain[1]?.subjectCn ?? "") ? "processor" : "platform",
+      });
+    } catch (e) {
+      // The verifier reports what is wrong with the quote itself.
+      if (!(e instanceof EvidenceError)) throw e;
+    }
+  }
+  return verifyEvidence(bytes, inputs);
 }

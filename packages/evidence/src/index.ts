@@ -1,4 +1,5 @@
 export * from "./cbor.js";
+export * from "./collateral-source.js";
 export * from "./errors.js";
 export * from "./evidence.js";
 export * from "./intel/collateral.js";
@@ -8,6 +9,7 @@ export * from "./intel/tcb.js";
 export * from "./intel/verify.js";
 export * from "./policy.js";
 export * from "./ratls.js";
+export * from "./snp/cert-table.js";
 export * from "./snp/report.js";
 export * from "./snp/verify.js";
 export { type Cert, type Crl, loadCert, loadCerts, parseCrl } from "./x509.js";

@@ -172,3 +172,21 @@ export function verifyRaTlsCertificate(input: Buffer | string, o: RaTlsVerifyOpt
 }
 
 export const describeSpki = (c: Cert): string => hex(c.parsed.spki);
+
+/** The quote an RA-TLS certificate's result is based on (DICE, else legacy, else SDK), unverified. */
+export function raTlsPrimaryQuote(input: Buffer | string): Buffer | undefined {
+  try {
+    const [cert] = loadCerts(input, "RA-TLS certificate", "ratls.certificate");
+    if (!cert) return undefined;
+    const dice = ext(cert, [TCG_DICE_TAGGED_EVIDENCE_OID]);
+    if (dice) {
+      const top = decodeCbor(dice);
+      if (top.type === "tag" && top.value.type === "array" && top.value.value[0]?.type === "bytes")
+        return Buffer.from(top.value.value[0].value);
+    }
+    const raw = ext(cert, GRAMINE_LEGACY_OIDS) ?? ext(cert, [INTEL_SGXSDK_QUOTE_OID]);
+    return raw ? Buffer.from(raw) : undefined;
+  } catch {
+    return undefined;
+  }
+}
