@@ -6,11 +6,14 @@ export * from "./chain.js";
 export * as der from "./der.js";
 export { DerError } from "./der.js";
 export * from "./enclave-info.js";
+export * from "./gramine.js";
+export * from "./hardware.js";
 export * from "./identity.js";
 export * from "./measure.js";
 export * from "./provider.js";
 export * from "./quote.js";
 export * from "./report.js";
+export * from "./tsm.js";
 export * from "./verify.js";
 export {
   type Extension,
