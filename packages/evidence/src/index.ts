@@ -1,3 +1,4 @@
+export * from "./attestation-service.js";
 export * from "./cbor.js";
 export * from "./collateral-source.js";
 export * from "./errors.js";
