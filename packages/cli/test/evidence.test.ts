@@ -178,3 +178,39 @@ test("exit status 0 accept, 1 reject, 2 usage; --json prints one object", async 
   assert.equal((await cli("evidence", "verify")).code, 2);
   assert.equal((await cli("evidence", "verify", join(dir, "missing"))).code, 2);
 });
+
+test("cloister attest names the TEE, TCB status and measurements of real evidence; SIMULATED stays SIMULATED", async () => {
+  const { OfflineCollateralSource, VerifyingAttestationService } = await import("@cloister/evidence");
+  const { encodePayload, teaclaveIdentityOf, verifyAttestationEvidence } = await import("@cloister/tee");
+  const { formatAttestation } = await import("../src/commands/attest.js");
+  const now = new Date("2025-07-01T00:00:00Z");
+  const as = await VerifyingAttestationService.loadOrCreate(dir, {
+    source: OfflineCollateralSource.fromPaths([V + "tdx/phala-v4"]),
+    now: () => now,
+  });
+  const quote = readFileSync(V + "tdx/phala-v4/tdx_quote");
+  const id = teaclaveIdentityOf(quote);
+  // The certificate key a real TD would hold is the one its REPORTDATA names.
+  const key = Buffer.concat([Buffer.from([4]), id.reportData]);
+  const { peer } = verifyAttestationEvidence(encodePayload(await as.endorse(quote)), key, {
+    asRootCa: as.rootCaPem,
+    accepted: [{ name: "teaclave_frontend_service", mrEnclave: id.mrEnclave, mrSigner: id.mrSigner }],
+    now,
+  });
+  const text = formatAttestation("td.example:7777", peer, false);
+  assert.match(text, /hardware TEE: tdx/);
+  assert.match(text, /tcb status +UpToDate/);
+  assert.match(text, /mr_td +91eb2b44/);
+  assert.doesNotMatch(text, /SIMULATED/);
+  const j = JSON.parse(formatAttestation("td.example:7777", peer, true));
+  assert.equal(j.tee, "tdx");
+  assert.equal(j.tcb_status, "UpToDate");
+  assert.equal(j.tee_measurements.rtmr0.slice(0, 8), "44c0197b");
+  const sim = formatAttestation(
+    "localhost:7777",
+    { ...peer, simulated: true, tee: "simulated", tcbStatus: null },
+    false,
+  );
+  assert.match(sim, /SIMULATED TEE \(no hardware guarantee\)/);
+  assert.match(sim, /tcb status +SIMULATED/);
+});

@@ -3,6 +3,7 @@ export * from "./cbor.js";
 export * from "./collateral-source.js";
 export * from "./errors.js";
 export * from "./evidence.js";
+export * from "./hardware-attestation.js";
 export * from "./intel/collateral.js";
 export * from "./intel/pck.js";
 export * from "./intel/quote.js";

@@ -47,23 +47,44 @@ export function measureOwnCode(name: ServiceName): Buffer {
   return measureService(enclaveName(name), serviceCodeDirs(name));
 }
 
+/** The TEE provider and attestation service the configuration asks for. */
+async function attestationFor(name: ServiceName, config: CloisterConfig) {
+  if (config.tee.provider === "sim") {
+    const provider = await SimTeeProvider.create({
+      mrEnclave: measureOwnCode(name),
+      dataDir: config.data_dir,
+    });
+    return { provider, attestationService: await SimAttestationService.loadOrCreate(config.data_dir) };
+  }
+  const { createHardwareAttestation } = await import("@cloister/evidence");
+  return createHardwareAttestation({
+    provider: config.tee.provider,
+    dataDir: config.data_dir,
+    gramineRoot: config.tee.gramine_root,
+    tsmRoot: config.tee.tsm_root,
+    collateral: config.tee.collateral,
+    onlineCollateral: config.tee.online_collateral,
+    pcsUrl: config.tee.pcs_url,
+    policyFile: config.tee.evidence_policy,
+  });
+}
+
 export async function createServiceContext(
   name: ServiceName,
   config: CloisterConfig,
 ): Promise<ServiceContext> {
   const log = createLogger(`cloister-${name.replace("_", "-")}`, config.log_level);
   const trust = loadPlatformTrust(config, { verifyAuditors: true });
-  const mrEnclave = measureOwnCode(name);
+  const { provider, attestationService } = await attestationFor(name, config);
+  const mrEnclave = provider.measurement.mrEnclave;
   const published = trust.enclaveInfo[enclaveName(name)];
   if (!published || published.mrEnclave !== mrEnclave.toString("hex")) {
     // Peers would refuse us anyway; say why now instead of failing every connection later.
     throw new ConfigError(
-      `the ${name} service's code measures ${mrEnclave.toString("hex")}, but enclave_info.toml publishes ` +
+      `the ${name} service's ${provider.simulated ? "code" : `${provider.kind} enclave`} measures ${mrEnclave.toString("hex")}, but enclave_info.toml publishes ` +
         `${published?.mrEnclave ?? "nothing"} for ${enclaveName(name)}: re-run \`cloister platform init\` (and have it re-signed)`,
     );
   }
-  const provider = await SimTeeProvider.create({ mrEnclave, dataDir: config.data_dir });
-  const attestationService = await SimAttestationService.loadOrCreate(config.data_dir);
   const identity = await AttestedIdentity.create({
     provider,
     attestationService,
