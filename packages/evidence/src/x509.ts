@@ -109,6 +109,8 @@ export function verifyChain(
     const issuer = chain[i + 1]!;
     if (!signedBy(c, issuer))
       throw new EvidenceError(o.check, `'${c.subjectCn}' is not signed by '${issuer.subjectCn}'`);
+    // Only a CA may sign: a leaf of the same hierarchy must not vouch for another certificate.
+    if (!issuer.x509.ca) throw new EvidenceError(o.check, `'${issuer.subjectCn}' is not a CA certificate`);
   }
   const root = chain[chain.length - 1]!;
   if (!signedBy(root, root)) throw new EvidenceError(o.check, `'${root.subjectCn}' is not self-signed`);
