@@ -214,3 +214,18 @@ test("cloister attest names the TEE, TCB status and measurements of real evidenc
   assert.match(sim, /SIMULATED TEE \(no hardware guarantee\)/);
   assert.match(sim, /tcb status +SIMULATED/);
 });
+
+test("evidence saved as hex or base64 text is read as its bytes", () => {
+  const q = readFileSync(V + "tdx/phala-v4/tdx_quote");
+  for (const [name, text] of [
+    ["quote.hex", `${q.toString("hex")}\n`],
+    ["quote.b64", q.toString("base64").replace(/.{76}/g, "$&\n")],
+  ] as const) {
+    writeFileSync(join(dir, name), text);
+    const v = verifyEvidenceFile(join(dir, name), {
+      collateral: V + "tdx/phala-v4/tdx_quote_collateral.json",
+      at: "2025-07-01T00:00:00Z",
+    });
+    assert.equal(v.accepted, true, `${name}: ${v.reasons.join("; ")}`);
+  }
+});

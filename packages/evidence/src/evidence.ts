@@ -82,6 +82,16 @@ export interface EvidenceInputs {
 
 const PEM_CERT = "-----BEGIN CERTIFICATE-----";
 
+/** A DER SEQUENCE with a long-form length that spans the buffer (a certificate, not text). */
+function looksLikeDerSequence(b: Buffer): boolean {
+  if (b.length < 64 || b[0] !== 0x30) return false;
+  const n = b[1]! & 0x7f;
+  if ((b[1]! & 0x80) === 0 || n < 1 || n > 4 || b.length < 2 + n) return false;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + b[2 + i]!;
+  return 2 + n + len === b.length;
+}
+
 /** What the bytes are, without verifying anything. */
 export function detectEvidence(b: Buffer): EvidenceFormat {
   if (looksLikeIntelQuote(b)) return "intel-quote";
@@ -95,7 +105,7 @@ export function detectEvidence(b: Buffer): EvidenceFormat {
     }
   }
   if (b.subarray(0, 4096).toString("latin1").includes(PEM_CERT)) return "ra-tls-certificate";
-  if (b[0] === 0x30 && b.length > 64) return "ra-tls-certificate";
+  if (looksLikeDerSequence(b)) return "ra-tls-certificate";
   throw new EvidenceError("evidence.format", "not an Intel quote, an SNP report or an X.509 certificate");
 }
 
@@ -248,4 +258,29 @@ export async function verifyEvidenceFrom(bytes: Buffer, o: SourcedInputs): Promi
     }
   }
   return verifyEvidence(bytes, inputs);
+}
+
+/**
+ * Evidence saved as text (hex or base64 of the bytes, as some tools write it) → the bytes;
+ * anything already recognisable, or not such text, is returned unchanged.
+ */
+export function decodeEvidenceText(b: Buffer): Buffer {
+  try {
+    detectEvidence(b);
+    return b;
+  } catch {
+    // not raw evidence: maybe text
+  }
+  const t = b.toString("latin1").replace(/\s+/g, "");
+  let decoded: Buffer | undefined;
+  if (/^(?:0x)?(?:[0-9a-fA-F]{2})+$/.test(t)) decoded = Buffer.from(t.replace(/^0x/, ""), "hex");
+  else if (/^[A-Za-z0-9+/]+={0,2}$/.test(t) || /^[A-Za-z0-9_-]+$/.test(t))
+    decoded = Buffer.from(t, t.includes("-") || t.includes("_") ? "base64url" : "base64");
+  if (!decoded) return b;
+  try {
+    detectEvidence(decoded);
+    return decoded;
+  } catch {
+    return b;
+  }
 }

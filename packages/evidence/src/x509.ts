@@ -36,7 +36,7 @@ export function loadCert(bytes: Buffer, what: string, check = "certificate"): Ce
   let parsed: ParsedCertificate;
   let x509: X509Certificate;
   try {
-    parsed = parseCertificate(bytes);
+    parsed = parseCertificate(bytes, { lenient: true });
     // Always via PEM: given DER, OpenSSL first scans the bytes for PEM text and would parse a
     // certificate embedded in an extension (an RA-TLS quote carries the PCK chain as PEM).
     x509 = new X509Certificate(pemEncode("CERTIFICATE", bytes));
@@ -160,9 +160,15 @@ export function parseCrl(input: Buffer | string, what: string): Crl {
   const text = typeof input === "string" ? input : undefined;
   if (text !== undefined) {
     const pem = pemDecodeAll(text, "X509 CRL")[0];
+    const t = text.replace(/\0+$/, "").trim();
     if (pem) bytes = pem;
-    else if (/^\s*(?:[0-9a-fA-F]{2})+\s*$/.test(text)) bytes = Buffer.from(text.trim(), "hex");
-    else throw new EvidenceError("crl.format", `${what} is neither PEM nor hex DER`);
+    else if (/^(?:[0-9a-fA-F]{2})+$/.test(t)) {
+      bytes = Buffer.from(t, "hex");
+      // Some captures hex-encode the PEM text rather than the DER.
+      const inner = pemDecodeAll(bytes.toString("latin1"), "X509 CRL")[0];
+      if (inner) bytes = inner;
+    } else if (/^[A-Za-z0-9+/]+={0,2}$/.test(t)) bytes = Buffer.from(t, "base64");
+    else throw new EvidenceError("crl.format", `${what} is neither PEM, hex nor base64 DER`);
   } else bytes = input as Buffer;
   try {
     const top = children(parseOne(bytes));

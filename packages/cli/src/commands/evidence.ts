@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { ConfigError } from "@cloister/core";
 import {
   appraise,
+  decodeEvidenceText,
   defaultPolicy,
   EvidenceError,
   type EvidencePolicy,
@@ -64,7 +65,7 @@ function parseAt(at: string | undefined): Date {
 /** Verifies one evidence file; throws UsageError for a malformed command line or unreadable inputs. */
 export function verifyEvidenceFile(file: string, o: EvidenceVerifyOptions): EvidenceView {
   const now = parseAt(o.at);
-  const bytes = readInput(file, "FILE");
+  const bytes = decodeEvidenceText(readInput(file, "FILE"));
   let policy: EvidencePolicy;
   try {
     if (o.policy) readInput(o.policy, "--policy");

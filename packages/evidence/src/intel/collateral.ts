@@ -62,8 +62,22 @@ function signedObject(
   return { text, sig: fromHex(signature, `${key} signature`, 64) };
 }
 
-/** Parses the collateral JSON object (all members required). */
-export function parseIntelCollateral(j: Partial<Record<string, unknown>>): IntelCollateral {
+/** C strings from Intel's library end in NUL; some captures keep it. */
+const clean = (v: unknown): unknown => (typeof v === "string" ? v.replace(/\0+$/, "") : v);
+
+/**
+ * Parses the collateral JSON object. Every member is required, except a signature whose
+ * object is given as the whole PCS response (`{"tcbInfo":…,"signature":…}`).
+ */
+export function parseIntelCollateral(input: Partial<Record<string, unknown>>): IntelCollateral {
+  const j: Record<string, unknown> = {};
+  for (const m of COLLATERAL_MEMBERS) j[m] = clean(input[m]);
+  for (const [sig, obj] of [
+    ["tcb_info_signature", "tcb_info"],
+    ["qe_identity_signature", "qe_identity"],
+  ] as const)
+    if (j[sig] === undefined && typeof j[obj] === "string" && /"signature"\s*:/.test(j[obj] as string))
+      j[sig] = "";
   for (const m of COLLATERAL_MEMBERS) if (typeof j[m] !== "string") throw fmt(`collateral lacks ${m}`);
   const s = j as unknown as IntelCollateralJson;
   const tcb = signedObject(s.tcb_info, "tcbInfo", s.tcb_info_signature);

@@ -127,7 +127,9 @@ export function verifySnpReport(bytes: Buffer, o: SnpVerifyOptions): SnpVerifica
   }
   const signingCert = o.signingCert;
   f.capture(() => {
-    const [leaf] = loadCerts(signingCert, "VCEK/VLEK certificate", "snp.certificate");
+    const given = loadCerts(signingCert, "VCEK/VLEK certificate", "snp.certificate");
+    // A bundle (VCEK with ASK and ARK) is accepted: the leaf is the VCEK/VLEK in it.
+    const leaf = given.find((c) => c.subjectCn === "SEV-VCEK" || c.subjectCn === "SEV-VLEK") ?? given[0];
     must(leaf, "snp.certificate", "no VCEK/VLEK certificate given");
     const ext = amdKeyExtensions(leaf);
     v.certificate = ext;
@@ -145,7 +147,7 @@ export function verifySnpReport(bytes: Buffer, o: SnpVerifyOptions): SnpVerifica
 
     const cas = o.caCerts
       ? loadCerts(o.caCerts, "AMD CA certificates", "snp.chain")
-      : bundledAmdCertificates(product);
+      : [...given.filter((c) => c !== leaf), ...bundledAmdCertificates(product)];
     const ark = cas.find((c) => c.subjectCn === `ARK-${product}`);
     const mid = cas.find((c) => c.subjectCn === (kind === "vcek" ? `SEV-${product}` : `SEV-VLEK-${product}`));
     must(
