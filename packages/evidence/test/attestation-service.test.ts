@@ -127,3 +127,20 @@ test("SEV-SNP evidence with its certificate table is endorsed with the TEE named
   assert.equal(r.hardware?.tcbStatus, null);
   assert.equal(r.quoteBody.subarray(28, 48).toString("latin1").replace(/\0+$/, ""), "CLOISTER-SNP-DERIVED");
 });
+
+test("hardware attestation set-up fails with a typed error without the device or with a bad policy", async () => {
+  const { createHardwareAttestation } = await import("../src/hardware-attestation.js");
+  const { ConfigError } = await import("@cloister/core");
+  await assert.rejects(
+    createHardwareAttestation({ provider: "gramine", dataDir: dir, gramineRoot: join(dir, "no-device") }),
+    AttestationError,
+  );
+  await assert.rejects(
+    createHardwareAttestation({ provider: "tsm", dataDir: dir, tsmRoot: join(dir, "no-configfs") }),
+    AttestationError,
+  );
+  await assert.rejects(
+    createHardwareAttestation({ provider: "tsm", dataDir: dir, policyFile: join(dir, "missing.toml") }),
+    ConfigError,
+  );
+});

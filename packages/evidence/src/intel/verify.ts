@@ -330,7 +330,7 @@ function appraise(
 }
 
 /** TD 1.5: would the TD be current after a relaunch (TEE_TCB_SVN2 against the newest levels)? */
-function relaunchStatus(info: TcbInfo, svn2: Buffer, platform: TcbStatus): TcbStatus {
+export function relaunchStatus(info: TcbInfo, svn2: Buffer, platform: TcbStatus): TcbStatus {
   const newest = info.levels[0];
   if (!newest?.tdx) return platform;
   const from = svn2[1]! > 0 ? 2 : 0;
