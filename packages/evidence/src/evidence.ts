@@ -3,7 +3,7 @@
 // measurements, failures) that the policy appraises.
 import { hex } from "./bytes.js";
 import type { CollateralSource } from "./collateral-source.js";
-import { EvidenceError, type Failure } from "./errors.js";
+import { EvidenceError, type Failure, failureText } from "./errors.js";
 import type { IntelCollateral } from "./intel/collateral.js";
 import { parsePckExtension } from "./intel/pck.js";
 import { looksLikeIntelQuote, parseIntelQuote } from "./intel/quote.js";
@@ -283,4 +283,21 @@ export function decodeEvidenceText(b: Buffer): Buffer {
   } catch {
     return b;
   }
+}
+
+/**
+ * For `AttestationPolicy.verifyHardwareEvidence`: re-checks the hardware evidence a verifying
+ * attestation service embedded in its report — signatures, certificate chains, key binding —
+ * and throws when any fails. The TCB status stays the service's (it had the collateral).
+ */
+export function recheckHardwareEvidence(evidence: Buffer, now: Date): void {
+  const r = verifyEvidence(evidence, { now });
+  // Without collateral (Intel) or a certificate table (SNP, VCEK fetched by the service) those
+  // parts cannot be re-checked here; everything else must hold.
+  const failed = r.failures.filter((f) => f.check !== "collateral.missing" && f.check !== "snp.certificate");
+  if (failed.length)
+    throw new EvidenceError(
+      failed[0]!.check,
+      `embedded hardware evidence: ${failed.map(failureText).join("; ")}`,
+    );
 }

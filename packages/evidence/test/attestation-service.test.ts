@@ -144,3 +144,17 @@ test("hardware attestation set-up fails with a typed error without the device or
     ConfigError,
   );
 });
+
+test("peers re-check embedded evidence: genuine passes, a changed bit does not", async () => {
+  const { recheckHardwareEvidence } = await import("../src/evidence.js");
+  const quote = vector("tdx/phala-v4/tdx_quote");
+  const now = new Date("2025-07-01T00:00:00Z");
+  recheckHardwareEvidence(quote, now);
+  recheckHardwareEvidence(vector("sev-snp/ms-v3-milan/milan_attestation_report.bin"), now);
+  const bad = Buffer.from(quote);
+  bad[200]! ^= 0x10;
+  assert.throws(
+    () => recheckHardwareEvidence(bad, now),
+    (e: unknown) => e instanceof AttestationError,
+  );
+});

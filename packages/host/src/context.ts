@@ -11,7 +11,13 @@ import {
 } from "@cloister/observability";
 import { health } from "@cloister/proto";
 import { type AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
-import { AttestedIdentity, measureService, SimAttestationService, SimTeeProvider } from "@cloister/tee";
+import {
+  type AttestationPolicy,
+  AttestedIdentity,
+  measureService,
+  SimAttestationService,
+  SimTeeProvider,
+} from "@cloister/tee";
 import * as grpc from "@grpc/grpc-js";
 import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
 import { loadPlatformTrust, type PlatformTrust, policyFor, verifierFor } from "./trust.js";
@@ -76,6 +82,14 @@ export async function createServiceContext(
   const log = createLogger(`cloister-${name.replace("_", "-")}`, config.log_level);
   const trust = loadPlatformTrust(config, { verifyAuditors: true });
   const { provider, attestationService } = await attestationFor(name, config);
+  // On real TEEs peers must be real too, and their embedded evidence is checked again here.
+  const recheck = provider.simulated
+    ? undefined
+    : (await import("@cloister/evidence")).recheckHardwareEvidence;
+  const peerPolicy = (enclaves: string[]): AttestationPolicy =>
+    recheck
+      ? { ...policyFor(trust, enclaves), rejectSimulated: true, verifyHardwareEvidence: recheck }
+      : policyFor(trust, enclaves);
   const mrEnclave = provider.measurement.mrEnclave;
   const published = trust.enclaveInfo[enclaveName(name)];
   if (!published || published.mrEnclave !== mrEnclave.toString("hex")) {
@@ -116,7 +130,7 @@ export async function createServiceContext(
     let c = credentials.get(peer);
     if (!c) {
       c = attestedChannelCredentials({
-        verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])),
+        verifyServer: verifierFor(peerPolicy([enclaveName(peer)])),
         identity,
       });
       credentials.set(peer, c);
@@ -154,7 +168,7 @@ export async function createServiceContext(
       withHealth(
         createAttestedServer({
           identity,
-          verifyClient: verifierFor(policyFor(trust, clients.map(enclaveName))),
+          verifyClient: verifierFor(peerPolicy(clients.map(enclaveName))),
           logger: log,
           interceptors,
         }),

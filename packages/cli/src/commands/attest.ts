@@ -1,22 +1,7 @@
 import { readFileSync } from "node:fs";
-import { AttestationError } from "@cloister/core";
-import { verifyEvidence } from "@cloister/evidence";
+import { recheckHardwareEvidence } from "@cloister/evidence";
 import { attestEndpoint, fetchCertificate, policyFor, trustFromFiles } from "@cloister/sdk";
 import { parseEnclaveInfo, type VerifiedPeer, verifyAttestedCertificate } from "@cloister/tee";
-
-/**
- * Re-checks the hardware evidence a verifying attestation service embedded in its report:
- * signatures, certificate chains and key binding (the TCB status is the service's, from its
- * collateral).
- */
-function recheckHardwareEvidence(evidence: Buffer, now: Date): void {
-  const r = verifyEvidence(evidence, { now });
-  const failed = r.failures.filter((f) => f.check !== "collateral.missing");
-  if (failed.length)
-    throw new AttestationError(
-      `embedded hardware evidence: ${failed.map((f) => `${f.check}: ${f.message}`).join("; ")}`,
-    );
-}
 
 export interface AttestOptions {
   asRootCa: string;
