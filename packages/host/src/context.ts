@@ -10,7 +10,12 @@ import {
   startOpsServer,
 } from "@cloister/observability";
 import { health } from "@cloister/proto";
-import { type AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
+import {
+  type AttestedServer,
+  attestedChannelCredentials,
+  createAttestedServer,
+  INTERNAL_MAX_MESSAGE_BYTES,
+} from "@cloister/rpc";
 import {
   type AttestationPolicy,
   AttestedIdentity,
@@ -169,6 +174,7 @@ export async function createServiceContext(
         createAttestedServer({
           identity,
           verifyClient: verifierFor(peerPolicy(clients.map(enclaveName))),
+          maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES,
           logger: log,
           interceptors,
         }),
