@@ -51,8 +51,26 @@ export const configSchema = z
     data_dir: z.string().min(1).default("./.cloister"),
     tee: z
       .object({
-        /** `sim` is a software TEE: no hardware guarantee, and every report says so. */
-        provider: z.enum(["sim"]).default("sim"),
+        /**
+         * `sim` is a software TEE: no hardware guarantee, and every report says so. `gramine`
+         * (SGX under Gramine, /dev/attestation) and `tsm` (TDX / SEV-SNP guests, configfs-tsm)
+         * produce real evidence, verified in-process before the attestation report is signed.
+         */
+        provider: z.enum(["sim", "gramine", "tsm"]).default("sim"),
+        /** Gramine's attestation pseudo-filesystem. */
+        gramine_root: z.string().min(1).default("/dev/attestation"),
+        /** configfs-tsm report directory. */
+        tsm_root: z.string().min(1).default("/sys/kernel/config/tsm/report"),
+        /** Offline collateral: Intel collateral JSON files or PCS directories, AMD VCEK/VLEK certificates. */
+        collateral: z.array(z.string().min(1)).default([]),
+        /** Also ask Intel PCS (or `pcs_url`, a PCCS) and AMD KDS for what the offline collateral lacks. */
+        online_collateral: z.boolean().default(false),
+        pcs_url: z
+          .string()
+          .regex(/^https:\/\/\S+$/, "expected an https URL")
+          .optional(),
+        /** Appraisal policy of real evidence (TOML, see docs/evidence.md); default UpToDate only, no debug. */
+        evidence_policy: z.string().min(1).optional(),
         /** Re-attestation period: a new key, quote, report and certificate (spec §12). */
         reattest_interval_secs: z.number().int().min(10).max(86_400).default(3600),
       })
