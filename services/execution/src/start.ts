@@ -9,7 +9,7 @@ import { taskResultToProto } from "@cloister/model";
 import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
-import { checkSandbox } from "@cloister/sandbox";
+import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
@@ -80,6 +80,19 @@ export interface LoadedExecutors {
   disabled: Array<{ name: string; reason: string }>;
 }
 
+/** Ports of every endpoint the platform itself serves (listen, advertised and operations addresses). */
+function platformPorts(config: ServiceContext["config"]): number[] {
+  const addresses = [
+    ...Object.values(config.listen),
+    ...Object.values(config.ops.listen),
+    ...Object.values(config.advertised).map((u) => u.replace(/\/$/, "")),
+  ];
+  return addresses.flatMap((a) => {
+    const m = /:(\d{1,5})$/.exec(a);
+    return m ? [Number(m[1])] : [];
+  });
+}
+
 /**
  * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
  * first proves bubblewrap works here; where it does not, the sandboxed executors are switched
@@ -97,6 +110,7 @@ export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutor
     javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
     python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
   };
+  if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   const sandboxed = execution.executors.filter((name) => name !== "builtin");
   let sandboxFailure: string | undefined;
   if (sandboxed.length > 0) {
@@ -156,6 +170,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           ports: execution.egress.ports,
           allowAddresses: execution.egress.allow_addresses,
           maxRedirects: execution.egress.max_redirects,
+          ownPorts: platformPorts(ctx.config),
         },
         maxBytes: execution.max_file_mb * 1024 * 1024,
       }),
