@@ -91,6 +91,8 @@ describe("Helm chart with a real helm", () => {
       [{ "image.pullPolicy": "Sometimes" }, /image\.pullPolicy/],
       [{ "tee.enabled": "true" }, /no node offers without a device plugin/],
       [{ "services.storage.replicas": "2" }, /use storage\.backend=etcd/],
+      [{ "services.scheduler.replicas": "2" }, /services\.scheduler\.replicas/],
+      [{ "services.management.replicas": "2" }, /services\.management\.replicas/],
       [{ "storage.backend": "etcd" }, /storage\.etcd\.endpoints/],
     ];
     for (const [values, message] of cases) {
