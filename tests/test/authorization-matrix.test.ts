@@ -436,6 +436,56 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
     });
   });
 
+  describe("§2.6 authentication API: who may manage whom (UserUpdate as reset and delete)", () => {
+    const UNAUTH_DENIED = [16, "permission denied"] as const;
+    /** A fresh account per row, registered by the admin, so rows never share state. */
+    let n = 0;
+    const fresh = async (role: string, attribute = "") => {
+      const id = `target-${++n}`;
+      await as.admin.registerUser(id, "pw", role, attribute);
+      return id;
+    };
+    // biome-ignore format: one row per line keeps the matrix readable
+    const AUTH_ROWS: { as: Actor; rpc: "updateUser" | "resetUserPassword" | "deleteUser"; on: string; target: () => Promise<string>; expect: "ok" | typeof UNAUTH_DENIED }[] = [
+      { as: "mgr", rpc: "updateUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "updateUser", on: "a PlatformAdmin", target: () => fresh("PlatformAdmin"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "the bootstrap admin", target: async () => "admin", expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "a DataOwner of another group", target: () => fresh("DataOwner", "B"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "another DataOwnerManager of its group", target: () => fresh("DataOwnerManager", "A"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "itself", target: async () => "mgr", expect: UNAUTH_DENIED },
+      { as: "fo", rpc: "updateUser", on: "a DataOwner", target: () => fresh("DataOwner", "A"), expect: UNAUTH_DENIED },
+      { as: "doA", rpc: "updateUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: UNAUTH_DENIED },
+      { as: "admin", rpc: "updateUser", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: "ok" },
+      { as: "mgr", rpc: "resetUserPassword", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "resetUserPassword", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "deleteUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "deleteUser", on: "a PlatformAdmin", target: () => fresh("PlatformAdmin"), expect: UNAUTH_DENIED },
+    ];
+    for (const row of AUTH_ROWS) {
+      const outcome = row.expect === "ok" ? "ok" : `${row.expect[0]} ${row.expect[1]}`;
+      test(`${row.rpc} as ${USERS[row.as].role} (${row.as}) on ${row.on} → ${outcome}`, async () => {
+        const target = await row.target();
+        const attempt = () =>
+          row.rpc === "updateUser"
+            ? as[row.as].updateUser(target, "taken", "DataOwner", "A")
+            : row.rpc === "resetUserPassword"
+              ? as[row.as].resetUserPassword(target)
+              : as[row.as].deleteUser(target);
+        if (row.expect === "ok") {
+          await attempt();
+          if (row.rpc === "updateUser") (await session(platform, target, "taken")).close();
+          return;
+        }
+        await rejectsWith(attempt(), row.expect[0], row.expect[1]);
+        // Nothing changed: the target keeps its password (and so its role and data).
+        const password = target === "admin" ? "teaclave" : "pw";
+        const c = await session(platform, target, password);
+        c.close();
+      });
+    }
+  });
+
   describe("effects behind the rows", () => {
     test("AssignData is all or nothing: after a refused entry nothing of the call is assigned", async () => {
       const taskId = await sharedTask();

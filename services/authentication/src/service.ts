@@ -80,7 +80,10 @@ export class AuthenticationService {
     if (!target) throw fail("invalid user id");
     const role = roleFromRequest(req.role, req.attribute);
     if (!role) throw fail("invalid role");
-    if (!mayUpdate(caller.role, role)) throw fail("permission denied");
+    // Like reset and delete, a manager may only touch its own group's data owners: without the
+    // check on the target's current role it could take over any account (docs/decisions.md).
+    if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
+      throw fail("permission denied");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
     this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user updated");
   }
