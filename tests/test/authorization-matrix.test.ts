@@ -157,7 +157,7 @@ const ROWS: Row[] = [
   // §4.2 functions
   { rpc: "registerFunction", as: "fo", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok", check: (r) => assert.match(r.functionId, ID("function")) },
   { rpc: "registerFunction", as: "admin", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok" },
-  { rpc: "registerFunction", as: "fo", on: "unknown executor type", req: () => ({ name: "f", executorType: "cobol" }), expect: [13, "Invalid executor type: cobol"] },
+  { rpc: "registerFunction", as: "fo", on: "unknown executor type", req: () => ({ name: "f", executorType: "cobol" }), expect: [3, "Invalid executor type: cobol"] },
 
   { rpc: "updateFunction", as: "fo", on: "own function", req: async () => ({ functionId: await echoFunction(), name: "renamed", executorType: "builtin" }), expect: "ok" },
   { rpc: "updateFunction", as: "fo2", on: "another owner's function", req: () => ({ functionId: f.fnPub, name: "x", executorType: "builtin" }), expect: DENIED },
@@ -202,7 +202,7 @@ const ROWS: Row[] = [
   { rpc: "registerInputFile", as: "doA", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("input")) },
   { rpc: "registerInputFile", as: "mgr", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
   { rpc: "registerInputFile", as: "admin", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
-  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "file:///tmp/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [13, "Invalid length"] },
+  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "file:///tmp/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [3, "Invalid length"] },
 
   { rpc: "registerOutputFile", as: "doA", on: "new output", req: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("output")) },
   { rpc: "registerOutputFile", as: "mgr", on: "new output", req: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
@@ -257,7 +257,7 @@ const ROWS: Row[] = [
   { rpc: "createTask", as: "doA", on: "private function allowlisting its user id, not its attribute", req: () => ({ functionId: f.fnPriv, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: DENIED },
   { rpc: "createTask", as: "mgr", on: "private function, not allowlisted", req: () => ({ functionId: f.fnPriv, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: DENIED },
   { rpc: "createTask", as: "doA", on: "unknown function", req: () => ({ functionId: NO_SUCH_FUNCTION, functionArguments: "{}", executor: "builtin" }), expect: [3, "invalid function id"] },
-  { rpc: "createTask", as: "doA", on: "unsupported executor", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "cobol" }), expect: [13, "Unsupported executor: cobol"] },
+  { rpc: "createTask", as: "doA", on: "unsupported executor", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "cobol" }), expect: [3, "Unsupported executor: cobol"] },
   { rpc: "createTask", as: "doA", on: "undeclared argument", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m","x":1}', executor: "builtin" }), expect: [3, "invalid task"] },
 
   { rpc: "getTask", as: "doA", on: "own task", req: () => ({ taskId: f.taskA }), expect: "ok", check: (r) => { assert.equal(r.creator, "doA"); assert.deepEqual(r.participants, ["doA"]) } },

@@ -1,10 +1,10 @@
 import { CloisterError, type StatusCode } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { dialTarget } from "./address.js";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "./tls-params.js";
+import { INTERNAL_MAX_MESSAGE_BYTES } from "./tls-params.js";
 
 export interface ClientOptions {
-  /** Largest request and response message, in bytes (default 16 MiB). */
+  /** Largest request and response message, in bytes (default 64 MiB: servers enforce their own). */
   maxMessageBytes?: number;
   /** Interval of keepalive pings while calls are active (default 60 s). */
   keepaliveMs?: number;
@@ -29,7 +29,7 @@ export function createClient<C extends grpc.Client>(
   credentials: grpc.ChannelCredentials,
   opts: ClientOptions = {},
 ): C {
-  const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const max = opts.maxMessageBytes ?? INTERNAL_MAX_MESSAGE_BYTES;
   return new Client(dialTarget(address), credentials, {
     "grpc.max_receive_message_length": max,
     "grpc.max_send_message_length": max,

@@ -1,11 +1,16 @@
 import type { AddressInfo, Socket } from "node:net";
 import * as tls from "node:tls";
-import { type Logger, silentLogger } from "@cloister/core";
+import { type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { parseHostPort } from "./address.js";
+import { ConnectionLimiter, type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connections.js";
+import { toServiceError } from "./errors.js";
+import { guardService } from "./guard.js";
+import { API_FIELD_LIMITS, API_METHOD_LIMITS } from "./limits.js";
 import { markVerified } from "./peer.js";
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  INTERNAL_MAX_MESSAGE_BYTES,
   MAX_TLS_VERSION,
   MIN_TLS_VERSION,
   NO_RESUMPTION,
@@ -21,14 +26,34 @@ export interface AttestedServerOptions {
    * before the connection reaches gRPC. Leave unset on API endpoints (no client certificate).
    */
   verifyClient?: PeerVerifier;
-  /** Largest request and response message, in bytes (default 16 MiB). */
+  /**
+   * Largest request and response message, in bytes. Default: 64 MiB on internal endpoints; on
+   * API endpoints the largest request any registered method accepts (limits.ts), else 16 MiB.
+   */
   maxMessageBytes?: number;
   logger?: Logger;
   /** How long close() waits for in-flight calls before cutting connections (default 5 s). */
   shutdownGraceMs?: number;
   /** Connections that have not finished the TLS handshake by then are dropped (default 20 s). */
   handshakeTimeoutMs?: number;
+  /** Caps on connections, streams and calls (connections.ts); defaults suit one host's services. */
+  limits?: Partial<ConnectionLimits>;
 }
+
+/**
+ * Runs when a call's metadata has arrived and before any byte of its message is read: throwing
+ * refuses the call (its status as `toServiceError` maps it) without reading the body, so a peer
+ * that cannot pass it cannot make the server buffer a large message.
+ */
+export type Admission = (call: { path: string; metadata: grpc.Metadata; peer: string }) => Promise<void>;
+
+export interface ServiceOptions {
+  /** Applied to every method of the service. */
+  admit?: Admission;
+}
+
+/** grpc-js's own statuses for input that is malformed at the gRPC layer: the client's fault. */
+const MALFORMED_GRPC_INPUT = [/^Failed to decompress message$/, /^Invalid grpc-timeout value/];
 
 /**
  * A gRPC server behind our own TLS listener.
@@ -39,35 +64,35 @@ export interface AttestedServerOptions {
  * connection-injection API. A rejected socket is destroyed before any HTTP/2 byte is read.
  */
 export class AttestedServer {
-  /** The underlying grpc-js server (services are registered on it). */
-  readonly grpc: grpc.Server;
+  private grpcServer: grpc.Server | undefined;
+  private readonly services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][] = [];
+  private readonly admissions = new Map<string, Admission>();
   private readonly tlsServer: tls.Server;
-  private readonly injector: grpc.ConnectionInjector;
+  private injector: grpc.ConnectionInjector | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly limiter: ConnectionLimiter;
+  private readonly limits: ConnectionLimits;
   private readonly log: Logger;
   private readonly graceMs: number;
   private state: "idle" | "listening" | "closing" | "closed" = "idle";
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: AttestedServerOptions) {
-    const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.log = opts.logger ?? silentLogger;
     this.graceMs = opts.shutdownGraceMs ?? 5000;
-    this.grpc = new grpc.Server({
-      "grpc.max_receive_message_length": max,
-      "grpc.max_send_message_length": max,
-    });
-    // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
-    this.injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? this.limits.handshakeTimeoutMs;
+    this.limiter = new ConnectionLimiter({ ...this.limits, handshakeTimeoutMs }, this.log);
     this.tlsServer = tls.createServer({
       ...this.secureContextOptions(),
       requestCert: opts.verifyClient !== undefined,
       // OpenSSL cannot judge a self-signed attested certificate; admit() does the real check.
       rejectUnauthorized: false,
       ALPNProtocols: ["h2"],
-      handshakeTimeout: opts.handshakeTimeoutMs ?? 20_000,
+      handshakeTimeout: handshakeTimeoutMs,
     });
     this.tlsServer.on("connection", (socket: Socket) => {
+      if (!this.limiter.accept(socket)) return;
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });
@@ -78,15 +103,116 @@ export class AttestedServer {
     opts.identity.on("renewed", () => this.reloadCertificate());
   }
 
-  /** Registers a service implementation (see `unary()` for async handlers). */
-  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    this.grpc.addService(service, implementation);
+  /** The underlying grpc-js server; created by listen(). */
+  get grpc(): grpc.Server {
+    if (!this.grpcServer) throw new Error("the gRPC server exists once listen() was called");
+    return this.grpcServer;
+  }
+
+  private get internal(): boolean {
+    return this.opts.verifyClient !== undefined;
+  }
+
+  /**
+   * Registers a service implementation (see `unary()` for async handlers). Every unary method is
+   * guarded: a request that does not parse, or (on API endpoints) exceeds its limits in
+   * limits.ts, is answered 3 INVALID_ARGUMENT before the handler runs.
+   */
+  addService(
+    service: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+    options: ServiceOptions = {},
+  ): void {
+    if (this.state !== "idle") throw new Error("services must be added before listen()");
+    const guarded = guardService(service, implementation, (path) => {
+      const message = this.internal ? undefined : API_METHOD_LIMITS[path];
+      return { message, fields: message ? API_FIELD_LIMITS : undefined };
+    });
+    for (const def of Object.values(service)) if (options.admit) this.admissions.set(def.path, options.admit);
+    this.services.push([guarded.service, guarded.implementation]);
+  }
+
+  /** The receive limit: what the largest registered method accepts, so nothing larger is buffered. */
+  private maxMessageBytes(): number {
+    if (this.opts.maxMessageBytes !== undefined) return this.opts.maxMessageBytes;
+    if (this.internal) return INTERNAL_MAX_MESSAGE_BYTES;
+    const paths = this.services.flatMap(([def]) => Object.values(def).map((m) => m.path));
+    const limits = paths.map((p) => API_METHOD_LIMITS[p]?.maxBytes);
+    if (paths.length === 0 || limits.some((l) => l === undefined)) return DEFAULT_MAX_MESSAGE_BYTES;
+    return Math.max(...(limits as number[]));
+  }
+
+  private createGrpc(): grpc.Server {
+    const max = this.maxMessageBytes();
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": max,
+      // Responses (a function's payload) may be larger than what a method accepts.
+      "grpc.max_send_message_length": this.internal ? max : Math.max(max, DEFAULT_MAX_MESSAGE_BYTES),
+      "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams,
+      ...(this.internal ? {} : { "grpc.max_connection_idle_ms": this.limits.idleConnectionMs }),
+      interceptors: [(method, call) => this.intercept(method.path, call)],
+    });
+    for (const [def, impl] of this.services) server.addService(def, impl);
+    return server;
+  }
+
+  /**
+   * Per call, before the handler: a cap on calls in flight per peer and in total, the service's
+   * admission check before any message byte is read, and grpc-js's own statuses for malformed
+   * gRPC framing mapped to 3.
+   */
+  private intercept(path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
+    const admit = this.admissions.get(path);
+    const peer = call.getConnectionInfo().remoteAddress ?? "";
+    let release: (() => void) | undefined;
+    const refuse = (code: number, details: string) => {
+      release?.();
+      release = undefined;
+      call.sendStatus({ code, details, metadata: new grpc.Metadata() });
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, forward) => {
+            release = this.limiter.startCall(peer);
+            if (!release) {
+              refuse(Status.RESOURCE_EXHAUSTED, "too many calls in progress");
+              return;
+            }
+            if (!admit) {
+              forward(metadata);
+              return;
+            }
+            admit({ path, metadata, peer }).then(
+              () => forward(metadata),
+              (err: unknown) => {
+                const e = toServiceError(err, this.log);
+                refuse(e.code ?? Status.INTERNAL, e.details ?? "");
+              },
+            );
+          },
+          onCancel: () => {
+            release?.();
+            release = undefined;
+          },
+        }),
+      sendStatus: (status, next) => {
+        release?.();
+        release = undefined;
+        if (status.code === Status.INTERNAL && MALFORMED_GRPC_INPUT.some((r) => r.test(status.details)))
+          next({ ...status, code: Status.INVALID_ARGUMENT });
+        else next(status);
+      },
+    });
   }
 
   /** Starts listening on `host:port` (port 0 picks a free port); resolves to the bound port. */
   async listen(address: string): Promise<number> {
     if (this.state !== "idle") throw new Error(`attested server cannot listen: it is ${this.state}`);
     const { host, port } = parseHostPort(address);
+    this.grpcServer = this.createGrpc();
+    // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
+    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.state = "listening";
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -117,16 +243,19 @@ export class AttestedServer {
   private async shutdown(): Promise<void> {
     this.state = "closing";
     const listenerClosed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, this.graceMs);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
+    const server = this.grpcServer;
+    if (server)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, this.graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
-    });
+    this.limiter.close();
     // Connections still in the handshake (or refused) are not grpc-js's to close.
     for (const socket of this.sockets) socket.destroy();
     await listenerClosed;
@@ -164,7 +293,8 @@ export class AttestedServer {
   private admit(socket: tls.TLSSocket): void {
     socket.on("error", (err) => this.log.debug({ err: err.message }, "connection error"));
     const reason = this.refusalReason(socket);
-    if (reason === undefined) {
+    if (reason === undefined && this.injector) {
+      this.limiter.admitted(socket);
       this.injector.injectConnection(socket);
       return;
     }

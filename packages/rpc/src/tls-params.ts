@@ -23,3 +23,9 @@ export const MAX_TLS_VERSION: SecureVersion = "TLSv1.3";
 export const NO_RESUMPTION = constants.SSL_OP_NO_TICKET;
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Internal hops carry what the API accepted plus their own framing (a 15 MiB payload becomes a
+ * larger storage record), so their limit is well above the API's.
+ */
+export const INTERNAL_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

@@ -9,6 +9,7 @@ import {
   silentLogger,
 } from "@cloister/core";
 import type { authentication } from "@cloister/proto";
+import { forLog, RateLimiter } from "@cloister/rpc";
 import type { Kv } from "./kv.js";
 import { type Claims, TokenService } from "./tokens.js";
 import { UserDb, type UserRecord } from "./users.js";
@@ -32,6 +33,10 @@ interface Caller {
 
 /** The authentication API (spec/behaviour.md §2.5, §2.6) and its internal UserAuthenticate. */
 export class AuthenticationService {
+  /** Login attempts per second (burst) per client address and per user id. */
+  private readonly loginsPerPeer = new RateLimiter(20, 50);
+  private readonly loginsPerUser = new RateLimiter(5, 20);
+
   private constructor(
     readonly users: UserDb,
     private readonly tokens: TokenService,
@@ -70,7 +75,10 @@ export class AuthenticationService {
     if (!role) throw fail("invalid role");
     if (!mayRegister(caller.role, role)) throw fail("permission denied");
     await this.users.create(req.id, req.password, role);
-    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user registered");
+    this.log.info(
+      { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
+      "user registered",
+    );
   }
 
   async userUpdate(cred: Credential, req: Req<"UserUpdateRequest">): Promise<void> {
@@ -85,11 +93,19 @@ export class AuthenticationService {
     if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
       throw fail("permission denied");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
-    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user updated");
+    this.log.info(
+      { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
+      "user updated",
+    );
   }
 
-  async userLogin(req: Req<"UserLoginRequest">): Promise<string> {
+  /** `peer` is the client's address, for the per-address rate limit. */
+  async userLogin(req: Req<"UserLoginRequest">, peer = ""): Promise<string> {
     if (!req.id || !req.password) throw fail("authentication failed");
+    // Checked before any hashing, so a burst costs no CPU; both buckets are charged.
+    const peerOk = this.loginsPerPeer.take(peer);
+    if (!this.loginsPerUser.take(req.id) || !peerOk)
+      throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
     const user = await this.users.verify(req.id, req.password);
     if (!user) throw fail("authentication failed");
     return this.tokens.issue(user.id, user.role);
@@ -120,7 +136,7 @@ export class AuthenticationService {
     if (!target) throw fail("permission denied");
     if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
     await this.users.delete(req.id);
-    this.log.info({ user: req.id, by: caller.user.id }, "user deleted");
+    this.log.info({ user: forLog(req.id), by: forLog(caller.user.id) }, "user deleted");
   }
 
   async listUsers(cred: Credential, req: Req<"ListUsersRequest">): Promise<string[]> {
