@@ -34,9 +34,6 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxCalls: 2048,
 };
 
-/** The HTTP/2 client preface is 24 bytes; fewer decrypted bytes means it has not arrived. */
-const PREFACE_BYTES = 24;
-
 /** Counting and timers behind AttestedServer's connection hygiene. */
 export class ConnectionLimiter {
   private total = 0;
@@ -97,23 +94,34 @@ export class ConnectionLimiter {
     else this.handshaking.set(p.address, n);
   }
 
-  /** After TLS and admission: the handshake timer stops, the preface timer starts. */
-  admitted(socket: TLSSocket): void {
+  /**
+   * After TLS and admission: the handshake timer stops, and `ready` runs once the client has
+   * sent its first bytes (the HTTP/2 preface). A connection that sends nothing in time is
+   * closed. The bytes stay buffered in the socket; Node's HTTP/2 session reads them first.
+   */
+  awaitPreface(socket: TLSSocket, ready: () => void): void {
     this.handshakeDone(`${socket.remoteAddress ?? ""}\u0000${socket.remotePort}`);
-    const start = socket.bytesRead;
+    const onReadable = () => {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+      socket.off("close", onClose);
+      if (!socket.destroyed) ready();
+    };
+    const onClose = () => {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+      socket.off("readable", onReadable);
+    };
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      if (!socket.destroyed && socket.bytesRead - start < PREFACE_BYTES) {
-        this.log.debug({ remote: socket.remoteAddress }, "no HTTP/2 preface; closing");
-        socket.destroy();
-      }
+      socket.off("readable", onReadable);
+      this.log.debug({ remote: socket.remoteAddress }, "no HTTP/2 preface; closing");
+      socket.destroy();
     }, this.limits.prefaceTimeoutMs);
     timer.unref();
     this.timers.add(timer);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      this.timers.delete(timer);
-    });
+    socket.once("readable", onReadable);
+    socket.once("close", onClose);
   }
 
   /** A call from `peer` begins: its release function, or undefined when over a cap. */

@@ -52,9 +52,6 @@ export interface ServiceOptions {
   admit?: Admission;
 }
 
-/** grpc-js's own statuses for input that is malformed at the gRPC layer: the client's fault. */
-const MALFORMED_GRPC_INPUT = [/^Failed to decompress message$/, /^Invalid grpc-timeout value/];
-
 /**
  * A gRPC server behind our own TLS listener.
  *
@@ -157,9 +154,8 @@ export class AttestedServer {
   }
 
   /**
-   * Per call, before the handler: a cap on calls in flight per peer and in total, the service's
-   * admission check before any message byte is read, and grpc-js's own statuses for malformed
-   * gRPC framing mapped to 3.
+   * Per call, before the handler: a cap on calls in flight per peer and in total, and the
+   * service's admission check before any message byte is read.
    */
   private intercept(path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
     const admit = this.admissions.get(path);
@@ -199,9 +195,7 @@ export class AttestedServer {
       sendStatus: (status, next) => {
         release?.();
         release = undefined;
-        if (status.code === Status.INTERNAL && MALFORMED_GRPC_INPUT.some((r) => r.test(status.details)))
-          next({ ...status, code: Status.INVALID_ARGUMENT });
-        else next(status);
+        next(status);
       },
     });
   }
@@ -293,9 +287,12 @@ export class AttestedServer {
   private admit(socket: tls.TLSSocket): void {
     socket.on("error", (err) => this.log.debug({ err: err.message }, "connection error"));
     const reason = this.refusalReason(socket);
-    if (reason === undefined && this.injector) {
-      this.limiter.admitted(socket);
-      this.injector.injectConnection(socket);
+    const injector = this.injector;
+    if (reason === undefined && injector) {
+      this.limiter.awaitPreface(socket, () => {
+        if (this.state === "listening") injector.injectConnection(socket);
+        else socket.destroy();
+      });
       return;
     }
     this.log.warn({ remote: socket.remoteAddress, reason }, "connection refused");
