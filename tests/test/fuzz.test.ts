@@ -7,6 +7,7 @@
  * innocent client must be served throughout.
  */
 import assert from "node:assert/strict";
+import * as http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { authentication, frontend } from "@cloister/proto";
 import { attestedChannelCredentials, identityMetadata, MAX_API_REQUEST_BYTES } from "@cloister/rpc";
@@ -252,5 +253,48 @@ describe("protocol fuzzing over the attested channel (issue #14 items 8, 9)", ()
     assert.equal(await innocent, 3, "the innocent call got its ordinary answer (invalid function id)");
     // The largest request the API accepts is the frontend's function payload.
     assert.ok(MAX_API_REQUEST_BYTES >= 15 * 1024 * 1024);
+  });
+
+  test("unauthenticated streams declaring 16 MiB are refused without their body being read", async () => {
+    const session = http2.connect(`https://${platform.frontend}`, { rejectUnauthorized: false });
+    session.on("error", () => {});
+    try {
+      const streams = Array.from({ length: 8 }, () => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": FRONTEND.registerFunction!.path,
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        stream.on("error", () => {});
+        const prefix = Buffer.alloc(5);
+        prefix.writeUInt32BE(16 * 1024 * 1024 - 1, 1);
+        stream.write(prefix);
+        const chunk = Buffer.alloc(256 * 1024, 0x41);
+        for (let i = 0; i < 64; i++) stream.write(chunk);
+        const status = new Promise<string | undefined>((resolve) => {
+          const seen = (h: http2.IncomingHttpHeaders) => {
+            if (h["grpc-status"] !== undefined) resolve(h["grpc-status"] as string);
+          };
+          stream.on("response", seen);
+          stream.on("trailers", seen);
+          stream.on("close", () => resolve(undefined));
+        });
+        return { stream, status };
+      });
+      // An authenticated client is served meanwhile.
+      assert.ok(await admin.call("listFunctions", { userId: "admin" }));
+      for (const { status } of streams) {
+        // Refused at admission: 16 when the status frame wins, else the stream is reset while
+        // the client still pushes its body (README: known limitation). Never anything else.
+        const code = await status;
+        assert.ok(code === "16" || code === undefined, `status ${code}`);
+      }
+      // HTTP/2 flow control held the bodies back: the 8 × 16 MiB never left the client.
+      const sent = session.socket.bytesWritten;
+      assert.ok(sent < 4 * 1024 * 1024, `the client could send ${sent} bytes in all`);
+    } finally {
+      session.destroy();
+    }
   });
 });

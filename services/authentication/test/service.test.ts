@@ -228,4 +228,36 @@ describe("authentication service (spec/behaviour.md §2)", () => {
     // Now a FunctionOwner, u is no longer the manager's to update.
     await assert.rejects(auth.userUpdate(mgr, reg("u", "DataOwner", "bank")), unauth("permission denied"));
   });
+
+  test("a login burst is refused before any hashing (8 per user and per address), and token checks are not starved", async () => {
+    const { auth, admin } = await setup();
+    let done = 0;
+    const outcomes: (string | number)[] = [];
+    const burst = Array.from({ length: 200 }, () =>
+      auth.userLogin({ id: "admin", password: "teaclave" }, "10.0.0.1").then(
+        () => {
+          done++;
+          outcomes.push("ok");
+        },
+        (e: CloisterError) => outcomes.push(e.code),
+      ),
+    );
+    // An ordinary token check issued after the burst started.
+    const check = auth.userAuthenticate(admin).then(() => done);
+    const finishedBeforeCheck = await check;
+    await Promise.all(burst);
+    const ok = outcomes.filter((o) => o === "ok").length;
+    const limited = outcomes.filter((o) => o === Status.RESOURCE_EXHAUSTED).length;
+    assert.equal(ok + limited, 200, JSON.stringify(outcomes.filter((o) => o !== "ok" && o !== 8)));
+    assert.ok(ok >= 1 && ok <= 20, `${ok} logins hashed of 200 (per-user burst 20)`);
+    assert.ok(finishedBeforeCheck < ok, `the token check waited for ${finishedBeforeCheck} of ${ok} hashes`);
+
+    // Many user ids from one address: the per-address bucket (burst 50) refuses the rest.
+    const spray = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => auth.userLogin({ id: `u${i}`, password: "x" }, "10.0.0.2")),
+    );
+    const codes = spray.map((r) => (r.status === "rejected" ? (r.reason as CloisterError).code : 0));
+    assert.ok(codes.filter((c) => c === Status.RESOURCE_EXHAUSTED).length >= 10, JSON.stringify(codes));
+    assert.ok(codes.every((c) => c === Status.RESOURCE_EXHAUSTED || c === Status.UNAUTHENTICATED));
+  });
 });
