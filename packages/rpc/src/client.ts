@@ -4,7 +4,10 @@ import { dialTarget } from "./address.js";
 import { INTERNAL_MAX_MESSAGE_BYTES } from "./tls-params.js";
 
 export interface ClientOptions {
-  /** Largest request and response message, in bytes (default 64 MiB: servers enforce their own). */
+  /**
+   * Largest request and response message, in bytes. Default: the internal limit (80 MiB), as
+   * most clients are services calling internal peers; an API server still refuses more than 16 MiB.
+   */
   maxMessageBytes?: number;
   /** Interval of keepalive pings while calls are active (default 60 s). */
   keepaliveMs?: number;

@@ -120,6 +120,8 @@ export const API_METHOD_LIMITS: Readonly<Record<string, MessageLimits>> = {
       "ListUsers",
     ].map((m) => [AUTH_API + m, SMALL]),
   ),
+  // Served on every endpoint by @cloister/host.
+  "/grpc.health.v1.Health/Check": SMALL,
 };
 
 /** The largest request any public API method accepts: the API endpoints' message limit. */

@@ -38,6 +38,8 @@ export interface AttestedServerOptions {
   handshakeTimeoutMs?: number;
   /** Caps on connections, streams and calls (connections.ts); defaults suit one host's services. */
   limits?: Partial<ConnectionLimits>;
+  /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 /**
@@ -73,6 +75,7 @@ export class AttestedServer {
   private readonly graceMs: number;
   private state: "idle" | "listening" | "closing" | "closed" = "idle";
   private closing: Promise<void> | undefined;
+  private readonly names: string[] = [];
 
   constructor(private readonly opts: AttestedServerOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -125,7 +128,11 @@ export class AttestedServer {
       const message = this.internal ? undefined : API_METHOD_LIMITS[path];
       return { message, fields: message ? API_FIELD_LIMITS : undefined };
     });
-    for (const def of Object.values(service)) if (options.admit) this.admissions.set(def.path, options.admit);
+    for (const def of Object.values(service)) {
+      if (options.admit) this.admissions.set(def.path, options.admit);
+      const name = /^\/([^/]+)\//.exec(def.path)?.[1];
+      if (name && !this.names.includes(name)) this.names.push(name);
+    }
     this.services.push([guarded.service, guarded.implementation]);
   }
 
@@ -133,7 +140,12 @@ export class AttestedServer {
   private maxMessageBytes(): number {
     if (this.opts.maxMessageBytes !== undefined) return this.opts.maxMessageBytes;
     if (this.internal) return INTERNAL_MAX_MESSAGE_BYTES;
-    const paths = this.services.flatMap(([def]) => Object.values(def).map((m) => m.path));
+    // Streaming methods (grpc.health.v1 Watch) take tiny requests and are bounded by the result.
+    const paths = this.services.flatMap(([def]) =>
+      Object.values(def)
+        .filter((m) => !m.requestStream && !m.responseStream)
+        .map((m) => m.path),
+    );
     const limits = paths.map((p) => API_METHOD_LIMITS[p]?.maxBytes);
     if (paths.length === 0 || limits.some((l) => l === undefined)) return DEFAULT_MAX_MESSAGE_BYTES;
     return Math.max(...(limits as number[]));
@@ -147,7 +159,7 @@ export class AttestedServer {
       "grpc.max_send_message_length": this.internal ? max : Math.max(max, DEFAULT_MAX_MESSAGE_BYTES),
       "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams,
       ...(this.internal ? {} : { "grpc.max_connection_idle_ms": this.limits.idleConnectionMs }),
-      interceptors: [(method, call) => this.intercept(method.path, call)],
+      interceptors: [...(this.opts.interceptors ?? []), (method, call) => this.intercept(method.path, call)],
     });
     for (const [def, impl] of this.services) server.addService(def, impl);
     return server;
@@ -198,6 +210,11 @@ export class AttestedServer {
         next(status);
       },
     });
+  }
+
+  /** Fully-qualified names of the gRPC services registered so far (for health checks). */
+  serviceNames(): readonly string[] {
+    return this.names;
   }
 
   /** Starts listening on `host:port` (port 0 picks a free port); resolves to the bound port. */
