@@ -80,7 +80,10 @@ export class AttestedServer {
   constructor(private readonly opts: AttestedServerOptions) {
     this.log = opts.logger ?? silentLogger;
     this.graceMs = opts.shutdownGraceMs ?? 5000;
-    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    // Calls on internal endpoints come from attested services (all from loopback on one host),
+    // which multiplex every user's work: only the total is capped there.
+    const internalCalls = opts.verifyClient ? { maxCallsPerPeer: 8192, maxCalls: 8192 } : {};
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...internalCalls, ...opts.limits };
     const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? this.limits.handshakeTimeoutMs;
     this.limiter = new ConnectionLimiter({ ...this.limits, handshakeTimeoutMs }, this.log);
     this.tlsServer = tls.createServer({

@@ -31,20 +31,40 @@ interface Caller {
   claims: Claims;
 }
 
+/** Login attempts per second (and burst) per client address and per user id. */
+export interface LoginLimits {
+  perAddress: { perSecond: number; burst: number };
+  perUser: { perSecond: number; burst: number };
+}
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  perAddress: { perSecond: 20, burst: 100 },
+  perUser: { perSecond: 10, burst: 30 },
+};
+
 /** The authentication API (spec/behaviour.md §2.5, §2.6) and its internal UserAuthenticate. */
 export class AuthenticationService {
-  /** Login attempts per second (burst) per client address and per user id. */
-  private readonly loginsPerPeer = new RateLimiter(20, 50);
-  private readonly loginsPerUser = new RateLimiter(5, 20);
+  private readonly loginsPerPeer: RateLimiter;
+  private readonly loginsPerUser: RateLimiter;
 
   private constructor(
     readonly users: UserDb,
     private readonly tokens: TokenService,
     private readonly log: Logger,
-  ) {}
+    limits: LoginLimits,
+  ) {
+    this.loginsPerPeer = new RateLimiter(limits.perAddress.perSecond, limits.perAddress.burst);
+    this.loginsPerUser = new RateLimiter(limits.perUser.perSecond, limits.perUser.burst);
+  }
 
-  static async open(kv: Kv, log: Logger = silentLogger): Promise<AuthenticationService> {
-    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log);
+  static async open(
+    kv: Kv,
+    log: Logger = silentLogger,
+    limits: Partial<LoginLimits> = {},
+  ): Promise<AuthenticationService> {
+    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log, {
+      ...DEFAULT_LOGIN_LIMITS,
+      ...limits,
+    });
     await service.bootstrap();
     return service;
   }

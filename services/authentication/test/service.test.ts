@@ -230,7 +230,12 @@ describe("authentication service (spec/behaviour.md §2)", () => {
   });
 
   test("a login burst is refused before any hashing (8 per user and per address), and token checks are not starved", async () => {
-    const { auth, admin } = await setup();
+    const kv = new MemoryKv();
+    const auth = await AuthenticationService.open(kv, undefined, {
+      perAddress: { perSecond: 1, burst: 50 },
+      perUser: { perSecond: 1, burst: 20 },
+    });
+    const admin = { id: "admin", token: await auth.userLogin({ id: "admin", password: "teaclave" }) };
     let done = 0;
     const outcomes: (string | number)[] = [];
     const burst = Array.from({ length: 200 }, () =>

@@ -22,7 +22,7 @@ export interface GateDeps {
   authorize(role: string, api: string): Promise<boolean>;
   audit: AuditBuffer;
   log?: Logger;
-  /** Calls per second (and burst) one authenticated user may make; default 200 (burst 1000). */
+  /** Calls per second (and burst) one authenticated user may make; default 500 (burst 2000). */
   userRate?: { perSecond: number; burst: number };
   /** Audit entries per second (and burst) of unauthenticated calls per address; default 5 (50). */
   unauthenticatedAuditRate?: { perSecond: number; burst: number };
@@ -64,7 +64,7 @@ export class FrontendGate {
 
   constructor(private readonly deps: GateDeps) {
     this.log = deps.log ?? silentLogger;
-    const u = deps.userRate ?? { perSecond: 200, burst: 1000 };
+    const u = deps.userRate ?? { perSecond: 500, burst: 2000 };
     this.userRate = new RateLimiter(u.perSecond, u.burst);
     const a = deps.unauthenticatedAuditRate ?? { perSecond: 5, burst: 50 };
     this.anonymousAudit = new RateLimiter(a.perSecond, a.burst);
