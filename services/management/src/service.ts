@@ -94,7 +94,14 @@ const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fus
  * stays 13 (docs/decisions.md).
  */
 export function validationAsInvalidArgument(e: unknown): unknown {
-  if (e instanceof CloisterError && e.code === Status.INTERNAL && e.message !== INTERNAL_ERROR_TEXT)
+  // Validation throws plain CloisterErrors; a peer's failure (RpcError, StorageError: a record
+  // that does not unseal, storage down) is a subclass and stays what it is.
+  if (
+    e instanceof CloisterError &&
+    e.constructor === CloisterError &&
+    e.code === Status.INTERNAL &&
+    e.message !== INTERNAL_ERROR_TEXT
+  )
     return new CloisterError(Status.INVALID_ARGUMENT, e.message, { cause: e });
   return e;
 }
