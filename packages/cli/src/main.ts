@@ -8,6 +8,7 @@ import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
 import { consoleCommand } from "./commands/console.js";
 import { dataCommands } from "./commands/data.js";
+import { evidenceCommands } from "./commands/evidence.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
 import { taskCommands } from "./commands/tasks.js";
@@ -116,6 +117,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+evidenceCommands(program, cli);
 consoleCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
