@@ -1,20 +1,22 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, readFileSync } from "node:fs";
 import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { LibosError } from "./errors.js";
@@ -52,6 +54,7 @@ interface InstalledPackage {
 async function installedPackages(): Promise<Map<string, InstalledPackage>> {
   const { stdout } = await run(
     "dpkg-query",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format placeholders
     ["-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Depends}, ${Pre-Depends}\n"],
     { maxBuffer: 64 << 20 },
   );
@@ -101,29 +104,40 @@ export async function packageClosure(roots: readonly string[]): Promise<string[]
   return [...seen].sort();
 }
 
+async function packageVersions(packages: string[]): Promise<string[]> {
+  if (!packages.length) return [];
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format placeholders
+  const { stdout } = await run("dpkg-query", ["-W", "-f", "${Package}=${Version}\n", ...packages]);
+  return stdout.split("\n").filter(Boolean).sort();
+}
+
 async function packageFiles(packages: string[]): Promise<string[]> {
   if (!packages.length) return [];
   const { stdout } = await run("dpkg", ["-L", ...packages], { maxBuffer: 256 << 20 });
   return stdout.split("\n").filter((p) => p.startsWith("/") && !SKIPPED.test(p));
 }
 
-async function isElf(path: string): Promise<boolean> {
-  const fh = await open(path, "r").catch(() => undefined);
-  if (!fh) return false;
+function isElf(path: string): boolean {
+  let fd: number | undefined;
   try {
+    fd = openSync(path, "r");
     const b = Buffer.alloc(4);
-    await fh.read(b, 0, 4, 0);
-    return b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    return readSync(fd, b, 0, 4, 0) === 4 && b.equals(ELF_MAGIC);
+  } catch {
+    return false;
   } finally {
-    await fh.close();
+    if (fd !== undefined) closeSync(fd);
   }
 }
+
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 
 /** Shared libraries (and the loader) the given ELF files need, as `ldd` resolves them here. */
 async function sharedLibraries(elfs: string[]): Promise<string[]> {
   const out = new Set<string>();
-  for (let i = 0; i < elfs.length; i += 64) {
-    const batch = elfs.slice(i, i + 64);
+  const batches: string[][] = [];
+  for (let i = 0; i < elfs.length; i += 48) batches.push(elfs.slice(i, i + 48));
+  await Promise.all(batches.map(async (batch) => {
     let stdout = "";
     try {
       stdout = (await run("ldd", batch, { maxBuffer: 64 << 20 })).stdout;
@@ -132,97 +146,110 @@ async function sharedLibraries(elfs: string[]): Promise<string[]> {
       stdout = (e as { stdout?: string }).stdout ?? "";
     }
     for (const m of stdout.matchAll(/(?:=>\s*)?(\/[^\s]+)\s+\(0x/g)) out.add(m[1]!);
-  }
+  }));
   return [...out];
 }
 
 /**
  * Adds one host path to the image the way the host resolves it: every symlink on the way
  * (`/lib` → `usr/lib`, Debian's `/etc/alternatives`) is recreated in the image and followed.
+ * Synchronous on purpose: thousands of small metadata operations, no concurrency to gain.
  */
 class ImageWriter {
   private readonly done = new Set<string>();
+  private readonly dirs = new Set<string>(["/"]);
   files = 0;
   bytes = 0;
 
   constructor(private readonly root: string) {}
 
-  async add(hostPath: string, depth = 0): Promise<void> {
+  add(hostPath: string, depth = 0): void {
     if (depth > 40) throw new LibosError("image", `too many symlinks resolving ${hostPath}`);
     const parts = posix.normalize(hostPath).split("/").filter(Boolean);
     let resolved = "";
     for (let i = 0; i < parts.length; i++) {
       const next = `${resolved}/${parts[i]}`;
-      const st = await lstat(next).catch(() => undefined);
-      if (!st) return;
       const last = i === parts.length - 1;
-      if (st.isSymbolicLink()) {
-        const target = await readlink(next);
-        await this.ensureSymlink(next, target);
-        const abs = posix.isAbsolute(target) ? target : posix.join(posix.dirname(next), target);
-        await this.add(posix.join(abs, ...parts.slice(i + 1)), depth + 1);
-        return;
-      }
-      if (!last) {
-        if (!st.isDirectory()) return;
+      if (!last && this.dirs.has(next)) {
         resolved = next;
         continue;
       }
-      if (st.isDirectory()) await this.ensureDir(next, st.mode);
-      else if (st.isFile()) await this.linkFile(next, st.mode, st.size);
+      let st: ReturnType<typeof lstatSync>;
+      try {
+        st = lstatSync(next);
+      } catch {
+        return;
+      }
+      if (st.isSymbolicLink()) {
+        const target = readlinkSync(next);
+        this.ensureSymlink(next, target);
+        const abs = posix.isAbsolute(target) ? target : posix.join(posix.dirname(next), target);
+        this.add(posix.join(abs, ...parts.slice(i + 1)), depth + 1);
+        return;
+      }
+      if (st.isDirectory()) {
+        this.ensureDir(next, st.mode);
+        resolved = next;
+        continue;
+      }
+      if (last && st.isFile()) this.linkFile(next, st.mode, st.size);
       return;
     }
   }
 
-  private async ensureDir(path: string, mode = 0o755): Promise<void> {
+  private ensureDir(path: string, mode = 0o755): void {
+    if (this.dirs.has(path)) return;
+    mkdirSync(join(this.root, path), { recursive: true });
+    chmodSync(join(this.root, path), mode & 0o755);
+    this.dirs.add(path);
+  }
+
+  private ensureSymlink(path: string, target: string): void {
     if (this.done.has(path)) return;
-    await mkdir(join(this.root, path), { recursive: true });
-    await chmod(join(this.root, path), mode & 0o755);
+    this.ensureParents(path);
+    try {
+      symlinkSync(target, join(this.root, path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
     this.done.add(path);
   }
 
-  private async ensureSymlink(path: string, target: string): Promise<void> {
-    if (this.done.has(path)) return;
-    await this.ensureParents(path);
-    await symlink(target, join(this.root, path)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== "EEXIST") throw e;
-    });
-    this.done.add(path);
-  }
-
-  private async ensureParents(path: string): Promise<void> {
+  private ensureParents(path: string): void {
     const parent = posix.dirname(path);
-    if (parent === "/" || this.done.has(parent)) return;
-    await this.add(parent);
-    await mkdir(join(this.root, parent), { recursive: true });
+    if (this.dirs.has(parent)) return;
+    this.add(parent);
+    mkdirSync(join(this.root, parent), { recursive: true });
   }
 
-  private async linkFile(path: string, mode: number, size: number): Promise<void> {
+  private linkFile(path: string, mode: number, size: number): void {
     if (this.done.has(path)) return;
-    await this.ensureParents(path);
+    this.ensureParents(path);
     const dest = join(this.root, path);
     // A hard link costs no space; files with setuid/setgid bits are copied without them.
-    const linked =
-      mode & 0o6000 ? Promise.reject(Object.assign(new Error("setid"), { code: "EPERM" })) : link(path, dest);
-    await linked.catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code === "EEXIST") return;
-      await copyFile(path, dest);
-      await chmod(dest, mode & 0o755);
-    });
+    try {
+      if (mode & 0o6000) throw Object.assign(new Error("set-id file"), { code: "EPERM" });
+      linkSync(path, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+        copyFileSync(path, dest);
+        chmodSync(dest, mode & 0o755);
+      }
+    }
     this.done.add(path);
     this.files++;
     this.bytes += size;
   }
 
-  async addFile(path: string, data: Buffer, mode: number): Promise<void> {
-    await mkdir(join(this.root, posix.dirname(path)), { recursive: true });
-    await writeFile(join(this.root, path), data, { mode });
-    await chmod(join(this.root, path), mode);
+  addFile(path: string, data: Buffer, mode: number): void {
+    mkdirSync(join(this.root, posix.dirname(path)), { recursive: true });
+    writeFileSync(join(this.root, path), data, { mode });
+    chmodSync(join(this.root, path), mode);
     this.done.add(path);
   }
 
-  async addDir(path: string): Promise<void> {
-    await this.ensureDir(path);
+  addDir(path: string): void {
+    this.ensureDir(path);
   }
 }
 
@@ -241,19 +268,20 @@ export async function imageSources(runtime: RuntimeName): Promise<string[]> {
   }
   const regular: string[] = [];
   for (const p of paths) {
-    const st = await lstat(p).catch(() => undefined);
-    if (st?.isFile()) regular.push(p);
+    try {
+      if (lstatSync(p).isFile()) regular.push(p);
+    } catch {
+      // Listed by dpkg but removed since: not part of the image.
+    }
   }
   const elfs: string[] = [];
-  for (const p of regular) if (await isElf(p)) elfs.push(p);
+  for (const p of regular) if (isElf(p)) elfs.push(p);
   for (const lib of await sharedLibraries(elfs)) paths.add(lib);
   return [...paths].sort();
 }
 
-async function hashFile(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
+function hashFile(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 /**
@@ -263,23 +291,22 @@ async function hashFile(path: string): Promise<string> {
 export async function measureTree(root: string): Promise<{ digest: string; entries: number; bytes: number }> {
   const lines: string[] = [];
   let bytes = 0;
-  const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(join(root, rel))).sort();
-    for (const name of names) {
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
       const r = `${rel}/${name}`;
-      const st = await lstat(join(root, r));
+      const st = lstatSync(join(root, r));
       const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) lines.push(`L ${r} ${await readlink(join(root, r))}`);
+      if (st.isSymbolicLink()) lines.push(`L ${r} ${readlinkSync(join(root, r))}`);
       else if (st.isDirectory()) {
         lines.push(`D ${r} ${mode}`);
-        await walk(r);
+        walk(r);
       } else if (st.isFile()) {
         bytes += st.size;
-        lines.push(`F ${r} ${mode} ${await hashFile(join(root, r))}`);
+        lines.push(`F ${r} ${mode} ${hashFile(join(root, r))}`);
       } else throw new LibosError("image", `image has a special file at ${r}`);
     }
   };
-  await walk("");
+  walk("");
   const h = createHash("sha256").update("cloister/libos/image/1\n");
   for (const l of lines) h.update(`${l}\n`);
   return { digest: h.digest("hex"), entries: lines.length, bytes };
@@ -287,8 +314,9 @@ export async function measureTree(root: string): Promise<{ digest: string; entri
 
 /**
  * Builds (or finds in `cacheDir`) the image of `runtime` with the given agent binary. Images are
- * keyed by the recipe, the agent's hash and the identity (inode, size, mtime) of every source
- * file, so an upgraded Debian package or a rebuilt agent makes a new image.
+ * keyed by the recipe, the agent's hash and the exact versions of the Debian packages they are
+ * made of, so an upgraded package or a rebuilt agent makes a new image. Built images are never
+ * modified; the measurement is taken once, when the image is built.
  */
 export async function buildImage(
   runtime: RuntimeName,
@@ -302,13 +330,10 @@ export async function buildImage(
     );
   }
   const agent = readFileSync(agentPath);
-  const sources = await imageSources(runtime);
-  const key = createHash("sha256").update(JSON.stringify(RUNTIMES[runtime]));
+  const recipe = RUNTIMES[runtime];
+  const versions = await packageVersions(await packageClosure(recipe.packages));
+  const key = createHash("sha256").update(JSON.stringify({ recipe, versions }));
   key.update(createHash("sha256").update(agent).digest());
-  for (const p of sources) {
-    const st = await lstat(p);
-    key.update(`${p}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.mode}\n`);
-  }
   const dir = join(cacheDir, `${runtime}-${key.digest("hex").slice(0, 24)}`);
   const metaPath = join(dir, "image.json");
   if (existsSync(metaPath)) {
@@ -320,12 +345,13 @@ export async function buildImage(
   const root = join(tmp, "root");
   await mkdir(root, { recursive: true, mode: 0o755 });
   try {
+    const sources = await imageSources(runtime);
     const w = new ImageWriter(root);
-    for (const p of sources) await w.add(p);
-    for (const m of MOUNT_POINTS) await w.addDir(m);
-    await w.addFile(GUEST_PATH, agent, 0o555);
+    for (const p of sources) w.add(p);
+    for (const m of MOUNT_POINTS) w.addDir(m);
+    w.addFile(GUEST_PATH, agent, 0o555);
     // Mount point of the per-deployment policy (bound read-only over it at launch).
-    await w.addFile(POLICY_PATH, Buffer.alloc(0), 0o444);
+    w.addFile(POLICY_PATH, Buffer.alloc(0), 0o444);
     await chmod(join(root, "cloister"), 0o555);
     const m = await measureTree(root);
     const meta = { runtime, digest: m.digest, entries: m.entries, bytes: m.bytes };
