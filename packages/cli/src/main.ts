@@ -9,6 +9,7 @@ import type { Cli } from "./commands/client.js";
 import { dataCommands } from "./commands/data.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
+import { libosCommands } from "./commands/libos.js";
 import { taskCommands } from "./commands/tasks.js";
 import { userCommands } from "./commands/users.js";
 import { errorView, exitCodeFor, formatError } from "./format.js";
@@ -106,6 +107,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+libosCommands(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
   const view = errorView(e);

@@ -137,16 +137,18 @@ async function sharedLibraries(elfs: string[]): Promise<string[]> {
   const out = new Set<string>();
   const batches: string[][] = [];
   for (let i = 0; i < elfs.length; i += 48) batches.push(elfs.slice(i, i + 48));
-  await Promise.all(batches.map(async (batch) => {
-    let stdout = "";
-    try {
-      stdout = (await run("ldd", batch, { maxBuffer: 64 << 20 })).stdout;
-    } catch (e) {
-      // ldd exits non-zero when one file is static or not loadable; its output is still complete.
-      stdout = (e as { stdout?: string }).stdout ?? "";
-    }
-    for (const m of stdout.matchAll(/(?:=>\s*)?(\/[^\s]+)\s+\(0x/g)) out.add(m[1]!);
-  }));
+  await Promise.all(
+    batches.map(async (batch) => {
+      let stdout = "";
+      try {
+        stdout = (await run("ldd", batch, { maxBuffer: 64 << 20 })).stdout;
+      } catch (e) {
+        // ldd exits non-zero when one file is static or not loadable; its output is still complete.
+        stdout = (e as { stdout?: string }).stdout ?? "";
+      }
+      for (const m of stdout.matchAll(/(?:=>\s*)?(\/[^\s]+)\s+\(0x/g)) out.add(m[1]!);
+    }),
+  );
   return [...out];
 }
 
@@ -372,3 +374,6 @@ export async function buildImage(
         });
   }
 }
+
+/** The guest agent `npm run build` produces (packages/libos/scripts/build-native.mjs). */
+export const AGENT_PATH = new URL("../guest/cloister-guest", import.meta.url).pathname;

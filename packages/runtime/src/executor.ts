@@ -58,6 +58,11 @@ export interface ExecutionRequest {
   limits: ExecutionLimits;
   /** Aborted when the task is cancelled; the executor must stop the function promptly. */
   signal: AbortSignal;
+  /**
+   * Keeps attestation evidence of this run with the task (the LibOS executor's commit and result
+   * signature), for its participants to verify. Optional: executors without evidence ignore it.
+   */
+  recordEvidence?(evidence: Buffer): void;
 }
 
 /** One kind of executor (builtin, wasm, python, javascript, libos). */

@@ -1,4 +1,5 @@
 export * from "./client.js";
 export * from "./errors.js";
 export * from "./files.js";
+export * from "./libos.js";
 export * from "./trust.js";

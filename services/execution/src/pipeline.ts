@@ -30,6 +30,8 @@ export interface PipelineDeps {
   executors: ExecutorRegistry;
   limits: ExecutionLimits;
   log: Logger;
+  /** Keeps an executor's run evidence with the task (before its result is reported). */
+  recordEvidence?(taskUuid: string, evidence: Buffer): Promise<void>;
 }
 
 /** The model keeps arguments as an ordered JSON map; executors get a plain object in the same key order. */
@@ -65,7 +67,8 @@ export async function runStagedTask(
       }),
     );
     const runtime = new MemoryTaskRuntime(inputs, [...task.outputData.keys()]);
-    const returnValue = await executor.execute({
+    let evidence: Buffer | undefined;
+    const execution = executor.execute({
       taskId: task.taskUuid,
       functionName: task.functionName,
       payload: task.functionPayload,
@@ -76,6 +79,13 @@ export async function runStagedTask(
       runtime,
       limits: deps.limits,
       signal,
+      recordEvidence: (e) => {
+        evidence = e;
+      },
+    });
+    // Evidence is kept whether the function succeeded or failed: it shows what ran.
+    const returnValue = await execution.finally(async () => {
+      if (evidence && deps.recordEvidence) await deps.recordEvidence(task.taskUuid, evidence);
     });
     signal.throwIfAborted();
 

@@ -1,20 +1,25 @@
+import { readFileSync } from "node:fs";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
+import { createNodeLibosExecutor } from "@cloister/executor-libos";
 import { PythonExecutor } from "@cloister/executor-python";
 import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
-import type { RunningService, ServiceContext } from "@cloister/host";
+import { auditorFiles, type RunningService, type ServiceContext } from "@cloister/host";
 import { taskResultToProto } from "@cloister/model";
 import { extensions, scheduler } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
 import { checkSandbox } from "@cloister/sandbox";
+import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
 
 /** The scheduler's Teaclave RPCs plus Cloister's long polls, as an execution node uses them. */
-function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
+function schedulerLink(
+  ctx: ServiceContext,
+): SchedulerLink & { close(): void; recordEvidence(taskUuid: string, evidence: Buffer): Promise<void> } {
   const address = ctx.peerAddress("scheduler");
   const credentials = ctx.peerCredentials("scheduler");
   const teaclave = createClient(scheduler.TeaclaveSchedulerClient, address, credentials);
@@ -48,6 +53,14 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
         return undefined;
       }
       return r.found ? Buffer.from(r.stagedTask) : undefined;
+    },
+    async recordEvidence(taskUuid, evidence) {
+      await callUnary(
+        ext,
+        "recordTaskEvidence",
+        { taskId: taskUuid, evidence },
+        { deadlineMs: 30_000, waitForReady: true },
+      );
     },
     async updateTaskStatus(taskUuid) {
       await callUnary(
@@ -93,16 +106,41 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
   if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
   const executors: Executor[] = [];
   for (const name of execution.executors) {
-    const executor = factories[name]!();
+    const executor: Executor | Startable =
+      name === "libos" ? await libosExecutor(ctx) : factories[name as keyof typeof factories]!();
     executors.push(executor);
-    if ("start" in executor) {
-      executor
+    if ("start" in executor && typeof executor.start === "function") {
+      (executor as Startable)
         .start()
         .catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
     }
   }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
   return executors;
+}
+
+/** The LibOS executor: refuses to start if its backend cannot run or a runtime is not the audited one. */
+async function libosExecutor(ctx: ServiceContext): Promise<Startable> {
+  const { execution, data_dir } = ctx.config;
+  return createNodeLibosExecutor(
+    {
+      dataDir: data_dir,
+      backend: execution.libos.backend,
+      runtimes: execution.libos.runtimes,
+      imageCache: execution.libos.image_cache,
+      gvisorPlatform: execution.libos.gvisor_platform,
+    },
+    {
+      attestation: await SimAttestationService.loadOrCreate(data_dir),
+      asRootCaPem: ctx.trust.asRootCaPem,
+      mrSigner: await loadReleaseSigner(data_dir),
+      credentials: () => ctx.identity.current(),
+      poolSize: execution.libos.pool_size,
+      memoryBytes: execution.task_memory_mb * 1024 * 1024,
+      log: ctx.log,
+      auditorPublicKeysPem: auditorFiles(ctx.config).publicKeys.map((p) => readFileSync(p, "utf8")),
+    },
+  );
 }
 
 /** An execution node: no server, a client of the scheduler only (spec/wire.md §3). */
@@ -129,6 +167,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         maxReturnBytes: 1024 * 1024,
       },
       log: ctx.log,
+      recordEvidence: (taskUuid, evidence) => link.recordEvidence(taskUuid, evidence),
     },
   });
   node.start();

@@ -1,5 +1,5 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { accessControl, authentication, frontend, management } from "@cloister/proto";
+import { accessControl, authentication, extensions, frontend, management } from "@cloister/proto";
 import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
@@ -94,15 +94,36 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       );
     }, ctx.log);
   }
+  const mgmtExt = createClient(
+    extensions.CloisterManagementClient,
+    ctx.peerAddress("management"),
+    ctx.peerCredentials("management"),
+  );
   const server = ctx.apiServer();
   server.addService(frontend.TeaclaveFrontendService, implementation);
+  // Cloister extension beside the Teaclave API: the same authentication, authorisation and audit.
+  server.addService(extensions.CloisterFrontendService, {
+    getTaskEvidence: unary(async (request: extensions.GetTaskEvidenceRequest, call: Call) => {
+      const md = readIdentityMetadata(call.metadata);
+      return gate.call(
+        "get_task_evidence",
+        { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
+        (caller) =>
+          callUnary(mgmtExt, "getTaskEvidence", request, {
+            metadata: forwardedMetadata(call.metadata, caller.role),
+            deadlineMs,
+            waitForReady: true,
+          }),
+      );
+    }, ctx.log),
+  } satisfies extensions.CloisterFrontendServer);
   const port = await server.listen(ctx.config.listen.frontend);
   return {
     endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],
     async close() {
       await server.close();
       await audit.close();
-      for (const c of [auth, acs, mgmt]) c.close();
+      for (const c of [auth, acs, mgmt, mgmtExt]) c.close();
     },
   };
 }

@@ -13,8 +13,11 @@ function definitionOptions(c: Command, forUpdate: boolean): Command {
   const nameHelp = "function name (selects the builtin for executor type builtin)";
   (forUpdate ? c.option(name, nameHelp) : c.requiredOption(name, nameHelp))
     .option("--description <text>", "description")
-    .option("--executor-type <type>", "builtin, python, wamr (default builtin)")
-    .option("--payload <file>", "function code (Python source, WebAssembly module)")
+    .option("--executor-type <type>", "builtin, python, wamr, javascript, libos (default builtin)")
+    .option(
+      "--payload <file>",
+      "function code (Python source, WebAssembly module, a LibOS program or `function pack` archive)",
+    )
     .option("--argument <spec...>", "overwritable argument: key or key=default")
     .option("--fixed-argument <key=value...>", "argument task creators cannot change")
     .option("--input <spec...>", "declared input: name, name? (optional), name:description")

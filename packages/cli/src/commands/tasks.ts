@@ -12,7 +12,7 @@ export function taskCommands(program: Command, cli: Cli): void {
     .description("create a task for a function; prints its id")
     .requiredOption("--function <id>", "function id")
     .option("--args <json>", "function arguments as a JSON object", "{}")
-    .option("--executor <name>", "builtin, mesapy or wamr", "builtin")
+    .option("--executor <name>", "builtin, mesapy, wamr, javascript or libos", "builtin")
     .option("--input-owner <name=uid,uid...>", "owners of each input")
     .option("--output-owner <name=uid,uid...>", "owners of each output")
     .action(
