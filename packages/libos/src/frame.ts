@@ -43,7 +43,9 @@ export class FrameReader {
     this.length += c.length;
     this.pump();
   };
-  private readonly onEnd = () => this.fail(new LibosError("protocol", "the guest closed its channel"));
+  /** What a closed channel means to the caller (during a task: the instance was killed). */
+  endError: Error = new LibosError("protocol", "the guest closed its channel");
+  private readonly onEnd = () => this.fail(this.endError);
   private readonly onError = (e: Error) =>
     this.fail(new LibosError("protocol", `guest channel: ${e.message}`));
 

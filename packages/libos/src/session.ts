@@ -42,6 +42,11 @@ export interface TaskOffer {
   /** Canonical JSON of the run spec (argv, env, files, limits), bound by the commit. */
   spec: Buffer;
   inputs: Map<string, Buffer>;
+  /**
+   * The payload hash the node expects (e.g. the one data owners approved); default the payload's
+   * own. The agent refuses a payload that does not match it.
+   */
+  expectedPayloadSha256?: Buffer;
 }
 
 export interface GuestResult {
@@ -132,12 +137,16 @@ export class GuestSession {
   async run(task: TaskOffer): Promise<GuestResult> {
     if (this.used) throw new LibosError("protocol", "an instance runs one task only");
     this.used = true;
+    this.reader.endError = new LibosError(
+      "payload",
+      "the LibOS instance was killed before it returned a result (a limit such as memory, or a crash)",
+    );
     const died = this.instance.exited.then((x) =>
       this.reader.fail(new LibosError("payload", `the instance died (code ${x.code}, signal ${x.signal})`)),
     );
     void died;
     const nonce = randomBytes(32);
-    const payloadSha = sha256(task.payload);
+    const payloadSha = task.expectedPayloadSha256 ?? sha256(task.payload);
     const specSha = sha256(task.spec);
     writeFrame(
       this.tls,

@@ -102,3 +102,79 @@ for (const kind of ["gvisor", "bwrap"] as const) {
     });
   });
 }
+
+describe("gvisor: what the node and the agent refuse", () => {
+  let t: NodeTrust;
+  const backend = new GvisorBackend({ stateDir: join(tmpdir(), `cloister-libos-neg-${process.pid}`) });
+  before(async () => {
+    t = await nodeTrust();
+  });
+  after(async () => {
+    await backend.close();
+    t.identity.close();
+  });
+
+  test("a payload other than the offered hash: the agent refuses before any input", async () => {
+    const p = await prepared(backend, "static", t);
+    const instance = await backend.launch(p, limits);
+    try {
+      const session = await GuestSession.open(instance, sessionOptions(p, t));
+      await assert.rejects(
+        session.run({
+          taskId: "t",
+          payload: Buffer.from("tampered"),
+          expectedPayloadSha256: Buffer.alloc(32, 1),
+          spec: spec(["/app/main"]),
+          inputs: new Map([["secret", Buffer.from("never sent")]]),
+        }),
+        (e) => isLibosError(e, "payload-hash"),
+      );
+    } finally {
+      await instance.kill();
+    }
+  });
+
+  test("an agent whose measurement is not in the signed list is not trusted", async () => {
+    const p = await prepared(backend, "static", t);
+    const opts = sessionOptions(p, t);
+    opts.trust = {
+      ...opts.trust,
+      accepted: [{ name: opts.runtimeName, mrEnclave: Buffer.alloc(32, 2), mrSigner: t.mrSigner }],
+    };
+    const instance = await backend.launch(p, limits);
+    try {
+      await assert.rejects(GuestSession.open(instance, opts), (e) => isLibosError(e, "evidence"));
+    } finally {
+      await instance.kill();
+    }
+  });
+
+  test("a node not attested under the agent's root gets no TLS session", async () => {
+    const p = await prepared(backend, "static", t);
+    const opts = sessionOptions(p, t);
+    // Same code, but endorsed by another (rogue) attestation service.
+    const rogue = await nodeTrust();
+    const c = rogue.identity.current();
+    opts.credentials = { privateKeyPem: c.privateKeyPem, certificatePem: c.certificatePem };
+    const instance = await backend.launch(p, limits);
+    try {
+      // TLS 1.3: the client's handshake completes before the server has judged its certificate,
+      // so the refusal surfaces at the first message — before any input could be sent.
+      await assert.rejects(
+        (async () => {
+          const session = await GuestSession.open(instance, opts);
+          await session.run({
+            taskId: "t",
+            payload: Buffer.from("x"),
+            spec: spec(["/app/main"]),
+            inputs: new Map(),
+          });
+        })(),
+        (e) => isLibosError(e),
+      );
+    } finally {
+      await instance.kill();
+      rogue.identity.close();
+    }
+  });
+});
