@@ -118,6 +118,7 @@ export class LibosExecutor implements Executor {
         inputs: inputNames,
         outputs: outputNames,
         result: manifest.result,
+        mode: manifest.mode,
         limits: {
           cpuSeconds: manifest.resources.cpuS ?? Math.ceil(timeoutMs / 1000),
           processes,

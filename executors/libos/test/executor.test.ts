@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { GvisorBackend, leftoverCgroups, packArchive } from "@cloister/libos";
@@ -8,8 +9,18 @@ import { goProgram, type NodeTrust, nodeTrust, runtimeSession } from "./support.
 
 const FIXTURES = new URL("../../test/fixtures/", import.meta.url).pathname;
 
+/** Records the instances it launches, so the test can check that none of them is left. */
+class RecordingBackend extends GvisorBackend {
+  readonly ids: string[] = [];
+  override async launch(...args: Parameters<GvisorBackend["launch"]>) {
+    const instance = await super.launch(...args);
+    this.ids.push(instance.id);
+    return instance;
+  }
+}
+
 let t: NodeTrust;
-let backend: GvisorBackend;
+let backend: RecordingBackend;
 let executor: LibosExecutor;
 let program: Buffer;
 
@@ -43,7 +54,7 @@ const fails = (p: Promise<unknown>, reason: RegExp | string) =>
 
 before(async () => {
   t = await nodeTrust();
-  backend = new GvisorBackend({ stateDir: join(t.dataDir, "state") });
+  backend = new RecordingBackend({ stateDir: join(t.dataDir, "state") });
   executor = new LibosExecutor({
     backend,
     runtimes: { static: { session: await runtimeSession(backend, "static", t) } },
@@ -54,11 +65,29 @@ before(async () => {
   program = goProgram(join(FIXTURES, "misbehave.go"));
 });
 
+/** Processes whose command line names `needle` (runsc's sandbox, gofer and launcher all do). */
+function processesMentioning(needle: string): string[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(needle);
+      } catch {
+        return false;
+      }
+    });
+}
+
 after(async () => {
   await executor.close();
+  assert.deepEqual(processesMentioning(join(t.dataDir, "state")), []);
   t.identity.close();
   assert.deepEqual(await backend.listContainers(), []);
-  assert.deepEqual(leftoverCgroups(), []);
+  assert.ok(backend.ids.length >= 8);
+  assert.deepEqual(
+    leftoverCgroups().filter((d) => backend.ids.some((id) => d.endsWith(id))),
+    [],
+  );
 });
 
 describe("LibOS executor on gVisor: limits and escapes end as clean task failures", () => {

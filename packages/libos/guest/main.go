@@ -76,6 +76,8 @@ func main() {
 	if err != nil {
 		fail("policy: %v", err)
 	}
+	// The warm interpreter imports while the handshake runs.
+	startZygote()
 	raw := stdio{}
 	h, err := readFrame(raw)
 	if err != nil || h.T != "hello" {

@@ -37,7 +37,9 @@ type spec struct {
 	Inputs  []string          `json:"inputs"`
 	Outputs []string          `json:"outputs"`
 	Result  string            `json:"result"`
-	Limits  struct {
+	// "zygote": run the script in the instance's warm interpreter (numpy already imported).
+	Mode   string `json:"mode"`
+	Limits struct {
 		CPUSeconds     int   `json:"cpuSeconds"`
 		Processes      int   `json:"processes"`
 		StdoutBytes    int64 `json:"stdoutBytes"`
@@ -232,22 +234,28 @@ func (c *capped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// zygoteArgv reports whether argv is "python3 SCRIPT ARGS…" (no interpreter options), the
+// shape the warm interpreter can run, and returns SCRIPT ARGS….
+func zygoteArgv(argv []string) ([]string, bool) {
+	if len(argv) < 2 || (argv[0] != "python3" && argv[0] != "/usr/bin/python3") || strings.HasPrefix(argv[1], "-") {
+		return nil, false
+	}
+	return argv[1:], true
+}
+
 func run(s *spec) (*result, error) {
+	if zy != nil && s.Mode == "zygote" {
+		if argv, ok := zygoteArgv(s.Argv); ok {
+			return runZygote(s, argv)
+		}
+	}
+	zy.discard()
 	res := &result{}
 	args := []string{"exec",
 		strconv.Itoa(s.Limits.CPUSeconds), strconv.Itoa(s.Limits.Processes),
 		strconv.FormatInt(s.Limits.FileSizeBytes, 10), strconv.FormatInt(s.Limits.AddressSpaceMB, 10), "--"}
 	cmd := exec.Command("/cloister/guest", append(args, s.Argv...)...)
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"}
-	keys := make([]string, 0, len(s.Env))
-	for k := range s.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+s.Env[k])
-	}
-	cmd.Env = env
+	cmd.Env = childEnv(s.Env)
 	cmd.Dir = "/tmp"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	killGroup := func() {
@@ -261,6 +269,10 @@ func run(s *spec) (*result, error) {
 	cmd.Stderr = stderr
 	err := cmd.Run()
 	killGroup()
+	return collect(s, res, stdout, stderr, err)
+}
+
+func collect(s *spec, res *result, stdout, stderr *capped, err error) (*result, error) {
 	res.stdout = stdout.buf.Bytes()
 	res.stderr = stderr.buf.Bytes()
 	if stdout.over {
@@ -379,4 +391,17 @@ func execChild(args []string) {
 	}
 	err := syscall.Exec(bin, argv, os.Environ())
 	fail("exec %s: %v", bin, err)
+}
+
+func childEnv(extra map[string]string) []string {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
 }

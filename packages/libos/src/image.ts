@@ -39,6 +39,9 @@ export interface RuntimeImage {
 /** Where the agent and the per-deployment policy sit inside every image. */
 export const GUEST_PATH = "/cloister/guest";
 export const POLICY_PATH = "/cloister/policy.json";
+export const ZYGOTE_PATH = "/cloister/zygote.py";
+/** Source of the python3 runtime's warm interpreter (shipped with this package, measured in the image). */
+const ZYGOTE_SOURCE = new URL("../../guest/zygote.py", import.meta.url).pathname;
 /** Empty mount points: tmpfs at run time. */
 const MOUNT_POINTS = ["/app", "/task", "/tmp", "/proc", "/dev"];
 /** Package files no program needs at run time. */
@@ -334,8 +337,10 @@ export async function buildImage(
   const agent = readFileSync(agentPath);
   const recipe = RUNTIMES[runtime];
   const versions = await packageVersions(await packageClosure(recipe.packages));
+  const zygote = "zygote" in recipe && recipe.zygote ? readFileSync(ZYGOTE_SOURCE) : undefined;
   const key = createHash("sha256").update(JSON.stringify({ recipe, versions }));
   key.update(createHash("sha256").update(agent).digest());
+  if (zygote) key.update(createHash("sha256").update(zygote).digest());
   const dir = join(cacheDir, `${runtime}-${key.digest("hex").slice(0, 24)}`);
   const metaPath = join(dir, "image.json");
   if (existsSync(metaPath)) {
@@ -352,6 +357,7 @@ export async function buildImage(
     for (const p of sources) w.add(p);
     for (const m of MOUNT_POINTS) w.addDir(m);
     w.addFile(GUEST_PATH, agent, 0o555);
+    if (zygote) w.addFile(ZYGOTE_PATH, zygote, 0o444);
     // Mount point of the per-deployment policy (bound read-only over it at launch).
     w.addFile(POLICY_PATH, Buffer.alloc(0), 0o444);
     await chmod(join(root, "cloister"), 0o555);

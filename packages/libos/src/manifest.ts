@@ -23,6 +23,11 @@ export interface FunctionManifest {
   outputs: string[];
   /** Where the task's return value comes from. */
   result: "stdout" | "none";
+  /**
+   * python3 only: "zygote" (default) runs the script in the instance's warm interpreter, numpy
+   * already imported; "exec" starts a fresh interpreter (for interpreter options in `command`).
+   */
+  mode: "zygote" | "exec";
 }
 
 const FILE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
@@ -90,7 +95,8 @@ export function parseManifest(text: string): FunctionManifest {
   const result = (doc.result ?? {}) as Record<string, unknown>;
   const from = result.from ?? "stdout";
   if (from !== "stdout" && from !== "none") throw bad('result.from must be "stdout" or "none"');
-  if (doc.mode !== undefined && doc.mode !== "exec") throw bad('mode must be "exec"');
+  if (doc.mode !== undefined && doc.mode !== "exec" && doc.mode !== "zygote")
+    throw bad('mode must be "exec" or "zygote"');
   const resources: FunctionManifest["resources"] = {};
   const put = (k: keyof FunctionManifest["resources"], v: number | undefined) => {
     if (v !== undefined) resources[k] = v;
@@ -108,6 +114,7 @@ export function parseManifest(text: string): FunctionManifest {
     inputs: stringList(files.inputs, "files.inputs", FILE_NAME),
     outputs: stringList(files.outputs, "files.outputs", FILE_NAME),
     result: from,
+    mode: (doc.mode as "exec" | "zygote" | undefined) ?? "zygote",
   };
 }
 
@@ -133,6 +140,7 @@ export function manifestOf(payload: Buffer): FunctionManifest {
       inputs: [],
       outputs: [],
       result: "stdout",
+      mode: "zygote",
     };
   }
   const files = readArchive(payload);

@@ -12,6 +12,8 @@ export interface RuntimeRecipe {
   defaultCommand: string[];
   /** Literal environment every payload of this runtime gets (owners add their own). */
   env: Record<string, string>;
+  /** A warm interpreter the agent starts at boot (python3: numpy imported before the task). */
+  zygote?: boolean;
 }
 
 const JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64";
@@ -30,6 +32,7 @@ export const RUNTIMES = {
     defaultCommand: ["/usr/bin/python3", "/app/main"],
     // The root is read-only; the images keep Debian's byte-compiled modules.
     env: { PYTHONDONTWRITEBYTECODE: "1", OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1" },
+    zygote: true,
   },
   java: {
     packages: ["openjdk-17-jre-headless"],

@@ -98,7 +98,11 @@ for (const kind of ["gvisor", "bwrap"] as const) {
       } finally {
         await instance.kill();
       }
-      assert.deepEqual(leftoverCgroups(), []);
+      // Other tests run instances at the same time: only this one's cgroups must be gone.
+      assert.deepEqual(
+        leftoverCgroups().filter((d) => d.endsWith(instance.id)),
+        [],
+      );
     });
   });
 }
