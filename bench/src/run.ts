@@ -26,6 +26,7 @@ const benches: Bench[] = [
     () => component("@cloister/executor-javascript/bench", "benchJavascript"),
   ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
+  ["executor: libos (gVisor / bubblewrap instances)", async () => (await import("./libos.js")).benchLibos()],
 ];
 
 const only = process.argv.slice(2);

@@ -79,6 +79,11 @@ export class LibosExecutor implements Executor {
     return pool;
   }
 
+  /** Attested instances of `runtime` waiting for a task. */
+  idle(runtime: RuntimeName): number {
+    return this.pools.get(runtime)?.idle ?? 0;
+  }
+
   /** Fills the warm pools of every offered runtime in the background. */
   async start(): Promise<void> {
     for (const r of Object.keys(this.options.runtimes) as RuntimeName[]) this.poolFor(r);

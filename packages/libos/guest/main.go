@@ -122,6 +122,7 @@ func main() {
 	if err != nil {
 		fail("certificate: %v", err)
 	}
+	zy.waitReady()
 	if err := writeFrame(raw, "ready", struct{}{}); err != nil {
 		fail("ready: %v", err)
 	}

@@ -17,6 +17,7 @@ type zygote struct {
 	control *os.File
 	stdout  *os.File
 	stderr  *os.File
+	ready   *os.File
 }
 
 var zy *zygote
@@ -25,16 +26,17 @@ func startZygote() {
 	if _, err := os.Stat(zygoteScript); err != nil {
 		return
 	}
+	rr, rw, err0 := os.Pipe()
 	cr, cw, err1 := os.Pipe()
 	or, ow, err2 := os.Pipe()
 	er, ew, err3 := os.Pipe()
-	if err1 != nil || err2 != nil || err3 != nil {
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil {
 		return
 	}
 	cmd := exec.Command("/usr/bin/python3", "-s", zygoteScript)
 	cmd.Env = childEnv(map[string]string{"PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
 	cmd.Dir = "/tmp"
-	cmd.ExtraFiles = []*os.File{cr}
+	cmd.ExtraFiles = []*os.File{cr, rw}
 	cmd.Stdout = ow
 	cmd.Stderr = ew
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -42,9 +44,25 @@ func startZygote() {
 		return
 	}
 	cr.Close()
+	rw.Close()
 	ow.Close()
 	ew.Close()
-	zy = &zygote{cmd: cmd, control: cw, stdout: or, stderr: er}
+	zy = &zygote{cmd: cmd, control: cw, stdout: or, stderr: er, ready: rr}
+}
+
+// waitReady blocks until the interpreter has imported what it pre-imports; a zygote that died
+// meanwhile is dropped (tasks then start a fresh interpreter).
+func (z *zygote) waitReady() {
+	if z == nil {
+		return
+	}
+	b := make([]byte, 1)
+	n, _ := z.ready.Read(b)
+	z.ready.Close()
+	if n != 1 {
+		z.discard()
+		zy = nil
+	}
 }
 
 // discard stops an unused zygote (the task runs in a fresh process instead).
