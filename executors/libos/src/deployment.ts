@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { ConfigError, type Logger } from "@cloister/core";
 import {
   type LibosDeployment,
+  LibosUnavailableError,
   loadRuntimeInfo,
   makeBackend,
   prepareRuntimes,
@@ -35,6 +36,12 @@ export async function createNodeLibosExecutor(
 ): Promise<LibosExecutor> {
   const info = loadRuntimeInfo(d.dataDir, o.auditorPublicKeysPem);
   const backend = makeBackend(d, o.stateDir ?? join(d.dataDir, "libos", `state-${process.pid}`));
+  if (!backend.simulated) {
+    // Hardware quotes need a real (DCAP) attestation service; the simulated one refuses them.
+    throw new LibosUnavailableError(
+      `the ${d.backend} backend needs a DCAP attestation service, which this deployment does not have`,
+    );
+  }
   const prepared = await prepareRuntimes(d, backend, { asRootCaPem: o.asRootCaPem, mrSigner: o.mrSigner });
   await backend.probe(prepared.values().next().value!.image);
   const trust: RuntimeTrust = {

@@ -15,6 +15,7 @@ import type { BackendKind, LibosBackend, PreparedRuntime } from "./backend.js";
 import { BwrapBackend } from "./bwrap.js";
 import { LibosUnavailableError } from "./errors.js";
 import type { RuntimeTrust } from "./evidence.js";
+import { GramineBackend } from "./gramine.js";
 import { GvisorBackend } from "./gvisor.js";
 import { AGENT_PATH, buildImage } from "./image.js";
 import type { RuntimeName } from "./runtimes.js";
@@ -62,10 +63,16 @@ export function makeBackend(d: LibosDeployment, stateDir: string): LibosBackend 
       return new GvisorBackend({ stateDir, ...(d.gvisorPlatform ? { platform: d.gvisorPlatform } : {}) });
     case "bwrap":
       return new BwrapBackend({ stateDir });
+    case "gramine-direct":
+      return new GramineBackend({ mode: "direct", stateDir });
+    case "gramine-sgx":
+      return new GramineBackend({
+        mode: "sgx",
+        stateDir,
+        signingKey: join(d.dataDir, "libos", "enclave-key.pem"),
+      });
     default:
-      throw new LibosUnavailableError(
-        `the ${d.backend} backend needs Gramine and SGX, which this node does not have (see @cloister/libos's README)`,
-      );
+      throw new LibosUnavailableError(`unknown LibOS backend ${String(d.backend)}`);
   }
 }
 

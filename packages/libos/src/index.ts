@@ -6,6 +6,7 @@ export * from "./deployment.js";
 export * from "./errors.js";
 export * from "./evidence.js";
 export * from "./frame.js";
+export * from "./gramine.js";
 export * from "./gvisor.js";
 export * from "./image.js";
 export * from "./manifest.js";
