@@ -48,6 +48,8 @@ export interface Platform {
   frontend: string;
   ports: Record<string, number>;
   output: string[];
+  /** Process id of `cloister up` (its services are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -110,10 +112,11 @@ async function launchOnce(setup: Setup): Promise<Platform> {
   );
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`platform did not start:\n${output.join("\n")}`)),
-      60_000,
-    );
+    const timer = setTimeout(() => {
+      // Not left running behind a failed test (it would keep the test process alive).
+      child.kill("SIGINT");
+      reject(new Error(`platform did not start:\n${output.join("\n")}`));
+    }, 120_000); // generous: a first start generates keys, and CI machines may be loaded
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       output.push(...chunk.split("\n").filter(Boolean));
       if (chunk.includes("Cloister is ready.")) {
@@ -132,6 +135,7 @@ async function launchOnce(setup: Setup): Promise<Platform> {
     configFile,
     ports,
     output,
+    pid: child.pid!,
     authentication: `localhost:${ports.authentication_api}`,
     frontend: `localhost:${ports.frontend}`,
     stop: () =>

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decryptBuffer, encryptBuffer } from "@cloister/crypto";
@@ -21,12 +22,15 @@ import {
   verifyTaskEvidence,
 } from "@cloister/sdk";
 import { CLI, type Platform } from "../src/index.js";
-import { launch, removeDir, session, wireCrypto, workDir } from "./support.js";
+import { exchangeOf, launch, removeDir, session, wireCrypto } from "./support.js";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 const FIX = join(ROOT, "fixtures", "libos");
 let platform: Platform;
+/** Build outputs and session files. */
 let dir: string;
+/** The platform's file exchange: each owner's files under `<exchange>/<id>/`. */
+let exchange: string;
 const users: Record<string, CloisterClient> = {};
 const keys: Record<string, Buffer> = {};
 
@@ -57,7 +61,7 @@ async function cliOk(who: string, ...args: string[]) {
 
 /** A data owner encrypts `plaintext` under its own key and registers it as an input. */
 async function input(owner: string, name: string, plaintext: Buffer): Promise<string> {
-  const path = join(dir, owner, `${name}.enc`);
+  const path = join(exchange, owner, `${name}.enc`);
   const info = { schema: "teaclave-file-128" as const, key: keys[owner]! };
   const { file, cmac } = await encryptBuffer(plaintext, info, { fileName: basename(path) });
   await writeFile(path, file);
@@ -70,7 +74,7 @@ async function input(owner: string, name: string, plaintext: Buffer): Promise<st
   ).dataId;
 }
 async function output(owner: string, name: string): Promise<{ id: string; path: string }> {
-  const path = join(dir, owner, `${name}.out.enc`);
+  const path = join(exchange, owner, `${name}.out.enc`);
   const r = await users[owner]!.call("registerOutputFile", {
     url: `file://${path}`,
     cryptoInfo: wireCrypto(keys[owner]),
@@ -108,8 +112,9 @@ function filesContaining(root: string, needle: Buffer): string[] {
 }
 
 before(async () => {
-  dir = await workDir("cloister-libos-");
+  dir = await mkdtemp(join(tmpdir(), "cloister-libos-"));
   platform = await launch();
+  exchange = exchangeOf(platform);
   const admin = await session(platform, "admin", "teaclave");
   await admin.registerUser("fo", "pw", "FunctionOwner", "fo");
   for (const p of ["alice", "bob"]) await admin.registerUser(p, "pw", "DataOwner", p);
@@ -117,7 +122,7 @@ before(async () => {
   for (const p of ["fo", "alice", "bob"]) {
     users[p] = await session(platform, p);
     keys[p] = randomBytes(16);
-    await mkdir(join(dir, p), { recursive: true });
+    await mkdir(join(exchange, p), { recursive: true });
     await cliOk(
       p,
       "user",

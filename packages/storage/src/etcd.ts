@@ -2,7 +2,7 @@ import { Etcd3, type IOptions, type Watcher } from "etcd3";
 import { bytes, lastOpPerKey, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { invalidArgument, StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry } from "./types.js";
+import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface EtcdStoreOptions {
@@ -123,11 +123,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
     // gives the same result as applying them in order.
     const valid = lastOpPerKey(validateBatch(ops));
     if (valid.length === 0) return this.guard(async () => {});
-    const success: RequestOp[] = valid.map((op) =>
-      op.type === "put"
-        ? { request_put: { key: this.k(op.key), value: op.value } }
-        : { request_delete_range: { key: this.k(op.key) } },
-    );
+    const success: RequestOp[] = valid.map((op) => this.requestOp(op));
     return this.guard(async () => {
       await this.client.kv.txn({ success });
     });
@@ -146,8 +142,25 @@ export class EtcdStore implements KvStore, IndexedQueues {
     return (await this.dequeueIndexedWait(queue, timeoutMs, signal))?.value;
   }
 
-  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void> {
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void> {
+    const v = bytes("value", value);
+    await this.enqueueIndexed(queue, () => v, ops);
+  }
+
+  async dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal, { key: k, encode: (e) => e.value }))
+      ?.value;
+  }
+
+  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer, ops: BatchOp[] = []): Promise<void> {
     const keys = this.queueKeys(bytes("queue", queue));
+    const extra: RequestOp[] = lastOpPerKey(validateBatch(ops)).map((op) => this.requestOp(op));
     return this.guard(async () => {
       let counters = await this.readCounters(keys);
       for (;;) {
@@ -165,6 +178,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
             },
           ],
           success: [
+            ...extra,
             { request_put: { key: keys.element(tail), value: element } },
             { request_put: { key: keys.tail, value: encodeCounter(next) } },
           ],
@@ -176,13 +190,34 @@ export class EtcdStore implements KvStore, IndexedQueues {
     });
   }
 
-  async dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined> {
+  async dequeueIndexed(queue: Buffer, into?: QueueMove): Promise<QueueEntry | undefined> {
     const keys = this.queueKeys(bytes("queue", queue));
     return this.guard(async () => {
       let counters = await this.readCounters(keys);
       for (;;) {
         const head = decodeCounter(counters.head?.value);
         if (head === decodeCounter(counters.tail?.value)) return undefined;
+        // A move needs the element before the transaction; the head compare below proves
+        // nobody took the slot (and so changed it) in between.
+        let moved: RequestOp[] = [];
+        let failure: unknown;
+        if (into) {
+          const value = (await this.client.kv.range({ key: keys.element(head) })).kvs[0]?.value;
+          if (value !== undefined) {
+            try {
+              moved = [
+                {
+                  request_put: {
+                    key: this.k(into.key),
+                    value: bytes("moved element", into.encode({ index: head, value })),
+                  },
+                },
+              ];
+            } catch (e) {
+              failure = e;
+            }
+          }
+        }
         // Only a dequeuer moves head, so "head unchanged" means nobody else took this slot.
         const res = await this.client.kv.txn({
           compare: [
@@ -196,6 +231,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
           success: [
             { request_delete_range: { key: keys.element(head), prev_kv: true } },
             { request_put: { key: keys.head, value: encodeCounter(nextSlot(head)) } },
+            ...moved,
           ],
           failure: counterReads(keys),
         });
@@ -204,6 +240,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
           // The slot was removed underneath the queue; head has moved past it so the queue
           // stays usable, and the caller learns that an element was lost.
           if (value === undefined) throw new StorageIntegrityError();
+          if (failure !== undefined) throw failure;
           return { index: head, value };
         }
         counters = countersFrom(res.responses);
@@ -215,6 +252,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
     queue: Buffer,
     timeoutMs: number,
     signal?: AbortSignal,
+    into?: QueueMove,
   ): Promise<QueueEntry | undefined> {
     const q = bytes("queue", queue);
     const t = validateTimeout(timeoutMs);
@@ -239,7 +277,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
         },
       };
     };
-    return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
+    return waitFor(() => this.dequeueIndexed(q, into), subscribe, t, [this.closing.signal, signal]);
   }
 
   async close(): Promise<void> {
@@ -252,6 +290,12 @@ export class EtcdStore implements KvStore, IndexedQueues {
 
   private k(key: Buffer): Buffer {
     return this.ns.length === 0 ? key : Buffer.concat([this.ns, key]);
+  }
+
+  private requestOp(op: BatchOp): RequestOp {
+    return op.type === "put"
+      ? { request_put: { key: this.k(op.key), value: op.value } }
+      : { request_delete_range: { key: this.k(op.key) } };
   }
 
   private queueKeys(queue: Buffer) {

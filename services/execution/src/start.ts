@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
 import { createNodeLibosExecutor } from "@cloister/executor-libos";
@@ -7,7 +8,7 @@ import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
 import { auditorFiles, type RunningService, type ServiceContext } from "@cloister/host";
 import { taskResultToProto } from "@cloister/model";
-import { extensions, scheduler } from "@cloister/proto";
+import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
 import { checkSandbox } from "@cloister/sandbox";
@@ -15,21 +16,21 @@ import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
+import { claimExecutorIds } from "./seats.js";
 
-/** The scheduler's Teaclave RPCs plus Cloister's long polls, as an execution node uses them. */
+/** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
 function schedulerLink(
   ctx: ServiceContext,
 ): SchedulerLink & { close(): void; recordEvidence(taskUuid: string, evidence: Buffer): Promise<void> } {
   const address = ctx.peerAddress("scheduler");
   const credentials = ctx.peerCredentials("scheduler");
-  const teaclave = createClient(scheduler.TeaclaveSchedulerClient, address, credentials);
   const ext = createClient(extensions.CloisterSchedulerClient, address, credentials);
   return {
-    async heartbeat(executorId, status, { waitMs, runningTask }) {
+    async heartbeat(executorId, status, { waitMs, runningTask, generation }) {
       const r = await callUnary(
         ext,
         "heartbeatWait",
-        { executorId, status, waitMs, runningTaskId: runningTask ?? "" },
+        { executorId, status, waitMs, runningTaskId: runningTask ?? "", leaseGeneration: generation ?? 0 },
         { deadlineMs: waitMs + 10_000, waitForReady: true },
       );
       return r.command;
@@ -52,7 +53,7 @@ function schedulerLink(
         call.catch(() => undefined);
         return undefined;
       }
-      return r.found ? Buffer.from(r.stagedTask) : undefined;
+      return r.found ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration } : undefined;
     },
     async recordEvidence(taskUuid, evidence) {
       await callUnary(
@@ -62,24 +63,23 @@ function schedulerLink(
         { deadlineMs: 30_000, waitForReady: true },
       );
     },
-    async updateTaskStatus(taskUuid) {
+    async updateTaskStatus(taskUuid, generation) {
       await callUnary(
-        teaclave,
-        "updateTaskStatus",
-        { taskId: taskUuid, taskStatus: 4 },
-        { deadlineMs: 30_000, waitForReady: true },
+        ext,
+        "updateTaskStatusLeased",
+        { taskId: taskUuid, leaseGeneration: generation },
+        { deadlineMs: 10_000, waitForReady: true },
       );
     },
-    async updateTaskResult(taskUuid, result) {
+    async updateTaskResult(taskUuid, generation, result) {
       await callUnary(
-        teaclave,
-        "updateTaskResult",
-        { taskId: taskUuid, result: taskResultToProto(result) },
-        { deadlineMs: 30_000, waitForReady: true },
+        ext,
+        "updateTaskResultLeased",
+        { taskId: taskUuid, leaseGeneration: generation, result: taskResultToProto(result) },
+        { deadlineMs: 10_000, waitForReady: true },
       );
     },
     close() {
-      teaclave.close();
       ext.close();
     },
   };
@@ -151,12 +151,22 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
+    executorIds: claimExecutorIds(join(ctx.config.data_dir, "execution-seats"), execution.concurrency),
+    leaseTimeoutMs: execution.heartbeat_timeout_secs * 1000,
+    // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
+    pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),
     log: ctx.log,
     deps: {
       agent: new FileAgent({
         fusionBaseDir: execution.fusion_base_dir,
-        fileRoots: execution.file_roots,
+        exchangeDir: execution.file_exchange_dir,
         forbiddenDirs: [ctx.config.data_dir],
+        egress: {
+          schemes: execution.egress.schemes,
+          ports: execution.egress.ports,
+          allowAddresses: execution.egress.allow_addresses,
+          maxRedirects: execution.egress.max_redirects,
+        },
         maxBytes: execution.max_file_mb * 1024 * 1024,
       }),
       codec: cryptoCodec,
@@ -172,6 +182,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   });
   node.start();
   ctx.log.info({ executorIds: node.executorIds }, "execution node pulling tasks");
+  ctx.log.info(
+    {
+      fileExchange: execution.file_exchange_dir ?? "disabled",
+      egressAllowedAddresses: execution.egress.allow_addresses,
+      egressPorts: execution.egress.ports,
+    },
+    "file agent policy",
+  );
   return {
     endpoints: [
       {

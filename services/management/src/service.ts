@@ -14,6 +14,7 @@ import {
   type StatusCode,
   silentLogger,
 } from "@cloister/core";
+import { exchangePath, isFileAgentError } from "@cloister/file-agent";
 import {
   approveTask,
   argumentsToJson,
@@ -74,6 +75,8 @@ export interface Caller {
 export interface ManagementServiceOptions {
   store: ManagementStore;
   logger?: Logger;
+  /** `execution.file_exchange_dir`: where `file:` URLs may point; undefined refuses them. */
+  fileExchangeDir?: string | undefined;
 }
 
 const err = (code: StatusCode, message: string) => new CloisterError(code, message);
@@ -84,14 +87,23 @@ const invalidTaskId = () => err(Status.INVALID_ARGUMENT, "invalid task id");
 
 const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fusion`;
 
+const puts = (records: Array<[key: string, text: string]>) =>
+  records.map(([key, text]) => ({
+    type: "put" as const,
+    key: Buffer.from(key, "utf8"),
+    value: Buffer.from(text, "utf8"),
+  }));
+
 export class ManagementService {
   private readonly store: ManagementStore;
   private readonly log: Logger;
   private readonly locks = new KeyedMutex();
   private readonly audit: AuditLog;
+  private readonly fileExchangeDir: string | undefined;
 
   constructor(opts: ManagementServiceOptions) {
     this.store = opts.store;
+    this.fileExchangeDir = opts.fileExchangeDir;
     this.log = opts.logger ?? silentLogger;
     this.audit = new AuditLog(opts.store);
   }
@@ -128,19 +140,6 @@ export class ManagementService {
 
   private async write(key: string, text: string): Promise<void> {
     await this.io(`put ${key}`, () => this.store.put(Buffer.from(key, "utf8"), Buffer.from(text, "utf8")));
-  }
-
-  /** Several records written atomically. */
-  private async writeAll(records: Array<[key: string, text: string]>): Promise<void> {
-    await this.io(`batch ${records.map(([k]) => k).join(", ")}`, () =>
-      this.store.batch(
-        records.map(([key, text]) => ({
-          type: "put",
-          key: Buffer.from(key, "utf8"),
-          value: Buffer.from(text, "utf8"),
-        })),
-      ),
-    );
   }
 
   private async enqueue(queue: string, text: string): Promise<void> {
@@ -386,12 +385,32 @@ export class ManagementService {
 
   // ---- data (§5) -----------------------------------------------------------------------------
 
+  /**
+   * A user names only files of their own: a `file:` URL must lie in the caller's exchange
+   * directory (the node checks again, on its disk), and `fusion:` URLs are minted by the
+   * platform alone (RegisterFusionOutput).
+   */
+  private checkDataUrl(url: string, userId: string): void {
+    if (url.startsWith("fusion:"))
+      throw err(Status.PERMISSION_DENIED, "fusion URLs are assigned by the platform");
+    if (!url.startsWith("file:")) return;
+    try {
+      exchangePath(url, this.fileExchangeDir, [userId]);
+    } catch (e) {
+      if (isFileAgentError(e, "FILE_URLS_DISABLED"))
+        throw err(Status.INVALID_ARGUMENT, "file URLs are disabled on this platform");
+      if (isFileAgentError(e, "INVALID_URL")) throw err(Status.INVALID_ARGUMENT, "invalid file URL");
+      throw err(Status.PERMISSION_DENIED, "file URL outside the caller's exchange directory");
+    }
+  }
+
   async registerInputFile(
     caller: Caller,
     req: frontend.RegisterInputFileRequest,
   ): Promise<frontend.RegisterInputFileResponse> {
     const userId = ManagementService.requireId(caller);
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const cmac = Buffer.from(req.cmac ?? []);
     if (cmac.length !== CMAC_LENGTH) throw err(Status.INTERNAL, "Invalid length");
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
@@ -406,6 +425,7 @@ export class ManagementService {
   ): Promise<frontend.RegisterOutputFileResponse> {
     const userId = ManagementService.requireId(caller);
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
     const file: OutputFileRecord = { uuid: randomUUID(), url, cmac: null, crypto, owners: new Set([userId]) };
     await this.write(keys.output(file.uuid), serializeOutputFile(file));
@@ -423,6 +443,7 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     const uuid = ManagementService.parseIdStrict(req.dataId ?? "", "input");
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const old = await this.loadInputByUuid(uuid);
     if (!ManagementService.soleOwner(old.owners, userId)) throw denied();
     const file: InputFileRecord = { ...old, uuid: randomUUID(), url };
@@ -437,6 +458,7 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     const uuid = ManagementService.parseIdStrict(req.dataId ?? "", "output");
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const old = await this.loadOutputByUuid(uuid);
     if (!ManagementService.soleOwner(old.owners, userId)) throw denied();
     const file: OutputFileRecord = { ...old, uuid: randomUUID(), url, cmac: null };
@@ -589,22 +611,18 @@ export class ManagementService {
         if (!fn || !usage) throw invalidFunctionId();
         checkQuota(fn, usage.useNumbers);
         const staged = stageTask(task);
-        // Record Staged (and count the use) before the task becomes visible on the queue: an
-        // execution node may pull it at once, and the scheduler only moves a Staged task to Running.
-        await this.writeAll([
-          [keys.task(staged.uuid), serializeTask(staged)],
-          [usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 })],
-        ]);
-        try {
-          await this.enqueue(STAGED_TASK_QUEUE, serializeStagedTask(buildStagedTask(staged, fn)));
-        } catch (e) {
-          // Not queued: put the task and the counter back so the invocation can be retried.
-          await this.writeAll([
-            [keys.task(task.uuid), serializeTask(task)],
-            [usageKey, serializeUsage(usage)],
-          ]);
-          throw e;
-        }
+        // The Staged record, the use count and the queue element are written in one atomic step:
+        // a crash can leave neither or all, never a Staged task that no queue announces.
+        await this.io(`invoke ${staged.uuid}`, () =>
+          this.store.enqueueWith(
+            Buffer.from(STAGED_TASK_QUEUE, "utf8"),
+            Buffer.from(serializeStagedTask(buildStagedTask(staged, fn)), "utf8"),
+            puts([
+              [keys.task(staged.uuid), serializeTask(staged)],
+              [usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 })],
+            ]),
+          ),
+        );
       });
       return {};
     });

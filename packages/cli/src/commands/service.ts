@@ -36,4 +36,11 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // Under `cloister up`: a supervisor that is gone (killed) leaves no service behind holding ports.
+  const supervisor = Number(process.env.CLOISTER_SUPERVISOR_PID);
+  if (Number.isSafeInteger(supervisor) && supervisor > 1) {
+    setInterval(() => {
+      if (process.ppid !== supervisor) void stop("supervisor gone");
+    }, 1000).unref();
+  }
 }
