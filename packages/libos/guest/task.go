@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 type offerBody struct {
@@ -251,10 +252,7 @@ func run(s *spec) (*result, error) {
 	}
 	zy.discard()
 	res := &result{}
-	args := []string{"exec",
-		strconv.Itoa(s.Limits.CPUSeconds), strconv.Itoa(s.Limits.Processes),
-		strconv.FormatInt(s.Limits.FileSizeBytes, 10), strconv.FormatInt(s.Limits.AddressSpaceMB, 10), "--"}
-	cmd := exec.Command("/cloister/guest", append(args, s.Argv...)...)
+	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
 	cmd.Env = childEnv(s.Env)
 	cmd.Dir = "/tmp"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -267,7 +265,14 @@ func run(s *spec) (*result, error) {
 	stderr := &capped{limit: s.Limits.StderrBytes}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		res.code = "exec"
+		return res, fmt.Errorf("payload could not start: %v", err)
+	}
+	// Limits that would hurt the agent itself apply to the payload only, set right after its
+	// exec (the pids cgroup and the memory limit bound the instance in the meantime).
+	limitChild(cmd.Process.Pid, s)
+	err := cmd.Wait()
 	killGroup()
 	return collect(s, res, stdout, stderr, err)
 }
@@ -287,7 +292,7 @@ func collect(s *spec, res *result, stdout, stderr *capped, err error) (*result, 
 		}
 		ws := ee.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
-			res.signal = ws.Signal().String()
+			res.signal = signalName(ws.Signal())
 			res.exit = 128 + int(ws.Signal())
 		} else {
 			res.exit = ws.ExitStatus()
@@ -363,6 +368,30 @@ func (t *taskRun) reply(commitRD []byte, r *result) error {
 	return writeFrame(t.conn, "result", body, blobs...)
 }
 
+func limitChild(pid int, s *spec) {
+	set := func(res int, v uint64) {
+		lim := syscall.Rlimit{Cur: v, Max: v}
+		if res == syscall.RLIMIT_CPU {
+			// SIGXCPU at the limit (the reason the node reports), SIGKILL a second later.
+			lim.Max = v + 1
+		}
+		syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), uintptr(res), uintptr(unsafe.Pointer(&lim)), 0, 0, 0)
+	}
+	if s.Limits.CPUSeconds > 0 {
+		set(syscall.RLIMIT_CPU, uint64(s.Limits.CPUSeconds))
+	}
+	if s.Limits.Processes > 0 {
+		set(6 /* RLIMIT_NPROC */, uint64(s.Limits.Processes))
+	}
+	if s.Limits.FileSizeBytes > 0 {
+		set(syscall.RLIMIT_FSIZE, uint64(s.Limits.FileSizeBytes))
+	}
+	if s.Limits.AddressSpaceMB > 0 {
+		set(syscall.RLIMIT_AS, uint64(s.Limits.AddressSpaceMB)<<20)
+	}
+	set(syscall.RLIMIT_CORE, 0)
+}
+
 // execChild runs in the payload's process, before exec: limits that would hurt the agent itself
 // (CPU time, process count) apply to the payload only.
 func execChild(args []string) {
@@ -404,4 +433,16 @@ func childEnv(extra map[string]string) []string {
 		env = append(env, k+"="+extra[k])
 	}
 	return env
+}
+
+func signalName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGKILL: "SIGKILL", syscall.SIGXCPU: "SIGXCPU (CPU time limit)", syscall.SIGSEGV: "SIGSEGV",
+		syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE", syscall.SIGILL: "SIGILL",
+		syscall.SIGTERM: "SIGTERM", syscall.SIGXFSZ: "SIGXFSZ (file size limit)", syscall.SIGPIPE: "SIGPIPE",
+	}
+	if n, ok := names[sig]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d", int(sig))
 }
