@@ -76,10 +76,22 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
   ]
     .map(([n, p]) => `${n} = "https://localhost:${p}"`)
     .join("\n");
+  // Every service's operations endpoint on a free port too (never the fixed local defaults).
+  const opsNames = [
+    "authentication",
+    "frontend",
+    "management",
+    "storage",
+    "access_control",
+    "scheduler",
+    "execution",
+  ];
+  for (const n of opsNames) ports[`ops_${n}`] = await freePort();
+  const ops = opsNames.map((n) => `${n} = "127.0.0.1:${ports[`ops_${n}`]}"`).join("\n");
   const configFile = join(dataDir, "cloister.toml");
   writeFileSync(
     configFile,
-    `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n`,
+    `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n[ops.listen]\n${ops}\n`,
   );
   return { dataDir, configFile, ports };
 }

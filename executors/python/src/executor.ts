@@ -10,6 +10,7 @@ import {
   SandboxPool,
   type SandboxPoolStats,
   SandboxProtocolError,
+  SandboxReplyTooLargeError,
   SandboxTimeoutError,
 } from "@cloister/sandbox";
 import type { PythonJobData, PythonWorkerOptions } from "./worker/python-worker.js";
@@ -21,6 +22,11 @@ export const MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT";
 export const TIMEOUT_REASON = "Runtime Error: Function Timeout";
 export const CANCELED_REASON = "Task Canceled";
 export const UNAVAILABLE_REASON = "Runtime Error: Python executor unavailable";
+/** Prefix of the reason when the sandbox's reply is over the host's limits (the detail follows). */
+export const REPLY_TOO_LARGE_REASON = "Runtime Error: reply too large";
+/** The legacy result buffer (spec §4): a longer result is MESAPY_ERROR_BUFFER_TOO_SHORT. */
+export const MAX_RESULT_BYTES = 20_480;
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export interface PythonExecutorOptions {
   /** Warm sandboxes kept ready, each with pyodide loaded (default 2). */
@@ -37,6 +43,8 @@ export interface PythonExecutorOptions {
   snapshot?: boolean;
   /** Deadline for a sandbox to load pyodide (default 60 s). */
   startTimeoutMs?: number;
+  /** Total bytes a task may write across its outputs (default 64 MiB), enforced by the host. */
+  maxOutputBytes?: number;
 }
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker", "python-worker.js");
@@ -50,6 +58,15 @@ const PYODIDE_FILES = [
 
 function pyodideDir(): string {
   return dirname(fileURLToPath(import.meta.resolve("pyodide")));
+}
+
+/**
+ * The largest JSON part of an honest reply: the result (at most MAX_RESULT_BYTES, each byte at
+ * worst six when JSON-escaped) and the names of the outputs written, with room for the framing.
+ */
+function replyHeaderLimit(outputNames: string[]): number {
+  const names = outputNames.reduce((n, name) => n + Buffer.byteLength(name, "utf8") + 32, 0);
+  return 6 * (MAX_RESULT_BYTES + names) + 4096;
 }
 
 /**
@@ -117,10 +134,22 @@ export class PythonExecutor implements Executor {
     try {
       result = await pool.run(
         { data, blobs },
-        { signal: request.signal, timeoutMs: request.limits.timeoutMs },
+        {
+          signal: request.signal,
+          timeoutMs: request.limits.timeoutMs,
+          // The reply comes from inside the sandbox, where a payload that escaped Pyodide can
+          // write its own frame: the host bounds it before reading it.
+          replyLimits: {
+            maxHeaderBytes: replyHeaderLimit(outputNames),
+            maxBlobBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+          },
+        },
       );
     } catch (e) {
       if (e instanceof SandboxAbortedError) throw new TaskFailure(CANCELED_REASON, { cause: e });
+      if (e instanceof SandboxReplyTooLargeError) {
+        throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${e.message}`, { cause: e });
+      }
       if (e instanceof SandboxTimeoutError) throw new TaskFailure(TIMEOUT_REASON, { cause: e });
       // The payload itself ended the interpreter: it exhausted memory or CPU, exited the
       // process, or broke out into JavaScript and misbehaved. MesaPy reports user errors as a
@@ -137,6 +166,10 @@ export class PythonExecutor implements Executor {
     }
     const reply = result.data as { value?: unknown; outputs?: unknown };
     if (typeof reply?.value !== "string" || !Array.isArray(reply.outputs)) return MESAPY_EXEC_ERROR;
+    // The shim enforces the legacy buffer inside; a forged reply meets the same rule here.
+    if (Buffer.byteLength(reply.value, "utf8") > Math.min(MAX_RESULT_BYTES, request.limits.maxReturnBytes)) {
+      return MESAPY_ERROR_BUFFER_TOO_SHORT;
+    }
     const declared = new Set(outputNames);
     for (const [k, name] of (reply.outputs as unknown[]).entries()) {
       const bytes = result.blobs.get(`o${k}`);

@@ -12,6 +12,8 @@ export const TIME_LIMIT_EXCEEDED = "time limit exceeded";
 export const MEMORY_LIMIT = "memory limit exceeded";
 export const TASK_CANCELED = "Task Canceled by the user";
 export const RETURN_LIMIT_EXCEEDED = "return value limit exceeded";
+/** Prefix of the reason when the sandbox's reply is over the host's limits (the detail follows). */
+export const REPLY_TOO_LARGE = "reply too large";
 
 /** Blob names used between host and worker. */
 export const PAYLOAD_BLOB = "payload";
@@ -42,6 +44,16 @@ export interface RunGuestOptions<L> {
   maxOutputBytes: number;
   /** Wall-clock deadline of the sandbox (default: the task's timeout). */
   sandboxTimeoutMs?: number;
+  /** Bytes of log lines the guest may return (default 0: it returns none). */
+  maxLogBytes?: number;
+}
+
+/**
+ * The largest JSON part of an honest reply: return value, log lines (each byte at worst six
+ * when JSON-escaped) or a failure reason, with room for the framing of every line.
+ */
+function replyHeaderLimit(maxReturnBytes: number, maxLogBytes: number): number {
+  return 6 * (maxReturnBytes + maxLogBytes + 4 * MAX_REASON_CHARS) + 4 * MAX_LOG_LINES + 4096;
 }
 
 /** Runs one task in a sandbox and delivers its outputs and logs; resolves with the return value. */
@@ -61,6 +73,11 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
       {
         signal: request.signal,
         timeoutMs: opts.sandboxTimeoutMs ?? request.limits.timeoutMs,
+        // Checked from the reply's length fields before it is read: whatever the guest claims.
+        replyLimits: {
+          maxHeaderBytes: replyHeaderLimit(request.limits.maxReturnBytes, opts.maxLogBytes ?? 0),
+          maxBlobBytes: opts.maxOutputBytes,
+        },
       },
     );
   } catch (e) {
@@ -136,6 +153,8 @@ export function sandboxFailure(e: unknown): TaskFailure {
         cause: e,
       });
     }
+    case "oversized":
+      return new TaskFailure(`${REPLY_TOO_LARGE}: ${(e as Error).message}`, { cause: e });
     case "job":
     case "protocol":
       return new TaskFailure("execution failed: the sandboxed worker failed", { cause: e });

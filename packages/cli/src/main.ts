@@ -8,6 +8,7 @@ import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
 import { consoleCommand } from "./commands/console.js";
 import { dataCommands } from "./commands/data.js";
+import { evidenceCommands } from "./commands/evidence.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
 import { libosCommands } from "./commands/libos.js";
@@ -118,6 +119,7 @@ taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
 libosCommands(program, cli);
+evidenceCommands(program, cli);
 consoleCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {

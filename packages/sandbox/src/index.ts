@@ -7,5 +7,12 @@ export {
   type SandboxPoolOptions,
   type SandboxPoolStats,
 } from "./pool.js";
+export { DENIED_SYSCALLS, seccompProgram, syscallNumbers } from "./seccomp.js";
 export * from "./types.js";
-export { allocateSandboxUid, releaseSandboxUid, sandboxUidBlock, UID_BLOCK_SIZE } from "./uid-range.js";
+export {
+  allocateSandboxUid,
+  configureSandboxUids,
+  releaseSandboxUid,
+  sandboxUidBlock,
+  UID_BLOCK_SIZE,
+} from "./uid-range.js";

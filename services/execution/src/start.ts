@@ -11,7 +11,7 @@ import { taskResultToProto } from "@cloister/model";
 import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
-import { checkSandbox } from "@cloister/sandbox";
+import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
@@ -87,6 +87,19 @@ function schedulerLink(
 
 type Startable = Executor & { start(): Promise<void> };
 
+/** Ports of every endpoint the platform itself serves (listen, advertised and operations addresses). */
+function platformPorts(config: ServiceContext["config"]): number[] {
+  const addresses = [
+    ...Object.values(config.listen),
+    ...Object.values(config.ops.listen),
+    ...Object.values(config.advertised).map((u) => u.replace(/\/$/, "")),
+  ];
+  return addresses.flatMap((a) => {
+    const m = /:(\d{1,5})$/.exec(a);
+    return m ? [Number(m[1])] : [];
+  });
+}
+
 /**
  * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
  * first proves bubblewrap works here and refuses to start otherwise — untrusted code never runs
@@ -103,6 +116,7 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
     python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
   };
+  if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
   const executors: Executor[] = [];
   for (const name of execution.executors) {
@@ -166,6 +180,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           ports: execution.egress.ports,
           allowAddresses: execution.egress.allow_addresses,
           maxRedirects: execution.egress.max_redirects,
+          ownPorts: platformPorts(ctx.config),
         },
         maxBytes: execution.max_file_mb * 1024 * 1024,
       }),

@@ -118,6 +118,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
             [INTERNAL_HOST_ENV]: internalHost,
             // The service exits when this supervisor is gone (no orphans holding ports).
             CLOISTER_SUPERVISOR_PID: String(process.pid),
+            ...opsEnv(name, served, internalHost),
           },
         });
         proc.stderr!.pipe(log, { end: false });
@@ -187,4 +188,25 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   out("Log in as admin / teaclave (change the password). Press Ctrl-C to stop.");
   out("Cloister is ready.");
   options.onReady?.(started);
+}
+
+/**
+ * Local operations endpoints (metrics, /livez, /readyz, /version) for services whose
+ * `[ops.listen]` is unset: the service's internal (or API) port + 2000 on the internal host, e.g.
+ * frontend 9777, scheduler 19780, execution 19781. `CLOISTER_OPS=off` serves none.
+ */
+export const LOCAL_OPS_PORTS: Record<ServiceName, number> = {
+  authentication: 9776,
+  frontend: 9777,
+  management: 19777,
+  storage: 19778,
+  access_control: 19779,
+  scheduler: 19780,
+  execution: 19781,
+};
+
+function opsEnv(name: ServiceName, served: CloisterConfig, host: string): Record<string, string> {
+  if (process.env.CLOISTER_OPS === "off" || served.ops.listen[name]) return {};
+  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return { [`CLOISTER_OPS_LISTEN_${name.toUpperCase()}`]: `${h}:${LOCAL_OPS_PORTS[name]}` };
 }
