@@ -46,8 +46,15 @@ export class FrameReader {
   /** What a closed channel means to the caller (during a task: the instance was killed). */
   endError: Error = new LibosError("protocol", "the guest closed its channel");
   private readonly onEnd = () => this.fail(this.endError);
+  private endErrorSet = false;
   private readonly onError = (e: Error) =>
-    this.fail(new LibosError("protocol", `guest channel: ${e.message}`));
+    this.fail(this.endErrorSet ? this.endError : new LibosError("protocol", `guest channel: ${e.message}`));
+
+  /** During a task a broken channel means the instance was killed: say so, whatever the socket error. */
+  setEndError(e: Error): void {
+    this.endError = e;
+    this.endErrorSet = true;
+  }
 
   constructor(
     private readonly stream: Readable,
@@ -70,9 +77,8 @@ export class FrameReader {
   fail(e: Error): void {
     if (this.failure) return;
     this.failure = e;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.reject(e);
+    // A frame that arrived complete before the failure is still delivered.
+    this.pump();
   }
 
   next(): Promise<Frame> {

@@ -137,14 +137,14 @@ export class GuestSession {
   async run(task: TaskOffer): Promise<GuestResult> {
     if (this.used) throw new LibosError("protocol", "an instance runs one task only");
     this.used = true;
-    this.reader.endError = new LibosError(
-      "payload",
-      "the LibOS instance was killed before it returned a result (a limit such as memory, or a crash)",
+    // The channel's end (not the launcher's exit, which can overtake the last bytes) tells
+    // that the instance is gone.
+    this.reader.setEndError(
+      new LibosError(
+        "payload",
+        "the LibOS instance was killed before it returned a result (a limit such as memory, or a crash)",
+      ),
     );
-    const died = this.instance.exited.then((x) =>
-      this.reader.fail(new LibosError("payload", `the instance died (code ${x.code}, signal ${x.signal})`)),
-    );
-    void died;
     const nonce = randomBytes(32);
     const payloadSha = task.expectedPayloadSha256 ?? sha256(task.payload);
     const specSha = sha256(task.spec);
