@@ -70,7 +70,6 @@ export class GuestSession {
     private readonly options: SessionOptions,
     readonly agent: AgentCertificate,
     readonly simulated: boolean,
-    private readonly instance: Instance,
   ) {}
 
   private used = false;
@@ -127,7 +126,7 @@ export class GuestSession {
       throw new LibosError("evidence", "agent attests a measurement other than this runtime's");
     }
     const reader = new FrameReader(tls, options.maxFrameBytes ?? 1 << 30);
-    return new GuestSession(tls, reader, options, agent, verified.simulated, instance);
+    return new GuestSession(tls, reader, options, agent, verified.simulated);
   }
 
   /**
