@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { SERVICE_NAMES } from "@cloister/config";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const CLI = join(ROOT, "packages", "cli", "dist", "src", "main.js");
@@ -77,15 +78,7 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
     .map(([n, p]) => `${n} = "https://localhost:${p}"`)
     .join("\n");
   // Every service's operations endpoint on a free port too (never the fixed local defaults).
-  const opsNames = [
-    "authentication",
-    "frontend",
-    "management",
-    "storage",
-    "access_control",
-    "scheduler",
-    "execution",
-  ];
+  const opsNames = SERVICE_NAMES;
   for (const n of opsNames) ports[`ops_${n}`] = await freePort();
   const ops = opsNames.map((n) => `${n} = "127.0.0.1:${ports[`ops_${n}`]}"`).join("\n");
   const configFile = join(dataDir, "cloister.toml");
