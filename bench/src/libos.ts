@@ -120,41 +120,52 @@ export async function benchLibos(options: { backends?: BackendKind[]; warm?: num
       for (const runtime of ["static", "python3", "java"] as const) {
         const cold = await executorFor(t, kind, runtime, 0);
         let t0 = performance.now();
-        await cold.execute(request(bin[runtime]));
-        out[`${kind} ${runtime}: cold start ms`] = performance.now() - t0;
-        await cold.close();
+        try {
+          await cold.execute(request(bin[runtime]));
+          out[`${kind} ${runtime}: cold start ms`] = performance.now() - t0;
+        } finally {
+          await cold.close();
+        }
 
         const warm = await executorFor(t, kind, runtime, 2);
         await warm.start();
-        const samples: number[] = [];
-        for (let i = 0; i < (options.warm ?? 6); i++) {
+        try {
+          const samples: number[] = [];
+          for (let i = 0; i < (options.warm ?? 6); i++) {
+            await waitIdle(warm, runtime);
+            t0 = performance.now();
+            await warm.execute(request(bin[runtime]));
+            samples.push(performance.now() - t0);
+          }
+          out[`${kind} ${runtime}: pooled task p50 ms`] = percentile(samples, 50);
+          const n = options.burst ?? 6;
           await waitIdle(warm, runtime);
           t0 = performance.now();
-          await warm.execute(request(bin[runtime]));
-          samples.push(performance.now() - t0);
+          await Promise.all(Array.from({ length: n }, () => warm.execute(request(bin[runtime]))));
+          out[`${kind} ${runtime}: tasks/s (burst of ${n}, 2 pooled)`] =
+            n / ((performance.now() - t0) / 1000);
+        } finally {
+          // Even when a figure fails, nothing of an instance may outlive the bench.
+          await warm.close();
         }
-        out[`${kind} ${runtime}: pooled task p50 ms`] = percentile(samples, 50);
-        const n = options.burst ?? 6;
-        await waitIdle(warm, runtime);
-        t0 = performance.now();
-        await Promise.all(Array.from({ length: n }, () => warm.execute(request(bin[runtime]))));
-        out[`${kind} ${runtime}: tasks/s (burst of ${n}, 2 pooled)`] = n / ((performance.now() - t0) / 1000);
-        await warm.close();
       }
       const ex = await executorFor(t, kind, "static", 1);
       await ex.start();
-      const samples: number[] = [];
-      for (let i = 0; i < 4; i++) {
-        const c = new AbortController();
-        const run = ex.execute(request(sleeper, c.signal)).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 1000));
-        const t0 = performance.now();
-        c.abort(new Error("cancel"));
-        await run;
-        samples.push(performance.now() - t0);
+      try {
+        const samples: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          const c = new AbortController();
+          const run = ex.execute(request(sleeper, c.signal)).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 1000));
+          const t0 = performance.now();
+          c.abort(new Error("cancel"));
+          await run;
+          samples.push(performance.now() - t0);
+        }
+        out[`${kind}: cancel → task failed p50 ms`] = percentile(samples, 50);
+      } finally {
+        await ex.close();
       }
-      await ex.close();
-      out[`${kind}: cancel → task failed p50 ms`] = percentile(samples, 50);
     }
   } finally {
     t.identity.close();

@@ -5,7 +5,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Instance, InstanceLimits, LibosBackend, PreparedRuntime } from "./backend.js";
-import { createLimitCgroups, removeCgroupParents, removeCgroups } from "./cgroups.js";
+import { createLimitCgroups, removeCgroupParents, removeCgroups, sweepEmptyCgroups } from "./cgroups.js";
 import { LibosUnavailableError } from "./errors.js";
 import { GUEST_PATH, POLICY_PATH, type RuntimeImage } from "./image.js";
 import { runtimeMeasurement } from "./measure.js";
@@ -93,6 +93,7 @@ export class BwrapBackend implements LibosBackend {
   }
 
   async probe(image: RuntimeImage): Promise<void> {
+    await sweepEmptyCgroups();
     if (!existsSync(this.bwrap))
       throw new LibosUnavailableError(`bubblewrap is not installed (${this.bwrap})`);
     await mkdir(this.options.stateDir, { recursive: true, mode: 0o700 });

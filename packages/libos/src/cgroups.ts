@@ -35,6 +35,14 @@ export async function removeCgroupParents(): Promise<void> {
   await Promise.all(hierarchies().map((h) => rmdir(join(h, CGROUP_PARENT)).catch(() => undefined)));
 }
 
+/**
+ * Removes instance cgroups a crashed node left behind. Only empty ones go: rmdir of a cgroup that
+ * still holds processes (another node's live instance) fails, so this is safe beside others.
+ */
+export async function sweepEmptyCgroups(): Promise<void> {
+  await Promise.all(leftoverCgroups().map((d) => rmdir(d).catch(() => undefined)));
+}
+
 /** Instance cgroup directories still present (tests check that none is left). */
 export function leftoverCgroups(): string[] {
   return hierarchies().flatMap((h) => {

@@ -5,7 +5,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Instance, InstanceLimits, LibosBackend, PreparedRuntime } from "./backend.js";
-import { CGROUP_PARENT, removeCgroupParents, removeCgroups } from "./cgroups.js";
+import { CGROUP_PARENT, removeCgroupParents, removeCgroups, sweepEmptyCgroups } from "./cgroups.js";
 import { LibosUnavailableError } from "./errors.js";
 import { GUEST_PATH, POLICY_PATH, type RuntimeImage } from "./image.js";
 import { runtimeMeasurement } from "./measure.js";
@@ -62,6 +62,7 @@ export class GvisorBackend implements LibosBackend {
   }
 
   async probe(image: RuntimeImage): Promise<void> {
+    await sweepEmptyCgroups();
     if (!existsSync(this.runsc))
       throw new LibosUnavailableError(`gVisor is not installed (${this.runsc}; apt-get install runsc)`);
     const policy = join(this.options.stateDir, "probe-policy.json");
