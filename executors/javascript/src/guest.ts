@@ -73,10 +73,11 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
   });
   const ctx = runtime.newContext();
   // False when QuickJS's state may hold leaked values: freeing the runtime would then abort the
-  // whole engine (an assertion in JS_FreeRuntime). The sandbox process is discarded after one
-  // task anyway, so such a runtime is simply left to the process's end.
+  // whole engine (an assertion in JS_FreeRuntime). Such a runtime is left to the process's end:
+  // the task fails, and a failed task's worker process is always discarded.
   let clean = true;
-  const failed = (reason: string): GuestResult => ({ ok: false, reason });
+  // Log lines written before a failure are kept: they are how an owner debugs the failure.
+  const failed = (reason: string): GuestResult => ({ ok: false, reason, logs });
   try {
     let source: string;
     try {

@@ -7,5 +7,12 @@ export {
   type SandboxPoolOptions,
   type SandboxPoolStats,
 } from "./pool.js";
+export {
+  type RecyclingPoolOptions,
+  type RecyclingPoolStats,
+  type RecyclingRunOptions,
+  RecyclingSandboxPool,
+  type SandboxProgram,
+} from "./reusable.js";
 export * from "./types.js";
 export { allocateSandboxUid, releaseSandboxUid, sandboxUidBlock, UID_BLOCK_SIZE } from "./uid-range.js";
