@@ -2,7 +2,7 @@
 // sustained throughput for a trivial function. Every call runs in a fresh single-use sandbox, so
 // throughput is bounded by how fast the pool refills.
 import { DEFAULT_LIMITS, MemoryTaskRuntime } from "@cloister/runtime";
-import { PythonExecutor } from "../src/index.js";
+import { PyodideExecutor as PythonExecutor } from "../src/index.js";
 
 const TRIVIAL = Buffer.from("def entrypoint(argv):\n    return argv[1]\n");
 

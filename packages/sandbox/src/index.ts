@@ -8,6 +8,7 @@ export {
   type SandboxPoolStats,
 } from "./pool.js";
 export {
+  decodeFrames,
   type RecyclingPoolOptions,
   type RecyclingPoolStats,
   type RecyclingRunOptions,

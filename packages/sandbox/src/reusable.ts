@@ -25,7 +25,12 @@ import { checkSandbox } from "./pool.js";
 import { SandboxProcess } from "./process.js";
 import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
 import { allocateSandboxUid, releaseSandboxUid } from "./uid-range.js";
-import { encodeFrame } from "./worker/frame.js";
+import { encodeFrame, type Frame, FrameDecoder } from "./worker/frame.js";
+
+/** Decodes frames held whole in memory (e.g. a result relayed inside a blob); throws FrameError. */
+export function decodeFrames(bytes: Buffer, maxFrameBytes: number): Frame[] {
+  return new FrameDecoder(maxFrameBytes).push(bytes);
+}
 
 const ENTRY = join(dirname(fileURLToPath(import.meta.url)), "worker", "reusable-entry.js");
 
