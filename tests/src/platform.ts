@@ -30,7 +30,7 @@ export function runPython(
   return promisify(execFile)("/usr/bin/python3", [...args, "--descriptors", DESCRIPTORS, ...extra]);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

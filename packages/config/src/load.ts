@@ -34,6 +34,16 @@ export function loadConfig(options: LoadOptions = {}): CloisterConfig {
     if (env.CLOISTER_ETCD_ENDPOINTS) storage.etcd_endpoints = env.CLOISTER_ETCD_ENDPOINTS.split(",");
     raw.storage = storage;
   }
+  // CLOISTER_OPS_LISTEN_<SERVICE>=host:port (e.g. CLOISTER_OPS_LISTEN_FRONTEND): how a launcher
+  // such as `cloister up` gives each child its operations endpoint without a config file edit.
+  const opsEnv = Object.entries(env).filter(([k, v]) => k.startsWith("CLOISTER_OPS_LISTEN_") && v);
+  if (opsEnv.length) {
+    const ops = { ...((raw.ops as Record<string, unknown>) ?? {}) };
+    const listen = { ...((ops.listen as Record<string, unknown>) ?? {}) };
+    for (const [k, v] of opsEnv) listen[k.slice("CLOISTER_OPS_LISTEN_".length).toLowerCase()] = v;
+    ops.listen = listen;
+    raw.ops = ops;
+  }
   if (options.overrides?.data_dir) raw.data_dir = options.overrides.data_dir;
 
   const parsed = configSchema.safeParse(raw);

@@ -1,5 +1,11 @@
 import { z } from "zod";
 
+/** `host:port` of an operations endpoint, or "" for none. */
+const opsAddress = z
+  .string()
+  .regex(/^$|^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port or an empty string")
+  .default("");
+
 /** `host:port` where a service listens. */
 const listenAddress = z
   .string()
@@ -69,6 +75,26 @@ export const configSchema = z
         storage: advertisedUrl.default("https://localhost:17778"),
         access_control: advertisedUrl.default("https://localhost:17779"),
         scheduler: advertisedUrl.default("https://localhost:17780"),
+      })
+      .prefault({}),
+    ops: z
+      .object({
+        /**
+         * Where each service serves its operations endpoint (plain HTTP: /metrics, /livez,
+         * /readyz, /version), never on an attested port. "" (the default) serves none. In a
+         * one-service-per-pod deployment every key can name the same address.
+         */
+        listen: z
+          .object({
+            authentication: opsAddress,
+            frontend: opsAddress,
+            management: opsAddress,
+            storage: opsAddress,
+            access_control: opsAddress,
+            scheduler: opsAddress,
+            execution: opsAddress,
+          })
+          .prefault({}),
       })
       .prefault({}),
     storage: z

@@ -22,9 +22,19 @@ export interface DiscoveryOptions {
   simulatedEpcMib?: number | undefined;
 }
 
-/** Device nodes of the Linux in-kernel SGX driver (5.11+). */
-export const SGX_DEVICE_NODES = ["sgx_enclave", "sgx_provision"] as const;
+/**
+ * SGX device nodes a container may need: the in-kernel driver's (Linux 5.11+), the `/dev/sgx/`
+ * links older DCAP drivers and some runtimes use, and the legacy out-of-tree driver's `isgx`.
+ */
+export const SGX_ENCLAVE_NODES = ["sgx_enclave", "sgx/enclave", "isgx"] as const;
+/** Nodes that grant access to the provisioning key (PCK-derived keys for DCAP quotes). */
+export const SGX_PROVISION_NODES = ["sgx_provision", "sgx/provision"] as const;
+export const SGX_DEVICE_NODES = [...SGX_ENCLAVE_NODES, ...SGX_PROVISION_NODES] as const;
 export type SgxDeviceNode = (typeof SGX_DEVICE_NODES)[number];
+
+/** Whether an enclave can be created: any enclave device node is present. */
+export const hasEnclaveNode = (nodes: readonly SgxDeviceNode[]): boolean =>
+  nodes.some((n) => (SGX_ENCLAVE_NODES as readonly string[]).includes(n));
 
 export interface EpcRegion {
   /** NUMA node of this EPC section; undefined when the host does not say. */
@@ -100,7 +110,7 @@ export function discoverTee(options: DiscoveryOptions): TeeInventory {
     // No cpuinfo (non-Linux test hosts): the device node alone decides.
   }
   const deviceNodes = presentDeviceNodes(devRoot);
-  const hardware = deviceNodes.includes("sgx_enclave");
+  const hardware = hasEnclaveNode(deviceNodes);
 
   const useHardware = options.mode === "sgx" || (options.mode === "auto" && hardware);
   if (useHardware) {

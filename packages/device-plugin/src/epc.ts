@@ -2,7 +2,14 @@
 // `cloister.io/epc-mib: 256` is only placed on a node with 256 MiB of EPC left, and the kubelet
 // does the book-keeping. Allocating hands the container the SGX device nodes and its share.
 import { CloisterError, ConfigError, Status } from "@cloister/core";
-import { presentDeviceNodes, type TeeInventory } from "./discovery.js";
+import {
+  hasEnclaveNode,
+  presentDeviceNodes,
+  SGX_ENCLAVE_NODES,
+  SGX_PROVISION_NODES,
+  type SgxDeviceNode,
+  type TeeInventory,
+} from "./discovery.js";
 import type {
   ContainerAllocateResponse,
   ContainerPreferredAllocationRequest,
@@ -28,6 +35,32 @@ export interface EpcResourceOptions {
   chunkMib: number;
   /** Where the host's /dev is visible, for the health check. */
   devRoot?: string;
+  /**
+   * Also hand out the provisioning device nodes. Only containers that generate DCAP quotes need
+   * them, and access to the provisioning key is a privilege: off unless asked for.
+   */
+  provision?: boolean;
+}
+
+/** What a plugin serves: its devices, their health, and what one allocation gets. */
+export interface PluginResource {
+  devices(): Device[];
+  refresh(): boolean;
+  allocate(ids: readonly string[]): ContainerAllocateResponse;
+  preferred(req: ContainerPreferredAllocationRequest): string[];
+}
+
+const deviceSpecs = (nodes: readonly SgxDeviceNode[]) =>
+  nodes.map((n) => ({ containerPath: `/dev/${n}`, hostPath: `/dev/${n}`, permissions: "rw" }));
+
+function checkIds(ids: readonly string[], known: (id: string) => boolean): void {
+  if (ids.length === 0) throw new CloisterError(Status.INVALID_ARGUMENT, "no devices requested");
+  const unknown = ids.filter((id) => !known(id));
+  if (unknown.length) {
+    throw new CloisterError(Status.INVALID_ARGUMENT, `unknown device ids: ${unknown.slice(0, 5).join(", ")}`);
+  }
+  if (new Set(ids).size !== ids.length)
+    throw new CloisterError(Status.INVALID_ARGUMENT, "duplicate device ids");
 }
 
 interface Slot {
@@ -35,13 +68,14 @@ interface Slot {
   numaNode: number | undefined;
 }
 
-export class EpcResource {
+export class EpcResource implements PluginResource {
   readonly chunkMib: number;
   readonly inventory: TeeInventory;
   private readonly slots: Slot[];
   private readonly byId: Map<string, Slot>;
   private readonly devRoot: string;
   private healthy: boolean;
+  private readonly provision: boolean;
 
   constructor(options: EpcResourceOptions) {
     if (!Number.isInteger(options.chunkMib) || options.chunkMib <= 0) {
@@ -50,6 +84,7 @@ export class EpcResource {
     this.chunkMib = options.chunkMib;
     this.inventory = options.inventory;
     this.devRoot = options.devRoot ?? "/dev";
+    this.provision = options.provision ?? false;
     // IDs say which kind of device they are so `kubectl describe node` never passes a simulated
     // resource off as hardware.
     const prefix = options.inventory.simulated ? "sim-epc" : "epc";
@@ -74,10 +109,10 @@ export class EpcResource {
     return this.slots.length * this.chunkMib;
   }
 
-  /** Hardware devices are healthy while /dev/sgx_enclave exists; simulated ones always are. */
+  /** Hardware devices are healthy while an enclave device node exists; simulated ones always are. */
   private probe(): boolean {
     if (this.inventory.kind !== "sgx") return true;
-    return presentDeviceNodes(this.devRoot).includes("sgx_enclave");
+    return hasEnclaveNode(presentDeviceNodes(this.devRoot));
   }
 
   /** Re-check health; true when it changed (the caller then pushes a new list to the kubelet). */
@@ -99,19 +134,14 @@ export class EpcResource {
 
   /** What the kubelet must give one container holding `ids`. */
   allocate(ids: readonly string[]): ContainerAllocateResponse {
-    if (ids.length === 0) throw new CloisterError(Status.INVALID_ARGUMENT, "no devices requested");
-    const unknown = ids.filter((id) => !this.byId.has(id));
-    if (unknown.length) {
-      throw new CloisterError(
-        Status.INVALID_ARGUMENT,
-        `unknown device ids: ${unknown.slice(0, 5).join(", ")}`,
-      );
-    }
-    if (new Set(ids).size !== ids.length)
-      throw new CloisterError(Status.INVALID_ARGUMENT, "duplicate device ids");
+    checkIds(ids, (id) => this.byId.has(id));
     if (!this.healthy)
       throw new CloisterError(Status.FAILED_PRECONDITION, "the SGX device is unavailable on this node");
-    const nodes = this.inventory.kind === "sgx" ? presentDeviceNodes(this.devRoot) : [];
+    const wanted: readonly SgxDeviceNode[] = this.provision
+      ? [...SGX_ENCLAVE_NODES, ...SGX_PROVISION_NODES]
+      : SGX_ENCLAVE_NODES;
+    const nodes =
+      this.inventory.kind === "sgx" ? presentDeviceNodes(this.devRoot).filter((n) => wanted.includes(n)) : [];
     return {
       envs: {
         [ENV.epcMib]: String(ids.length * this.chunkMib),
@@ -119,7 +149,7 @@ export class EpcResource {
         [ENV.simulated]: String(this.inventory.simulated),
       },
       mounts: [],
-      devices: nodes.map((n) => ({ containerPath: `/dev/${n}`, hostPath: `/dev/${n}`, permissions: "rw" })),
+      devices: deviceSpecs(nodes),
       annotations: {},
       cdiDevices: [],
     };
@@ -153,5 +183,89 @@ export class EpcResource {
       }
     }
     return chosen;
+  }
+}
+
+export interface SharedDeviceOptions {
+  inventory: TeeInventory;
+  /** Which device nodes one allocation maps. */
+  nodes: "enclave" | "provision";
+  /** How many containers on this node may hold the device at once. */
+  limit: number;
+  devRoot?: string;
+}
+
+/**
+ * A device node shared by up to `limit` containers, counted by the kubelet (Intel's model:
+ * `sgx.intel.com/enclave`, `sgx.intel.com/provision`). The node has none when it has no SGX.
+ */
+export class SharedDeviceResource implements PluginResource {
+  private readonly ids: string[];
+  private readonly devRoot: string;
+  private readonly group: readonly SgxDeviceNode[];
+  private healthy: boolean;
+
+  constructor(private readonly options: SharedDeviceOptions) {
+    if (!Number.isInteger(options.limit) || options.limit <= 0 || options.limit > MAX_DEVICES) {
+      throw new ConfigError(`the shared device limit must be a whole number from 1 to ${MAX_DEVICES}`);
+    }
+    this.devRoot = options.devRoot ?? "/dev";
+    this.group = options.nodes === "enclave" ? SGX_ENCLAVE_NODES : SGX_PROVISION_NODES;
+    const hardware = options.inventory.kind === "sgx";
+    const prefix = options.inventory.simulated ? `sim-${options.nodes}` : options.nodes;
+    this.ids =
+      hardware || options.inventory.simulated
+        ? Array.from({ length: options.limit }, (_, i) => `${prefix}-${i}`)
+        : [];
+    this.healthy = this.probe();
+  }
+
+  private present(): SgxDeviceNode[] {
+    return presentDeviceNodes(this.devRoot).filter((n) => this.group.includes(n));
+  }
+
+  private probe(): boolean {
+    return this.options.inventory.kind !== "sgx" || this.present().length > 0;
+  }
+
+  refresh(): boolean {
+    const now = this.probe();
+    const changed = now !== this.healthy;
+    this.healthy = now;
+    return changed;
+  }
+
+  devices(): Device[] {
+    const health = this.healthy ? HEALTHY : UNHEALTHY;
+    return this.ids.map((ID) => ({ ID, health, topology: undefined }));
+  }
+
+  allocate(ids: readonly string[]): ContainerAllocateResponse {
+    checkIds(ids, (id) => this.ids.includes(id));
+    if (!this.healthy)
+      throw new CloisterError(
+        Status.FAILED_PRECONDITION,
+        `the SGX ${this.options.nodes} device is unavailable on this node`,
+      );
+    const nodes = this.options.inventory.kind === "sgx" ? this.present() : [];
+    return {
+      envs: {
+        [ENV.provider]: this.options.inventory.kind,
+        [ENV.simulated]: String(this.options.inventory.simulated),
+      },
+      mounts: [],
+      devices: deviceSpecs(nodes),
+      annotations: {},
+      cdiDevices: [],
+    };
+  }
+
+  preferred(req: ContainerPreferredAllocationRequest): string[] {
+    const chosen = [...new Set(req.mustIncludeDeviceIDs)];
+    for (const id of req.availableDeviceIDs) {
+      if (chosen.length >= req.allocationSize) break;
+      if (!chosen.includes(id) && this.ids.includes(id)) chosen.push(id);
+    }
+    return chosen.slice(0, Math.max(req.allocationSize, 0));
   }
 }

@@ -7,7 +7,7 @@ import { type FSWatcher, statSync, unlinkSync, watch } from "node:fs";
 import { join } from "node:path";
 import { CloisterError, isCloisterError, type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
-import type { EpcResource } from "./epc.js";
+import type { PluginResource } from "./epc.js";
 import {
   type AllocateRequest,
   type AllocateResponse,
@@ -26,15 +26,25 @@ import {
 export const API_VERSION = "v1beta1";
 export const DEFAULT_DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins";
 export const KUBELET_SOCKET = "kubelet.sock";
-/** The extended resource advertised unless told otherwise; pods ask for it in their limits. */
-export const DEFAULT_RESOURCE_NAME = "cloister.io/epc-mib";
+/** Resource names of the two models this plugin speaks (pods ask for them in their limits). */
+export const RESOURCE_NAMES = {
+  /** Aliyun's model: one device per MiB of EPC. */
+  aliyunEpc: "alibabacloud.com/sgx_epc_MiB",
+  /** Intel's model: EPC in bytes as a node extended resource, devices counted separately. */
+  intelEpc: "sgx.intel.com/epc",
+  intelEnclave: "sgx.intel.com/enclave",
+  intelProvision: "sgx.intel.com/provision",
+} as const;
+export type ResourceModel = "aliyun" | "intel";
+/** The EPC resource advertised by default (the aliyun model). */
+export const DEFAULT_RESOURCE_NAME = RESOURCE_NAMES.aliyunEpc;
 
 /** An extended resource name: `<dns-domain>/<name>`, never in the kubernetes.io domain. */
 const RESOURCE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export interface DevicePluginOptionsInput {
   resourceName: string;
-  resource: EpcResource;
+  resource: PluginResource;
   /** The kubelet's device-plugin directory. */
   pluginDir?: string;
   /** Our socket's file name inside pluginDir. */
@@ -70,7 +80,7 @@ export class CloisterDevicePlugin extends EventEmitter {
   readonly socketName: string;
   readonly socketPath: string;
   readonly kubeletSocketPath: string;
-  private readonly resource: EpcResource;
+  private readonly resource: PluginResource;
   private readonly log: Logger;
   private readonly healthIntervalMs: number;
   private readonly watchIntervalMs: number;

@@ -264,8 +264,8 @@ describe("kustomize manifests", () => {
     checkPlatform(objs);
     const ds = find(objs, "DaemonSet", "cloister-device-plugin");
     const c = ds.spec.template.spec.containers[0];
-    const resource = argValue(c.args, "--resource-name");
-    assert.equal(resource, DEFAULT_RESOURCE_NAME);
+    assert.equal(argValue(c.args, "--resource-model"), "aliyun");
+    const resource = DEFAULT_RESOURCE_NAME;
     const dir = argValue(c.args, "--device-plugin-dir");
     assert.equal(dir, DEFAULT_DEVICE_PLUGIN_DIR);
     assert.ok(c.volumeMounts.some((m: Obj) => m.mountPath === dir));
@@ -450,18 +450,16 @@ describe("Helm chart", () => {
 
   it("asks for the device plugin's resource when tee.enabled, and wires the plugin to the same name", () => {
     assert.equal(values.tee.enabled, false);
-    assert.equal(values.tee.resourceName, DEFAULT_RESOURCE_NAME);
+    assert.equal(values.tee.resourceModel, "aliyun");
     for (const name of SERVICE_NAMES)
       assert.ok(
         Number.isInteger(values.services[valuesKey[name]].epcMib) &&
           values.services[valuesKey[name]].epcMib > 0,
       );
-    assert.match(
-      all,
-      /if \$root\.Values\.tee\.enabled }}\n\s+\{\{ \$root\.Values\.tee\.resourceName }}: \{\{ \$svc\.epcMib \| quote }}/,
-    );
+    assert.match(all, /if \$root\.Values\.tee\.enabled }}\n\s+\{\{- include "cloister.teeResources"/);
+    assert.ok(all.includes(`${DEFAULT_RESOURCE_NAME}: {{ .svc.epcMib | quote }}`));
     const dp = templates["device-plugin.yaml"]!;
-    assert.match(dp, /--resource-name=\{\{ \.Values\.tee\.resourceName }}/);
+    assert.match(dp, /--resource-model=\{\{ \.Values\.tee\.resourceModel }}/);
     assert.ok(dp.includes(`--device-plugin-dir=${DEFAULT_DEVICE_PLUGIN_DIR}`));
     assert.ok(dp.includes(`path: ${DEFAULT_DEVICE_PLUGIN_DIR}`));
   });

@@ -34,7 +34,7 @@ describe("device plugin against a kubelet", () => {
     const inventory = discoverTee({ mode: "auto", sysfsRoot, devRoot, procRoot: join(root, "none") });
     plugin = new CloisterDevicePlugin({
       resourceName: "cloister.io/epc-mib",
-      resource: new EpcResource({ inventory, chunkMib: 1, devRoot }),
+      resource: new EpcResource({ inventory, chunkMib: 1, devRoot, provision: true }),
       pluginDir,
       // Polling backs up the directory watch; short so a missed event costs the test little.
       watchIntervalMs: 100,

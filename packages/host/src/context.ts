@@ -1,8 +1,18 @@
+import { readFileSync } from "node:fs";
 import { type CloisterConfig, type ServiceName, targetOf } from "@cloister/config";
 import { ConfigError, createLogger, type Logger } from "@cloister/core";
+import {
+  HealthState,
+  healthServiceImplementation,
+  metricsInterceptor,
+  type OpsServer,
+  ServiceMetrics,
+  startOpsServer,
+} from "@cloister/observability";
+import { health } from "@cloister/proto";
 import { type AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
 import { AttestedIdentity, measureService, SimAttestationService, SimTeeProvider } from "@cloister/tee";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
 import { loadPlatformTrust, type PlatformTrust, policyFor, verifierFor } from "./trust.js";
 
@@ -15,6 +25,12 @@ export interface ServiceContext {
   readonly trust: PlatformTrust;
   /** This service's own MRENCLAVE (hex). */
   readonly mrEnclave: string;
+  /** Prometheus series of this process (served on the operations endpoint). */
+  readonly metrics: ServiceMetrics;
+  /** Readiness: named dependency checks, served by grpc.health.v1 and /readyz. */
+  readonly health: HealthState;
+  /** The operations endpoint, when `ops.listen.<service>` configures one. */
+  readonly ops: OpsServer | undefined;
   /** An API endpoint: presents our attested certificate, asks no client certificate. */
   apiServer(): AttestedServer;
   /** An internal endpoint: only the peers of spec/attestation.md §10 get a connection. */
@@ -53,7 +69,12 @@ export async function createServiceContext(
     attestationService,
     reattestIntervalMs: config.tee.reattest_interval_secs * 1000,
   });
-  identity.on("renewed", () => log.info("re-attested: new key and certificate for new connections"));
+  const metrics = new ServiceMetrics(name);
+  const healthState = new HealthState();
+  identity.on("renewed", () => {
+    metrics.attestationRefreshes.inc();
+    log.info("re-attested: new key and certificate for new connections");
+  });
   log.info(
     { mrEnclave: mrEnclave.toString("hex"), tee: provider.kind, simulated: provider.simulated },
     "attested",
@@ -61,6 +82,42 @@ export async function createServiceContext(
 
   const clients = INTERNAL_CLIENTS[name] ?? [];
   const credentials = new Map<ServiceName, grpc.ChannelCredentials>();
+  const interceptors = [metricsInterceptor(metrics)];
+  /** Every attested server answers grpc.health.v1 from the same dependency checks. */
+  const withHealth = (server: AttestedServer): AttestedServer => {
+    server.addService(
+      health.HealthService,
+      healthServiceImplementation(healthState, () => server.serviceNames()),
+    );
+    return server;
+  };
+  const peerCredentials = (peer: ServiceName): grpc.ChannelCredentials => {
+    let c = credentials.get(peer);
+    if (!c) {
+      c = attestedChannelCredentials({
+        verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])),
+        identity,
+      });
+      credentials.set(peer, c);
+      // A peer this service talks to is a dependency of its readiness: reachable and attested.
+      const target =
+        peer === "frontend" || peer === "execution" ? undefined : targetOf(config.advertised[peer]);
+      if (target) healthState.addCheck(peer, () => reachable(target, c as grpc.ChannelCredentials));
+    }
+    return c;
+  };
+  const opsListen = config.ops.listen[name];
+  const ops = opsListen
+    ? await startOpsServer({
+        listen: opsListen,
+        service: name,
+        version: SERVICE_VERSION,
+        mrEnclave: mrEnclave.toString("hex"),
+        metrics,
+        health: healthState,
+      })
+    : undefined;
+  if (ops) log.info({ address: ops.address }, "operations endpoint (metrics, health) listening");
   return {
     name,
     config,
@@ -68,27 +125,48 @@ export async function createServiceContext(
     identity,
     trust,
     mrEnclave: mrEnclave.toString("hex"),
-    apiServer: () => createAttestedServer({ identity, logger: log }),
+    metrics,
+    health: healthState,
+    ops,
+    apiServer: () => withHealth(createAttestedServer({ identity, logger: log, interceptors })),
     internalServer: () =>
-      createAttestedServer({
-        identity,
-        verifyClient: verifierFor(policyFor(trust, clients.map(enclaveName))),
-        logger: log,
-      }),
-    peerCredentials(peer) {
-      let c = credentials.get(peer);
-      if (!c) {
-        c = attestedChannelCredentials({
-          verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])),
+      withHealth(
+        createAttestedServer({
           identity,
-        });
-        credentials.set(peer, c);
-      }
-      return c;
-    },
+          verifyClient: verifierFor(policyFor(trust, clients.map(enclaveName))),
+          logger: log,
+          interceptors,
+        }),
+      ),
+    peerCredentials,
     peerAddress: (peer) => targetOf(config.advertised[peer]),
     async close() {
+      healthState.setStopping();
+      await ops?.close();
       identity.close();
     },
   };
+}
+
+const SERVICE_VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+})();
+
+/** Opens an attested connection to `target` and waits until it is ready (TLS and attestation done). */
+function reachable(target: string, credentials: grpc.ChannelCredentials): Promise<void> {
+  const client = new grpc.Client(target, credentials);
+  return new Promise<void>((resolve, reject) => {
+    client.waitForReady(Date.now() + 2500, (err) => {
+      client.close();
+      if (err) reject(new Error(`${target} is not reachable or not attested: ${err.message}`));
+      else resolve();
+    });
+  });
 }

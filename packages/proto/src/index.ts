@@ -4,6 +4,7 @@
 
 export * as extensions from "./gen/cloister_extensions.js";
 export { Empty } from "./gen/google/protobuf/empty.js";
+export * as health from "./gen/grpc/health/v1/health.js";
 export * as accessControl from "./gen/teaclave_access_control_service.js";
 export * as authentication from "./gen/teaclave_authentication_service.js";
 export * as common from "./gen/teaclave_common.js";

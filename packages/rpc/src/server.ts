@@ -28,6 +28,8 @@ export interface AttestedServerOptions {
   shutdownGraceMs?: number;
   /** Connections that have not finished the TLS handshake by then are dropped (default 20 s). */
   handshakeTimeoutMs?: number;
+  /** grpc-js server interceptors (metrics, ...), outermost first. */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 /**
@@ -48,6 +50,7 @@ export class AttestedServer {
   private readonly graceMs: number;
   private state: "idle" | "listening" | "closing" | "closed" = "idle";
   private closing: Promise<void> | undefined;
+  private readonly names: string[] = [];
 
   constructor(private readonly opts: AttestedServerOptions) {
     const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -56,6 +59,7 @@ export class AttestedServer {
     this.grpc = new grpc.Server({
       "grpc.max_receive_message_length": max,
       "grpc.max_send_message_length": max,
+      ...(opts.interceptors?.length ? { interceptors: opts.interceptors } : {}),
     });
     // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
     this.injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
@@ -81,6 +85,15 @@ export class AttestedServer {
   /** Registers a service implementation (see `unary()` for async handlers). */
   addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
     this.grpc.addService(service, implementation);
+    for (const m of Object.values(service)) {
+      const name = /^\/([^/]+)\//.exec(m.path)?.[1];
+      if (name && !this.names.includes(name)) this.names.push(name);
+    }
+  }
+
+  /** Fully-qualified names of the gRPC services registered so far (for health checks). */
+  serviceNames(): readonly string[] {
+    return this.names;
   }
 
   /** Starts listening on `host:port` (port 0 picks a free port); resolves to the bound port. */

@@ -32,6 +32,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   server.addService(proto.TeaclaveSchedulerService, {
     publishTask: unary(async (req: proto.PublishTaskRequest) => {
       await scheduler.publishTask(req.stagedTask);
+      ctx.metrics.tasks.inc({ state: "staged" });
       return Empty.fromPartial({});
     }, log),
     subscribe: unary(async () => {
@@ -43,11 +44,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     }, log),
     updateTaskStatus: unary(async (req: proto.UpdateTaskStatusRequest) => {
       await scheduler.updateTaskStatus(req.taskId);
+      ctx.metrics.tasks.inc({ state: "running" });
       return Empty.fromPartial({});
     }, log),
     updateTaskResult: unary(async (req: proto.UpdateTaskResultRequest) => {
       if (!req.result) throw new CloisterError(Status.INTERNAL, "missing task result");
-      await scheduler.updateTaskResult(req.taskId, taskResultFromProto(req.result));
+      const result = taskResultFromProto(req.result);
+      await scheduler.updateTaskResult(req.taskId, result);
+      ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
       return Empty.fromPartial({});
     }, log),
     heartbeat: unary(

@@ -79,6 +79,9 @@ spec:
       annotations:
         checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
     spec:
+      {{- if $root.Values.serviceAccount.create }}
+      serviceAccountName: {{ include "cloister.fullname" $root }}
+      {{- end }}
       automountServiceAccountToken: false
       enableServiceLinks: false
       {{- with $root.Values.imagePullSecrets }}
@@ -135,29 +138,45 @@ spec:
           env:
             - name: CLOISTER_HOME
               value: {{ $root.Values.dataDir }}
-          {{- if $svc.ports }}
+            {{- if and $root.Values.tee.enabled (eq $root.Values.tee.resourceModel "intel") }}
+            # Intel's model publishes EPC as a node resource without Allocate: tell the service its budget.
+            - name: CLOISTER_TEE_EPC_MIB
+              value: {{ $svc.epcMib | quote }}
+            {{- end }}
           ports:
             {{- range $pname, $port := $svc.ports }}
             - name: {{ $pname }}
               containerPort: {{ $port }}
             {{- end }}
+            - name: metrics
+              containerPort: {{ $root.Values.metrics.port }}
+          # The operations endpoint answers from the service's dependency checks (storage,
+          # scheduler, peers reachable and attested; executors probed).
           readinessProbe:
-            tcpSocket:
-              port: {{ keys $svc.ports | sortAlpha | first }}
+            httpGet:
+              path: /readyz
+              port: metrics
             periodSeconds: 5
+            failureThreshold: 3
           livenessProbe:
-            tcpSocket:
-              port: {{ keys $svc.ports | sortAlpha | first }}
+            httpGet:
+              path: /livez
+              port: metrics
             initialDelaySeconds: 30
             periodSeconds: 20
-          {{- end }}
+          startupProbe:
+            httpGet:
+              path: /livez
+              port: metrics
+            periodSeconds: 2
+            failureThreshold: 90
           resources:
             requests:
               {{- toYaml $svc.resources.requests | nindent 14 }}
             limits:
               {{- toYaml $svc.resources.limits | nindent 14 }}
               {{- if $root.Values.tee.enabled }}
-              {{ $root.Values.tee.resourceName }}: {{ $svc.epcMib | quote }}
+              {{- include "cloister.teeResources" (dict "root" $root "svc" $svc) | nindent 14 }}
               {{- end }}
           securityContext:
             allowPrivilegeEscalation: false
@@ -246,4 +265,35 @@ spec:
       targetPort: {{ $pname }}
       protocol: TCP
     {{- end }}
+{{- end -}}
+
+{{/* Extended resources one TEE pod asks for, per resource model: (dict "root" $ "svc" <one service's values>). */}}
+{{- define "cloister.teeResources" -}}
+{{- $v := .root.Values -}}
+{{- if eq $v.tee.resourceModel "intel" -}}
+sgx.intel.com/epc: {{ printf "%dMi" (int .svc.epcMib) | quote }}
+sgx.intel.com/enclave: "1"
+sgx.intel.com/provision: "1"
+{{- else -}}
+alibabacloud.com/sgx_epc_MiB: {{ .svc.epcMib | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* Refuse TEE pods that no device plugin could ever place. */}}
+{{- define "cloister.checkTee" -}}
+{{- $v := .Values -}}
+{{- if and $v.tee.enabled (not $v.devicePlugin.enabled) (not $v.tee.externalDevicePlugin) -}}
+{{- fail (printf "tee.enabled=true makes every pod ask for %s resources, which no node offers without a device plugin: set devicePlugin.enabled=true, or tee.externalDevicePlugin=true when the cluster runs one" $v.tee.resourceModel) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operations port (metrics, probes) is reachable from networkPolicy.metricsFrom (default anyone). */}}
+{{- define "cloister.metricsIngress" -}}
+- ports:
+    - protocol: TCP
+      port: {{ .Values.metrics.port }}
+  {{- with .Values.networkPolicy.metricsFrom }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end -}}

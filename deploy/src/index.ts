@@ -1,0 +1,2 @@
+export { helmBinary, readZipEntry } from "./helm.js";
+export { type KubeObject, validateObject } from "./validate.js";

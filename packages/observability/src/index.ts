@@ -1,0 +1,5 @@
+export { healthServiceImplementation } from "./grpc-health.js";
+export { type CheckFn, type CheckResult, type HealthReport, HealthState } from "./health.js";
+export { methodLabel, metricsInterceptor } from "./interceptor.js";
+export { ServiceMetrics } from "./metrics.js";
+export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
