@@ -26,6 +26,10 @@ const benches: Bench[] = [
     () => component("@cloister/executor-javascript/bench", "benchJavascript"),
   ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
+  [
+    "executors through the platform (invoke → Finished, beside builtin-echo)",
+    async () => (await import("./executors-platform.js")).benchExecutorsPlatform(),
+  ],
 ];
 
 const only = process.argv.slice(2);

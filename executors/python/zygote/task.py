@@ -269,7 +269,11 @@ def limit(limits):
     libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     memory = int(limits.get("memoryBytes") or 0)
     if memory:
+        # Never above what the sandbox allows (lowering a hard limit is always permitted).
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = vm_size() + memory
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     # Bounds the result memfd (shared memory, not mapped, so outside RLIMIT_AS) and /tmp files.
     result = int(limits.get("resultBytes") or 0)
@@ -277,14 +281,22 @@ def limit(limits):
         resource.setrlimit(resource.RLIMIT_FSIZE, (result, result))
     cpu = int(limits.get("cpuSeconds") or 0)
     if cpu:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        # CPU time the process already used (none: it was just forked) plus the task's budget,
+        # never above the sandbox's own hard limit.
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = cpu if hard == resource.RLIM_INFINITY else min(cpu, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard if hard != resource.RLIM_INFINITY else soft + 1))
 
 
 def child(job_fd, result_fd):
     header, blobs = read_job(job_fd)
     os.close(job_fd)
     job = header.get("data") or {}
-    limit(job.get("limits") or {})
+    try:
+        limit(job.get("limits") or {})
+    except BaseException as e:  # noqa: BLE001
+        sys.stderr.write("cloister: cannot limit the task process: %s\n" % describe(e))
+        raise
     os.chdir("/tmp")
     reply, out_blobs = run(job, blobs)
     sys.stdout.flush()

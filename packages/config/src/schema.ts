@@ -129,7 +129,7 @@ export const configSchema = z
           .array(z.enum(["builtin", "wamr", "javascript", "python"]))
           .nonempty()
           .default(["builtin", "wamr", "javascript", "python"]),
-        /** Warm sandboxes kept ready per sandboxed executor. */
+        /** Warm sandboxed workers kept ready (not yet bound to a function) per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
         /** Largest input or output file, in MiB. */
         max_file_mb: z.number().int().min(1).max(65_536).default(1024),
