@@ -4,7 +4,7 @@
 // binds read-only.
 import type { SandboxReply, WorkerJob } from "@cloister/sandbox";
 import type { QuickJSWASMModule } from "quickjs-emscripten-core";
-import { type JavascriptGuestLimits, loadQuickJS, runJavascriptGuest } from "./guest.js";
+import { isEngineBroken, type JavascriptGuestLimits, loadQuickJS, runJavascriptGuest } from "./guest.js";
 
 const INPUT_PREFIX = "input:";
 let quickjs: QuickJSWASMModule | undefined;
@@ -31,5 +31,8 @@ export async function run(job: WorkerJob): Promise<SandboxReply> {
   if (!result.ok) return { data: { ok: false, reason: result.reason, logs: result.logs ?? [] } };
   const blobs = new Map<string, Uint8Array>();
   for (const [name, value] of result.outputs) blobs.set(`output:${name}`, value);
-  return { data: { ok: true, returnValue: result.returnValue, logs: result.logs }, blobs };
+  return {
+    data: { ok: true, returnValue: result.returnValue, logs: result.logs, recycle: isEngineBroken() },
+    blobs,
+  };
 }
