@@ -31,3 +31,10 @@ for (const layer of workspaceLayers()) {
     .map((d) => relative(root, d));
   if (projects.length) run(bin("tsc"), ["-b", ...projects]);
 }
+
+// Workspaces with a browser bundle (the console UI): type-check it, then bundle it with esbuild.
+for (const { dir } of workspaces()) {
+  if (!existsSync(join(dir, "bundle.mjs"))) continue;
+  if (existsSync(join(dir, "ui", "tsconfig.json"))) run(bin("tsc"), ["-p", join(dir, "ui")]);
+  run(process.execPath, [join(dir, "bundle.mjs")], dir);
+}

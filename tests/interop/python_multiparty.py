@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--frontend", required=True)
     ap.add_argument("--descriptors", required=True)
     ap.add_argument("--fixtures", required=True, help="directory holding psi0.txt.enc and psi1.txt.enc")
-    ap.add_argument("--work-dir", required=True, help="directory under /tmp for the parties' files")
+    ap.add_argument("--work-dir", required=True, help="the platform's file exchange: each party's files go in <it>/<user id>/")
     ap.add_argument("--suffix", default=str(os.getpid()))
     args = ap.parse_args()
 

@@ -107,14 +107,17 @@ const call = (actor: Actor, rpc: Rpc, request: object) => send(as[actor], rpc, r
 const inputFile = (c: CloisterClient) =>
   c
     .call("registerInputFile", {
-      url: "file:///tmp/cloister-matrix/in.enc",
+      url: "https://files.example/cloister-matrix/in.enc",
       cmac: CMAC,
       cryptoInfo: wireCrypto(),
     })
     .then((r) => r.dataId);
 const outputFile = (c: CloisterClient) =>
   c
-    .call("registerOutputFile", { url: "file:///tmp/cloister-matrix/out.enc", cryptoInfo: wireCrypto() })
+    .call("registerOutputFile", {
+      url: "https://files.example/cloister-matrix/out.enc",
+      cryptoInfo: wireCrypto(),
+    })
     .then((r) => r.dataId);
 const echoFunction = (extra: Partial<frontend.RegisterFunctionRequest> = {}) =>
   as.fo.registerFunction({ name: "builtin-echo", arguments: echoArgs, ...extra });
@@ -199,26 +202,26 @@ const ROWS: Row[] = [
   { rpc: "listFunctions", as: "admin", on: "another user's lists (allowed = every function)", req: () => ({ userId: "fo" }), expect: "ok", check: (r) => { for (const id of [f.fnPub, f.fnPriv, f.fnPrivA, f.fnStats, f.fnShared]) assert.ok(r.allowedFunctions.includes(id)); assert.deepEqual(r.allowedFunctions, [...r.allowedFunctions].sort()) } },
 
   // §5.2 data
-  { rpc: "registerInputFile", as: "doA", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("input")) },
-  { rpc: "registerInputFile", as: "mgr", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
-  { rpc: "registerInputFile", as: "admin", on: "new input", req: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
-  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "file:///tmp/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [13, "Invalid length"] },
+  { rpc: "registerInputFile", as: "doA", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("input")) },
+  { rpc: "registerInputFile", as: "mgr", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
+  { rpc: "registerInputFile", as: "admin", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
+  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "https://files.example/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [13, "Invalid length"] },
 
-  { rpc: "registerOutputFile", as: "doA", on: "new output", req: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("output")) },
-  { rpc: "registerOutputFile", as: "mgr", on: "new output", req: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
-  { rpc: "registerOutputFile", as: "admin", on: "new output", req: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
+  { rpc: "registerOutputFile", as: "doA", on: "new output", req: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("output")) },
+  { rpc: "registerOutputFile", as: "mgr", on: "new output", req: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
+  { rpc: "registerOutputFile", as: "admin", on: "new output", req: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
 
-  { rpc: "updateInputFile", as: "doA", on: "own input", req: () => ({ dataId: f.inA, url: "file:///tmp/x/in2" }), expect: "ok", check: (r) => { assert.match(r.dataId, ID("input")); assert.notEqual(r.dataId, f.inA) } },
-  { rpc: "updateInputFile", as: "mgr", on: "own input", req: () => ({ dataId: f.inMgr, url: "file:///tmp/x/in2" }), expect: "ok" },
-  { rpc: "updateInputFile", as: "doA2", on: "another owner's input", req: () => ({ dataId: f.inA, url: "file:///tmp/x/in2" }), expect: DENIED },
-  { rpc: "updateInputFile", as: "mgr", on: "a data owner of its group's input", req: () => ({ dataId: f.inA, url: "file:///tmp/x/in2" }), expect: DENIED },
-  { rpc: "updateInputFile", as: "admin", on: "another owner's input (admin not exempt)", req: () => ({ dataId: f.inA, url: "file:///tmp/x/in2" }), expect: DENIED },
+  { rpc: "updateInputFile", as: "doA", on: "own input", req: () => ({ dataId: f.inA, url: "https://files.example/x/in2" }), expect: "ok", check: (r) => { assert.match(r.dataId, ID("input")); assert.notEqual(r.dataId, f.inA) } },
+  { rpc: "updateInputFile", as: "mgr", on: "own input", req: () => ({ dataId: f.inMgr, url: "https://files.example/x/in2" }), expect: "ok" },
+  { rpc: "updateInputFile", as: "doA2", on: "another owner's input", req: () => ({ dataId: f.inA, url: "https://files.example/x/in2" }), expect: DENIED },
+  { rpc: "updateInputFile", as: "mgr", on: "a data owner of its group's input", req: () => ({ dataId: f.inA, url: "https://files.example/x/in2" }), expect: DENIED },
+  { rpc: "updateInputFile", as: "admin", on: "another owner's input (admin not exempt)", req: () => ({ dataId: f.inA, url: "https://files.example/x/in2" }), expect: DENIED },
 
-  { rpc: "updateOutputFile", as: "doA", on: "own output", req: () => ({ dataId: f.outA, url: "file:///tmp/x/out2" }), expect: "ok", check: (r) => assert.notEqual(r.dataId, f.outA) },
-  { rpc: "updateOutputFile", as: "mgr", on: "own output", req: () => ({ dataId: f.outMgr, url: "file:///tmp/x/out2" }), expect: "ok" },
-  { rpc: "updateOutputFile", as: "doA2", on: "another owner's output", req: () => ({ dataId: f.outA, url: "file:///tmp/x/out2" }), expect: DENIED },
-  { rpc: "updateOutputFile", as: "admin", on: "another owner's output (admin not exempt)", req: () => ({ dataId: f.outA, url: "file:///tmp/x/out2" }), expect: DENIED },
-  { rpc: "updateOutputFile", as: "doA", on: "an input id", req: () => ({ dataId: f.inA, url: "file:///tmp/x/out2" }), expect: [3, "invalid data id"] },
+  { rpc: "updateOutputFile", as: "doA", on: "own output", req: () => ({ dataId: f.outA, url: "https://files.example/x/out2" }), expect: "ok", check: (r) => assert.notEqual(r.dataId, f.outA) },
+  { rpc: "updateOutputFile", as: "mgr", on: "own output", req: () => ({ dataId: f.outMgr, url: "https://files.example/x/out2" }), expect: "ok" },
+  { rpc: "updateOutputFile", as: "doA2", on: "another owner's output", req: () => ({ dataId: f.outA, url: "https://files.example/x/out2" }), expect: DENIED },
+  { rpc: "updateOutputFile", as: "admin", on: "another owner's output (admin not exempt)", req: () => ({ dataId: f.outA, url: "https://files.example/x/out2" }), expect: DENIED },
+  { rpc: "updateOutputFile", as: "doA", on: "an input id", req: () => ({ dataId: f.inA, url: "https://files.example/x/out2" }), expect: [3, "invalid data id"] },
 
   { rpc: "registerFusionOutput", as: "doA", on: "owner list with itself and another", req: () => ({ ownerList: ["doA", "doA2"] }), expect: "ok", check: (r) => assert.match(r.dataId, ID("output")) },
   { rpc: "registerFusionOutput", as: "mgr", on: "owner list with itself and another", req: () => ({ ownerList: ["mgr", "doA"] }), expect: "ok" },
@@ -307,10 +310,10 @@ const ROWS: Row[] = [
 
 /** A request the gate rows send: well-formed, naming existing objects, so only the gate can refuse it. */
 const GATE_REQUEST: Record<Rpc, () => object> = {
-  registerInputFile: () => ({ url: "file:///tmp/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }),
-  registerOutputFile: () => ({ url: "file:///tmp/x/out", cryptoInfo: wireCrypto() }),
-  updateInputFile: () => ({ dataId: f.inA, url: "file:///tmp/x/in2" }),
-  updateOutputFile: () => ({ dataId: f.outA, url: "file:///tmp/x/out2" }),
+  registerInputFile: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }),
+  registerOutputFile: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }),
+  updateInputFile: () => ({ dataId: f.inA, url: "https://files.example/x/in2" }),
+  updateOutputFile: () => ({ dataId: f.outA, url: "https://files.example/x/out2" }),
   registerFusionOutput: () => ({ ownerList: ["doA", "doA2"] }),
   registerInputFromOutput: () => ({ dataId: f.outA }),
   getOutputFile: () => ({ dataId: f.outA }),

@@ -4,7 +4,7 @@
 // then fetch and decrypt their own results. Every call goes through attested channels.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -22,6 +22,7 @@ let work: string;
 before(async () => {
   platform = await startPlatform();
   work = mkdtempSync(join(tmpdir(), "cloister-cli-e2e-"));
+  for (const who of ["alice", "bob"]) mkdirSync(join(platform.dataDir, "exchange", who), { recursive: true });
 });
 after(async () => {
   await platform?.stop();
@@ -82,6 +83,15 @@ const login = (who: string, password: string) =>
 const PSI = join(FIXTURES, "functions", "ordered_set_intersect");
 
 describe("the cloister CLI drives a two-party flow end to end", () => {
+  test("cloister up says where each user's file exchange is and what the file agent may reach", () => {
+    const exchange = join(platform.dataDir, "exchange");
+    assert.ok(
+      platform.output.some((l) => l.includes("file exchange") && l.includes(`${exchange}/<user id>/`)),
+      platform.output.join("\n"),
+    );
+    assert.ok(platform.output.some((l) => l.includes("file agent may reach") && l.includes("127.0.0.0/8")));
+  });
+
   test("accounts, function, data, task, results, audit, and the errors users see", async () => {
     // ---- the administrator creates the accounts ----
     const session = await login("admin", "teaclave");
@@ -160,7 +170,9 @@ describe("the cloister CLI drives a two-party flow end to end", () => {
       ["alice", "psi0.txt", "teaclave-file-128"],
       ["bob", "psi1.txt", "aes-gcm-128"],
     ] as const) {
-      const enc = join(work, `${who}-${set}.enc`);
+      // file: URLs name files in the user's own exchange directory, which `cloister up` announces.
+      const home = join(platform.dataDir, "exchange", who);
+      const enc = join(home, `${set}.enc`);
       const inInfo = join(work, `${who}-in.json`);
       const encrypted = await ok(
         who,
@@ -177,7 +189,7 @@ describe("the cloister CLI drives a two-party flow end to end", () => {
       assert.match(input.data_id, /^input-/);
       const got = await ok(who, "data", "get-input", input.data_id);
       assert.deepEqual(got, { data_id: input.data_id, owner: [who], cmac: encrypted.cmac });
-      const outPath = join(work, `${who}-result.enc`);
+      const outPath = join(home, "result.enc");
       const outInfo = join(work, `${who}-out.json`);
       const output = await ok(
         who,

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { common } from "@cloister/proto";
 import { type Platform, PYTHON_CLIENT, runPython } from "../src/index.js";
-import { fixture, launch, readOutput, removeDir, workDir } from "./support.js";
+import { exchangeOf, fixture, launch, readOutput, removeDir } from "./support.js";
 
 const PYTHON_MULTIPARTY = join(PYTHON_CLIENT, "..", "python_multiparty.py");
 
@@ -16,8 +16,8 @@ let platform: Platform;
 let dir: string;
 
 before(async () => {
-  dir = await workDir("cloister-py-");
   platform = await launch();
+  dir = exchangeOf(platform);
 });
 after(async () => {
   await platform?.stop();

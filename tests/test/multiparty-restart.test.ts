@@ -13,6 +13,7 @@ import { common } from "@cloister/proto";
 import { CloisterClient, trustFromDataDir } from "@cloister/sdk";
 import type { Platform } from "../src/index.js";
 import {
+  exchangeOf,
   fixture,
   launch,
   PSI_FUNCTION,
@@ -22,7 +23,6 @@ import {
   removeDir,
   restart,
   session,
-  workDir,
 } from "./support.js";
 
 let platform: Platform | undefined;
@@ -36,8 +36,8 @@ after(async () => {
 });
 
 test("a restart of the whole platform (twice) in the middle of a two-party flow loses nothing", async () => {
-  dir = await workDir();
   let p = await launch();
+  dir = exchangeOf(p);
   platform = p;
   const admin = await session(p, "admin", "teaclave");
   await admin.registerUser("fo", "pw", "FunctionOwner");

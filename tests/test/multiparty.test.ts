@@ -16,6 +16,7 @@ import type { CloisterClient } from "@cloister/sdk";
 import type { Platform } from "../src/index.js";
 import {
   arg,
+  exchangeOf,
   fixture,
   io,
   launch,
@@ -29,7 +30,6 @@ import {
   stageFixture,
   waitForStatus,
   wireCrypto,
-  workDir,
 } from "./support.js";
 
 let platform: Platform;
@@ -96,8 +96,8 @@ async function longTask(name: string) {
 }
 
 before(async () => {
-  dir = await workDir();
   platform = await launch();
+  dir = exchangeOf(platform);
   const admin = await session(platform, "admin", "teaclave");
   await admin.registerUser("fo", "pw", "FunctionOwner");
   for (const p of PARTIES) await admin.registerUser(p, "pw", "DataOwner", p === "carol" ? "bank-c" : "bank");
@@ -348,6 +348,48 @@ describe("multi-party tasks through the whole platform", () => {
       task.result?.Err,
       `expected the task to fail, it returned ${JSON.stringify(Buffer.from(task.result?.Ok?.returnValue ?? []).toString())}`,
     );
+    assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
+  });
+
+  test("a user names only files of its own, and the node reaches no metadata or private address (issue 14 items 2-3)", async () => {
+    const a = await registerData("alice", fixture("ordered_set_intersect", "psi0.txt.enc"), "own-alice.enc");
+    const outside = "file URL outside the caller's exchange directory";
+    // bob cannot name alice's files (input or output), nor anything outside the exchange.
+    const stolen = join(dir, "alice", "psi0.txt.enc");
+    for (const url of [
+      `file://${stolen}`,
+      `file://${dir}/alice/../alice/psi0.txt.enc`,
+      "file:///tmp/sealing.key",
+    ]) {
+      await rejectsWith(
+        users.bob!.call("registerInputFile", { url, cmac: a.cmac, cryptoInfo: wireCrypto() }),
+        7,
+        outside,
+        url,
+      );
+      await rejectsWith(
+        users.bob!.call("registerOutputFile", { url, cryptoInfo: wireCrypto() }),
+        7,
+        outside,
+        url,
+      );
+    }
+    // An input on the cloud-metadata address fails the task with a reason that says why.
+    const fn = await registerPsi();
+    const b = await registerData("bob", fixture("ordered_set_intersect", "psi1.txt.enc"), "metadata-bob.enc");
+    const metadata = await users.alice!.call("registerInputFile", {
+      url: "http://169.254.169.254/latest/meta-data/psi0.txt.enc",
+      cmac: a.cmac,
+      cryptoInfo: wireCrypto(),
+    });
+    const taskId = await createPsiTask(fn);
+    await users.alice!.assignData(taskId, { input_data1: metadata.dataId }, { output_result1: a.output });
+    await users.bob!.assignData(taskId, { input_data2: b.input }, { output_result2: b.output });
+    for (const p of ["alice", "bob"] as const) await users[p]!.approveTask(taskId);
+    await users.alice!.invokeTask(taskId);
+    const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
+    assert.equal(common.taskStatusToJSON(task.status), "Finished");
+    assert.equal(task.result?.Err?.reason, "download failed: address not allowed (metadata)");
     assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the authorisation-matrix, multi-party and interop end-to-end tests: sessions
- * per user, exact-status assertions, and real teaclave-file-128 files under /tmp (the execution
- * node accepts file: URLs there).
+ * per user, exact-status assertions, and real teaclave-file-128 files in the platform's file
+ * exchange (`cloister up` confines file: URLs to `<data dir>/exchange/<user id>/`).
  */
 import assert from "node:assert/strict";
 import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -104,8 +104,8 @@ export async function restart(platform: Platform): Promise<Platform> {
   }
 }
 
-/** A fresh directory under /tmp for one flow's input and output files. */
-export const workDir = (prefix = "cloister-mp-") => mkdtemp(join("/tmp", prefix));
+/** The file exchange of a platform started by `cloister up`: each user's files in `<it>/<user id>/`. */
+export const exchangeOf = (platform: Pick<Platform, "dataDir">) => join(platform.dataDir, "exchange");
 export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
 
 /** Copies an encrypted fixture into `dir` (same basename) and returns its path and verified cmac. */

@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { attest } from "./commands/attest.js";
 import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
+import { consoleCommand } from "./commands/console.js";
 import { dataCommands } from "./commands/data.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
@@ -32,6 +33,9 @@ program
   .action(async () => {
     // Loaded on demand: client commands should not pay for importing every service.
     const { up } = await import("./commands/up.js");
+    // Local-work defaults (file exchange under the data directory, loopback egress), inherited
+    // by every service `up` starts; `cloister service` alone keeps the deployment defaults.
+    process.env.CLOISTER_PROFILE ??= "local";
     await up(config(), { configFile: globals().config });
   });
 
@@ -106,6 +110,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+consoleCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {
   const view = errorView(e);

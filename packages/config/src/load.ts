@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "@cloister/core";
 import { parse as parseToml } from "smol-toml";
 import { type CloisterConfig, configSchema } from "./schema.js";
@@ -10,6 +10,36 @@ export interface LoadOptions {
   /** Overrides applied after the file and environment (e.g. from command-line flags). */
   overrides?: { data_dir?: string };
   env?: NodeJS.ProcessEnv;
+  /**
+   * `local` (what `cloister up` runs, also `CLOISTER_PROFILE=local`) changes some defaults for
+   * work on one machine; `service` (the default) keeps the safe ones. See LOCAL_DEFAULTS.
+   */
+  profile?: Profile;
+}
+
+export const PROFILES = ["service", "local"] as const;
+export type Profile = (typeof PROFILES)[number];
+
+/**
+ * Defaults of the `local` profile, applied only where the file and environment say nothing:
+ * `file:` URLs in `<data_dir>/exchange/<user>/`, and the file agent may reach servers on this
+ * machine (loopback, any unprivileged port) — a deployment's nodes reach neither by default.
+ */
+export const LOCAL_DEFAULTS = {
+  file_exchange_dir: "exchange",
+  egress_allow_addresses: ["127.0.0.0/8", "::1"],
+  egress_ports: [80, 443, "1024-65535"],
+} as const;
+
+function applyProfile(raw: Record<string, unknown>, profile: Profile): void {
+  if (profile !== "local") return;
+  const execution = { ...((raw.execution as Record<string, unknown>) ?? {}) };
+  const egress = { ...((execution.egress as Record<string, unknown>) ?? {}) };
+  execution.file_exchange_dir ??= LOCAL_DEFAULTS.file_exchange_dir;
+  egress.allow_addresses ??= [...LOCAL_DEFAULTS.egress_allow_addresses];
+  egress.ports ??= [...LOCAL_DEFAULTS.egress_ports];
+  execution.egress = egress;
+  raw.execution = execution;
 }
 
 /**
@@ -45,6 +75,10 @@ export function loadConfig(options: LoadOptions = {}): CloisterConfig {
     raw.ops = ops;
   }
   if (options.overrides?.data_dir) raw.data_dir = options.overrides.data_dir;
+  const profile = options.profile ?? env.CLOISTER_PROFILE ?? "service";
+  if (!PROFILES.includes(profile as Profile))
+    throw new ConfigError(`invalid configuration: CLOISTER_PROFILE: expected one of ${PROFILES.join(", ")}`);
+  applyProfile(raw, profile as Profile);
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -53,6 +87,15 @@ export function loadConfig(options: LoadOptions = {}): CloisterConfig {
   }
   const config = parsed.data;
   config.data_dir = resolve(config.data_dir);
+  if (config.execution.file_exchange_dir !== undefined)
+    config.execution.file_exchange_dir = resolve(config.data_dir, config.execution.file_exchange_dir);
+  const exchange = config.execution.file_exchange_dir;
+  if (exchange !== undefined) {
+    // Users name files below the exchange: the platform's keys must not be among them.
+    const rel = relative(exchange, config.data_dir);
+    if (rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)))
+      throw new ConfigError("invalid configuration: execution.file_exchange_dir: must not contain data_dir");
+  }
   return config;
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /** `host:port` of an operations endpoint, or "" for none. */
@@ -15,6 +16,23 @@ const listenAddress = z
 const advertisedUrl = z
   .string()
   .regex(/^https:\/\/[^/\s]+:\d{1,5}\/?$/, "expected https://host:port (the scheme is mandatory)");
+
+const port = z.number().int().min(1).max(65_535);
+const portRange = z
+  .string()
+  .regex(/^\d{1,5}(-\d{1,5})?$/, 'expected a port range "lo-hi"')
+  .refine((r) => {
+    const [lo, hi = lo] = r.split("-").map(Number);
+    return lo! >= 1 && hi! <= 65_535 && lo! <= hi!;
+  }, "expected 1 <= lo <= hi <= 65535");
+
+/** An IP address or CIDR range (IPv4 or IPv6). */
+const cidr = z.string().refine((s) => {
+  const [ip = "", len, ...rest] = s.split("/");
+  const family = isIP(ip);
+  if (family === 0 || rest.length > 0) return false;
+  return len === undefined || (/^\d{1,3}$/.test(len) && Number(len) <= (family === 4 ? 32 : 128));
+}, "expected an IP address or CIDR range, e.g. 10.1.2.0/24 or ::1");
 
 export const SERVICE_NAMES = [
   "authentication",
@@ -116,10 +134,34 @@ export const configSchema = z
         /** Where `fusion:` URLs live on execution nodes. */
         fusion_base_dir: z.string().default("/tmp/fusion_data"),
         /**
-         * Directories `file:` input/output URLs may reach on an execution node (the data
-         * directory never, whatever this says). Empty disables `file:` URLs.
+         * Root of the file exchange: a `file:` input or output URL may name only files below
+         * `<file_exchange_dir>/<owner's id, encoded>/` (checked when data is registered and again
+         * on the node, which follows no symlink below it). Unset — the default for
+         * `cloister service` — disables `file:` URLs; `cloister up` uses `<data_dir>/exchange`.
+         * A relative path is relative to the data directory.
          */
-        file_roots: z.array(z.string()).default(["/tmp"]),
+        file_exchange_dir: z.string().min(1).optional(),
+        /** Replaced by `file_exchange_dir`; only the empty list is still accepted. */
+        file_roots: z
+          .array(z.string())
+          .max(0, "replaced by execution.file_exchange_dir (one sub-directory per user)")
+          .optional(),
+        /** Where the file agent may connect for http(s) URLs, checked after DNS and on every redirect. */
+        egress: z
+          .object({
+            schemes: z.array(z.enum(["http", "https"])).default(["http", "https"]),
+            /** Ports or `"lo-hi"` ranges. `cloister up` adds 1024-65535 for local servers. */
+            ports: z.array(z.union([port, portRange])).default([80, 443]),
+            /**
+             * Exceptions to the blocked address classes (loopback, private, CGNAT, ULA,
+             * link-local, multicast, reserved, cloud metadata). A metadata address needs an
+             * exact single-address entry. `cloister up` allows loopback (127.0.0.0/8, ::1).
+             */
+            allow_addresses: z.array(cidr).default([]),
+            max_redirects: z.number().int().min(0).max(20).default(5),
+          })
+          .strict()
+          .prefault({}),
         /**
          * Executors this node offers. The sandboxed ones (wamr, javascript, python) need
          * bubblewrap; a node refuses to start if one of them cannot run, never running

@@ -44,3 +44,40 @@ test("invalid values are rejected with the offending key", () => {
 test("targetOf strips the scheme", () => {
   assert.equal(targetOf("https://localhost:17777"), "localhost:17777");
 });
+
+test("file: URLs are off and egress is public-only by default; the local profile opens both for one machine", () => {
+  const service = loadConfig({ env: {}, overrides: { data_dir: "/srv/c" } });
+  assert.equal(service.execution.file_exchange_dir, undefined);
+  assert.deepEqual(service.execution.egress.allow_addresses, []);
+  assert.deepEqual(service.execution.egress.ports, [80, 443]);
+  assert.deepEqual(service.execution.egress.schemes, ["http", "https"]);
+
+  const local = loadConfig({ env: { CLOISTER_PROFILE: "local" }, overrides: { data_dir: "/srv/c" } });
+  assert.equal(local.execution.file_exchange_dir, "/srv/c/exchange");
+  assert.deepEqual(local.execution.egress.allow_addresses, ["127.0.0.0/8", "::1"]);
+  assert.deepEqual(local.execution.egress.ports, [80, 443, "1024-65535"]);
+  assert.throws(() => loadConfig({ env: { CLOISTER_PROFILE: "lax" } }), ConfigError);
+});
+
+test("what a file says wins over the local profile; unsafe exchange and egress values are refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+  const file = join(dir, "c.toml");
+  const load = (toml: string) => {
+    writeFileSync(file, toml);
+    return loadConfig({ file, env: {}, profile: "local", overrides: { data_dir: "/srv/c" } });
+  };
+  const c = load('[execution]\nfile_exchange_dir = "/srv/x"\n[execution.egress]\nallow_addresses = []\n');
+  assert.equal(c.execution.file_exchange_dir, "/srv/x");
+  assert.deepEqual(c.execution.egress.allow_addresses, []);
+  for (const bad of [
+    '[execution]\nfile_exchange_dir = "/srv"\n', // contains the data directory
+    '[execution]\nfile_exchange_dir = "/srv/c"\n',
+    '[execution]\nfile_roots = ["/tmp"]\n',
+    '[execution.egress]\nallow_addresses = ["localhost"]\n',
+    '[execution.egress]\nallow_addresses = ["10.0.0.0/33"]\n',
+    '[execution.egress]\nports = ["443-80"]\n',
+    '[execution.egress]\nschemes = ["ftp"]\n',
+  ]) {
+    assert.throws(() => load(bad), ConfigError, bad);
+  }
+});

@@ -10,7 +10,12 @@ import {
   startOpsServer,
 } from "@cloister/observability";
 import { health } from "@cloister/proto";
-import { type AttestedServer, attestedChannelCredentials, createAttestedServer } from "@cloister/rpc";
+import {
+  type AttestedServer,
+  attestedChannelCredentials,
+  createAttestedServer,
+  INTERNAL_MAX_MESSAGE_BYTES,
+} from "@cloister/rpc";
 import { AttestedIdentity, measureService, SimAttestationService, SimTeeProvider } from "@cloister/tee";
 import * as grpc from "@grpc/grpc-js";
 import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
@@ -134,6 +139,7 @@ export async function createServiceContext(
         createAttestedServer({
           identity,
           verifyClient: verifierFor(policyFor(trust, clients.map(enclaveName))),
+          maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES,
           logger: log,
           interceptors,
         }),

@@ -11,18 +11,22 @@ import {
   type FunctionRecord,
 } from "./function.js";
 import { bytesToJson, compareBytes, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
-import { asObject, bytes, RecordFormatError, str } from "./read.js";
+import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { sortedSet } from "./sets.js";
 import type { TaskRecord } from "./task.js";
 
 export interface StagedInput {
   url: string;
   cmac: Buffer;
   crypto: FileCrypto;
+  /** The file's owners (sorted): a node confines a `file:` URL to their exchange directories. */
+  owners: string[];
 }
 
 export interface StagedOutput {
   url: string;
   crypto: FileCrypto;
+  owners: string[];
 }
 
 /** Everything an executor needs to run one task (wire.md §11.1). */
@@ -53,15 +57,32 @@ export function buildStagedTask(task: TaskRecord, fn: FunctionRecord): StagedTas
     inputData: new Map(
       [...task.assignedInputs].map(([k, f]) => [
         k,
-        { url: f.url, cmac: Buffer.from(f.cmac), crypto: f.crypto },
+        { url: f.url, cmac: Buffer.from(f.cmac), crypto: f.crypto, owners: sortedSet(f.owners) },
       ]),
     ),
-    outputData: new Map([...task.assignedOutputs].map(([k, f]) => [k, { url: f.url, crypto: f.crypto }])),
+    outputData: new Map(
+      [...task.assignedOutputs].map(([k, f]) => [
+        k,
+        { url: f.url, crypto: f.crypto, owners: sortedSet(f.owners) },
+      ]),
+    ),
   };
 }
 
 const sortedEntries = <V>(m: Map<string, V>): Array<[string, V]> =>
   [...m.entries()].sort((a, b) => compareBytes(a[0], b[0]));
+
+/**
+ * Cloister's addition to the legacy entry (appended last; serde ignores unknown fields, so a
+ * legacy node still reads it): whose file this is, in the file record's own `owner` shape.
+ */
+const ownerJson = (owners: string[]): [string, JsonValue] => ["owner", obj([["uids", owners]])];
+
+/** Owners of a staged entry; a legacy scheduler's entry has none (a node then refuses `file:` URLs). */
+function ownersOf(f: Map<string, JsonValue>): string[] {
+  const o = f.get("owner");
+  return o === undefined ? [] : strings(asObject(o, "owner").get("uids"), "owner.uids");
+}
 
 export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
   return obj([
@@ -85,6 +106,7 @@ export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
                 ["url", f.url],
                 ["cmac", obj([["tag", bytesToJson(f.cmac)]])],
                 ["crypto_info", fileCryptoToJson(f.crypto)],
+                ownerJson(f.owners),
               ]),
             ]),
           ),
@@ -99,10 +121,7 @@ export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
           obj(
             sortedEntries(s.outputData).map(([k, f]) => [
               k,
-              obj([
-                ["url", f.url],
-                ["crypto_info", fileCryptoToJson(f.crypto)],
-              ]),
+              obj([["url", f.url], ["crypto_info", fileCryptoToJson(f.crypto)], ownerJson(f.owners)]),
             ]),
           ),
         ],
@@ -122,12 +141,21 @@ export function parseStagedTask(text: string | Buffer): StagedTask {
     const f = asObject(v, "input");
     const cmac = bytes(asObject(f.get("cmac"), "cmac").get("tag"), "cmac.tag");
     if (cmac.length !== CMAC_LENGTH) throw new RecordFormatError("cmac.tag: expected 16 bytes");
-    inputData.set(k, { url: str(f, "url"), cmac, crypto: fileCryptoFromJson(f.get("crypto_info")) });
+    inputData.set(k, {
+      url: str(f, "url"),
+      cmac,
+      crypto: fileCryptoFromJson(f.get("crypto_info")),
+      owners: ownersOf(f),
+    });
   }
   const outputData = new Map<string, StagedOutput>();
   for (const [k, v] of innerOf("output_data")) {
     const f = asObject(v, "output");
-    outputData.set(k, { url: str(f, "url"), crypto: fileCryptoFromJson(f.get("crypto_info")) });
+    outputData.set(k, {
+      url: str(f, "url"),
+      crypto: fileCryptoFromJson(f.get("crypto_info")),
+      owners: ownersOf(f),
+    });
   }
   return {
     taskUuid: str(o, "task_id"),

@@ -234,12 +234,18 @@ test("two-party flow: assign by each owner, approve by each participant, stage, 
     `{"task_id":"${TASK_UUID}","function_id":"${FN_UUID}","user_id":"alice","executor":"Builtin","executor_type":"Builtin",` +
       `"function_name":"builtin-ordered-set-intersect","function_arguments":{"inner":{"order":"ascending","save_log":"true"}},` +
       `"function_payload":[],"input_data":{"inner":{` +
-      `"input_data1":{"url":"http://files/in1","cmac":{"tag":[${Array(16).fill(1).join(",")}]},"crypto_info":{"AesGcm128":{"key":[${k1}],"iv":[${iv}]}}},` +
-      `"input_data2":{"url":"http://files/in2","cmac":{"tag":[${Array(16).fill(2).join(",")}]},"crypto_info":{"AesGcm128":{"key":[${k1}],"iv":[${iv}]}}}}},` +
-      `"output_data":{"inner":{"output_result1":{"url":"http://files/out3","crypto_info":{"TeaclaveFile128":{"key":[${k3}]}}},` +
-      `"output_result2":{"url":"http://files/out4","crypto_info":{"TeaclaveFile128":{"key":[${k3}]}}}}}}`,
+      `"input_data1":{"url":"http://files/in1","cmac":{"tag":[${Array(16).fill(1).join(",")}]},"crypto_info":{"AesGcm128":{"key":[${k1}],"iv":[${iv}]}},"owner":{"uids":["alice"]}},` +
+      `"input_data2":{"url":"http://files/in2","cmac":{"tag":[${Array(16).fill(2).join(",")}]},"crypto_info":{"AesGcm128":{"key":[${k1}],"iv":[${iv}]}},"owner":{"uids":["bob"]}}}},` +
+      `"output_data":{"inner":{"output_result1":{"url":"http://files/out3","crypto_info":{"TeaclaveFile128":{"key":[${k3}]}},"owner":{"uids":["alice"]}},` +
+      `"output_result2":{"url":"http://files/out4","crypto_info":{"TeaclaveFile128":{"key":[${k3}]}},"owner":{"uids":["bob"]}}}}}`,
   );
   assert.deepEqual(parseStagedTask(json), staged);
+  // A legacy scheduler's entries carry no owner: they parse, with no owners (no file: access).
+  const legacy = parseStagedTask(json.replace(/,"owner":\{"uids":\[[^\]]*\]\}/g, ""));
+  assert.deepEqual(
+    [...legacy.inputData.values()].map((f) => f.owners),
+    [[], []],
+  );
 
   assert.throws(
     () => finishWithResult(t, { kind: "Err", reason: "x" }),

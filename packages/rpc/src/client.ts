@@ -1,10 +1,13 @@
 import { CloisterError, type StatusCode } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { dialTarget } from "./address.js";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "./tls-params.js";
+import { INTERNAL_MAX_MESSAGE_BYTES } from "./tls-params.js";
 
 export interface ClientOptions {
-  /** Largest request and response message, in bytes (default 16 MiB). */
+  /**
+   * Largest request and response message, in bytes. Default: the internal limit (80 MiB), as
+   * most clients are services calling internal peers; an API server still refuses more than 16 MiB.
+   */
   maxMessageBytes?: number;
   /** Interval of keepalive pings while calls are active (default 60 s). */
   keepaliveMs?: number;
@@ -29,7 +32,7 @@ export function createClient<C extends grpc.Client>(
   credentials: grpc.ChannelCredentials,
   opts: ClientOptions = {},
 ): C {
-  const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const max = opts.maxMessageBytes ?? INTERNAL_MAX_MESSAGE_BYTES;
   return new Client(dialTarget(address), credentials, {
     "grpc.max_receive_message_length": max,
     "grpc.max_send_message_length": max,

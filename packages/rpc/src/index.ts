@@ -20,5 +20,5 @@ export { INTERNAL_ERROR_MESSAGE, toServiceError, type UnaryHandler, unary } from
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
 export { type CallWithAuthContext, peerOf } from "./peer.js";
 export { AttestedServer, type AttestedServerOptions, createAttestedServer } from "./server.js";
-export { DEFAULT_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";
+export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";
 export type { CertificateSource, PeerVerifier, VerifiedPeerInfo } from "./types.js";

@@ -22,4 +22,13 @@ export const MAX_TLS_VERSION: SecureVersion = "TLSv1.3";
  */
 export const NO_RESUMPTION = constants.SSL_OP_NO_TICKET;
 
+/** What the API endpoints (frontend, authentication) accept from clients. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Internal hops carry what the API accepted in a larger form: records and staged tasks hold
+ * payloads and keys as JSON arrays of numbers (legacy format), up to 4 bytes per byte ("255,"),
+ * plus sealing and framing. 5× the API limit lets everything the API accepts reach the node.
+ * Internal peers are attested services, not the public.
+ */
+export const INTERNAL_MAX_MESSAGE_BYTES = 5 * DEFAULT_MAX_MESSAGE_BYTES;

@@ -8,6 +8,8 @@ import {
   attestedChannelCredentials,
   callUnary,
   createClient,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  INTERNAL_MAX_MESSAGE_BYTES,
   RpcError,
   TLS12_CIPHERS,
   unary,
@@ -335,3 +337,27 @@ function rawHandshake(port: number, opts: tls.ConnectionOptions): Promise<Handsh
     });
   });
 }
+
+describe("message limits", () => {
+  let api: TestService;
+  let internal: TestService;
+  before(async () => {
+    api = await startStorage({ identity: server });
+    internal = await startStorage({ identity: server, maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES });
+  });
+  after(() => {
+    api.server.close();
+    internal.server.close();
+  });
+
+  test("an internal hop carries more than the API accepts (records hold payloads as JSON numbers)", async () => {
+    assert.ok(INTERNAL_MAX_MESSAGE_BYTES >= 4 * DEFAULT_MAX_MESSAGE_BYTES);
+    const big = Buffer.alloc(DEFAULT_MAX_MESSAGE_BYTES + 1024, 7);
+    const toApi = storageClient(api.port, { verifyServer: acceptOnly(server) });
+    const refused = await rejection(callUnary(toApi, "get", { key: big }, { deadlineMs: 30_000 }));
+    assert.equal(refused.code, Status.RESOURCE_EXHAUSTED);
+    const toInternal = storageClient(internal.port, { verifyServer: acceptOnly(server) });
+    const res = await callUnary(toInternal, "get", { key: big }, { deadlineMs: 30_000 });
+    assert.equal(res.value.length, big.length);
+  });
+});

@@ -62,7 +62,7 @@ export async function runStagedTask(
     const inputs = new Map<string, Buffer>();
     await Promise.all(
       [...task.inputData].map(async ([name, input]) => {
-        const ciphertext = await deps.agent.download(input.url, signal);
+        const ciphertext = await deps.agent.download(input.url, { owners: input.owners, signal });
         inputs.set(name, await deps.codec.open(ciphertext, input.crypto, input.cmac, input.url));
       }),
     );
@@ -94,10 +94,10 @@ export async function runStagedTask(
         }
         const { data, tag } = await deps.codec.seal(plaintext, output.crypto, output.url);
         tags.set(name, tag);
-        return { url: output.url, data };
+        return { url: output.url, owners: output.owners, data };
       }),
     );
-    await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, signal)));
+    await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, { owners: o.owners, signal })));
     return {
       kind: "Ok",
       returnValue: Buffer.from(value, "utf8"),

@@ -119,8 +119,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     deps: {
       agent: new FileAgent({
         fusionBaseDir: execution.fusion_base_dir,
-        fileRoots: execution.file_roots,
+        exchangeDir: execution.file_exchange_dir,
         forbiddenDirs: [ctx.config.data_dir],
+        egress: {
+          schemes: execution.egress.schemes,
+          ports: execution.egress.ports,
+          allowAddresses: execution.egress.allow_addresses,
+          maxRedirects: execution.egress.max_redirects,
+        },
         maxBytes: execution.max_file_mb * 1024 * 1024,
       }),
       codec: cryptoCodec,
@@ -135,6 +141,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   });
   node.start();
   ctx.log.info({ executorIds: node.executorIds }, "execution node pulling tasks");
+  ctx.log.info(
+    {
+      fileExchange: execution.file_exchange_dir ?? "disabled",
+      egressAllowedAddresses: execution.egress.allow_addresses,
+      egressPorts: execution.egress.ports,
+    },
+    "file agent policy",
+  );
   return {
     endpoints: [
       {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -30,8 +30,11 @@ class UpperExecutor implements Executor {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "pipeline-"));
+const exchange = join(dir, "exchange");
+const home = join(exchange, "u");
+mkdirSync(home, { recursive: true });
 const deps: PipelineDeps = {
-  agent: new FileAgent({ fusionBaseDir: join(dir, "fusion"), fileRoots: [dir] }),
+  agent: new FileAgent({ fusionBaseDir: join(dir, "fusion"), exchangeDir: exchange }),
   codec: cryptoCodec,
   executors: new ExecutorRegistry([new UpperExecutor()]),
   limits: DEFAULT_LIMITS,
@@ -41,10 +44,10 @@ const deps: PipelineDeps = {
 async function staged(name: string, args: Record<string, unknown> = {}) {
   const inInfo = generateFileCryptoInfo("aes-gcm-128") as FileCrypto;
   const { file, cmac } = await encryptBuffer(Buffer.from("hello world"), inInfo);
-  const inPath = join(dir, `${randomUUID()}.enc`);
+  const inPath = join(home, `${randomUUID()}.enc`);
   writeFileSync(inPath, file);
   const outInfo = generateFileCryptoInfo("teaclave-file-128") as FileCrypto;
-  const outPath = join(dir, `${randomUUID()}.out`);
+  const outPath = join(home, `${randomUUID()}.out`);
   const task: StagedTask = {
     taskUuid: randomUUID(),
     functionUuid: randomUUID(),
@@ -54,8 +57,8 @@ async function staged(name: string, args: Record<string, unknown> = {}) {
     functionName: name,
     functionArguments: new Map(Object.entries(args)) as never,
     functionPayload: Buffer.alloc(0),
-    inputData: new Map([["in", { url: `file://${inPath}`, cmac, crypto: inInfo }]]),
-    outputData: new Map([["out", { url: `file://${outPath}`, crypto: outInfo }]]),
+    inputData: new Map([["in", { url: `file://${inPath}`, cmac, crypto: inInfo, owners: ["u"] }]]),
+    outputData: new Map([["out", { url: `file://${outPath}`, crypto: outInfo, owners: ["u"] }]]),
   };
   return { task, outPath, outInfo, inPath };
 }
@@ -110,4 +113,18 @@ test("cancel aborts the running function and produces no result", async () => {
   const run = runStagedTask(task, deps, ac.signal);
   setImmediate(() => ac.abort(new Error("canceled")));
   await assert.rejects(run, /canceled/);
+});
+
+test("file: URLs are confined to their owners' exchange directories, for inputs and outputs", async () => {
+  const a = await staged("upper");
+  a.task.inputData.get("in")!.owners = ["someone-else"];
+  assert.deepEqual(await runStagedTask(a.task, deps, new AbortController().signal), {
+    kind: "Err",
+    reason: "file URL outside its owner's directory",
+  });
+  const b = await staged("upper");
+  b.task.outputData.get("out")!.owners = [];
+  const result = await runStagedTask(b.task, deps, new AbortController().signal);
+  assert.deepEqual(result, { kind: "Err", reason: "file URL outside its owner's directory" });
+  assert.equal(existsSync(b.outPath), false);
 });

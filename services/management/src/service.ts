@@ -14,6 +14,7 @@ import {
   type StatusCode,
   silentLogger,
 } from "@cloister/core";
+import { exchangePath, isFileAgentError } from "@cloister/file-agent";
 import {
   approveTask,
   argumentsToJson,
@@ -74,6 +75,8 @@ export interface Caller {
 export interface ManagementServiceOptions {
   store: ManagementStore;
   logger?: Logger;
+  /** `execution.file_exchange_dir`: where `file:` URLs may point; undefined refuses them. */
+  fileExchangeDir?: string | undefined;
 }
 
 const err = (code: StatusCode, message: string) => new CloisterError(code, message);
@@ -89,9 +92,11 @@ export class ManagementService {
   private readonly log: Logger;
   private readonly locks = new KeyedMutex();
   private readonly audit: AuditLog;
+  private readonly fileExchangeDir: string | undefined;
 
   constructor(opts: ManagementServiceOptions) {
     this.store = opts.store;
+    this.fileExchangeDir = opts.fileExchangeDir;
     this.log = opts.logger ?? silentLogger;
     this.audit = new AuditLog(opts.store);
   }
@@ -386,12 +391,32 @@ export class ManagementService {
 
   // ---- data (§5) -----------------------------------------------------------------------------
 
+  /**
+   * A user names only files of their own: a `file:` URL must lie in the caller's exchange
+   * directory (the node checks again, on its disk), and `fusion:` URLs are minted by the
+   * platform alone (RegisterFusionOutput).
+   */
+  private checkDataUrl(url: string, userId: string): void {
+    if (url.startsWith("fusion:"))
+      throw err(Status.PERMISSION_DENIED, "fusion URLs are assigned by the platform");
+    if (!url.startsWith("file:")) return;
+    try {
+      exchangePath(url, this.fileExchangeDir, [userId]);
+    } catch (e) {
+      if (isFileAgentError(e, "FILE_URLS_DISABLED"))
+        throw err(Status.INVALID_ARGUMENT, "file URLs are disabled on this platform");
+      if (isFileAgentError(e, "INVALID_URL")) throw err(Status.INVALID_ARGUMENT, "invalid file URL");
+      throw err(Status.PERMISSION_DENIED, "file URL outside the caller's exchange directory");
+    }
+  }
+
   async registerInputFile(
     caller: Caller,
     req: frontend.RegisterInputFileRequest,
   ): Promise<frontend.RegisterInputFileResponse> {
     const userId = ManagementService.requireId(caller);
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const cmac = Buffer.from(req.cmac ?? []);
     if (cmac.length !== CMAC_LENGTH) throw err(Status.INTERNAL, "Invalid length");
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
@@ -406,6 +431,7 @@ export class ManagementService {
   ): Promise<frontend.RegisterOutputFileResponse> {
     const userId = ManagementService.requireId(caller);
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
     const file: OutputFileRecord = { uuid: randomUUID(), url, cmac: null, crypto, owners: new Set([userId]) };
     await this.write(keys.output(file.uuid), serializeOutputFile(file));
@@ -423,6 +449,7 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     const uuid = ManagementService.parseIdStrict(req.dataId ?? "", "input");
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const old = await this.loadInputByUuid(uuid);
     if (!ManagementService.soleOwner(old.owners, userId)) throw denied();
     const file: InputFileRecord = { ...old, uuid: randomUUID(), url };
@@ -437,6 +464,7 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     const uuid = ManagementService.parseIdStrict(req.dataId ?? "", "output");
     const url = normalizeUrl(req.url ?? "");
+    this.checkDataUrl(url, userId);
     const old = await this.loadOutputByUuid(uuid);
     if (!ManagementService.soleOwner(old.owners, userId)) throw denied();
     const file: OutputFileRecord = { ...old, uuid: randomUUID(), url, cmac: null };

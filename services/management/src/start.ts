@@ -15,7 +15,11 @@ type Handler = (caller: Caller, request: unknown) => Promise<unknown>;
  */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
-  const service = new ManagementService({ store, logger: ctx.log });
+  const service = new ManagementService({
+    store,
+    logger: ctx.log,
+    fileExchangeDir: ctx.config.execution.file_exchange_dir,
+  });
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(management.TeaclaveManagementService) as Method[]) {
     const handler = (service as unknown as Record<Method, Handler>)[method].bind(service);

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { keys, parseInputFile, parseOutputFile } from "@cloister/model";
+import { ManagementService } from "../src/index.js";
 import {
   aes128,
   alice,
@@ -14,6 +15,7 @@ import {
   setup,
   tf128,
 } from "./helpers.js";
+import { MemoryStore } from "./memory-store.js";
 
 describe("§5.2 RegisterInputFile / RegisterOutputFile", () => {
   test("stores a normalised URL, owner = caller", async () => {
@@ -23,10 +25,50 @@ describe("§5.2 RegisterInputFile / RegisterOutputFile", () => {
     const f = parseInputFile(store.text(keys.input(id.slice(6)))!);
     assert.equal(f.url, "http://example.com/b");
     assert.deepEqual([...f.owners], ["alice"]);
-    const out = await registerOutput(svc, alice, "file:///tmp/x");
+    const out = await registerOutput(svc, alice, "https://files.example/x");
     const o = parseOutputFile(store.text(keys.output(out.slice(7)))!);
     assert.equal(o.cmac, null);
-    assert.equal(o.url, "file:///tmp/x");
+    assert.equal(o.url, "https://files.example/x");
+  });
+
+  test("file: URLs only inside the caller's exchange directory; fusion: URLs only from the platform", async () => {
+    const { svc: off } = setup();
+    await rejects(
+      registerInput(off, alice, "file:///srv/x/alice/in"),
+      3,
+      "file URLs are disabled on this platform",
+    );
+    await rejects(
+      registerOutput(off, alice, "file:///srv/x/alice/out"),
+      3,
+      "file URLs are disabled on this platform",
+    );
+
+    const svc = new ManagementService({ store: new MemoryStore(), fileExchangeDir: "/srv/x" });
+    await registerInput(svc, alice, "file:///srv/x/alice/in.enc");
+    await registerOutput(svc, alice, "file:///srv/x/alice/out/result.enc");
+    const outside = "file URL outside the caller's exchange directory";
+    for (const url of [
+      "file:///srv/x/bob/in.enc",
+      "file:///srv/x/alice/../bob/in.enc",
+      "file:///srv/x/alice/%2e%2e/bob/in.enc",
+      "file:///srv/x/alice",
+      "file:///srv/x/in.enc",
+      "file:///tmp/alice/in.enc",
+      "file:///etc/passwd",
+    ]) {
+      await rejects(registerInput(svc, alice, url), 7, outside);
+      await rejects(registerOutput(svc, alice, url), 7, outside);
+    }
+    await rejects(registerInput(svc, alice, "file://otherhost/srv/x/alice/in"), 3, "invalid file URL");
+    await rejects(registerInput(svc, alice, "file:///srv/x/alice/a%2Fb"), 3, "invalid file URL");
+    const id = await registerInput(svc, alice, "file:///srv/x/alice/in.enc");
+    await rejects(svc.updateInputFile(alice, { dataId: id, url: "file:///srv/x/bob/in.enc" }), 7, outside);
+    const out = await registerOutput(svc, alice, "file:///srv/x/alice/o");
+    await rejects(svc.updateOutputFile(alice, { dataId: out, url: "file:///srv/x/bob/o" }), 7, outside);
+    const fusion = "fusion:///TEACLAVE_FUSION_BASE/00000000-0000-0000-0000-000000000001.fusion";
+    await rejects(registerInput(svc, alice, fusion), 7, "fusion URLs are assigned by the platform");
+    await rejects(registerOutput(svc, alice, fusion), 7, "fusion URLs are assigned by the platform");
   });
 
   test("URL, cmac and crypto errors", async () => {

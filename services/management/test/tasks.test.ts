@@ -278,10 +278,10 @@ describe("two-party flow (§6.5–§6.7)", () => {
       `{"task_id":"${taskId.slice(5)}","function_id":"${functionId.slice(9)}","user_id":"alice","executor":"Builtin",` +
         `"executor_type":"Builtin","function_name":"builtin-ordered-set-intersect",` +
         `"function_arguments":{"inner":{"order":"ascending","save_log":"true"}},"function_payload":[],` +
-        `"input_data":{"inner":{"input_data1":{"url":"http://files/a.enc","cmac":{"tag":${tag}},"crypto_info":{"AesGcm128":{"key":${key},"iv":${iv}}}},` +
-        `"input_data2":{"url":"http://files/b.enc","cmac":{"tag":${tag}},"crypto_info":{"AesGcm128":{"key":${key},"iv":${iv}}}}}},` +
-        `"output_data":{"inner":{"output_result1":{"url":"http://files/a.out","crypto_info":{"TeaclaveFile128":{"key":${fkey}}}},` +
-        `"output_result2":{"url":"http://files/b.out","crypto_info":{"TeaclaveFile128":{"key":${fkey}}}}}}}`,
+        `"input_data":{"inner":{"input_data1":{"url":"http://files/a.enc","cmac":{"tag":${tag}},"crypto_info":{"AesGcm128":{"key":${key},"iv":${iv}}},"owner":{"uids":["alice"]}},` +
+        `"input_data2":{"url":"http://files/b.enc","cmac":{"tag":${tag}},"crypto_info":{"AesGcm128":{"key":${key},"iv":${iv}}},"owner":{"uids":["bob"]}}}},` +
+        `"output_data":{"inner":{"output_result1":{"url":"http://files/a.out","crypto_info":{"TeaclaveFile128":{"key":${fkey}}},"owner":{"uids":["alice"]}},` +
+        `"output_result2":{"url":"http://files/b.out","crypto_info":{"TeaclaveFile128":{"key":${fkey}}},"owner":{"uids":["bob"]}}}}}`,
     );
     await rejects(svc.invokeTask(alice, { taskId }), 2, "failed to invoke task");
   });

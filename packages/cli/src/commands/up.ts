@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { CloisterConfig, ServiceName } from "@cloister/config";
 import { preparePlatform } from "@cloister/host";
+import { prepareLocalFiles } from "../local-files.js";
 import { START_ORDER } from "../services.js";
 import { READY_MARKER } from "./service.js";
 
@@ -40,6 +41,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   );
   out(`  auditor signature        ${prepared.auditorSignature}`);
   out(`  service logs             ${logs}/`);
+  for (const line of prepareLocalFiles(config)) out(line);
 
   const main = process.argv[1]!;
   const args = [
