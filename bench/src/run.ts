@@ -18,6 +18,7 @@ const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
+  ["evidence verification (offline, full)", async () => (await import("./evidence.js")).benchEvidence()],
   ["etcd: leader killed (3 members)", async () => (await import("./etcd-failover.js")).benchEtcdFailover()],
   ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],
   ["executor: builtin (in process)", () => benchBuiltin()],

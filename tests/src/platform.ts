@@ -48,6 +48,8 @@ export interface Platform {
   frontend: string;
   ports: Record<string, number>;
   output: string[];
+  /** Process id of `cloister up` (its services are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -74,10 +76,22 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
   ]
     .map(([n, p]) => `${n} = "https://localhost:${p}"`)
     .join("\n");
+  // Every service's operations endpoint on a free port too (never the fixed local defaults).
+  const opsNames = [
+    "authentication",
+    "frontend",
+    "management",
+    "storage",
+    "access_control",
+    "scheduler",
+    "execution",
+  ];
+  for (const n of opsNames) ports[`ops_${n}`] = await freePort();
+  const ops = opsNames.map((n) => `${n} = "127.0.0.1:${ports[`ops_${n}`]}"`).join("\n");
   const configFile = join(dataDir, "cloister.toml");
   writeFileSync(
     configFile,
-    `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n`,
+    `log_level = "info"\n${extra}\n[listen]\n${listen}\n[advertised]\n${advertised}\n[ops.listen]\n${ops}\n`,
   );
   return { dataDir, configFile, ports };
 }
@@ -110,10 +124,11 @@ async function launchOnce(setup: Setup): Promise<Platform> {
   );
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`platform did not start:\n${output.join("\n")}`)),
-      60_000,
-    );
+    const timer = setTimeout(() => {
+      // Not left running behind a failed test (it would keep the test process alive).
+      child.kill("SIGINT");
+      reject(new Error(`platform did not start:\n${output.join("\n")}`));
+    }, 120_000); // generous: a first start generates keys, and CI machines may be loaded
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       output.push(...chunk.split("\n").filter(Boolean));
       if (chunk.includes("Cloister is ready.")) {
@@ -132,6 +147,7 @@ async function launchOnce(setup: Setup): Promise<Platform> {
     configFile,
     ports,
     output,
+    pid: child.pid!,
     authentication: `localhost:${ports.authentication_api}`,
     frontend: `localhost:${ports.frontend}`,
     stop: () =>

@@ -374,22 +374,34 @@ describe("multi-party tasks through the whole platform", () => {
         url,
       );
     }
-    // An input on the cloud-metadata address fails the task with a reason that says why.
+    // An input on the cloud-metadata address, or on one of the platform's own ports (loopback is
+    // open under `cloister up`, those ports are not), fails the task with a reason that says why.
     const fn = await registerPsi();
     const b = await registerData("bob", fixture("ordered_set_intersect", "psi1.txt.enc"), "metadata-bob.enc");
-    const metadata = await users.alice!.call("registerInputFile", {
-      url: "http://169.254.169.254/latest/meta-data/psi0.txt.enc",
-      cmac: a.cmac,
-      cryptoInfo: wireCrypto(),
-    });
-    const taskId = await createPsiTask(fn);
-    await users.alice!.assignData(taskId, { input_data1: metadata.dataId }, { output_result1: a.output });
-    await users.bob!.assignData(taskId, { input_data2: b.input }, { output_result2: b.output });
-    for (const p of ["alice", "bob"] as const) await users[p]!.approveTask(taskId);
-    await users.alice!.invokeTask(taskId);
-    const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
-    assert.equal(common.taskStatusToJSON(task.status), "Finished");
-    assert.equal(task.result?.Err?.reason, "download failed: address not allowed (metadata)");
+    for (const [url, reason] of [
+      [
+        "http://169.254.169.254/latest/meta-data/psi0.txt.enc",
+        "download failed: address not allowed (metadata)",
+      ],
+      [
+        `http://localhost:${platform.ports.storage}/psi0.txt.enc`,
+        "download failed: address not allowed (a platform endpoint, loopback)",
+      ],
+    ] as const) {
+      const hostile = await users.alice!.call("registerInputFile", {
+        url,
+        cmac: a.cmac,
+        cryptoInfo: wireCrypto(),
+      });
+      const taskId = await createPsiTask(fn);
+      await users.alice!.assignData(taskId, { input_data1: hostile.dataId }, { output_result1: a.output });
+      await users.bob!.assignData(taskId, { input_data2: b.input }, { output_result2: b.output });
+      for (const p of ["alice", "bob"] as const) await users[p]!.approveTask(taskId);
+      await users.alice!.invokeTask(taskId);
+      const task = await users.alice!.waitForTask(taskId, { timeoutMs: 30_000 });
+      assert.equal(common.taskStatusToJSON(task.status), "Finished");
+      assert.equal(task.result?.Err?.reason, reason, url);
+    }
     assert.equal(existsSync(a.outPath) || existsSync(b.outPath), false);
   });
 });

@@ -4,7 +4,7 @@ import { health } from "@cloister/proto";
 import { attestedChannelCredentials, callUnary, createClient } from "@cloister/rpc";
 import { policyFor, trustFromDataDir } from "@cloister/sdk";
 import { verifyAttestedCertificate } from "@cloister/tee";
-import { client, echo, freePort, type Platform, platformConfig, startPlatform } from "../src/index.js";
+import { client, echo, type Platform, startPlatform } from "../src/index.js";
 
 // Every service's operations endpoint (metrics, health, version) on a running platform, and
 // grpc.health.v1 on an attested port.
@@ -21,9 +21,8 @@ let platform: Platform;
 const ops: Record<string, string> = {};
 
 before(async () => {
-  for (const s of SERVICES) ops[s] = `127.0.0.1:${await freePort()}`;
-  const extra = `[ops.listen]\n${SERVICES.map((s) => `${s} = "${ops[s]}"`).join("\n")}\n`;
-  platform = await startPlatform(await platformConfig(undefined, extra));
+  platform = await startPlatform();
+  for (const s of SERVICES) ops[s] = `127.0.0.1:${platform.ports[`ops_${s}`]}`;
 });
 after(async () => {
   await platform?.stop();

@@ -96,6 +96,7 @@ export class JavascriptExecutor implements Executor {
       argv: argvOf(request),
       guestLimits,
       maxOutputBytes: this.maxOutputBytes,
+      maxLogBytes: this.maxLogBytes,
       sandboxTimeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,
     });
   }

@@ -17,6 +17,7 @@ import {
   MESAPY_ERROR_BUFFER_TOO_SHORT,
   MESAPY_EXEC_ERROR,
   PYTHON_EXEC_ERROR,
+  REPLY_TOO_LARGE_REASON,
   TIMEOUT_REASON,
   UNAVAILABLE_REASON,
 } from "./reasons.js";
@@ -74,7 +75,7 @@ const MAX_LOG_LINES = 10_000;
 const SIGXCPU = 24;
 const SIGXFSZ = 25;
 /** Largest result (return value and outputs) a task may hand back, in bytes. */
-const MAX_RESULT_BYTES = 128 * 1024 * 1024;
+const MAX_CHILD_RESULT_BYTES = 128 * 1024 * 1024;
 
 /** What the zygote reports about the child that ran a task. */
 interface ZygoteStatus {
@@ -172,7 +173,7 @@ export class PythonExecutor implements Executor {
       limits: {
         memoryBytes: Math.min(request.limits.memoryBytes, this.memoryBytes),
         cpuSeconds: Math.ceil(request.limits.timeoutMs / 1000),
-        resultBytes: MAX_RESULT_BYTES,
+        resultBytes: MAX_CHILD_RESULT_BYTES,
       },
     };
     const key = request.functionId
@@ -187,6 +188,9 @@ export class PythonExecutor implements Executor {
         {
           signal: request.signal,
           timeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,
+          // The zygote's own status is small; the task's result (a blob) is bounded by its
+          // RLIMIT_FSIZE in the child and again here, before it is read.
+          replyLimits: { maxHeaderBytes: 64 * 1024, maxBlobBytes: MAX_CHILD_RESULT_BYTES },
           // The task's process is gone either way; the zygote goes too when the task crashed or
           // left anything behind outside its process.
           keep: (r) => {
@@ -199,6 +203,8 @@ export class PythonExecutor implements Executor {
       const kind = (e as Partial<SandboxError>)?.kind;
       if (kind === "aborted") throw new TaskFailure(CANCELED_REASON, { cause: e });
       if (kind === "timeout") throw new TaskFailure(TIMEOUT_REASON, { cause: e });
+      if (kind === "oversized")
+        throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${(e as Error).message}`, { cause: e });
       throw new TaskFailure(UNAVAILABLE_REASON, { cause: e });
     }
     for (const line of `${result.stdout}${result.stderr}`.split("\n").slice(0, MAX_LOG_LINES))
@@ -210,7 +216,7 @@ export class PythonExecutor implements Executor {
     const status = (result.data ?? {}) as ZygoteStatus;
     if (status.signal === SIGXCPU) throw new TaskFailure(TIMEOUT_REASON);
     if (status.signal === SIGXFSZ)
-      fail(`output limit exceeded: the task's outputs may hold at most ${MAX_RESULT_BYTES} bytes`);
+      fail(`output limit exceeded: the task's outputs may hold at most ${MAX_CHILD_RESULT_BYTES} bytes`);
     if (status.signal !== undefined) fail(`execution crashed (signal ${Number(status.signal)})`);
     const child = parseChild(result.blobs.get("child"));
     if (!child) fail(`execution crashed (the function ended its process, exit ${Number(status.exit)})`);

@@ -3,10 +3,12 @@ export { DEFAULT_PYTHON, PythonExecutor, type PythonExecutorOptions } from "./ex
 export { PyodideExecutor, type PyodideExecutorOptions } from "./pyodide.js";
 export {
   CANCELED_REASON,
+  MAX_RESULT_BYTES,
   MEMORY_REASON,
   MESAPY_ERROR_BUFFER_TOO_SHORT,
   MESAPY_EXEC_ERROR,
   PYTHON_EXEC_ERROR,
+  REPLY_TOO_LARGE_REASON,
   TIMEOUT_REASON,
   UNAVAILABLE_REASON,
 } from "./reasons.js";

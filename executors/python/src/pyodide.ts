@@ -10,10 +10,21 @@ import {
   SandboxPool,
   type SandboxPoolStats,
   SandboxProtocolError,
+  SandboxReplyTooLargeError,
   SandboxTimeoutError,
 } from "@cloister/sandbox";
-import { CANCELED_REASON, MESAPY_EXEC_ERROR, TIMEOUT_REASON, UNAVAILABLE_REASON } from "./reasons.js";
+import {
+  CANCELED_REASON,
+  MAX_RESULT_BYTES,
+  MESAPY_ERROR_BUFFER_TOO_SHORT,
+  MESAPY_EXEC_ERROR,
+  REPLY_TOO_LARGE_REASON,
+  TIMEOUT_REASON,
+  UNAVAILABLE_REASON,
+} from "./reasons.js";
 import type { PythonJobData, PythonWorkerOptions } from "./worker/python-worker.js";
+
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export interface PyodideExecutorOptions {
   /** Warm sandboxes kept ready, each with pyodide loaded (default 2). */
@@ -30,6 +41,8 @@ export interface PyodideExecutorOptions {
   snapshot?: boolean;
   /** Deadline for a sandbox to load pyodide (default 60 s). */
   startTimeoutMs?: number;
+  /** Total bytes a task may write across its outputs (default 64 MiB), enforced by the host. */
+  maxOutputBytes?: number;
 }
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker", "python-worker.js");
@@ -43,6 +56,15 @@ const PYODIDE_FILES = [
 
 function pyodideDir(): string {
   return dirname(fileURLToPath(import.meta.resolve("pyodide")));
+}
+
+/**
+ * The largest JSON part of an honest reply: the result (at most MAX_RESULT_BYTES, each byte at
+ * worst six when JSON-escaped) and the names of the outputs written, with room for the framing.
+ */
+function replyHeaderLimit(outputNames: string[]): number {
+  const names = outputNames.reduce((n, name) => n + Buffer.byteLength(name, "utf8") + 32, 0);
+  return 6 * (MAX_RESULT_BYTES + names) + 4096;
 }
 
 /**
@@ -113,10 +135,22 @@ export class PyodideExecutor implements Executor {
     try {
       result = await pool.run(
         { data, blobs },
-        { signal: request.signal, timeoutMs: request.limits.timeoutMs },
+        {
+          signal: request.signal,
+          timeoutMs: request.limits.timeoutMs,
+          // The reply comes from inside the sandbox, where a payload that escaped Pyodide can
+          // write its own frame: the host bounds it before reading it.
+          replyLimits: {
+            maxHeaderBytes: replyHeaderLimit(outputNames),
+            maxBlobBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+          },
+        },
       );
     } catch (e) {
       if (e instanceof SandboxAbortedError) throw new TaskFailure(CANCELED_REASON, { cause: e });
+      if (e instanceof SandboxReplyTooLargeError) {
+        throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${e.message}`, { cause: e });
+      }
       if (e instanceof SandboxTimeoutError) throw new TaskFailure(TIMEOUT_REASON, { cause: e });
       // The payload itself ended the interpreter: it exhausted memory or CPU, exited the
       // process, or broke out into JavaScript and misbehaved. MesaPy reports user errors as a
@@ -133,6 +167,10 @@ export class PyodideExecutor implements Executor {
     }
     const reply = result.data as { value?: unknown; outputs?: unknown };
     if (typeof reply?.value !== "string" || !Array.isArray(reply.outputs)) return MESAPY_EXEC_ERROR;
+    // The shim enforces the legacy buffer inside; a forged reply meets the same rule here.
+    if (Buffer.byteLength(reply.value, "utf8") > Math.min(MAX_RESULT_BYTES, request.limits.maxReturnBytes)) {
+      return MESAPY_ERROR_BUFFER_TOO_SHORT;
+    }
     const declared = new Set(outputNames);
     for (const [k, name] of (reply.outputs as unknown[]).entries()) {
       const bytes = result.blobs.get(`o${k}`);

@@ -252,11 +252,15 @@ def write_result(fd, header, blobs):
 
 
 def vm_size():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """This process's address space, or None where /proc is absent (the sandbox has none)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def limit(limits):
@@ -268,10 +272,12 @@ def limit(limits):
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     memory = int(limits.get("memoryBytes") or 0)
-    if memory:
+    base = vm_size()
+    # Without /proc the sandbox's own RLIMIT_AS (task memory + the interpreter's reserve) stays.
+    if memory and base is not None:
         # Never above what the sandbox allows (lowering a hard limit is always permitted).
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = vm_size() + memory
+        cap = base + memory
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -84,14 +84,35 @@ def leftovers():
             found.append("files in /tmp")
     except OSError:
         found.append("/tmp unreadable")
-    for kind in ("shm", "sem", "msg"):
-        try:
-            with open("/proc/sysvipc/" + kind) as f:
-                if len(f.read().splitlines()) > 1:
-                    found.append("System V " + kind)
-        except OSError:
-            pass
+    # The sandbox has its own IPC namespace and no /proc: ask the kernel how many System V
+    # objects exist in it (SHM_INFO used_ids, SEM_INFO semusz, MSG_INFO msgpool).
+    try:
+        for kind, count in ipc_counts().items():
+            if count:
+                found.append("System V " + kind)
+    except Exception:  # noqa: BLE001
+        found.append("System V IPC unknown")
     return found
+
+
+def ipc_counts():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    info = (ctypes.c_long * 16)()
+    counts = {}
+    if libc.shmctl(0, 14, ctypes.byref(info)) < 0:  # SHM_INFO: struct shm_info, int used_ids first
+        raise OSError(ctypes.get_errno(), "shmctl")
+    counts["shm"] = ctypes.cast(info, ctypes.POINTER(ctypes.c_int))[0]
+    seminfo = (ctypes.c_int * 10)()
+    if libc.semctl(0, 0, 19, ctypes.byref(seminfo)) < 0:  # SEM_INFO: semusz is the 8th int
+        raise OSError(ctypes.get_errno(), "semctl")
+    counts["sem"] = seminfo[7]
+    msginfo = (ctypes.c_int * 8)()
+    if libc.msgctl(0, 12, ctypes.byref(msginfo)) < 0:  # MSG_INFO: msgpool is the 1st int
+        raise OSError(ctypes.get_errno(), "msgctl")
+    counts["msg"] = msginfo[0]
+    return counts
 
 
 def kill_stragglers():

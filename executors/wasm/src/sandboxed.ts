@@ -13,6 +13,8 @@ export const TIME_LIMIT_EXCEEDED = "time limit exceeded";
 export const MEMORY_LIMIT = "memory limit exceeded";
 export const TASK_CANCELED = "Task Canceled by the user";
 export const RETURN_LIMIT_EXCEEDED = "return value limit exceeded";
+/** Prefix of the reason when the sandbox's reply is over the host's limits (the detail follows). */
+export const REPLY_TOO_LARGE = "reply too large";
 
 /** Blob names used between host and worker. */
 export const PAYLOAD_BLOB = "payload";
@@ -59,6 +61,16 @@ export interface RunGuestOptions<L> {
   maxOutputBytes: number;
   /** Wall-clock deadline of the sandbox (default: the task's timeout). */
   sandboxTimeoutMs?: number;
+  /** Bytes of log lines the guest may return (default 0: it returns none). */
+  maxLogBytes?: number;
+}
+
+/**
+ * The largest JSON part of an honest reply: return value, log lines (each byte at worst six
+ * when JSON-escaped) or a failure reason, with room for the framing of every line.
+ */
+function replyHeaderLimit(maxReturnBytes: number, maxLogBytes: number): number {
+  return 6 * (maxReturnBytes + maxLogBytes + 4 * MAX_REASON_CHARS) + 4 * MAX_LOG_LINES + 4096;
 }
 
 /** Runs one task in a sandbox and delivers its outputs and logs; resolves with the return value. */
@@ -86,9 +98,21 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
         signal: request.signal,
         timeoutMs: opts.sandboxTimeoutMs ?? request.limits.timeoutMs,
         // A worker whose task failed, trapped or hit a limit is replaced, never reused.
+        // So is one whose reply the host refuses below (a forged or oversized result).
         keep: (r) => {
           const d = r.data as Partial<Record<string, unknown>> | null;
-          return d?.ok === true && d.trapped !== true && d.recycle !== true;
+          if (d?.ok !== true || d.trapped === true || d.recycle === true) return false;
+          try {
+            accepted(r, request, outputNames, opts.maxOutputBytes);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        // Checked from the reply's length fields before it is read: whatever the guest claims.
+        replyLimits: {
+          maxHeaderBytes: replyHeaderLimit(request.limits.maxReturnBytes, opts.maxLogBytes ?? 0),
+          maxBlobBytes: opts.maxOutputBytes,
         },
       },
     );
@@ -99,10 +123,26 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
   const reply = parseReply(result.data);
   for (const line of reply.logs?.slice(0, MAX_LOG_LINES) ?? []) runtime.log(line);
   if (!reply.ok) throw new TaskFailure(reply.reason);
+  const outputs = accepted(result, request, outputNames, opts.maxOutputBytes);
+  for (const [name, value] of outputs) await runtime.writeOutput(name, value);
+  if (reply.trapped) {
+    // A failure for Cloister's clients; Teaclave clients keep WAMR's text as the return value.
+    throw new TaskFailure(`${WASM_TRAP}: ${reply.returnValue}`, { legacyReturnValue: reply.returnValue });
+  }
+  return reply.returnValue;
+}
 
+/** The outputs of a successful reply, once its return value and outputs pass the host's limits. */
+function accepted(
+  result: SandboxResult,
+  request: ExecutionRequest,
+  outputNames: string[],
+  maxOutputBytes: number,
+): Array<[string, Buffer]> {
+  const reply = parseReply(result.data);
+  if (!reply.ok) throw new TaskFailure(reply.reason);
   const returnBytes = Buffer.byteLength(reply.returnValue, "utf8");
   if (returnBytes > request.limits.maxReturnBytes) throw new TaskFailure(RETURN_LIMIT_EXCEEDED);
-
   const outputs: Array<[string, Buffer]> = [];
   let total = 0;
   for (const [key, value] of result.blobs) {
@@ -111,17 +151,12 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
     total += value.length;
     outputs.push([name, value]);
   }
-  if (total > opts.maxOutputBytes) {
+  if (total > maxOutputBytes) {
     throw new TaskFailure(
-      `output limit exceeded: the task's outputs may hold at most ${opts.maxOutputBytes} bytes`,
+      `output limit exceeded: the task's outputs may hold at most ${maxOutputBytes} bytes`,
     );
   }
-  for (const [name, value] of outputs) await runtime.writeOutput(name, value);
-  if (reply.trapped) {
-    // A failure for Cloister's clients; Teaclave clients keep WAMR's text as the return value.
-    throw new TaskFailure(`${WASM_TRAP}: ${reply.returnValue}`, { legacyReturnValue: reply.returnValue });
-  }
-  return reply.returnValue;
+  return outputs;
 }
 
 function invalidReply(): TaskFailure {
@@ -176,6 +211,8 @@ export function sandboxFailure(e: unknown): TaskFailure {
         cause: e,
       });
     }
+    case "oversized":
+      return new TaskFailure(`${REPLY_TOO_LARGE}: ${(e as Error).message}`, { cause: e });
     case "job":
     case "protocol":
       return new TaskFailure("execution failed: the sandboxed worker failed", { cause: e });

@@ -24,7 +24,7 @@ export function prepareLocalFiles(config: CloisterConfig, bootstrapUser = "admin
   );
   if (egress.allow_addresses.length > 0)
     lines.push(
-      "                           (loopback is for local work only: `cloister service` reaches public addresses alone)",
+      "                           (exceptions for work on this machine; `cloister service` reaches public addresses only)",
     );
   return lines;
 }

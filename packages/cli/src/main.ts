@@ -8,6 +8,7 @@ import { auditCommands } from "./commands/audit.js";
 import type { Cli } from "./commands/client.js";
 import { consoleCommand } from "./commands/console.js";
 import { dataCommands } from "./commands/data.js";
+import { evidenceCommands } from "./commands/evidence.js";
 import { fileCommands } from "./commands/files.js";
 import { functionCommands } from "./commands/functions.js";
 import { taskCommands } from "./commands/tasks.js";
@@ -30,13 +31,19 @@ const print = (human: string, json: unknown) =>
 program
   .command("up")
   .description("start the whole platform on this machine (all services, embedded defaults)")
-  .action(async () => {
+  .option(
+    "--internal-host <host>",
+    "host the internal endpoints bind to unless [listen] in the configuration names one (API ports: [listen] authentication_api, frontend)",
+    "127.0.0.1",
+  )
+  .action(async (opts: { internalHost: string }) => {
     // Loaded on demand: client commands should not pay for importing every service.
     const { up } = await import("./commands/up.js");
     // Local-work defaults (file exchange under the data directory, loopback egress), inherited
     // by every service `up` starts; `cloister service` alone keeps the deployment defaults.
     process.env.CLOISTER_PROFILE ??= "local";
-    await up(config(), { configFile: globals().config });
+    const { parseInternalHost } = await import("./commands/up-ports.js");
+    await up(config(), { configFile: globals().config, internalHost: parseInternalHost(opts.internalHost) });
   });
 
 program
@@ -110,6 +117,7 @@ dataCommands(program, cli);
 taskCommands(program, cli);
 auditCommands(program, cli);
 fileCommands(program, cli);
+evidenceCommands(program, cli);
 consoleCommand(program, cli);
 
 program.parseAsync().catch((e: unknown) => {

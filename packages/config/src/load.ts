@@ -96,8 +96,29 @@ export function loadConfig(options: LoadOptions = {}): CloisterConfig {
     if (rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)))
       throw new ConfigError("invalid configuration: execution.file_exchange_dir: must not contain data_dir");
   }
+  // `cloister up` keeps internal endpoints on loopback; an address the file names still wins.
+  const internalHost = env.CLOISTER_INTERNAL_HOST;
+  if (internalHost) {
+    const given = (raw.listen as Record<string, unknown> | undefined) ?? {};
+    const host =
+      internalHost.includes(":") && !internalHost.startsWith("[") ? `[${internalHost}]` : internalHost;
+    for (const key of INTERNAL_LISTEN_KEYS) {
+      if (given[key] !== undefined) continue;
+      const address = config.listen[key];
+      config.listen[key] = `${host}:${address.slice(address.lastIndexOf(":") + 1)}`;
+    }
+  }
   return config;
 }
+
+/** The `[listen]` keys of endpoints only other services call (the API ports are the others). */
+export const INTERNAL_LISTEN_KEYS = [
+  "authentication_internal",
+  "management",
+  "storage",
+  "access_control",
+  "scheduler",
+] as const;
 
 /** Resolve a path from the configuration relative to the data directory. */
 export function dataPath(config: CloisterConfig, path: string): string {

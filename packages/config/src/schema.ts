@@ -51,8 +51,26 @@ export const configSchema = z
     data_dir: z.string().min(1).default("./.cloister"),
     tee: z
       .object({
-        /** `sim` is a software TEE: no hardware guarantee, and every report says so. */
-        provider: z.enum(["sim"]).default("sim"),
+        /**
+         * `sim` is a software TEE: no hardware guarantee, and every report says so. `gramine`
+         * (SGX under Gramine, /dev/attestation) and `tsm` (TDX / SEV-SNP guests, configfs-tsm)
+         * produce real evidence, verified in-process before the attestation report is signed.
+         */
+        provider: z.enum(["sim", "gramine", "tsm"]).default("sim"),
+        /** Gramine's attestation pseudo-filesystem. */
+        gramine_root: z.string().min(1).default("/dev/attestation"),
+        /** configfs-tsm report directory. */
+        tsm_root: z.string().min(1).default("/sys/kernel/config/tsm/report"),
+        /** Offline collateral: Intel collateral JSON files or PCS directories, AMD VCEK/VLEK certificates. */
+        collateral: z.array(z.string().min(1)).default([]),
+        /** Also ask Intel PCS (or `pcs_url`, a PCCS) and AMD KDS for what the offline collateral lacks. */
+        online_collateral: z.boolean().default(false),
+        pcs_url: z
+          .string()
+          .regex(/^https:\/\/\S+$/, "expected an https URL")
+          .optional(),
+        /** Appraisal policy of real evidence (TOML, see docs/evidence.md); default UpToDate only, no debug. */
+        evidence_policy: z.string().min(1).optional(),
         /** Re-attestation period: a new key, quote, report and certificate (spec §12). */
         reattest_interval_secs: z.number().int().min(10).max(86_400).default(3600),
       })
@@ -131,6 +149,11 @@ export const configSchema = z
         task_memory_mb: z.number().int().min(16).max(65_536).default(512),
         /** Seconds without a heartbeat after which the scheduler declares a node lost. */
         heartbeat_timeout_secs: z.number().int().min(2).max(3600).default(30),
+        /**
+         * Times a task is handed to a node before it is given up: a lease that expires (node
+         * lost, hand-over failed) re-queues the task until this many were used, then it Fails.
+         */
+        task_max_attempts: z.number().int().min(1).max(100).default(3),
         /** Where `fusion:` URLs live on execution nodes. */
         fusion_base_dir: z.string().default("/tmp/fusion_data"),
         /**
@@ -173,6 +196,23 @@ export const configSchema = z
           .default(["builtin", "wamr", "javascript", "python"]),
         /** Warm sandboxed workers kept ready (not yet bound to a function) per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
+        /**
+         * Host uids for this node's sandboxes (`{ first, count }`, outside 0x70000000–0x70ffffff).
+         * Unset, a node claims a free block of 4096 from that shared range through lock files
+         * in /run/cloister/sandbox-uids, so nodes sharing /run never share a uid; set a distinct
+         * range per node where they do not (containers with their own /run).
+         */
+        sandbox_uids: z
+          .object({
+            first: z.number().int().min(65_536),
+            count: z
+              .number()
+              .int()
+              .min(16)
+              .max(1 << 24),
+          })
+          .strict()
+          .optional(),
         /** Largest input or output file, in MiB. */
         max_file_mb: z.number().int().min(1).max(65_536).default(1024),
       })

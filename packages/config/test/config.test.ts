@@ -45,6 +45,27 @@ test("targetOf strips the scheme", () => {
   assert.equal(targetOf("https://localhost:17777"), "localhost:17777");
 });
 
+test("tee: the simulated provider by default; hardware providers with collateral and an evidence policy", () => {
+  const d = loadConfig({ env: {} });
+  assert.equal(d.tee.provider, "sim");
+  assert.deepEqual(d.tee.collateral, []);
+  assert.equal(d.tee.online_collateral, false);
+  const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+  const file = join(dir, "c.toml");
+  writeFileSync(
+    file,
+    '[tee]\nprovider = "tsm"\ncollateral = ["/etc/cloister/collateral"]\nevidence_policy = "/etc/cloister/policy.toml"\npcs_url = "https://pccs.internal:8081/"\n',
+  );
+  const c = loadConfig({ file, env: {} });
+  assert.equal(c.tee.provider, "tsm");
+  assert.equal(c.tee.tsm_root, "/sys/kernel/config/tsm/report");
+  assert.equal(c.tee.evidence_policy, "/etc/cloister/policy.toml");
+  writeFileSync(file, '[tee]\nprovider = "sgx"\n');
+  assert.throws(() => loadConfig({ file, env: {} }), ConfigError);
+  writeFileSync(file, '[tee]\nprovider = "gramine"\npcs_url = "http://plain"\n');
+  assert.throws(() => loadConfig({ file, env: {} }), ConfigError);
+});
+
 test("file: URLs are off and egress is public-only by default; the local profile opens both for one machine", () => {
   const service = loadConfig({ env: {}, overrides: { data_dir: "/srv/c" } });
   assert.equal(service.execution.file_exchange_dir, undefined);

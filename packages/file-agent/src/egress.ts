@@ -16,6 +16,12 @@ export interface EgressOptions {
   allowAddresses?: string[];
   /** Redirects followed per download, each re-checked. Default 5. */
   maxRedirects?: number;
+  /**
+   * Ports of the platform's own endpoints (listen and operations addresses): never reached on an
+   * address that is not public, whatever `allowAddresses` says, so a local profile that opens
+   * loopback still keeps tasks away from the platform's own services.
+   */
+  ownPorts?: number[];
 }
 
 /**
@@ -28,6 +34,7 @@ export class EgressPolicy {
   readonly maxRedirects: number;
   private readonly ports: Array<[number, number]>;
   private readonly allowed: Cidr[];
+  private readonly ownPorts: ReadonlySet<number>;
 
   constructor(options: EgressOptions = {}) {
     this.schemes = new Set((options.schemes ?? ["http", "https"]).map((s) => `${s}:`));
@@ -38,21 +45,29 @@ export class EgressPolicy {
       return c;
     });
     this.maxRedirects = options.maxRedirects ?? 5;
+    this.ownPorts = new Set(options.ownPorts ?? []);
+  }
+
+  /** The port a URL connects to. */
+  static portOf(u: URL): number {
+    return u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port);
   }
 
   /** Scheme and port of one URL, before anything is resolved or connected. */
   checkUrl(u: URL): void {
     if (!this.schemes.has(u.protocol))
       throw new FileAgentError("SCHEME_NOT_ALLOWED", `scheme ${u.protocol.slice(0, -1)} not allowed`);
-    const port = u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port);
+    const port = EgressPolicy.portOf(u);
     if (!this.ports.some(([lo, hi]) => port >= lo && port <= hi))
       throw new FileAgentError("PORT_NOT_ALLOWED", `port ${port} not allowed`);
   }
 
-  /** Throws unless `ip` may be connected to. */
-  checkAddress(ip: IpBytes): void {
+  /** Throws unless `ip` (on `port`, when known) may be connected to. */
+  checkAddress(ip: IpBytes, port?: number): void {
     const cls = classify(ip);
     if (cls === "public") return;
+    if (port !== undefined && this.ownPorts.has(port))
+      throw new FileAgentError("ADDRESS_NOT_ALLOWED", `address not allowed (a platform endpoint, ${cls})`);
     const a = effectiveIp(ip);
     const listed = this.allowed.some(
       (r) => cidrContains(r, a) && (cls !== "metadata" || r.prefix === r.bytes.length * 8),

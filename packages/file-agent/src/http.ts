@@ -4,7 +4,7 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
 import { parseIp } from "./address.js";
-import type { EgressPolicy } from "./egress.js";
+import { EgressPolicy } from "./egress.js";
 import { FileAgentError } from "./errors.js";
 
 /** Resolves a host name to its addresses (tests substitute one; production uses getaddrinfo). */
@@ -36,11 +36,12 @@ export function send(
   policy.checkUrl(url);
   const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   const literal = parseIp(host);
-  if (literal) policy.checkAddress(literal);
+  const port = EgressPolicy.portOf(url);
+  if (literal) policy.checkAddress(literal, port);
 
   let refusal: unknown;
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
-    checkedAddresses(hostname, lookupOptions.family, policy, resolver).then(
+    checkedAddresses(hostname, lookupOptions.family, port, policy, resolver).then(
       (addresses) => {
         if (lookupOptions.all) (callback as (e: null, a: LookupAddress[]) => void)(null, addresses);
         else callback(null, addresses[0]!.address, addresses[0]!.family);
@@ -71,6 +72,7 @@ export function send(
 async function checkedAddresses(
   hostname: string,
   family: number | string | undefined,
+  port: number,
   policy: EgressPolicy,
   resolver: Resolver,
 ): Promise<LookupAddress[]> {
@@ -88,7 +90,7 @@ async function checkedAddresses(
     const ip = parseIp(a.address);
     if (!ip) continue;
     try {
-      policy.checkAddress(ip);
+      policy.checkAddress(ip, port);
       allowed.push({ address: a.address, family: ip.length === 4 ? 4 : 6 });
     } catch (e) {
       firstRefusal ??= e;

@@ -272,6 +272,18 @@ describe("egress policy of the file agent", () => {
     );
   });
 
+  test("the platform's own ports stay closed on non-public addresses, even where loopback is allowed", async () => {
+    const agent = agentWith({ egress: { allowAddresses: ["127.0.0.0/8"], ports: [port], ownPorts: [port] } });
+    await assert.rejects(agent.download(local("/ok")), failsWith("ADDRESS_NOT_ALLOWED"));
+    const resolver = resolverOf({ "self.test": "127.0.0.1" });
+    const named = agentWith({
+      resolver,
+      egress: { allowAddresses: ["127.0.0.0/8"], ports: [port], ownPorts: [port] },
+    });
+    await assert.rejects(named.download(local("/ok", "self.test")), failsWith("ADDRESS_NOT_ALLOWED"));
+    new EgressPolicy({ ownPorts: [443] }).checkAddress(parseIp("8.8.8.8")!, 443);
+  });
+
   test("an upload follows no redirect", async () => {
     await assert.rejects(agentWith().upload(local("/moved"), Buffer.from("x")), failsWith("HTTP_STATUS"));
   });

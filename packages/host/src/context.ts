@@ -16,7 +16,13 @@ import {
   createAttestedServer,
   INTERNAL_MAX_MESSAGE_BYTES,
 } from "@cloister/rpc";
-import { AttestedIdentity, measureService, SimAttestationService, SimTeeProvider } from "@cloister/tee";
+import {
+  type AttestationPolicy,
+  AttestedIdentity,
+  measureService,
+  SimAttestationService,
+  SimTeeProvider,
+} from "@cloister/tee";
 import * as grpc from "@grpc/grpc-js";
 import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
 import { loadPlatformTrust, type PlatformTrust, policyFor, verifierFor } from "./trust.js";
@@ -52,23 +58,52 @@ export function measureOwnCode(name: ServiceName): Buffer {
   return measureService(enclaveName(name), serviceCodeDirs(name));
 }
 
+/** The TEE provider and attestation service the configuration asks for. */
+async function attestationFor(name: ServiceName, config: CloisterConfig) {
+  if (config.tee.provider === "sim") {
+    const provider = await SimTeeProvider.create({
+      mrEnclave: measureOwnCode(name),
+      dataDir: config.data_dir,
+    });
+    return { provider, attestationService: await SimAttestationService.loadOrCreate(config.data_dir) };
+  }
+  const { createHardwareAttestation } = await import("@cloister/evidence");
+  return createHardwareAttestation({
+    provider: config.tee.provider,
+    dataDir: config.data_dir,
+    gramineRoot: config.tee.gramine_root,
+    tsmRoot: config.tee.tsm_root,
+    collateral: config.tee.collateral,
+    onlineCollateral: config.tee.online_collateral,
+    pcsUrl: config.tee.pcs_url,
+    policyFile: config.tee.evidence_policy,
+  });
+}
+
 export async function createServiceContext(
   name: ServiceName,
   config: CloisterConfig,
 ): Promise<ServiceContext> {
   const log = createLogger(`cloister-${name.replace("_", "-")}`, config.log_level);
   const trust = loadPlatformTrust(config, { verifyAuditors: true });
-  const mrEnclave = measureOwnCode(name);
+  const { provider, attestationService } = await attestationFor(name, config);
+  // On real TEEs peers must be real too, and their embedded evidence is checked again here.
+  const recheck = provider.simulated
+    ? undefined
+    : (await import("@cloister/evidence")).recheckHardwareEvidence;
+  const peerPolicy = (enclaves: string[]): AttestationPolicy =>
+    recheck
+      ? { ...policyFor(trust, enclaves), rejectSimulated: true, verifyHardwareEvidence: recheck }
+      : policyFor(trust, enclaves);
+  const mrEnclave = provider.measurement.mrEnclave;
   const published = trust.enclaveInfo[enclaveName(name)];
   if (!published || published.mrEnclave !== mrEnclave.toString("hex")) {
     // Peers would refuse us anyway; say why now instead of failing every connection later.
     throw new ConfigError(
-      `the ${name} service's code measures ${mrEnclave.toString("hex")}, but enclave_info.toml publishes ` +
+      `the ${name} service's ${provider.simulated ? "code" : `${provider.kind} enclave`} measures ${mrEnclave.toString("hex")}, but enclave_info.toml publishes ` +
         `${published?.mrEnclave ?? "nothing"} for ${enclaveName(name)}: re-run \`cloister platform init\` (and have it re-signed)`,
     );
   }
-  const provider = await SimTeeProvider.create({ mrEnclave, dataDir: config.data_dir });
-  const attestationService = await SimAttestationService.loadOrCreate(config.data_dir);
   const identity = await AttestedIdentity.create({
     provider,
     attestationService,
@@ -100,7 +135,7 @@ export async function createServiceContext(
     let c = credentials.get(peer);
     if (!c) {
       c = attestedChannelCredentials({
-        verifyServer: verifierFor(policyFor(trust, [enclaveName(peer)])),
+        verifyServer: verifierFor(peerPolicy([enclaveName(peer)])),
         identity,
       });
       credentials.set(peer, c);
@@ -138,7 +173,7 @@ export async function createServiceContext(
       withHealth(
         createAttestedServer({
           identity,
-          verifyClient: verifierFor(policyFor(trust, clients.map(enclaveName))),
+          verifyClient: verifierFor(peerPolicy(clients.map(enclaveName))),
           maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES,
           logger: log,
           interceptors,

@@ -42,7 +42,14 @@ export async function measurePlatform(config: CloisterConfig): Promise<Record<st
  */
 export async function preparePlatform(config: CloisterConfig): Promise<PreparedPlatform> {
   await mkdir(config.data_dir, { recursive: true, mode: 0o700 });
-  await SimAttestationService.loadOrCreate(config.data_dir);
+  if (config.tee.provider === "sim") await SimAttestationService.loadOrCreate(config.data_dir);
+  else {
+    // Real TEEs: clients trust the verifying attestation service's root instead.
+    const { VerifyingAttestationService, OfflineCollateralSource } = await import("@cloister/evidence");
+    await VerifyingAttestationService.loadOrCreate(config.data_dir, {
+      source: OfflineCollateralSource.fromCollateral([]),
+    });
+  }
   const measurements = await measurePlatform(config);
   const text = renderEnclaveInfo(measurements);
   const infoPath = enclaveInfoPath(config);

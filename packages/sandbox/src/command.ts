@@ -1,13 +1,41 @@
 // Builds the command line that starts one sandboxed worker:
-//   prlimit (RLIMIT_AS/CPU/NPROC) -> bwrap (namespaces, minimal read-only filesystem) -> node entry.js
-import { execFileSync, spawnSync } from "node:child_process";
+//   bash (closes inherited descriptors) -> prlimit (RLIMIT_AS/CPU/NPROC)
+//     -> bwrap (namespaces, minimal read-only filesystem, seccomp) -> node entry.js
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { SandboxUnavailableError } from "./errors.js";
+import { seccompProgram } from "./seccomp.js";
 import type { SandboxLimits } from "./types.js";
 
 export const BWRAP_PATH = "/usr/bin/bwrap";
 export const PRLIMIT_PATH = "/usr/bin/prlimit";
+export const BASH_PATH = "/bin/bash";
+
+/** The host channel (a socketpair) inside the sandbox. */
+export const CHANNEL_FD = 3;
+/** The seccomp program for bwrap; bwrap reads it and closes it before the worker starts. */
+export const SECCOMP_FD = 4;
+
+/**
+ * The first step of every sandbox. Node marks only the descriptors it opens itself close-on-exec;
+ * whatever the host process inherited (a shell's `exec 200<dir`, a harness's pipe) would
+ * otherwise pass through prlimit, bwrap and node into the sandbox, where a directory descriptor
+ * is a way back to the host's filesystem. Neither Node's spawn nor bwrap can close them, so this
+ * closes every descriptor above the ones handed over and only then executes prlimit. bash is
+ * Essential in Debian; the script is fixed text and the command follows as separate arguments,
+ * so nothing is ever interpreted by the shell. Without /proc it cannot know what is open and
+ * refuses to start rather than guessing.
+ */
+const CLOSE_INHERITED_FDS = [
+  "[ -d /proc/self/fd ] || { echo 'cloister sandbox: /proc/self/fd is unavailable, cannot close inherited descriptors' >&2; exit 125; }",
+  "for f in /proc/self/fd/*; do",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+  "  n=${f##*/}",
+  `  if [[ $n =~ ^[0-9]+$ ]] && (( n > ${SECCOMP_FD} )); then exec {n}>&-; fi`,
+  "done",
+  'exec "$@"',
+].join("\n");
 
 /** Flags for the node process inside the sandbox. */
 export const NODE_SANDBOX_FLAGS = [
@@ -34,6 +62,8 @@ export interface Command {
   file: string;
   args: string[];
   uid: number | undefined;
+  /** The BPF program to hand to bwrap on SECCOMP_FD. */
+  seccomp: Buffer;
 }
 
 export function buildCommand(spec: CommandSpec): Command {
@@ -43,6 +73,9 @@ export function buildCommand(spec: CommandSpec): Command {
   if (spec.uid !== undefined) prlimit.push(`--nproc=${limits.maxProcesses}`);
   const bwrap = [
     "--unshare-all",
+    // Explicit, because --disable-userns needs it: no nested user namespace inside the sandbox.
+    "--unshare-user",
+    "--disable-userns",
     "--die-with-parent",
     "--new-session",
     "--cap-drop",
@@ -50,8 +83,10 @@ export function buildCommand(spec: CommandSpec): Command {
     "--clearenv",
     "--hostname",
     "sandbox",
-    "--proc",
-    "/proc",
+    // No /proc: its mountinfo and mounts files name every bound host path (a bind mount's root
+    // is its source path, whatever the mount point), and /proc/<pid>/fd, /proc/1/environ and
+    // /proc/self/exe are ways back to the host. Node runs without it (process.memoryUsage() and
+    // os.cpus() then report nothing).
     "--dev",
     "/dev",
     "--size",
@@ -66,10 +101,18 @@ export function buildCommand(spec: CommandSpec): Command {
     "/",
     "--chdir",
     "/tmp",
+    "--seccomp",
+    String(SECCOMP_FD),
   ];
   return {
-    file: PRLIMIT_PATH,
+    file: BASH_PATH,
     args: [
+      "--norc",
+      "--noprofile",
+      "-c",
+      CLOSE_INHERITED_FDS,
+      "cloister-sandbox",
+      PRLIMIT_PATH,
       ...prlimit,
       "--",
       spec.bwrapPath,
@@ -81,7 +124,30 @@ export function buildCommand(spec: CommandSpec): Command {
       spec.entry,
     ],
     uid: spec.uid,
+    seccomp: seccompProgram(),
   };
+}
+
+/**
+ * Starts a built command. The child gets exactly: 0 /dev/null, 1 and 2 pipes (1 ignored when
+ * `stdout` is false), 3 the channel, 4 the seccomp program — the wrapper closes anything else it
+ * inherited. Fd 3 is always a fresh pipe, so no stray descriptor can sit at that number either.
+ */
+export function spawnCommand(cmd: Command, opts: { stdout: boolean } = { stdout: true }): ChildProcess {
+  const child = spawn(cmd.file, cmd.args, {
+    stdio: ["ignore", opts.stdout ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
+    env: {},
+    // Own process group, so a kill reaches prlimit/bwrap even mid-exec.
+    detached: true,
+    ...(cmd.uid !== undefined ? { uid: cmd.uid, gid: cmd.uid } : {}),
+  });
+  const seccomp = child.stdio[SECCOMP_FD] as (NodeJS.WritableStream & { destroy(): void }) | null;
+  if (seccomp) {
+    // bwrap reads the program to EOF; a sandbox that dies first just closes the pipe.
+    seccomp.on("error", () => {});
+    seccomp.end(cmd.seccomp);
+  }
+  return child;
 }
 
 function bindArgs(paths: string[]): string[] {
@@ -139,6 +205,7 @@ export function checkBinaries(nodePath: string, bwrapPath: string): void {
   for (const [path, pkg] of [
     [bwrapPath, "bubblewrap"],
     [PRLIMIT_PATH, "util-linux"],
+    [BASH_PATH, "bash"],
   ] as const) {
     try {
       accessSync(path, constants.X_OK);

@@ -6,6 +6,7 @@ export type SandboxFailureKind =
   | "aborted"
   | "crashed"
   | "protocol"
+  | "oversized"
   | "job"
   | "closed";
 
@@ -84,6 +85,29 @@ export class SandboxProtocolError extends SandboxError {
   constructor(message: string) {
     super("protocol", `sandboxed worker broke the protocol: ${message}`);
     this.name = "SandboxProtocolError";
+  }
+}
+
+const PART_NAMES = {
+  frame: "the reply",
+  header: "the result (return value and logs)",
+  blobs: "the outputs",
+} as const;
+
+/**
+ * The worker announced a reply larger than the host accepts for this job; it was killed before
+ * the reply was read. The sizes are the worker's claims, checked from the frame's prefix.
+ */
+export class SandboxReplyTooLargeError extends SandboxError {
+  readonly part: "frame" | "header" | "blobs";
+  readonly size: number;
+  readonly limit: number;
+  constructor(part: "frame" | "header" | "blobs", size: number, limit: number) {
+    super("oversized", `${PART_NAMES[part]} of ${size} bytes exceeds the limit of ${limit} bytes`);
+    this.name = "SandboxReplyTooLargeError";
+    this.part = part;
+    this.size = size;
+    this.limit = limit;
   }
 }
 

@@ -15,5 +15,12 @@ export {
   RecyclingSandboxPool,
   type SandboxProgram,
 } from "./reusable.js";
+export { DENIED_SYSCALLS, seccompProgram, syscallNumbers } from "./seccomp.js";
 export * from "./types.js";
-export { allocateSandboxUid, releaseSandboxUid, sandboxUidBlock, UID_BLOCK_SIZE } from "./uid-range.js";
+export {
+  allocateSandboxUid,
+  configureSandboxUids,
+  releaseSandboxUid,
+  sandboxUidBlock,
+  UID_BLOCK_SIZE,
+} from "./uid-range.js";

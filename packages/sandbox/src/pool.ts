@@ -2,7 +2,6 @@
 // loading pyodide) when it is filled in, serves exactly one job, and is then killed and
 // replaced — never reused, so nothing one task leaves in memory, in /tmp or in the runtime's
 // state can reach another task.
-import { spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +12,7 @@ import {
   checkBinaries,
   nearestPackageJson,
   runtimeReserveFor,
+  spawnCommand,
 } from "./command.js";
 import {
   SandboxAbortedError,
@@ -22,7 +22,13 @@ import {
   SandboxUnavailableError,
 } from "./errors.js";
 import { SandboxProcess } from "./process.js";
-import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  type ReplyLimits,
+  type SandboxJob,
+  type SandboxLimits,
+  type SandboxResult,
+} from "./types.js";
 import { allocateSandboxUid, releaseSandboxUid } from "./uid-range.js";
 import { encodeFrame } from "./worker/frame.js";
 
@@ -65,6 +71,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Wall-clock deadline from the moment the job reaches its sandbox. */
   timeoutMs?: number;
+  /** Size limits of this job's reply, enforced before it is read. */
+  replyLimits?: ReplyLimits;
 }
 
 export interface SandboxPoolStats {
@@ -127,11 +135,7 @@ async function runProbe(nodePath: string, bwrapPath: string, perUid: boolean): P
 
 function runOnce(cmd: Command): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd.file, cmd.args, {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: {},
-      ...(cmd.uid !== undefined ? { uid: cmd.uid, gid: cmd.uid } : {}),
-    });
+    const child = spawnCommand(cmd, { stdout: false });
     let stderr = "";
     child.stderr?.on("data", (b: Buffer) => {
       if (stderr.length < 4000) stderr += b.toString("utf8");
@@ -243,6 +247,7 @@ export class SandboxPool {
     const running = sandbox.run(job, {
       timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
       ...(signal ? { signal } : {}),
+      ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
     });
     this.refill();
     try {

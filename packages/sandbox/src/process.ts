@@ -1,17 +1,18 @@
 // One sandboxed worker process: started, initialised, given exactly one job, then killed.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
-import type { Command } from "./command.js";
+import { CHANNEL_FD, type Command, spawnCommand } from "./command.js";
 import {
   SandboxAbortedError,
   SandboxCrashedError,
   type SandboxError,
   SandboxJobError,
   SandboxProtocolError,
+  SandboxReplyTooLargeError,
   SandboxStartError,
   SandboxTimeoutError,
 } from "./errors.js";
-import type { SandboxJob, SandboxResult } from "./types.js";
+import type { ReplyLimits, SandboxJob, SandboxResult } from "./types.js";
 import { encodeFrame, type Frame, FrameDecoder, FrameError } from "./worker/frame.js";
 
 type State = "starting" | "ready" | "running" | "dead";
@@ -87,23 +88,22 @@ export class SandboxProcess {
     this.uid = opts.command.uid;
     this.reusable = opts.reusable ?? false;
     this.decoder = new FrameDecoder(opts.maxMessageBytes);
-    this.child = spawn(opts.command.file, opts.command.args, {
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-      env: {},
-      // Own process group, so a kill reaches prlimit/bwrap even mid-exec.
-      detached: true,
-      ...(opts.command.uid !== undefined ? { uid: opts.command.uid, gid: opts.command.uid } : {}),
-    });
+    this.child = spawnCommand(opts.command);
     this.stdout = new Capture(this.child.stdout, opts.maxCapturedOutputBytes);
     this.stderr = new Capture(this.child.stderr, opts.maxCapturedOutputBytes);
-    const channel = this.child.stdio[3] as Readable & { write(b: Buffer): boolean; destroy(): void };
+    const channel = this.child.stdio[CHANNEL_FD] as Readable & { write(b: Buffer): boolean; destroy(): void };
     channel.on("error", () => {});
     channel.on("data", (chunk: Buffer) => {
       let frames: Frame[];
       try {
         frames = this.decoder.push(chunk);
       } catch (e) {
-        this.fail(new SandboxProtocolError(e instanceof FrameError ? e.message : "undecodable frame"));
+        const big = e instanceof FrameError ? e.tooLarge : undefined;
+        this.fail(
+          big
+            ? new SandboxReplyTooLargeError(big.part, big.size, big.limit)
+            : new SandboxProtocolError(e instanceof FrameError ? e.message : "undecodable frame"),
+        );
         return;
       }
       for (const f of frames) this.onFrame(f);
@@ -177,10 +177,15 @@ export class SandboxProcess {
    * Runs the one job this sandbox will ever see (the caller kills the sandbox afterwards), or, for
    * a reusable process, the next job; a reusable process is ready again once this resolves.
    */
-  run(job: SandboxJob, options: { signal?: AbortSignal; timeoutMs: number }): Promise<SandboxResult> {
+  run(
+    job: SandboxJob,
+    options: { signal?: AbortSignal; timeoutMs: number; replyLimits?: ReplyLimits },
+  ): Promise<SandboxResult> {
     if (this.state !== "ready") return Promise.reject(new SandboxProtocolError("sandbox is not ready"));
     this.state = "running";
     const { signal, timeoutMs } = options;
+    // Before the job is sent: nothing of the reply may arrive under the looser limits.
+    this.decoder.limit(options.replyLimits);
     return new Promise<SandboxResult>((resolve, reject) => {
       let done = false;
       const finish = (err: SandboxError | null, result?: SandboxResult) => {
@@ -228,7 +233,7 @@ export class SandboxProcess {
       };
       this.stdout.reset();
       this.stderr.reset();
-      const channel = this.child.stdio[3] as unknown as { write(b: Buffer): boolean };
+      const channel = this.child.stdio[CHANNEL_FD] as unknown as { write(b: Buffer): boolean };
       try {
         channel.write(encodeFrame({ t: "job", data: job.data ?? null }, job.blobs));
       } catch (e) {

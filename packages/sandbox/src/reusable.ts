@@ -23,7 +23,13 @@ import {
 import { SandboxAbortedError, SandboxClosedError, type SandboxError, SandboxStartError } from "./errors.js";
 import { checkSandbox } from "./pool.js";
 import { SandboxProcess } from "./process.js";
-import { DEFAULT_SANDBOX_LIMITS, type SandboxJob, type SandboxLimits, type SandboxResult } from "./types.js";
+import {
+  DEFAULT_SANDBOX_LIMITS,
+  type ReplyLimits,
+  type SandboxJob,
+  type SandboxLimits,
+  type SandboxResult,
+} from "./types.js";
 import { allocateSandboxUid, releaseSandboxUid } from "./uid-range.js";
 import { encodeFrame, type Frame, FrameDecoder } from "./worker/frame.js";
 
@@ -77,6 +83,8 @@ export interface RecyclingRunOptions {
   timeoutMs?: number;
   /** Decides from a job's result whether its worker may serve another job (default: yes). */
   keep?: (result: SandboxResult) => boolean;
+  /** Bounds of this job's reply, judged from its length fields before it is read (see pool.ts). */
+  replyLimits?: ReplyLimits;
 }
 
 export interface RecyclingPoolStats {
@@ -220,6 +228,7 @@ export class RecyclingSandboxPool {
       const result = await worker.process.run(job, {
         timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
         ...(signal ? { signal } : {}),
+        ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
       });
       keep = options.keep ? options.keep(result) : true;
       return result;

@@ -27,6 +27,18 @@ export interface SandboxResult {
   stderr: string;
 }
 
+/**
+ * What the host accepts back from one job, checked from the reply frame's length fields before
+ * any of it is buffered; more fails the job with SandboxReplyTooLargeError. Unset: only the
+ * pool's `maxMessageBytes` applies.
+ */
+export interface ReplyLimits {
+  /** Largest JSON part of the reply (the worker's `data`: return value, logs...), in bytes. */
+  maxHeaderBytes?: number;
+  /** Largest sum of the reply's blobs (outputs), in bytes. */
+  maxBlobBytes?: number;
+}
+
 /** The job as the worker module receives it. */
 export interface WorkerJob {
   data: unknown;

@@ -13,7 +13,7 @@ import {
   SandboxError,
   SandboxJobError,
   SandboxPool,
-  SandboxProtocolError,
+  SandboxReplyTooLargeError,
   SandboxStartError,
   SandboxTimeoutError,
   SandboxUnavailableError,
@@ -259,7 +259,11 @@ describe("SandboxPool", () => {
   });
 
   it("kills a worker that sends an oversized frame", async () => {
-    await assert.rejects(pool.run({ data: { op: "garbage" } }), SandboxProtocolError);
+    await assert.rejects(pool.run({ data: { op: "garbage" } }), (e: unknown) => {
+      assert.ok(e instanceof SandboxReplyTooLargeError);
+      assert.equal(e.part, "frame");
+      return true;
+    });
     await assertServes(pool);
   });
 

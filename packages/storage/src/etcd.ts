@@ -1,8 +1,24 @@
-import { Etcd3, type IOptions, type Watcher } from "etcd3";
+import {
+  BrokenCircuitError,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+} from "cockatiel";
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCResourceExhastedError,
+  GRPCUnavailableError,
+  type IOptions,
+  isRecoverableError,
+  type Watcher,
+} from "etcd3";
 import { bytes, lastOpPerKey, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { invalidArgument, StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry } from "./types.js";
+import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface EtcdStoreOptions {
@@ -50,6 +66,20 @@ export class EtcdStore implements KvStore, IndexedQueues {
     }
     const client = new Etcd3({
       hosts: endpoints,
+      faultHandling: {
+        // etcd3's default opens a member's breaker for 5 s after 3 failures. During an election
+        // every live member answers "unavailable" for a moment, so all breakers opened and writes
+        // stalled ~6.5 s after a leader died (measured by `npm run bench`). Half-open after 500 ms.
+        host: () =>
+          circuitBreaker(handleWhen(transient), {
+            halfOpenAfter: 500,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+        global: retry(handleWhen(transient), {
+          maxAttempts: 3,
+          backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }),
+        }),
+      },
       ...(options.credentials ? { credentials: options.credentials } : {}),
       ...(options.auth ? { auth: options.auth } : {}),
     });
@@ -69,21 +99,23 @@ export class EtcdStore implements KvStore, IndexedQueues {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const k = this.k(bytes("key", key));
-    return this.guard(async () => (await this.client.kv.range({ key: k })).kvs[0]?.value);
+    return this.idempotent(
+      async (deadline) => (await this.client.kv.range({ key: k }, { deadline })).kvs[0]?.value,
+    );
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {
     const k = this.k(bytes("key", key));
     const v = bytes("value", value);
-    return this.guard(async () => {
-      await this.client.kv.put({ key: k, value: v });
+    return this.idempotent(async (deadline) => {
+      await this.client.kv.put({ key: k, value: v }, { deadline });
     });
   }
 
   async delete(key: Buffer): Promise<void> {
     const k = this.k(bytes("key", key));
-    return this.guard(async () => {
-      await this.client.kv.deleteRange({ key: k });
+    return this.idempotent(async (deadline) => {
+      await this.client.kv.deleteRange({ key: k }, { deadline });
     });
   }
 
@@ -91,21 +123,24 @@ export class EtcdStore implements KvStore, IndexedQueues {
     const full = this.k(bytes("prefix", prefix));
     // etcd has no empty key; "\0" as range_end means "to the end of the key space".
     const end = prefixEnd(full) ?? ZERO;
-    return this.guard(async () => {
+    return this.idempotent(async (deadline) => {
       const out: Buffer[] = [];
       let start = full.length === 0 ? ZERO : full;
       let revision: string | undefined;
       for (;;) {
-        const res = await this.client.kv.range({
-          key: start,
-          range_end: end,
-          keys_only: true,
-          limit: PAGE,
-          sort_order: "Ascend",
-          sort_target: "Key",
-          // Later pages read the snapshot of the first one, so the listing is consistent.
-          ...(revision ? { revision } : {}),
-        });
+        const res = await this.client.kv.range(
+          {
+            key: start,
+            range_end: end,
+            keys_only: true,
+            limit: PAGE,
+            sort_order: "Ascend",
+            sort_target: "Key",
+            // Later pages read the snapshot of the first one, so the listing is consistent.
+            ...(revision ? { revision } : {}),
+          },
+          { deadline },
+        );
         revision ??= res.header.revision;
         for (const kv of res.kvs) {
           if (kv.key.subarray(0, full.length).equals(full))
@@ -123,13 +158,11 @@ export class EtcdStore implements KvStore, IndexedQueues {
     // gives the same result as applying them in order.
     const valid = lastOpPerKey(validateBatch(ops));
     if (valid.length === 0) return this.guard(async () => {});
-    const success: RequestOp[] = valid.map((op) =>
-      op.type === "put"
-        ? { request_put: { key: this.k(op.key), value: op.value } }
-        : { request_delete_range: { key: this.k(op.key) } },
-    );
-    return this.guard(async () => {
-      await this.client.kv.txn({ success });
+    const success: RequestOp[] = valid.map((op) => this.requestOp(op));
+    // Unconditional puts and deletes: applying them twice leaves the same state, so a try that
+    // timed out may be repeated.
+    return this.idempotent(async (deadline) => {
+      await this.client.kv.txn({ success }, { deadline });
     });
   }
 
@@ -146,8 +179,25 @@ export class EtcdStore implements KvStore, IndexedQueues {
     return (await this.dequeueIndexedWait(queue, timeoutMs, signal))?.value;
   }
 
-  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void> {
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void> {
+    const v = bytes("value", value);
+    await this.enqueueIndexed(queue, () => v, ops);
+  }
+
+  async dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal, { key: k, encode: (e) => e.value }))
+      ?.value;
+  }
+
+  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer, ops: BatchOp[] = []): Promise<void> {
     const keys = this.queueKeys(bytes("queue", queue));
+    const extra: RequestOp[] = lastOpPerKey(validateBatch(ops)).map((op) => this.requestOp(op));
     return this.guard(async () => {
       let counters = await this.readCounters(keys);
       for (;;) {
@@ -165,6 +215,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
             },
           ],
           success: [
+            ...extra,
             { request_put: { key: keys.element(tail), value: element } },
             { request_put: { key: keys.tail, value: encodeCounter(next) } },
           ],
@@ -176,13 +227,34 @@ export class EtcdStore implements KvStore, IndexedQueues {
     });
   }
 
-  async dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined> {
+  async dequeueIndexed(queue: Buffer, into?: QueueMove): Promise<QueueEntry | undefined> {
     const keys = this.queueKeys(bytes("queue", queue));
     return this.guard(async () => {
       let counters = await this.readCounters(keys);
       for (;;) {
         const head = decodeCounter(counters.head?.value);
         if (head === decodeCounter(counters.tail?.value)) return undefined;
+        // A move needs the element before the transaction; the head compare below proves
+        // nobody took the slot (and so changed it) in between.
+        let moved: RequestOp[] = [];
+        let failure: unknown;
+        if (into) {
+          const value = (await this.client.kv.range({ key: keys.element(head) })).kvs[0]?.value;
+          if (value !== undefined) {
+            try {
+              moved = [
+                {
+                  request_put: {
+                    key: this.k(into.key),
+                    value: bytes("moved element", into.encode({ index: head, value })),
+                  },
+                },
+              ];
+            } catch (e) {
+              failure = e;
+            }
+          }
+        }
         // Only a dequeuer moves head, so "head unchanged" means nobody else took this slot.
         const res = await this.client.kv.txn({
           compare: [
@@ -196,6 +268,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
           success: [
             { request_delete_range: { key: keys.element(head), prev_kv: true } },
             { request_put: { key: keys.head, value: encodeCounter(nextSlot(head)) } },
+            ...moved,
           ],
           failure: counterReads(keys),
         });
@@ -204,6 +277,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
           // The slot was removed underneath the queue; head has moved past it so the queue
           // stays usable, and the caller learns that an element was lost.
           if (value === undefined) throw new StorageIntegrityError();
+          if (failure !== undefined) throw failure;
           return { index: head, value };
         }
         counters = countersFrom(res.responses);
@@ -215,6 +289,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
     queue: Buffer,
     timeoutMs: number,
     signal?: AbortSignal,
+    into?: QueueMove,
   ): Promise<QueueEntry | undefined> {
     const q = bytes("queue", queue);
     const t = validateTimeout(timeoutMs);
@@ -239,7 +314,7 @@ export class EtcdStore implements KvStore, IndexedQueues {
         },
       };
     };
-    return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
+    return waitFor(() => this.dequeueIndexed(q, into), subscribe, t, [this.closing.signal, signal]);
   }
 
   async close(): Promise<void> {
@@ -254,6 +329,12 @@ export class EtcdStore implements KvStore, IndexedQueues {
     return this.ns.length === 0 ? key : Buffer.concat([this.ns, key]);
   }
 
+  private requestOp(op: BatchOp): RequestOp {
+    return op.type === "put"
+      ? { request_put: { key: this.k(op.key), value: op.value } }
+      : { request_delete_range: { key: this.k(op.key) } };
+  }
+
   private queueKeys(queue: Buffer) {
     const keys = queueKeys(queue);
     return {
@@ -266,6 +347,25 @@ export class EtcdStore implements KvStore, IndexedQueues {
   private async readCounters(keys: { head: Buffer; tail: Buffer }): Promise<Counters> {
     // One transaction, so head and tail come from the same revision.
     return countersFrom((await this.client.kv.txn({ success: counterReads(keys) })).responses);
+  }
+
+  /**
+   * An operation that is safe to repeat (reads, unconditional puts, deletes and batches of
+   * them). A request caught by a leader change waits on the server for etcd's own request
+   * timeout (5 s + 2 × election timeout); with a short deadline per try and a repeat, a write
+   * instead lands as soon as the new leader is elected. Conditional (queue) transactions never
+   * come here: repeating one whose first try committed could apply it twice.
+   */
+  private async idempotent<T>(fn: (deadline: Date) => Promise<T>): Promise<T> {
+    const until = Date.now() + IDEMPOTENT_BUDGET_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.guard(() => fn(new Date(Date.now() + ATTEMPT_MS)));
+      } catch (e) {
+        if (e instanceof StorageClosedError || !retryable(e) || Date.now() + ATTEMPT_MS > until) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(50 * attempt, 250)));
+      }
+    }
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {
@@ -295,6 +395,31 @@ function countersFrom(responses: Array<{ response_range?: { kvs: KeyValue[] } }>
 }
 
 // The server's limits are configuration an operator can change, so name the knob.
+/** Per-try deadline of a repeatable operation, and the total time spent repeating it. */
+const ATTEMPT_MS = 1500;
+const IDEMPOTENT_BUDGET_MS = 20_000;
+
+/**
+ * etcd3 marks connection-level failures (a dead member, no leader) recoverable, and also
+ * RESOURCE_EXHAUSTED, which for etcd means "request too large": repeating that cannot help and
+ * would only trip the members' breakers.
+ */
+function transient(e: Error): boolean {
+  return isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError);
+}
+
+/** A failure of the cluster (no leader, unreachable member, timeout), not of the request. */
+function retryable(e: unknown): boolean {
+  const cause = (e as { cause?: unknown }).cause ?? e;
+  if (cause === null || typeof cause !== "object") return false;
+  return (
+    transient(cause as Error) ||
+    cause instanceof BrokenCircuitError ||
+    cause instanceof GRPCDeadlineExceededError ||
+    cause instanceof GRPCUnavailableError
+  );
+}
+
 function describeEtcdFailure(e: unknown): string {
   const msg = e instanceof Error ? e.message : "";
   if (msg.includes("too many operations in txn request")) {

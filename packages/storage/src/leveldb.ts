@@ -3,7 +3,7 @@ import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry } from "./types.js";
+import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface LevelDbOptions {
@@ -95,9 +95,26 @@ export class LevelDbStore implements KvStore, IndexedQueues {
     return (await this.dequeueIndexedWait(queue, timeoutMs, signal))?.value;
   }
 
-  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void> {
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void> {
+    const v = bytes("value", value);
+    await this.enqueueIndexed(queue, () => v, ops);
+  }
+
+  async dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal, { key: k, encode: (e) => e.value }))
+      ?.value;
+  }
+
+  async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer, ops: BatchOp[] = []): Promise<void> {
     const q = bytes("queue", queue);
     const keys = queueKeys(q);
+    const extra = validateBatch(ops);
     return this.guard(async () => {
       await this.queueLock.run(async () => {
         const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
@@ -109,6 +126,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
         const element = bytes("encoded element", encode(tail));
         await this.db.batch(
           [
+            ...extra,
             { type: "put", key: keys.element(tail), value: element },
             { type: "put", key: keys.tail, value: encodeCounter(next) },
           ],
@@ -119,7 +137,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
     });
   }
 
-  async dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined> {
+  async dequeueIndexed(queue: Buffer, into?: QueueMove): Promise<QueueEntry | undefined> {
     const q = bytes("queue", queue);
     const keys = queueKeys(q);
     return this.guard(() =>
@@ -131,16 +149,33 @@ export class LevelDbStore implements KvStore, IndexedQueues {
         if (head === tail) return undefined;
         const slot = keys.element(head);
         const value = await this.db.get(slot);
+        let moved: BatchOp[] = [];
+        let failure: unknown;
+        if (into && value !== undefined) {
+          try {
+            moved = [
+              {
+                type: "put",
+                key: into.key,
+                value: bytes("moved element", into.encode({ index: head, value })),
+              },
+            ];
+          } catch (e) {
+            failure = e;
+          }
+        }
         await this.db.batch(
           [
             { type: "del", key: slot },
             { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
+            ...moved,
           ],
           this.write,
         );
         // A slot between head and tail that vanished was removed underneath us; moving past it
         // keeps the queue usable, and the caller learns that an element was lost.
         if (value === undefined) throw new StorageIntegrityError();
+        if (failure !== undefined) throw failure;
         return { index: head, value };
       }),
     );
@@ -150,6 +185,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
     queue: Buffer,
     timeoutMs: number,
     signal?: AbortSignal,
+    into?: QueueMove,
   ): Promise<QueueEntry | undefined> {
     const q = bytes("queue", queue);
     const t = validateTimeout(timeoutMs);
@@ -169,7 +205,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
         },
       };
     };
-    return waitFor(() => this.dequeueIndexed(q), subscribe, t, [this.closing.signal, signal]);
+    return waitFor(() => this.dequeueIndexed(q, into), subscribe, t, [this.closing.signal, signal]);
   }
 
   async close(): Promise<void> {

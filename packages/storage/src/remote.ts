@@ -12,6 +12,13 @@ const CALL = { deadlineMs: 30_000, waitForReady: true } as const;
  * The storage service seen as a KvStore: what management and the scheduler use. Values cross the
  * wire in plaintext inside mutually attested TLS; the service seals them before they reach disk.
  */
+const toWrites = (ops: BatchOp[]) =>
+  ops.map((op) =>
+    op.type === "put"
+      ? { key: op.key, value: op.value, delete: false }
+      : { key: op.key, value: Buffer.alloc(0), delete: true },
+  );
+
 export class RemoteKvStore implements KvStore {
   private readonly teaclave: storage.TeaclaveStorageClient;
   private readonly ext: extensions.CloisterStorageClient;
@@ -40,12 +47,34 @@ export class RemoteKvStore implements KvStore {
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
-    const writes = ops.map((op) =>
-      op.type === "put"
-        ? { key: op.key, value: op.value, delete: false }
-        : { key: op.key, value: Buffer.alloc(0), delete: true },
-    );
-    await callUnary(this.ext, "batch", { writes }, CALL);
+    await callUnary(this.ext, "batch", { writes: toWrites(ops) }, CALL);
+  }
+
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void> {
+    await callUnary(this.ext, "enqueueWith", { key: queue, value, writes: toWrites(ops) }, CALL);
+  }
+
+  async dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
+      // An answer lost on the way (abort, crash, deadline) leaves the element under `key`,
+      // where the caller's recovery finds it: nothing to put back here.
+      const r = await callUnary(
+        this.ext,
+        "dequeueInto",
+        { key: queue, targetKey: key, waitMs },
+        { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
+      );
+      if (r.found) return Buffer.from(r.value);
+      if (Date.now() >= deadline) return undefined;
+    }
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { bytes, validateBatch } from "./bytes.js";
-import { invalidArgument, StorageIntegrityError } from "./errors.js";
+import { invalidArgument, StorageError, StorageIntegrityError } from "./errors.js";
 import { type BatchOp, hasIndexedQueues, type IndexedQueues, type KvStore } from "./types.js";
 
 /** Layout: version (1) ‖ IV (12) ‖ GCM tag (16) ‖ ciphertext. */
@@ -66,11 +66,19 @@ export class SealedStore implements KvStore {
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
-    return this.inner.batch(
-      validateBatch(ops).map((op) =>
-        op.type === "put" ? { type: "put", key: op.key, value: this.seal(op.value, valueAad(op.key)) } : op,
-      ),
+    return this.inner.batch(this.sealOps(ops));
+  }
+
+  private sealOps(ops: BatchOp[]): BatchOp[] {
+    return validateBatch(ops).map((op) =>
+      op.type === "put" ? { type: "put", key: op.key, value: this.seal(op.value, valueAad(op.key)) } : op,
     );
+  }
+
+  /** Atomic queue moves need slot-aware queues (both built-in backends have them). */
+  private requireIndexed(): KvStore & IndexedQueues {
+    if (!this.indexed) throw new StorageError("the backend cannot move queue elements atomically");
+    return this.indexed;
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
@@ -98,6 +106,33 @@ export class SealedStore implements KvStore {
     }
     const sealed = await this.inner.dequeueWait(q, timeoutMs, signal);
     return sealed && this.open(sealed, queueAad(q));
+  }
+
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void> {
+    const q = bytes("queue", queue);
+    const v = bytes("value", value);
+    const sealedOps = this.sealOps(ops);
+    await this.requireIndexed().enqueueIndexed(q, (index) => this.seal(v, slotAad(q, index)), sealedOps);
+  }
+
+  async dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined> {
+    const q = bytes("queue", queue);
+    const k = bytes("key", key);
+    let plain: Buffer | undefined;
+    // The element moves re-sealed for its new key, so it opens there and nowhere else.
+    const entry = await this.requireIndexed().dequeueIndexedWait(q, timeoutMs, signal, {
+      key: k,
+      encode: (e) => {
+        plain = this.open(e.value, slotAad(q, e.index));
+        return this.seal(plain, valueAad(k));
+      },
+    });
+    return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,22 @@ export interface KvStore {
    * aborts and with StorageClosedError when the store is closed meanwhile.
    */
   dequeueWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /**
+   * Append `value` to `queue` and apply `ops` in one atomic step (both or neither), so a record
+   * and the queue element that announces it can never disagree after a crash.
+   */
+  enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]): Promise<void>;
+  /**
+   * Like dequeueWait, but the element is also stored under `key` in the same atomic step: at
+   * every instant it is in the queue or under `key`, never in neither (a lease that a crash
+   * cannot lose). Resolves with the element; `key` keeps it until the caller removes it.
+   */
+  dequeueInto(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer | undefined>;
   /** Release the backend; pending dequeueWait calls reject. Idempotent. */
   close(): Promise<void>;
 }
@@ -45,9 +61,25 @@ export interface QueueEntry {
  * may be called more than once when a backend retries an optimistic transaction.
  */
 export interface IndexedQueues {
-  enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer): Promise<void>;
-  dequeueIndexed(queue: Buffer): Promise<QueueEntry | undefined>;
-  dequeueIndexedWait(queue: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<QueueEntry | undefined>;
+  /** `ops` are applied in the same atomic step as the append. */
+  enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer, ops?: BatchOp[]): Promise<void>;
+  dequeueIndexed(queue: Buffer, into?: QueueMove): Promise<QueueEntry | undefined>;
+  dequeueIndexedWait(
+    queue: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    into?: QueueMove,
+  ): Promise<QueueEntry | undefined>;
+}
+
+/**
+ * Store the dequeued element under `key` in the same atomic step, as `encode` returns it (a
+ * wrapper re-seals it there). When `encode` throws, the element is dropped from the queue
+ * (it could never be delivered) and the error reaches the caller.
+ */
+export interface QueueMove {
+  key: Buffer;
+  encode(entry: QueueEntry): Buffer;
 }
 
 export const hasIndexedQueues = (store: KvStore): store is KvStore & IndexedQueues => {

@@ -274,6 +274,32 @@ export function conformance(backend: Backend): void {
         }
       }));
 
+    test("enqueueWith appends and writes in one step; dequeueInto moves the element under a key", () =>
+      withStore(backend, async (s) => {
+        await s.put(b("gone"), b("x"));
+        await s.enqueueWith(b("m"), b("first"), [
+          { type: "put", key: b("rec-1"), value: b("staged") },
+          { type: "del", key: b("gone") },
+        ]);
+        await s.enqueueWith(b("m"), b("second"), []);
+        assert.deepEqual(await s.get(b("rec-1")), b("staged"));
+        assert.equal(await s.get(b("gone")), undefined);
+
+        assert.deepEqual(await s.dequeueInto(b("m"), b("lease-a"), 1000), b("first"));
+        assert.deepEqual(await s.get(b("lease-a")), b("first"));
+        assert.deepEqual(await s.dequeueInto(b("m"), b("lease-b"), 0), b("second"));
+        assert.deepEqual(await s.get(b("lease-b")), b("second"));
+        assert.equal(await s.dequeueInto(b("m"), b("lease-c"), 0), undefined);
+        assert.equal(await s.get(b("lease-c")), undefined);
+
+        const waiting = s.dequeueInto(b("m"), b("lease-d"), 60_000);
+        await sleep(100); // let it find the queue empty (not a timing assertion)
+        await s.enqueue(b("m"), b("late"));
+        assert.deepEqual(await waiting, b("late"));
+        assert.deepEqual(await s.get(b("lease-d")), b("late"));
+        assert.equal(await s.dequeue(b("m")), undefined);
+      }));
+
     test("dequeueWait rejects when aborted or when the store closes", async () => {
       const loc = await backend.location();
       const s = await loc.open();

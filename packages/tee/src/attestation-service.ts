@@ -12,6 +12,7 @@ import {
   issueRsaCertificate,
   KeyUsage,
   keyIdentifier,
+  type NameAttr,
   OID,
   type ParsedCertificate,
   parseCertificate,
@@ -55,7 +56,7 @@ export interface AttestationService {
   endorse(quote: Buffer): Endorsement | Promise<Endorsement>;
 }
 
-interface KeyAndCert {
+export interface KeyAndCert {
   key: KeyObject;
   certDer: Buffer;
   cert: ParsedCertificate;
@@ -83,6 +84,88 @@ export interface SimAttestationServiceOptions {
   now?: () => Date;
 }
 
+export interface ReportSigningKeys {
+  root: KeyAndCert;
+  signer: KeyAndCert;
+}
+
+export interface ReportSigningKeyOptions extends SimAttestationServiceOptions {
+  rootSubject: NameAttr[];
+  signingSubject: NameAttr[];
+  /** Where the keys live under the data directory; default AttestationFiles. */
+  files?: { rootCaCert: string; rootCaKey: string; signingKey: string };
+}
+
+/**
+ * Loads (or creates on first use) an attestation service's root CA and report signing key
+ * under `dataDir`, re-issuing the signing certificate when it is close to expiry or was not
+ * issued by the current root, and publishes the root certificate for clients. Safe to call
+ * from several processes at once.
+ */
+export async function loadOrCreateReportSigningKeys(
+  dataDir: string,
+  o: ReportSigningKeyOptions,
+): Promise<ReportSigningKeys> {
+  const now = o.now ?? (() => new Date());
+  const files = o.files ?? AttestationFiles;
+  const rootText = await readOrCreate(
+    join(dataDir, files.rootCaKey),
+    async () => {
+      const { privateKey, publicKey } = await generateKeyPairAsync("rsa", { modulusLength: 3072 });
+      const t = now().getTime();
+      const der = issueRsaCertificate({
+        subject: o.rootSubject,
+        subjectPublicKey: publicKey,
+        signingKey: privateKey,
+        notBefore: new Date(t - BACKDATE_MS),
+        notAfter: new Date(t + ROOT_VALIDITY_MS),
+        ca: true,
+        keyUsage: KeyUsage.keyCertSign | KeyUsage.cRLSign,
+      });
+      return bundle(privateKey, der);
+    },
+    0o600,
+  );
+  const root = parseBundle(rootText, "attestation root CA key file");
+  const rootPem = pemEncode("CERTIFICATE", root.certDer);
+  const published = await fs.readFile(join(dataDir, files.rootCaCert), "utf8").catch(() => undefined);
+  if (published !== rootPem) await writeAtomic(join(dataDir, files.rootCaCert), rootPem, 0o644);
+
+  const signingPath = join(dataDir, files.signingKey);
+  let signer = await fs
+    .readFile(signingPath, "utf8")
+    .then((t) => parseBundle(t, "attestation signing key file"))
+    .catch(() => undefined);
+  const usable = (s: KeyAndCert | undefined): s is KeyAndCert =>
+    !!s &&
+    s.cert.issuer.equals(root.cert.subject) &&
+    s.cert.notAfter.getTime() - now().getTime() > SIGNING_RENEW_BEFORE_MS &&
+    s.cert.notBefore.getTime() <= now().getTime();
+  if (!usable(signer)) {
+    const { privateKey, publicKey } = await generateKeyPairAsync("rsa", { modulusLength: 2048 });
+    const t = now().getTime();
+    const der = issueRsaCertificate({
+      subject: o.signingSubject,
+      issuer: root.cert.subject,
+      issuerKeyId: keyIdentifier(root.cert.spki),
+      subjectPublicKey: publicKey,
+      signingKey: root.key,
+      notBefore: new Date(t - BACKDATE_MS),
+      notAfter: new Date(t + (o.signingValidityMs ?? SIGNING_VALIDITY_MS)),
+      ca: false,
+      keyUsage: KeyUsage.digitalSignature,
+    });
+    await writeAtomic(signingPath, bundle(privateKey, der), 0o600);
+    signer = { key: privateKey, certDer: der, cert: parseCertificate(der) };
+  }
+  // Guard against a signing key file that does not match its certificate.
+  const probe = Buffer.from("cloister key check");
+  if (!verify("sha256", probe, publicKeyOf(signer.cert), sign("sha256", probe, signer.key))) {
+    throw new AttestationError("attestation signing key does not match its certificate");
+  }
+  return { root, signer };
+}
+
 export class SimAttestationService implements AttestationService {
   private constructor(
     readonly dataDir: string,
@@ -100,65 +183,12 @@ export class SimAttestationService implements AttestationService {
     dataDir: string,
     options: SimAttestationServiceOptions = {},
   ): Promise<SimAttestationService> {
-    const now = options.now ?? (() => new Date());
-    const rootText = await readOrCreate(
-      join(dataDir, AttestationFiles.rootCaKey),
-      async () => {
-        const { privateKey, publicKey } = await generateKeyPairAsync("rsa", { modulusLength: 3072 });
-        const t = now().getTime();
-        const der = issueRsaCertificate({
-          subject: SIM_ROOT_CA_SUBJECT,
-          subjectPublicKey: publicKey,
-          signingKey: privateKey,
-          notBefore: new Date(t - BACKDATE_MS),
-          notAfter: new Date(t + ROOT_VALIDITY_MS),
-          ca: true,
-          keyUsage: KeyUsage.keyCertSign | KeyUsage.cRLSign,
-        });
-        return bundle(privateKey, der);
-      },
-      0o600,
-    );
-    const root = parseBundle(rootText, "attestation root CA key file");
-    const rootPem = pemEncode("CERTIFICATE", root.certDer);
-    const published = await fs
-      .readFile(join(dataDir, AttestationFiles.rootCaCert), "utf8")
-      .catch(() => undefined);
-    if (published !== rootPem) await writeAtomic(join(dataDir, AttestationFiles.rootCaCert), rootPem, 0o644);
-
-    const signingPath = join(dataDir, AttestationFiles.signingKey);
-    let signer = await fs
-      .readFile(signingPath, "utf8")
-      .then((t) => parseBundle(t, "attestation signing key file"))
-      .catch(() => undefined);
-    const usable = (s: KeyAndCert | undefined): s is KeyAndCert =>
-      !!s &&
-      s.cert.issuer.equals(root.cert.subject) &&
-      s.cert.notAfter.getTime() - now().getTime() > SIGNING_RENEW_BEFORE_MS &&
-      s.cert.notBefore.getTime() <= now().getTime();
-    if (!usable(signer)) {
-      const { privateKey, publicKey } = await generateKeyPairAsync("rsa", { modulusLength: 2048 });
-      const t = now().getTime();
-      const der = issueRsaCertificate({
-        subject: SIM_SIGNING_SUBJECT,
-        issuer: root.cert.subject,
-        issuerKeyId: keyIdentifier(root.cert.spki),
-        subjectPublicKey: publicKey,
-        signingKey: root.key,
-        notBefore: new Date(t - BACKDATE_MS),
-        notAfter: new Date(t + (options.signingValidityMs ?? SIGNING_VALIDITY_MS)),
-        ca: false,
-        keyUsage: KeyUsage.digitalSignature,
-      });
-      await writeAtomic(signingPath, bundle(privateKey, der), 0o600);
-      signer = { key: privateKey, certDer: der, cert: parseCertificate(der) };
-    }
-    // Guard against a signing key file that does not match its certificate.
-    const probe = Buffer.from("cloister key check");
-    if (!verify("sha256", probe, publicKeyOf(signer.cert), sign("sha256", probe, signer.key))) {
-      throw new AttestationError("attestation signing key does not match its certificate");
-    }
-    return new SimAttestationService(dataDir, root, signer, now);
+    const { root, signer } = await loadOrCreateReportSigningKeys(dataDir, {
+      ...options,
+      rootSubject: SIM_ROOT_CA_SUBJECT,
+      signingSubject: SIM_SIGNING_SUBJECT,
+    });
+    return new SimAttestationService(dataDir, root, signer, options.now ?? (() => new Date()));
   }
 
   /** DER of the root CA certificate (the trust anchor clients need). */

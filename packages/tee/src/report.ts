@@ -80,7 +80,24 @@ export interface ReportFields {
   /** Defaults to now. */
   timestamp?: Date;
   simulated?: boolean;
+  /** Verified hardware evidence (attestation service of a real TEE). */
+  hardware?: HardwareReportFields;
 }
+
+/** What a verifying attestation service adds to its report about the evidence it checked. */
+export interface HardwareReportFields {
+  tee: "sgx" | "tdx" | "sev-snp";
+  /** Intel TCB status, or null (SEV-SNP has none). */
+  tcbStatus: string | null;
+  advisoryIds: string[];
+  /** The full evidence (quote, or SNP report with its certificate table). */
+  evidence: Buffer;
+  /** The TEE's own measurements (hex), e.g. mr_td and rtmr0..3 for TDX. */
+  measurements: Record<string, unknown>;
+}
+
+/** Value of `cloisterEvidence` when real hardware evidence was verified before signing. */
+export const VERIFIED_EVIDENCE_MARKER = "verified-hardware";
 
 /**
  * The report body of the emulated attestation service: the members of the DCAP reference
@@ -89,6 +106,14 @@ export interface ReportFields {
 export function buildReport(f: ReportFields): Buffer {
   const obj: Record<string, unknown> = {};
   if (f.simulated) obj["cloisterEvidence"] = SIMULATED_EVIDENCE_MARKER;
+  else if (f.hardware) {
+    obj["cloisterAdvisoryIds"] = f.hardware.advisoryIds;
+    obj["cloisterEvidence"] = VERIFIED_EVIDENCE_MARKER;
+    obj["cloisterEvidenceBytes"] = f.hardware.evidence.toString("base64");
+    obj["cloisterMeasurements"] = f.hardware.measurements;
+    obj["cloisterTcbStatus"] = f.hardware.tcbStatus;
+    obj["cloisterTee"] = f.hardware.tee;
+  }
   obj["id"] = randomUUID().replaceAll("-", "");
   obj["isvEnclaveQuoteBody"] = f.quoteBody.toString("base64");
   obj["isvEnclaveQuoteStatus"] = f.status ?? "OK";
@@ -104,7 +129,35 @@ export interface ParsedReport {
   status: string;
   quoteBody: Buffer;
   simulatedMarker: boolean;
+  /** Present when the report says hardware evidence was verified. */
+  hardware?: HardwareReportFields;
   json: Record<string, unknown>;
+}
+
+function hardwareMembers(r: Record<string, unknown>): HardwareReportFields | undefined {
+  if (r["cloisterEvidence"] !== VERIFIED_EVIDENCE_MARKER) return undefined;
+  const tee = r["cloisterTee"];
+  const status = r["cloisterTcbStatus"];
+  const adv = r["cloisterAdvisoryIds"];
+  const ev = r["cloisterEvidenceBytes"];
+  const m = r["cloisterMeasurements"];
+  if (
+    (tee !== "sgx" && tee !== "tdx" && tee !== "sev-snp") ||
+    (status !== null && typeof status !== "string") ||
+    !Array.isArray(adv) ||
+    !adv.every((a) => typeof a === "string") ||
+    typeof ev !== "string" ||
+    typeof m !== "object" ||
+    m === null
+  )
+    throw new AttestationError("attestation report has malformed hardware evidence members");
+  return {
+    tee,
+    tcbStatus: status,
+    advisoryIds: adv as string[],
+    evidence: decodeBase64Strict(ev),
+    measurements: m as Record<string, unknown>,
+  };
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -144,6 +197,7 @@ export function parseReport(report: Buffer): ParsedReport {
     status: r["isvEnclaveQuoteStatus"],
     quoteBody: decodeBase64Strict(r["isvEnclaveQuoteBody"]),
     simulatedMarker: r["cloisterEvidence"] === SIMULATED_EVIDENCE_MARKER,
+    ...(hardwareMembers(r) ? { hardware: hardwareMembers(r)! } : {}),
     json: r,
   };
 }

@@ -4,6 +4,7 @@ import { constants, createHash, type KeyObject, verify } from "node:crypto";
 import { AttestationError, ConfigError } from "@cloister/core";
 import { parseAttestedCertificate } from "./attested-cert.js";
 import { type TrustAnchor, trustAnchorFrom, validateSigningChain } from "./chain.js";
+import { teaclaveQuoteBody } from "./hardware.js";
 import { parseQuoteBody } from "./quote.js";
 import { DEFAULT_ACCEPTED_STATUSES, decodePayload, KNOWN_QUOTE_STATUSES, parseReport } from "./report.js";
 import { publicKeyOf, toCertificateDer } from "./x509.js";
@@ -35,6 +36,11 @@ export interface AttestationPolicy {
   now?: Date;
   /** Reject evidence marked as simulated even if it verifies (default false). */
   rejectSimulated?: boolean;
+  /**
+   * Re-verifies the hardware evidence a verifying attestation service embedded in its report
+   * (e.g. with @cloister/evidence); throw to reject. Called with the verification time.
+   */
+  verifyHardwareEvidence?: (evidence: Buffer, now: Date) => void;
 }
 
 export interface VerifiedPeer {
@@ -51,6 +57,14 @@ export interface VerifiedPeer {
   timestamp: Date;
   /** 65-byte uncompressed P-256 point of the certificate key. */
   publicKey: Buffer;
+  /** `simulated`, or the hardware TEE whose evidence the attestation service verified. */
+  tee: "simulated" | "sgx" | "tdx" | "sev-snp" | "unknown";
+  /** Intel TCB status the attestation service derived (null: none, e.g. SEV-SNP or simulated). */
+  tcbStatus: string | null;
+  /** The TEE's own measurements (hex) as reported, e.g. MRTD and RTMRs. */
+  teeMeasurements?: Record<string, unknown>;
+  /** The hardware evidence itself, when the report carries it. */
+  evidence?: Buffer;
 }
 
 export interface CompiledPolicy {
@@ -74,6 +88,16 @@ function hex32(v: Buffer | string, what: string): string {
 }
 
 const compiled = new WeakMap<AttestationPolicy, CompiledPolicy>();
+const hookIds = new WeakMap<object, number>();
+let nextHookId = 1;
+/** Cached results depend on the evidence hook too: each hook function gets its own id. */
+function hookId(f: object): number {
+  const known = hookIds.get(f);
+  if (known !== undefined) return known;
+  const id = nextHookId++;
+  hookIds.set(f, id);
+  return id;
+}
 
 /** Validates a policy and prepares it for verification; throws ConfigError when unusable. */
 export function compilePolicy(policy: AttestationPolicy): CompiledPolicy {
@@ -108,6 +132,7 @@ export function compilePolicy(policy: AttestationPolicy): CompiledPolicy {
         [...accepted].sort(),
         [...statuses].sort(),
         policy.now?.getTime() ?? null,
+        policy.verifyHardwareEvidence ? hookId(policy.verifyHardwareEvidence) : null,
         !!policy.rejectSimulated,
       ]),
     )
@@ -129,6 +154,7 @@ const cache = new Map<string, CacheEntry>();
 
 const copyPeer = (p: VerifiedPeer): VerifiedPeer => ({
   ...p,
+  ...(p.evidence ? { evidence: Buffer.from(p.evidence) } : {}),
   timestamp: new Date(p.timestamp),
   publicKey: Buffer.from(p.publicKey),
 });
@@ -200,6 +226,20 @@ export function verifyAttestationEvidence(
   const simulated = r.simulatedMarker || quote.simulated;
   if (simulated && p.rejectSimulated)
     throw new AttestationError("simulated attestation evidence is not accepted");
+  const hw = simulated ? undefined : r.hardware;
+  if (hw) {
+    // The signed body must be the one derived from the embedded evidence, so the evidence
+    // binds the same key and identity.
+    let derived: Buffer;
+    try {
+      derived = teaclaveQuoteBody(hw.evidence);
+    } catch {
+      throw new AttestationError("embedded hardware evidence is not SGX, TDX or SEV-SNP evidence");
+    }
+    if (!derived.equals(r.quoteBody))
+      throw new AttestationError("embedded hardware evidence does not match the report's quote body");
+    policy.verifyHardwareEvidence?.(hw.evidence, now);
+  }
 
   const validUntil = Math.min(...chain.map((c) => c.notAfter.getTime()));
   return {
@@ -211,6 +251,9 @@ export function verifyAttestationEvidence(
       simulated,
       timestamp: r.timestamp,
       publicKey: Buffer.from(publicKey),
+      tee: simulated ? "simulated" : (hw?.tee ?? "unknown"),
+      tcbStatus: hw?.tcbStatus ?? null,
+      ...(hw ? { teeMeasurements: hw.measurements, evidence: hw.evidence } : {}),
     },
     validUntil,
   };

@@ -77,7 +77,16 @@ export interface ParsedCertificate {
 }
 
 /** Parses a certificate's structure (RFC 5280 §4.1) with strict DER rules. */
-export function parseCertificate(der: Buffer): ParsedCertificate {
+export interface ParseCertificateOptions {
+  /**
+   * Accept two common encoding slips of certificate issuers that do not change what is signed:
+   * an explicit `critical FALSE`, and a serial number encoded negative or with extra leading
+   * zeros (its bytes are kept as they are). Everything else stays strict.
+   */
+  lenient?: boolean;
+}
+
+export function parseCertificate(der: Buffer, options: ParseCertificateOptions = {}): ParsedCertificate {
   const cert = parseOne(der);
   if (cert.tag !== Tag.SEQUENCE) throw new DerError("certificate is not a SEQUENCE");
   const c = children(cert);
@@ -95,7 +104,8 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
     vr.end("version");
     if (version < 2 || version > 3) throw new DerError("unsupported certificate version");
   }
-  const serial = decodeUnsignedInteger(t.expect(Tag.INTEGER, "serialNumber").content);
+  const serialNode = t.expect(Tag.INTEGER, "serialNumber").content;
+  const serial = options.lenient ? lenientSerial(serialNode) : decodeUnsignedInteger(serialNode);
   const innerAlg = t.expect(Tag.SEQUENCE, "signature");
   const issuer = t.expect(Tag.SEQUENCE, "issuer");
   const validity = children(t.expect(Tag.SEQUENCE, "validity"));
@@ -118,7 +128,8 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
       const id = decodeOid(e.expect(Tag.OID, "extnID").content);
       const critNode = e.optional(Tag.BOOLEAN);
       const critical = critNode ? decodeBoolean(critNode.content) : false;
-      if (critNode && !critical) throw new DerError("DER forbids encoding the default critical=FALSE");
+      if (critNode && !critical && !options.lenient)
+        throw new DerError("DER forbids encoding the default critical=FALSE");
       const value = e.expect(Tag.OCTET_STRING, "extnValue").content;
       e.end("extension");
       if (extensions.some((x) => x.oid === id)) throw new DerError(`duplicate extension ${id}`);
@@ -146,6 +157,13 @@ export function parseCertificate(der: Buffer): ParsedCertificate {
     spki: spki.raw,
     extensions,
   };
+}
+
+function lenientSerial(content: Buffer): Buffer {
+  if (content.length === 0) throw new DerError("empty INTEGER");
+  let i = 0;
+  while (i < content.length - 1 && content[i] === 0) i++;
+  return content.subarray(i);
 }
 
 export interface BasicConstraints {

@@ -10,12 +10,19 @@ export interface SchedulerLink {
   heartbeat(
     executorId: string,
     status: common.ExecutorStatus,
-    options: { waitMs: number; runningTask?: string },
+    options: { waitMs: number; runningTask?: string; generation?: number },
   ): Promise<common.ExecutorCommand>;
   /** Long-polls for up to `waitMs`; undefined when nothing was staged meanwhile. */
-  pullTask(executorId: string, waitMs: number, signal: AbortSignal): Promise<Buffer | undefined>;
-  updateTaskStatus(taskUuid: string): Promise<void>;
-  updateTaskResult(taskUuid: string, result: TaskResult): Promise<void>;
+  pullTask(executorId: string, waitMs: number, signal: AbortSignal): Promise<LeasedTask | undefined>;
+  /** Both quote the lease generation; a stale one is refused with 9 FAILED_PRECONDITION. */
+  updateTaskStatus(taskUuid: string, generation: number): Promise<void>;
+  updateTaskResult(taskUuid: string, generation: number, result: TaskResult): Promise<void>;
+}
+
+/** A staged task as the scheduler hands it over: leased under `generation`. */
+export interface LeasedTask {
+  stagedTask: Buffer;
+  generation: number;
 }
 
 export interface ExecutionNodeOptions {
@@ -23,10 +30,21 @@ export interface ExecutionNodeOptions {
   deps: PipelineDeps;
   /** Tasks run at once; each slot is one executor id towards the scheduler. */
   slots: number;
+  /** The slots' executor ids (kept across restarts, see seats.ts); random when absent. */
+  executorIds?: string[];
   log: Logger;
   pullWaitMs?: number;
   heartbeatWaitMs?: number;
+  /**
+   * The scheduler's node timeout. A node that could not renew its lease for two thirds of it
+   * stops the task itself: by then the scheduler may have handed it to another node.
+   */
+  leaseTimeoutMs?: number;
 }
+
+// Codes after which retrying cannot help: the lease is gone (9) or the state forbids it (13).
+const FINAL_CODES = new Set([9, 13]);
+const codeOf = (e: unknown) => (e as { code?: number }).code;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -52,7 +70,8 @@ export class ExecutionNode {
   readonly executorIds: string[];
 
   constructor(private readonly options: ExecutionNodeOptions) {
-    this.executorIds = Array.from({ length: options.slots }, () => randomUUID());
+    this.executorIds = options.executorIds?.slice(0, options.slots) ?? [];
+    while (this.executorIds.length < options.slots) this.executorIds.push(randomUUID());
   }
 
   start(): void {
@@ -68,7 +87,7 @@ export class ExecutionNode {
     const { link, log } = this.options;
     const stop = this.closing.signal;
     while (!stop.aborted) {
-      let item: Buffer | undefined;
+      let item: LeasedTask | undefined;
       try {
         item = await link.pullTask(executorId, this.options.pullWaitMs ?? 20_000, stop);
       } catch (e) {
@@ -82,52 +101,90 @@ export class ExecutionNode {
     }
   }
 
-  private async runOne(executorId: string, item: Buffer): Promise<void> {
-    const { link, log } = this.options;
+  private async runOne(executorId: string, leased: LeasedTask): Promise<void> {
+    const { log } = this.options;
+    const { generation } = leased;
     let uuid = "";
     try {
-      const staged = parseStagedTask(item);
+      const staged = parseStagedTask(leased.stagedTask);
       uuid = staged.taskUuid;
-      try {
-        await link.updateTaskStatus(uuid);
-      } catch (e) {
-        // The scheduler refuses to start it (e.g. it was canceled meanwhile): not ours to run.
-        log.warn({ err: e, task: uuid }, "task not started");
-        return;
-      }
+      if (!(await this.markRunning(uuid, generation))) return;
       const cancel = new AbortController();
-      const watching = this.watch(executorId, uuid, cancel);
+      const watching = this.watch(executorId, uuid, generation, cancel);
+      log.info({ task: uuid, generation, executor: executorId }, "task started");
       let result: TaskResult | undefined;
       try {
         result = await runStagedTask(staged, this.options.deps, cancel.signal);
       } catch (e) {
         if (!cancel.signal.aborted) throw e;
-        log.info({ task: uuid }, "task stopped: canceled");
+        log.info({ task: uuid, generation, why: String(cancel.signal.reason) }, "task stopped");
       } finally {
         watching.abort();
       }
-      if (result) await this.report(uuid, result);
+      if (result) await this.report(uuid, generation, result);
     } catch (e) {
       log.error({ err: e, task: uuid }, "could not run staged task");
       if (uuid)
-        await this.report(uuid, {
+        await this.report(uuid, generation, {
           kind: "Err",
           reason: e instanceof TaskFailure ? e.message : "Runtime Error",
         }).catch(() => undefined);
     }
   }
 
-  /** Heartbeats while a task runs; aborts `cancel` when the scheduler answers Stop. */
-  private watch(executorId: string, uuid: string, cancel: AbortController): AbortController {
+  /**
+   * Report Running, retrying while the scheduler is unreachable (its lease outlives a restart);
+   * false when the scheduler refuses (canceled meanwhile, or the lease was taken away).
+   */
+  private async markRunning(uuid: string, generation: number): Promise<boolean> {
+    const { link, log } = this.options;
+    const giveUp = Date.now() + ((this.options.leaseTimeoutMs ?? 30_000) * 2) / 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link.updateTaskStatus(uuid, generation);
+        return true;
+      } catch (e) {
+        if (FINAL_CODES.has(codeOf(e) ?? -1) || Date.now() >= giveUp || this.closing.signal.aborted) {
+          log.warn({ err: e, task: uuid, generation }, "task not started");
+          return false;
+        }
+        await sleep(Math.min(1000, 100 * 2 ** attempt), this.closing.signal);
+      }
+    }
+  }
+
+  /**
+   * Heartbeats while a task runs; aborts `cancel` when the scheduler answers Stop (a cancel, or
+   * the lease is no longer this node's), and when no heartbeat got through for so long that the
+   * lease may have expired (self-fencing: the task may already run elsewhere).
+   */
+  private watch(
+    executorId: string,
+    uuid: string,
+    generation: number,
+    cancel: AbortController,
+  ): AbortController {
     const done = new AbortController();
     const { link, log } = this.options;
+    const fenceMs = ((this.options.leaseTimeoutMs ?? 30_000) * 2) / 3;
+    let renewedAt = Date.now();
+    const fence = setInterval(() => {
+      if (Date.now() - renewedAt > fenceMs) {
+        log.warn({ task: uuid, generation }, "lease not renewed in time; stopping the task");
+        cancel.abort(new TaskFailure("lease lost"));
+      }
+    }, 250);
+    done.signal.addEventListener("abort", () => clearInterval(fence), { once: true });
     void (async () => {
-      while (!done.signal.aborted && !this.closing.signal.aborted) {
+      while (!done.signal.aborted && !this.closing.signal.aborted && !cancel.signal.aborted) {
+        const sentAt = Date.now();
         try {
           const command = await link.heartbeat(executorId, common.ExecutorStatus.Executing, {
             waitMs: this.options.heartbeatWaitMs ?? 10_000,
             runningTask: uuid,
+            generation,
           });
+          renewedAt = sentAt;
           if (command === common.ExecutorCommand.Stop) {
             cancel.abort(new TaskFailure("Task Canceled by the user"));
             return;
@@ -135,7 +192,7 @@ export class ExecutionNode {
         } catch (e) {
           if (done.signal.aborted) return;
           log.warn({ err: e }, "heartbeat failed");
-          await sleep(1000, done.signal);
+          await sleep(500, done.signal);
         }
       }
     })();
@@ -143,19 +200,19 @@ export class ExecutionNode {
   }
 
   /** Results are retried: a scheduler restart must not lose a finished task. */
-  private async report(uuid: string, result: TaskResult): Promise<void> {
+  private async report(uuid: string, generation: number, result: TaskResult): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.link.updateTaskResult(uuid, result);
+        await this.options.link.updateTaskResult(uuid, generation, result);
+        this.options.log.info({ task: uuid, generation, result: result.kind }, "task finished");
         return;
       } catch (e) {
-        const code = (e as { code?: number }).code;
-        // INTERNAL is a state error (e.g. the task was canceled meanwhile): retrying cannot help.
-        if (code === 13 || attempt >= 20 || this.closing.signal.aborted) {
-          this.options.log.warn({ err: e, task: uuid }, "result not recorded");
+        // 9: the lease was taken away (this run is void); 13: a state error (e.g. canceled meanwhile).
+        if (FINAL_CODES.has(codeOf(e) ?? -1) || attempt >= 30 || this.closing.signal.aborted) {
+          this.options.log.warn({ err: e, task: uuid, generation }, "result not recorded");
           return;
         }
-        await sleep(Math.min(5000, 200 * 2 ** attempt), this.closing.signal);
+        await sleep(Math.min(2000, 200 * 2 ** attempt), this.closing.signal);
       }
     }
   }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
 import { PythonExecutor } from "@cloister/executor-python";
@@ -5,26 +6,26 @@ import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
 import type { RunningService, ServiceContext } from "@cloister/host";
 import { taskResultToProto } from "@cloister/model";
-import { extensions, scheduler } from "@cloister/proto";
+import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
-import { checkSandbox } from "@cloister/sandbox";
+import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
+import { claimExecutorIds } from "./seats.js";
 
-/** The scheduler's Teaclave RPCs plus Cloister's long polls, as an execution node uses them. */
+/** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
 function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
   const address = ctx.peerAddress("scheduler");
   const credentials = ctx.peerCredentials("scheduler");
-  const teaclave = createClient(scheduler.TeaclaveSchedulerClient, address, credentials);
   const ext = createClient(extensions.CloisterSchedulerClient, address, credentials);
   return {
-    async heartbeat(executorId, status, { waitMs, runningTask }) {
+    async heartbeat(executorId, status, { waitMs, runningTask, generation }) {
       const r = await callUnary(
         ext,
         "heartbeatWait",
-        { executorId, status, waitMs, runningTaskId: runningTask ?? "" },
+        { executorId, status, waitMs, runningTaskId: runningTask ?? "", leaseGeneration: generation ?? 0 },
         { deadlineMs: waitMs + 10_000, waitForReady: true },
       );
       return r.command;
@@ -47,32 +48,44 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
         call.catch(() => undefined);
         return undefined;
       }
-      return r.found ? Buffer.from(r.stagedTask) : undefined;
+      return r.found ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration } : undefined;
     },
-    async updateTaskStatus(taskUuid) {
+    async updateTaskStatus(taskUuid, generation) {
       await callUnary(
-        teaclave,
-        "updateTaskStatus",
-        { taskId: taskUuid, taskStatus: 4 },
-        { deadlineMs: 30_000, waitForReady: true },
+        ext,
+        "updateTaskStatusLeased",
+        { taskId: taskUuid, leaseGeneration: generation },
+        { deadlineMs: 10_000, waitForReady: true },
       );
     },
-    async updateTaskResult(taskUuid, result) {
+    async updateTaskResult(taskUuid, generation, result) {
       await callUnary(
-        teaclave,
-        "updateTaskResult",
-        { taskId: taskUuid, result: taskResultToProto(result) },
-        { deadlineMs: 30_000, waitForReady: true },
+        ext,
+        "updateTaskResultLeased",
+        { taskId: taskUuid, leaseGeneration: generation, result: taskResultToProto(result) },
+        { deadlineMs: 10_000, waitForReady: true },
       );
     },
     close() {
-      teaclave.close();
       ext.close();
     },
   };
 }
 
 type Startable = Executor & { start(): Promise<void> };
+
+/** Ports of every endpoint the platform itself serves (listen, advertised and operations addresses). */
+function platformPorts(config: ServiceContext["config"]): number[] {
+  const addresses = [
+    ...Object.values(config.listen),
+    ...Object.values(config.ops.listen),
+    ...Object.values(config.advertised).map((u) => u.replace(/\/$/, "")),
+  ];
+  return addresses.flatMap((a) => {
+    const m = /:(\d{1,5})$/.exec(a);
+    return m ? [Number(m[1])] : [];
+  });
+}
 
 /**
  * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
@@ -92,6 +105,7 @@ async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
     javascript: () => new JavascriptExecutor({ poolSize, spare, memoryBytes }),
     python: () => new PythonExecutor({ poolSize, spare, limits: { memoryBytes } }),
   };
+  if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
   const executors: Executor[] = [];
   for (const name of execution.executors) {
@@ -115,6 +129,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
+    executorIds: claimExecutorIds(join(ctx.config.data_dir, "execution-seats"), execution.concurrency),
+    leaseTimeoutMs: execution.heartbeat_timeout_secs * 1000,
+    // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
+    pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),
     log: ctx.log,
     deps: {
       agent: new FileAgent({
@@ -126,6 +144,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           ports: execution.egress.ports,
           allowAddresses: execution.egress.allow_addresses,
           maxRedirects: execution.egress.max_redirects,
+          ownPorts: platformPorts(ctx.config),
         },
         maxBytes: execution.max_file_mb * 1024 * 1024,
       }),

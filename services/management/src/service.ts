@@ -87,6 +87,13 @@ const invalidTaskId = () => err(Status.INVALID_ARGUMENT, "invalid task id");
 
 const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fusion`;
 
+const puts = (records: Array<[key: string, text: string]>) =>
+  records.map(([key, text]) => ({
+    type: "put" as const,
+    key: Buffer.from(key, "utf8"),
+    value: Buffer.from(text, "utf8"),
+  }));
+
 export class ManagementService {
   private readonly store: ManagementStore;
   private readonly log: Logger;
@@ -133,19 +140,6 @@ export class ManagementService {
 
   private async write(key: string, text: string): Promise<void> {
     await this.io(`put ${key}`, () => this.store.put(Buffer.from(key, "utf8"), Buffer.from(text, "utf8")));
-  }
-
-  /** Several records written atomically. */
-  private async writeAll(records: Array<[key: string, text: string]>): Promise<void> {
-    await this.io(`batch ${records.map(([k]) => k).join(", ")}`, () =>
-      this.store.batch(
-        records.map(([key, text]) => ({
-          type: "put",
-          key: Buffer.from(key, "utf8"),
-          value: Buffer.from(text, "utf8"),
-        })),
-      ),
-    );
   }
 
   private async enqueue(queue: string, text: string): Promise<void> {
@@ -609,22 +603,18 @@ export class ManagementService {
         if (!fn || !usage) throw invalidFunctionId();
         checkQuota(fn, usage.useNumbers);
         const staged = stageTask(task);
-        // Record Staged (and count the use) before the task becomes visible on the queue: an
-        // execution node may pull it at once, and the scheduler only moves a Staged task to Running.
-        await this.writeAll([
-          [keys.task(staged.uuid), serializeTask(staged)],
-          [usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 })],
-        ]);
-        try {
-          await this.enqueue(STAGED_TASK_QUEUE, serializeStagedTask(buildStagedTask(staged, fn)));
-        } catch (e) {
-          // Not queued: put the task and the counter back so the invocation can be retried.
-          await this.writeAll([
-            [keys.task(task.uuid), serializeTask(task)],
-            [usageKey, serializeUsage(usage)],
-          ]);
-          throw e;
-        }
+        // The Staged record, the use count and the queue element are written in one atomic step:
+        // a crash can leave neither or all, never a Staged task that no queue announces.
+        await this.io(`invoke ${staged.uuid}`, () =>
+          this.store.enqueueWith(
+            Buffer.from(STAGED_TASK_QUEUE, "utf8"),
+            Buffer.from(serializeStagedTask(buildStagedTask(staged, fn)), "utf8"),
+            puts([
+              [keys.task(staged.uuid), serializeTask(staged)],
+              [usageKey, serializeUsage({ ...usage, useNumbers: usage.useNumbers + 1 })],
+            ]),
+          ),
+        );
       });
       return {};
     });

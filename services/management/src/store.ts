@@ -8,6 +8,12 @@ export interface ManagementStore {
   delete(key: Buffer): Promise<void>;
   keysByPrefix(prefix: Buffer): Promise<Buffer[]>;
   enqueue(queue: Buffer, value: Buffer): Promise<void>;
+  /** Append to the queue and apply the puts in one atomic step. */
+  enqueueWith(
+    queue: Buffer,
+    value: Buffer,
+    ops: Array<{ type: "put"; key: Buffer; value: Buffer }>,
+  ): Promise<void>;
   /** Several puts applied atomically (all or none). */
   batch(ops: Array<{ type: "put"; key: Buffer; value: Buffer }>): Promise<void>;
 }

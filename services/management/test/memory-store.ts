@@ -40,6 +40,13 @@ export class MemoryStore implements ManagementStore {
     q.push(Buffer.from(value));
     this.queues.set(queue.toString("latin1"), q);
   }
+  async enqueueWith(queue: Buffer, value: Buffer, ops: Array<{ type: "put"; key: Buffer; value: Buffer }>) {
+    await this.tick();
+    for (const op of ops) this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+    const q = this.queues.get(queue.toString("latin1")) ?? [];
+    q.push(Buffer.from(value));
+    this.queues.set(queue.toString("latin1"), q);
+  }
   queue(name: string): string[] {
     return (this.queues.get(name) ?? []).map((b) => b.toString("utf8"));
   }

@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { CloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
 import {
   CANCEL_QUEUE,
   cancelByUser,
-  failExecutorTimeout,
+  EXECUTOR_TIMEOUT_REASON,
   finishWithResult,
   isEnded,
   keys,
@@ -16,61 +17,105 @@ import {
   type TaskResult,
 } from "@cloister/model";
 import { common } from "@cloister/proto";
-import type { KvStore } from "@cloister/storage";
+import type { BatchOp, KvStore } from "@cloister/storage";
+import {
+  CLAIM_PREFIX,
+  claimKey,
+  LEASE_PREFIX,
+  type Lease,
+  leaseKey,
+  NODE_PREFIX,
+  nodeKey,
+  parseLease,
+  serializeLease,
+} from "./leases.js";
 
-const { ExecutorCommand, ExecutorStatus } = common;
+const { ExecutorCommand, ExecutorStatus, TaskStatus } = common;
 type ExecutorCommand = common.ExecutorCommand;
 
 /** The part of the state layer the scheduler uses (the storage service, seen through its client). */
 export type SchedulerStore = Pick<
   KvStore,
-  "get" | "put" | "delete" | "batch" | "keysByPrefix" | "enqueue" | "dequeueWait"
+  | "get"
+  | "put"
+  | "delete"
+  | "batch"
+  | "keysByPrefix"
+  | "enqueue"
+  | "enqueueWith"
+  | "dequeueWait"
+  | "dequeueInto"
 >;
 
 export interface SchedulerOptions {
   store: SchedulerStore;
   log?: Logger;
-  /** A node silent for this long is declared lost and its task failed (legacy: 30 s). */
+  /** A node silent for this long is declared lost and its tasks re-queued (legacy: 30 s). */
   heartbeatTimeoutMs?: number;
+  /** Hand-overs per task before it is Failed instead of re-queued (default 3). */
+  maxAttempts?: number;
   now?: () => number;
 }
 
 interface ExecutorState {
   lastSeen: number;
   status: common.ExecutorStatus;
-  /** Task uuid the executor is running, if any. */
+  /** Task uuid the executor holds a lease on, if any. */
   task?: string | undefined;
   /** Resolves a long-polling heartbeat early (a Stop is waiting). */
   wake?: (() => void) | undefined;
 }
 
+/** A lease as held in memory: `since` is on this process's clock, so a restart grants a fresh period. */
+type LiveLease = Lease & { since: number };
+
+/** What a node gets from PullTask: the staged task and the generation it must quote. */
+export interface HandedTask {
+  stagedTask: Buffer;
+  generation: number;
+}
+
 const CANCEL_MARK = "scheduler-cancel-";
 const buf = (s: string) => Buffer.from(s, "utf8");
+const stale = () => new CloisterError(Status.FAILED_PRECONDITION, "task lease is not held by this executor");
 
 /**
- * The scheduler of spec/behaviour.md §7, reshaped so that nothing waits on a timer:
- * - staged tasks stay in the durable storage queue until an execution node takes one; PullTask
- *   long-polls that queue (a task starts as soon as it is staged, and a scheduler restart loses
- *   no queued task);
+ * The scheduler of spec/behaviour.md §7, reshaped so that nothing waits on a timer and nothing
+ * acknowledged is lost:
+ * - staged tasks stay in the durable storage queue until a node takes one; the storage service
+ *   moves the element under a claim key in the same atomic step as the dequeue;
+ * - a task handed to a node is leased durably (generation, attempts) until its result is
+ *   recorded; a lease whose node goes silent, or that is not reported Running in time, puts the
+ *   task back on the queue (at most `maxAttempts` hand-overs, then Failed);
+ * - status, result and heartbeat calls quote the lease generation: stale ones are refused and a
+ *   node that lost its lease is told to Stop, so a task never runs on two nodes at once;
+ * - the node table and the leases survive a restart (a restart gives every lease a fresh period);
  * - cancel requests are consumed from `cancel_queue` as they arrive and kept as durable marks;
- * - Heartbeat may long-poll too, so a Stop reaches the running node at once.
+ * - Heartbeat may long-poll, so a Stop reaches the running node at once.
+ * One scheduler per platform: per-task steps are serialised in this process.
  */
 export class Scheduler {
   private readonly store: SchedulerStore;
   private readonly log: Logger;
   private readonly timeoutMs: number;
+  private readonly maxAttempts: number;
   private readonly now: () => number;
   private readonly executors = new Map<string, ExecutorState>();
+  private readonly leases = new Map<string, LiveLease>();
+  /** Claims being turned into leases right now: not orphans. */
+  private readonly inFlight = new Set<string>();
   private readonly cancels = new Set<string>();
   private readonly taskLocks = new Map<string, Promise<unknown>>();
   private readonly stop = new AbortController();
   private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
   private consumer: Promise<void> | undefined;
 
   constructor(options: SchedulerOptions) {
     this.store = options.store;
     this.log = options.log ?? silentLogger;
     this.timeoutMs = options.heartbeatTimeoutMs ?? 30_000;
+    this.maxAttempts = options.maxAttempts ?? 3;
     this.now = options.now ?? Date.now;
   }
 
@@ -78,8 +123,39 @@ export class Scheduler {
     for (const key of await this.store.keysByPrefix(buf(CANCEL_MARK))) {
       this.cancels.add(key.toString("utf8").slice(CANCEL_MARK.length));
     }
+    const now = this.now();
+    for (const key of await this.store.keysByPrefix(buf(NODE_PREFIX))) {
+      const id = key.toString("utf8").slice(NODE_PREFIX.length);
+      if (isUuid(id)) this.executors.set(id, { lastSeen: now, status: ExecutorStatus.Idle });
+    }
+    for (const key of await this.store.keysByPrefix(buf(LEASE_PREFIX))) {
+      const uuid = key.toString("utf8").slice(LEASE_PREFIX.length);
+      const raw = await this.store.get(key);
+      if (!raw) continue;
+      try {
+        const lease = parseLease(raw);
+        this.leases.set(uuid, { ...lease, since: now });
+        if (lease.state !== "queued") {
+          const e = this.executors.get(lease.executor) ?? { lastSeen: now, status: ExecutorStatus.Executing };
+          e.task = uuid;
+          this.executors.set(lease.executor, e);
+        }
+      } catch (err) {
+        this.log.error({ err, task: uuid }, "malformed lease record ignored");
+      }
+    }
+    this.log.info({ nodes: this.executors.size, leases: this.leases.size }, "scheduler state restored");
     this.consumer = this.consumeCancels();
-    this.sweeper = setInterval(() => void this.sweep(), Math.min(1000, this.timeoutMs / 2));
+    this.sweeper = setInterval(
+      () => {
+        this.sweeping ??= this.sweep()
+          .catch((err) => this.log.warn({ err }, "lease sweep failed; will retry"))
+          .finally(() => {
+            this.sweeping = undefined;
+          });
+      },
+      Math.min(1000, this.timeoutMs / 2),
+    );
     this.sweeper.unref();
   }
 
@@ -88,6 +164,15 @@ export class Scheduler {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const e of this.executors.values()) e.wake?.();
     await this.consumer?.catch(() => undefined);
+    await this.sweeping;
+  }
+
+  /** What the scheduler knows, for status displays and tests. */
+  snapshot(): { nodes: number; leases: Array<{ task: string } & Lease> } {
+    return {
+      nodes: this.executors.size,
+      leases: [...this.leases].map(([task, { since: _since, ...l }]) => ({ task, ...l })),
+    };
   }
 
   /** Cancel requests pushed by management's CancelTask (full task JSON). */
@@ -115,53 +200,159 @@ export class Scheduler {
     }
   }
 
-  /** Lost nodes: fail what they were running (spec §7.2 step 3). */
+  /**
+   * Expire what can no longer complete: leases of lost nodes, hand-overs never reported Running,
+   * and claims no lease owns (the scheduler stopped, or the answer was lost, between the storage
+   * service's dequeue and the lease record).
+   */
   private async sweep(): Promise<void> {
     const now = this.now();
     for (const [id, e] of this.executors) {
       if (now - e.lastSeen <= this.timeoutMs) continue;
       this.executors.delete(id);
-      if (e.task) {
-        const uuid = e.task;
-        this.log.warn({ executor: id, task: uuid }, "execution node lost; failing its task");
-        await this.updateTask(uuid, failExecutorTimeout).catch((err) =>
-          this.log.error({ err, task: uuid }, "could not fail task"),
-        );
-      }
+      // An idle slot that long-polls for longer than the timeout is "lost" harmlessly; say so quietly.
+      if (e.task) this.log.warn({ executor: id, task: e.task }, "execution node lost");
+      else this.log.debug({ executor: id }, "idle execution node forgotten");
+      await this.store.delete(nodeKey(id)).catch(() => undefined);
+    }
+    for (const [uuid, lease] of [...this.leases]) {
+      if (lease.state === "queued") continue;
+      const holder = this.executors.get(lease.executor);
+      if (!holder || holder.task !== uuid)
+        await this.expire(uuid, lease.generation, "its execution node was lost");
+      else if (lease.state === "handed" && now - lease.since > this.timeoutMs)
+        await this.expire(uuid, lease.generation, "it was never reported running");
+    }
+    for (const key of await this.store.keysByPrefix(buf(CLAIM_PREFIX))) {
+      const id = key.toString("utf8").slice(CLAIM_PREFIX.length);
+      // Checked now, not from a snapshot: a claim is in flight from before it exists until its
+      // lease is in memory, so a live check never mistakes a fresh lease's claim for an orphan.
+      if (this.inFlight.has(id) || [...this.leases.values()].some((l) => l.claim === id)) continue;
+      const item = await this.store.get(key);
+      if (!item) continue;
+      // Back to the queue and out of the claim in one step: never both, never neither.
+      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), item, [{ type: "del", key }]);
+      this.log.warn({ claim: id }, "unleased claim put back on the queue");
     }
   }
 
-  private executor(id: string): ExecutorState {
+  /**
+   * A lease that can no longer complete: re-queue its task (atomically with the lease update),
+   * or fail it once every attempt is used.
+   */
+  private async expire(uuid: string, generation: number, why: string): Promise<void> {
+    await this.withTask(uuid, async () => {
+      const lease = this.leases.get(uuid);
+      if (!lease || lease.state === "queued" || lease.generation !== generation) return;
+      const task = await this.loadTaskOptional(uuid);
+      const cleanup: BatchOp[] = [
+        { type: "del", key: leaseKey(uuid) },
+        ...(lease.claim ? [{ type: "del" as const, key: claimKey(lease.claim) }] : []),
+      ];
+      if (!task || isEnded(task.status)) {
+        await this.store.batch(cleanup);
+        this.forget(uuid);
+        return;
+      }
+      const staged = lease.claim ? await this.store.get(claimKey(lease.claim)) : undefined;
+      if (lease.attempts >= this.maxAttempts || !staged) {
+        const reason = staged
+          ? `${EXECUTOR_TIMEOUT_REASON} (handed to an execution node ${lease.attempts} times and lost each time; not retried)`
+          : `${EXECUTOR_TIMEOUT_REASON} (the staged task could not be recovered)`;
+        const failed: TaskRecord = { ...task, status: TaskStatus.Failed, result: { kind: "Err", reason } };
+        await this.store.batch([
+          { type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(failed)) },
+          ...cleanup,
+        ]);
+        this.forget(uuid);
+        this.log.warn({ task: uuid, attempts: lease.attempts, why }, "task failed: lease expired");
+        return;
+      }
+      const queued: Lease = { ...lease, claim: "", executor: "", state: "queued" };
+      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), staged, [
+        { type: "put", key: leaseKey(uuid), value: serializeLease(queued) },
+        { type: "del", key: claimKey(lease.claim) },
+      ]);
+      this.leases.set(uuid, { ...queued, since: this.now() });
+      this.release(lease.executor, uuid);
+      this.log.warn(
+        { task: uuid, generation, attempts: lease.attempts, why },
+        "lease expired; task re-queued",
+      );
+    });
+  }
+
+  private forget(uuid: string): void {
+    const lease = this.leases.get(uuid);
+    this.leases.delete(uuid);
+    if (lease) this.release(lease.executor, uuid);
+  }
+
+  private release(executor: string, uuid: string): void {
+    const e = this.executors.get(executor);
+    if (e?.task === uuid) {
+      e.task = undefined;
+      e.wake?.();
+    }
+  }
+
+  private async executor(id: string): Promise<ExecutorState> {
     if (!isUuid(id)) throw new CloisterError(Status.INTERNAL, "invalid executor id");
     let e = this.executors.get(id);
     if (!e) {
-      e = { lastSeen: this.now(), status: ExecutorStatus.Idle };
+      // Durable first: a node the scheduler admitted is remembered across its restarts.
+      await this.store.put(nodeKey(id), buf(JSON.stringify({ since: new Date().toISOString() })));
+      e = this.executors.get(id) ?? { lastSeen: this.now(), status: ExecutorStatus.Idle };
       this.executors.set(id, e);
     }
     return e;
   }
 
   /**
-   * Heartbeat (spec §7.3). `runningTask` lets a node that outlived a scheduler restart re-announce
-   * its task; `waitMs` > 0 holds the answer until there is a command (a Stop) or the time is up.
+   * Heartbeat (spec §7.3). `runningTask` and `generation` let a node that outlived a scheduler
+   * restart re-announce its task; a node quoting a lease it no longer holds gets Stop. `waitMs` > 0
+   * holds the answer until there is a command (a Stop) or the time is up.
    */
   async heartbeat(
     executorId: string,
     status: number,
-    options: { waitMs?: number; runningTask?: string } = {},
+    options: { waitMs?: number; runningTask?: string; generation?: number } = {},
   ): Promise<ExecutorCommand> {
     if (status !== ExecutorStatus.Idle && status !== ExecutorStatus.Executing) {
       throw new CloisterError(Status.INTERNAL, "invalid executor status");
     }
-    const e = this.executor(executorId);
+    const e = await this.executor(executorId);
     e.lastSeen = this.now();
     e.status = status;
-    if (status === ExecutorStatus.Idle) e.task = undefined;
-    else if (!e.task && options.runningTask && isUuid(options.runningTask))
-      e.task = options.runningTask.toLowerCase();
+    if (status === ExecutorStatus.Idle) {
+      // The node runs nothing: a lease it had reported Running cannot complete any more.
+      // (A hand-over not yet reported Running may cross this heartbeat; its own timer covers it.)
+      const held = e.task ? this.leases.get(e.task) : undefined;
+      if (e.task && held?.state === "running" && held.executor === executorId)
+        await this.expire(e.task, held.generation, "its node reported idle");
+      if (held?.state !== "handed") e.task = undefined;
+    } else if (options.runningTask && isUuid(options.runningTask)) {
+      const uuid = options.runningTask.toLowerCase();
+      const lease = this.leases.get(uuid);
+      if (options.generation) {
+        if (!lease || lease.state === "queued" || lease.generation !== options.generation) {
+          this.log.warn(
+            { executor: executorId, task: uuid },
+            "node runs a task it holds no lease on; stopping it",
+          );
+          return ExecutorCommand.Stop;
+        }
+        e.task = uuid;
+      } else if (!e.task) e.task = uuid;
+    }
 
     const command = async (): Promise<ExecutorCommand | undefined> => {
-      if (e.task && e.status === ExecutorStatus.Executing && this.cancels.has(e.task)) {
+      if (!e.task || e.status !== ExecutorStatus.Executing) return undefined;
+      if (options.generation && options.runningTask?.toLowerCase() === e.task) {
+        const lease = this.leases.get(e.task);
+        if (!lease || lease.generation !== options.generation) return ExecutorCommand.Stop;
+      }
+      if (this.cancels.has(e.task)) {
         const uuid = e.task;
         await this.updateTask(uuid, cancelByUser);
         await this.clearCancel(uuid);
@@ -184,6 +375,7 @@ export class Scheduler {
       });
       e.wake = undefined;
       e.lastSeen = this.now();
+      if (options.generation && options.runningTask && !e.task) return ExecutorCommand.Stop;
       const later = await command();
       if (later !== undefined) return later;
       return ExecutorCommand.NoAction;
@@ -194,53 +386,182 @@ export class Scheduler {
   }
 
   /**
-   * PullTask (spec §7.4). With `waitMs` the call long-polls the durable queue; a task whose cancel
-   * was requested while queued is canceled and skipped.
+   * PullTask (spec §7.4), answered with a lease. With `waitMs` the call long-polls the durable
+   * queue; a task whose cancel was requested while queued is canceled and skipped, and a copy of a
+   * task that is already leased or ended is dropped.
    */
   async pullTask(
     executorId: string,
     options: { waitMs?: number; signal?: AbortSignal } = {},
-  ): Promise<Buffer> {
-    const e = this.executor(executorId);
+  ): Promise<HandedTask> {
+    const e = await this.executor(executorId);
     e.lastSeen = this.now();
+    // One executor id runs one task: asking for another abandons the one it holds.
+    if (e.task) {
+      const held = this.leases.get(e.task);
+      if (held && held.state !== "queued" && held.executor === executorId)
+        await this.expire(e.task, held.generation, "its node asked for another task");
+    }
     const deadline = this.now() + (options.waitMs ?? 0);
     for (;;) {
       const remaining = Math.max(0, deadline - this.now());
       const signal = options.signal ? AbortSignal.any([options.signal, this.stop.signal]) : this.stop.signal;
-      const item = await this.store.dequeueWait(buf(STAGED_TASK_QUEUE), remaining, signal);
-      if (!item) throw new CloisterError(Status.UNKNOWN, "task queue is empty");
-      let uuid: string;
+      const claim = randomUUID();
+      this.inFlight.add(claim);
       try {
-        uuid = parseStagedTask(item).taskUuid;
-      } catch (err) {
-        this.log.error({ err }, "malformed staged task dropped");
-        continue;
+        const item = await this.store.dequeueInto(buf(STAGED_TASK_QUEUE), claimKey(claim), remaining, signal);
+        if (!item) throw new CloisterError(Status.UNKNOWN, "task queue is empty");
+        const outcome = await this.lease(executorId, claim, item);
+        if (outcome === "canceled" && !options.waitMs)
+          throw new CloisterError(Status.UNKNOWN, "task to pull has been canceled");
+        if (typeof outcome === "number") return { stagedTask: item, generation: outcome };
+      } finally {
+        this.inFlight.delete(claim);
       }
-      if (this.cancels.has(uuid)) {
-        await this.updateTask(uuid, cancelByUser);
-        await this.clearCancel(uuid);
-        if (!options.waitMs) throw new CloisterError(Status.UNKNOWN, "task to pull has been canceled");
-        continue;
-      }
-      e.task = uuid;
-      e.lastSeen = this.now();
-      this.log.debug({ task: uuid, executor: executorId }, "task handed to an execution node");
-      return item;
     }
   }
 
-  /** UpdateTaskStatus: Staged → Running whatever status is sent (legacy rule, spec §7.5). */
-  async updateTaskStatus(taskId: string): Promise<void> {
-    await this.updateTask(this.taskUuid(taskId), markRunning, true);
-    this.log.debug({ task: taskId }, "task running");
+  /** Turn a claim into a lease for `executorId`; the generation, or why the claim was dropped. */
+  private async lease(
+    executorId: string,
+    claim: string,
+    item: Buffer,
+  ): Promise<number | "canceled" | "dropped"> {
+    let uuid: string;
+    try {
+      uuid = parseStagedTask(item).taskUuid;
+    } catch (err) {
+      this.log.error({ err }, "malformed staged task dropped");
+      await this.store.delete(claimKey(claim));
+      return "dropped";
+    }
+    return this.withTask(uuid, async () => {
+      const prev = this.leases.get(uuid);
+      const drop = async (why: string) => {
+        this.log.info({ task: uuid, why }, "staged task not handed over");
+        await this.store.batch([
+          { type: "del", key: claimKey(claim) },
+          ...(prev?.state === "queued" ? [{ type: "del" as const, key: leaseKey(uuid) }] : []),
+        ]);
+        if (prev?.state === "queued") this.leases.delete(uuid);
+      };
+      if (this.cancels.has(uuid)) {
+        const task = await this.loadTaskOptional(uuid);
+        if (task && !isEnded(task.status)) {
+          await this.store.put(buf(keys.task(uuid)), buf(serializeTask(cancelByUser(task))));
+        }
+        await this.clearCancel(uuid);
+        await drop("canceled");
+        return "canceled";
+      }
+      if (prev && prev.state !== "queued") {
+        // A second copy of a task somebody holds (an earlier re-queue whose answer was lost).
+        await this.store.delete(claimKey(claim));
+        return "dropped";
+      }
+      const task = await this.loadTaskOptional(uuid);
+      if (!task || (task.status !== TaskStatus.Staged && task.status !== TaskStatus.Running)) {
+        await drop(task ? "task is not staged" : "task unknown");
+        return "dropped";
+      }
+      const lease: Lease = {
+        claim,
+        generation: (prev?.generation ?? 0) + 1,
+        attempts: (prev?.attempts ?? 0) + 1,
+        executor: executorId,
+        state: "handed",
+      };
+      await this.store.put(leaseKey(uuid), serializeLease(lease));
+      this.leases.set(uuid, { ...lease, since: this.now() });
+      // The node may have been declared lost while it long-polled: it is back.
+      const e = await this.executor(executorId);
+      e.lastSeen = this.now();
+      e.task = uuid;
+      this.log.debug(
+        { task: uuid, executor: executorId, generation: lease.generation },
+        "task handed to an execution node",
+      );
+      return lease.generation;
+    });
   }
 
-  /** UpdateTaskResult: Running → Finished with the result, output cmacs recorded (spec §7.5). */
-  async updateTaskResult(taskId: string, result: TaskResult): Promise<void> {
+  /**
+   * A hand-over the node never saw (its call was gone when the answer was ready): the task goes
+   * back to the queue without using up an attempt.
+   */
+  async returnTask(stagedTask: Buffer, generation: number): Promise<void> {
+    const uuid = parseStagedTask(stagedTask).taskUuid;
+    await this.withTask(uuid, async () => {
+      const lease = this.leases.get(uuid);
+      if (lease?.state !== "handed" || lease.generation !== generation) return;
+      const queued: Lease = {
+        ...lease,
+        claim: "",
+        executor: "",
+        state: "queued",
+        attempts: lease.attempts - 1,
+      };
+      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), stagedTask, [
+        { type: "put", key: leaseKey(uuid), value: serializeLease(queued) },
+        { type: "del", key: claimKey(lease.claim) },
+      ]);
+      this.leases.set(uuid, { ...queued, since: this.now() });
+      this.release(lease.executor, uuid);
+    });
+  }
+
+  /**
+   * UpdateTaskStatus: Staged → Running whatever status is sent (legacy rule, spec §7.5). With a
+   * generation (Cloister nodes) the caller must hold the task's current lease; a task re-run after
+   * a lost node is already Running and stays so.
+   */
+  async updateTaskStatus(taskId: string, generation?: number): Promise<void> {
     const uuid = this.taskUuid(taskId);
     await this.withTask(uuid, async () => {
+      const lease = this.leases.get(uuid);
+      const current = lease && lease.state !== "queued" ? lease : undefined;
+      if (generation !== undefined && current?.generation !== generation) throw stale();
       const task = await this.loadTask(uuid);
-      if (task.status === common.TaskStatus.Canceled) return; // canceled meanwhile; the late result is dropped
+      const running = current && task.status === TaskStatus.Running ? task : markRunning(task);
+      const ops: BatchOp[] = [];
+      if (running !== task)
+        ops.push({ type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(running)) });
+      if (current) {
+        const next: Lease = { ...withoutSince(current), state: "running" };
+        ops.push({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
+        this.leases.set(uuid, { ...next, since: this.now() });
+      }
+      if (ops.length) await this.store.batch(ops);
+    });
+    this.log.debug({ task: uuid, generation }, "task running");
+  }
+
+  /**
+   * UpdateTaskResult: Running → Finished with the result, output cmacs recorded (spec §7.5). With
+   * a generation the caller must hold the current lease; the same result sent again after its
+   * answer was lost is accepted once more without effect.
+   */
+  async updateTaskResult(taskId: string, result: TaskResult, generation?: number): Promise<void> {
+    const uuid = this.taskUuid(taskId);
+    await this.withTask(uuid, async () => {
+      const lease = this.leases.get(uuid);
+      const task = await this.loadTask(uuid);
+      if (generation !== undefined) {
+        const holds = lease && lease.state !== "queued" && lease.generation === generation;
+        if (!holds && !(lease === undefined && isEnded(task.status))) throw stale();
+      }
+      const cleanup: BatchOp[] = lease
+        ? [
+            { type: "del", key: leaseKey(uuid) },
+            ...(lease.claim ? [{ type: "del" as const, key: claimKey(lease.claim) }] : []),
+          ]
+        : [];
+      if (isEnded(task.status) && (task.status === TaskStatus.Canceled || generation !== undefined)) {
+        // Canceled meanwhile, or a repeated report: the late result is dropped.
+        if (cleanup.length) await this.store.batch(cleanup);
+        this.forget(uuid);
+        return;
+      }
       const { task: done, updatedOutputs } = finishWithResult(task, result);
       await this.store.batch([
         { type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(done)) },
@@ -249,11 +570,13 @@ export class Scheduler {
           key: buf(keys.output(o.uuid)),
           value: buf(serializeOutputFile(o)),
         })),
+        ...cleanup,
       ]);
+      this.forget(uuid);
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
     await this.clearCancel(uuid);
-    this.log.debug({ task: uuid, result: result.kind }, "task result recorded");
+    this.log.debug({ task: uuid, result: result.kind, generation }, "task result recorded");
   }
 
   /** PublishTask (legacy, unused by the platform): append a staged task to the durable queue. */
@@ -276,20 +599,21 @@ export class Scheduler {
     await this.store.delete(buf(CANCEL_MARK + uuid));
   }
 
-  private async loadTask(uuid: string): Promise<TaskRecord> {
+  private async loadTaskOptional(uuid: string): Promise<TaskRecord | undefined> {
     const raw = await this.store.get(buf(keys.task(uuid)));
-    if (!raw) throw new CloisterError(Status.INTERNAL, "service internal error");
-    return parseTask(raw.toString("utf8"));
+    return raw ? parseTask(raw.toString("utf8")) : undefined;
   }
 
-  private async updateTask(
-    uuid: string,
-    change: (t: TaskRecord) => TaskRecord,
-    strict = false,
-  ): Promise<void> {
+  private async loadTask(uuid: string): Promise<TaskRecord> {
+    const task = await this.loadTaskOptional(uuid);
+    if (!task) throw new CloisterError(Status.INTERNAL, "service internal error");
+    return task;
+  }
+
+  private async updateTask(uuid: string, change: (t: TaskRecord) => TaskRecord): Promise<void> {
     await this.withTask(uuid, async () => {
       const task = await this.loadTask(uuid);
-      if (!strict && isEnded(task.status)) return;
+      if (isEnded(task.status)) return;
       const next = change(task);
       if (next !== task) await this.store.put(buf(keys.task(uuid)), buf(serializeTask(next)));
     });
@@ -308,3 +632,5 @@ export class Scheduler {
     }
   }
 }
+
+const withoutSince = ({ since: _since, ...lease }: LiveLease): Lease => lease;

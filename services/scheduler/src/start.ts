@@ -1,14 +1,27 @@
 import { CloisterError, Status } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { STAGED_TASK_QUEUE, taskResultFromProto } from "@cloister/model";
+import { taskResultFromProto } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
-import { Scheduler } from "./scheduler.js";
+import { type HandedTask, Scheduler } from "./scheduler.js";
 
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
 const MAX_WAIT_MS = 25_000;
+const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0 };
+
+/** uint64 on the wire; 0 means "not sent" (a node that predates leases). */
+function generationOf(v: number): number | undefined {
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+function requiredGeneration(v: number): number {
+  const n = generationOf(v);
+  if (n === undefined) throw new CloisterError(Status.INVALID_ARGUMENT, "missing lease generation");
+  return n;
+}
 
 /** The scheduler (17780, for execution nodes only). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
@@ -17,14 +30,15 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     store,
     log: ctx.log,
     heartbeatTimeoutMs: ctx.config.execution.heartbeat_timeout_secs * 1000,
+    maxAttempts: ctx.config.execution.task_max_attempts,
   });
   await scheduler.start();
   const log = ctx.log;
 
-  /** A staged task pulled for a caller that hung up goes back to the queue instead of being lost. */
-  const handOver = async (item: Buffer, call: Call): Promise<Buffer | undefined> => {
-    if (!call.cancelled) return item;
-    await store.enqueue(Buffer.from(STAGED_TASK_QUEUE), item);
+  /** A task leased to a caller that hung up goes back to the queue at once instead of waiting out its lease. */
+  const handOver = async (handed: HandedTask, call: Call): Promise<HandedTask | undefined> => {
+    if (!call.cancelled) return handed;
+    await scheduler.returnTask(handed.stagedTask, handed.generation);
     return undefined;
   };
 
@@ -39,8 +53,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       throw new CloisterError(Status.UNIMPLEMENTED, "Subscribe is not implemented");
     }, log),
     pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
-      const item = await handOver(await scheduler.pullTask(req.executorId), call);
-      return { stagedTask: item ?? Buffer.alloc(0) };
+      const handed = await handOver(await scheduler.pullTask(req.executorId), call);
+      return { stagedTask: handed?.stagedTask ?? Buffer.alloc(0) };
     }, log),
     updateTaskStatus: unary(async (req: proto.UpdateTaskStatusRequest) => {
       await scheduler.updateTaskStatus(req.taskId);
@@ -64,12 +78,15 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   server.addService(extensions.CloisterSchedulerService, {
     pullTaskWait: unary(async (req: extensions.PullTaskWaitRequest, call: Call) => {
       try {
-        const item = await scheduler.pullTask(req.executorId, { waitMs: Math.min(req.waitMs, MAX_WAIT_MS) });
-        const handed = await handOver(item, call);
-        return handed ? { found: true, stagedTask: handed } : { found: false, stagedTask: Buffer.alloc(0) };
+        const leased = await scheduler.pullTask(req.executorId, {
+          waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+        });
+        const handed = await handOver(leased, call);
+        return handed
+          ? { found: true, stagedTask: handed.stagedTask, leaseGeneration: handed.generation }
+          : NOT_FOUND;
       } catch (e) {
-        if (e instanceof CloisterError && e.message === "task queue is empty")
-          return { found: false, stagedTask: Buffer.alloc(0) };
+        if (e instanceof CloisterError && e.message === "task queue is empty") return NOT_FOUND;
         throw e;
       }
     }, log),
@@ -78,10 +95,23 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         command: await scheduler.heartbeat(req.executorId, req.status, {
           waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
           runningTask: req.runningTaskId || undefined,
+          generation: generationOf(req.leaseGeneration),
         }),
       }),
       log,
     ),
+    updateTaskStatusLeased: unary(async (req: extensions.LeasedTaskStatusRequest) => {
+      await scheduler.updateTaskStatus(req.taskId, requiredGeneration(req.leaseGeneration));
+      ctx.metrics.tasks.inc({ state: "running" });
+      return Empty.fromPartial({});
+    }, log),
+    updateTaskResultLeased: unary(async (req: extensions.LeasedTaskResultRequest) => {
+      if (!req.result) throw new CloisterError(Status.INVALID_ARGUMENT, "missing task result");
+      const result = taskResultFromProto(req.result);
+      await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
+      ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
+      return Empty.fromPartial({});
+    }, log),
   } satisfies extensions.CloisterSchedulerServer);
   const port = await server.listen(ctx.config.listen.scheduler);
   return {

@@ -86,13 +86,21 @@ async function stage() {
 const statusOf = async (uuid: string) =>
   parseTask((await store.get(buf(keys.task(uuid))))!.toString()).status;
 const EXEC = randomUUID();
+const sweep = () => (scheduler as unknown as { sweep(): Promise<void> }).sweep();
+const ok = () => ({
+  kind: "Ok" as const,
+  returnValue: buf("hi"),
+  tagsMap: new Map([["out", Buffer.alloc(16, 7)]]),
+  log: [],
+});
 
 describe("scheduler (spec/behaviour.md §7)", () => {
   test("a long-polling PullTask gets a task staged after it started waiting", async () => {
     const pending = scheduler.pullTask(EXEC, { waitMs: 10_000 });
     const { uuid } = await stage();
-    const staged = JSON.parse((await pending).toString());
-    assert.equal(staged.task_id, uuid);
+    const handed = await pending;
+    assert.equal(JSON.parse(handed.stagedTask.toString()).task_id, uuid);
+    assert.equal(handed.generation, 1);
   });
 
   test("without waiting, an empty queue is 'task queue is empty' (code 2)", async () => {
@@ -104,16 +112,15 @@ describe("scheduler (spec/behaviour.md §7)", () => {
 
   test("Staged → Running → Finished with output cmac recorded", async () => {
     const { uuid, outUuid } = await stage();
-    await scheduler.pullTask(EXEC, { waitMs: 1000 });
-    await scheduler.updateTaskStatus(uuid);
+    const h = await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    await scheduler.updateTaskStatus(uuid, h.generation);
     assert.equal(await statusOf(uuid), TaskStatus.Running);
     const tag = Buffer.alloc(16, 7);
-    await scheduler.updateTaskResult(uuid, {
-      kind: "Ok",
-      returnValue: buf("hi"),
-      tagsMap: new Map([["out", tag]]),
-      log: [],
-    });
+    await scheduler.updateTaskResult(
+      uuid,
+      { kind: "Ok", returnValue: buf("hi"), tagsMap: new Map([["out", tag]]), log: [] },
+      h.generation,
+    );
     assert.equal(await statusOf(uuid), TaskStatus.Finished);
     assert.deepEqual(parseOutputFile((await store.get(buf(keys.output(outUuid))))!.toString()).cmac, tag);
     await assert.rejects(scheduler.updateTaskStatus(uuid), /Cannot restore to Run from saved state/);
@@ -144,15 +151,110 @@ describe("scheduler (spec/behaviour.md §7)", () => {
     assert.equal(await statusOf(uuid), TaskStatus.Canceled);
   });
 
-  test("a node that stops heart-beating has its task failed", async () => {
+  test("a lost node's task is re-queued under a new generation; the old holder is fenced off", async () => {
     const { uuid } = await stage();
-    await scheduler.pullTask(EXEC, { waitMs: 1000 });
-    await scheduler.updateTaskStatus(uuid);
+    const first = await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    await scheduler.updateTaskStatus(uuid, first.generation);
     clock += 31_000;
-    await (scheduler as unknown as { sweep(): Promise<void> }).sweep();
+    await sweep();
+    assert.equal(await statusOf(uuid), TaskStatus.Running); // not failed: back on the queue
+    const other = randomUUID();
+    const second = await scheduler.pullTask(other, { waitMs: 1000 });
+    assert.equal(JSON.parse(second.stagedTask.toString()).task_id, uuid);
+    assert.equal(second.generation, first.generation + 1);
+    await scheduler.updateTaskStatus(uuid, second.generation); // Running stays Running
+    // The first node comes back: its calls quote a stale lease.
+    const isStale = (e: unknown) => e instanceof CloisterError && e.code === 9;
+    await assert.rejects(scheduler.updateTaskStatus(uuid, first.generation), isStale);
+    await assert.rejects(
+      scheduler.updateTaskResult(uuid, { kind: "Err", reason: "x" }, first.generation),
+      isStale,
+    );
+    assert.equal(
+      await scheduler.heartbeat(EXEC, common.ExecutorStatus.Executing, {
+        runningTask: uuid,
+        generation: first.generation,
+      }),
+      common.ExecutorCommand.Stop,
+    );
+    await scheduler.updateTaskResult(uuid, ok(), second.generation);
+    assert.equal(await statusOf(uuid), TaskStatus.Finished);
+    // The same report again (its answer was lost) is accepted without effect.
+    await scheduler.updateTaskResult(uuid, ok(), second.generation);
+    assert.deepEqual(await store.keysByPrefix(buf("scheduler-lease-")), []);
+    assert.deepEqual(await store.keysByPrefix(buf("scheduler-claim-")), []);
+  });
+
+  test("after the last attempt an expired lease fails the task with a clear reason", async () => {
+    const { uuid } = await stage();
+    for (let i = 0; i < 3; i++) {
+      const h = await scheduler.pullTask(randomUUID(), { waitMs: 1000 });
+      assert.equal(h.generation, i + 1);
+      clock += 31_000; // handed over and never reported Running
+      await sweep();
+    }
     const t = parseTask((await store.get(buf(keys.task(uuid))))!.toString());
     assert.equal(t.status, TaskStatus.Failed);
-    assert.deepEqual(t.result, { kind: "Err", reason: "Runtime Error: Executor Timeout" });
+    assert.equal(t.result.kind, "Err");
+    assert.match(
+      t.result.kind === "Err" ? t.result.reason : "",
+      /^Runtime Error: Executor Timeout \(handed .* 3 times/,
+    );
+    await assert.rejects(scheduler.pullTask(EXEC), /task queue is empty/);
+  });
+
+  test("leases and the node table survive a scheduler restart", async () => {
+    const { uuid } = await stage();
+    const h = await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    await scheduler.updateTaskStatus(uuid, h.generation);
+    await scheduler.close();
+    clock += 60_000; // longer than the node timeout, but the new scheduler grants a fresh period
+    scheduler = new Scheduler({ store, heartbeatTimeoutMs: 30_000, now: () => clock });
+    await scheduler.start();
+    assert.equal(scheduler.snapshot().nodes, 1);
+    await sweep();
+    assert.equal(
+      await scheduler.heartbeat(EXEC, common.ExecutorStatus.Executing, {
+        runningTask: uuid,
+        generation: h.generation,
+      }),
+      common.ExecutorCommand.NoAction,
+    );
+    await scheduler.updateTaskResult(uuid, ok(), h.generation);
+    assert.equal(await statusOf(uuid), TaskStatus.Finished);
+  });
+
+  test("a node that never comes back after a restart loses its lease; the task runs elsewhere", async () => {
+    const { uuid } = await stage();
+    await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    await scheduler.close();
+    scheduler = new Scheduler({ store, heartbeatTimeoutMs: 30_000, now: () => clock });
+    await scheduler.start();
+    clock += 31_000;
+    await sweep();
+    const h = await scheduler.pullTask(randomUUID(), { waitMs: 1000 });
+    assert.equal(JSON.parse(h.stagedTask.toString()).task_id, uuid);
+    assert.equal(h.generation, 2);
+  });
+
+  test("a claim left without a lease (crash between dequeue and lease) goes back to the queue", async () => {
+    const { uuid } = await stage();
+    const item = await store.dequeueInto(buf(STAGED_TASK_QUEUE), buf(`scheduler-claim-${randomUUID()}`), 0);
+    assert.ok(item);
+    await sweep();
+    assert.deepEqual(await store.keysByPrefix(buf("scheduler-claim-")).then((k) => k.length), 0);
+    const h = await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    assert.equal(JSON.parse(h.stagedTask.toString()).task_id, uuid);
+  });
+
+  test("a second copy of a leased task on the queue is dropped, not handed out", async () => {
+    const { uuid } = await stage();
+    const copy = (await store.dequeue(buf(STAGED_TASK_QUEUE)))!;
+    await store.enqueue(buf(STAGED_TASK_QUEUE), copy);
+    await store.enqueue(buf(STAGED_TASK_QUEUE), copy);
+    const h = await scheduler.pullTask(EXEC, { waitMs: 1000 });
+    assert.equal(JSON.parse(h.stagedTask.toString()).task_id, uuid);
+    await assert.rejects(scheduler.pullTask(randomUUID()), /task queue is empty/);
   });
 
   test("bad executor status and ids are rejected with INTERNAL", async () => {

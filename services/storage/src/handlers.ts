@@ -1,7 +1,7 @@
 import { CloisterError, type Logger, Status } from "@cloister/core";
 import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
-import { type KvStore, StorageError } from "@cloister/storage";
+import { type BatchOp, type KvStore, StorageError } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 
 /** Longest long-poll a client may ask for. */
@@ -52,17 +52,29 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
   };
 }
 
+const toOps = (writes: extensions.StorageWrite[]): BatchOp[] =>
+  writes.map((w) =>
+    w.delete
+      ? ({ type: "del", key: w.key } as const)
+      : ({ type: "put", key: w.key, value: w.value } as const),
+  );
+
 export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions.CloisterStorageServer {
   const fail = invalidResponse(log);
   return {
     batch: unary(async (req: extensions.BatchRequest) => {
-      const ops = req.writes.map((w) =>
-        w.delete
-          ? ({ type: "del", key: w.key } as const)
-          : ({ type: "put", key: w.key, value: w.value } as const),
-      );
-      await store.batch(ops).catch(fail);
+      await store.batch(toOps(req.writes)).catch(fail);
       return Empty.fromPartial({});
+    }, log),
+    enqueueWith: unary(async (req: extensions.EnqueueWithRequest) => {
+      await store.enqueueWith(req.key, req.value, toOps(req.writes)).catch(fail);
+      return Empty.fromPartial({});
+    }, log),
+    dequeueInto: unary(async (req: extensions.DequeueIntoRequest) => {
+      // No put-back for a caller that hung up: the element is safe under target_key.
+      const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+      const value = await store.dequeueInto(req.key, req.targetKey, waitMs).catch(fail);
+      return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
     }, log),
     getOptional: unary(async (req: extensions.GetOptionalRequest) => {
       const value = await store.get(req.key).catch(fail);

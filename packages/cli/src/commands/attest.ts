@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { recheckHardwareEvidence } from "@cloister/evidence";
 import { attestEndpoint, fetchCertificate, policyFor, trustFromFiles } from "@cloister/sdk";
 import { parseEnclaveInfo, type VerifiedPeer, verifyAttestedCertificate } from "@cloister/tee";
 
@@ -16,16 +17,25 @@ export async function attest(address: string, o: AttestOptions): Promise<string>
   const names = o.enclave ? [o.enclave] : Object.keys(parseEnclaveInfo(readFileSync(o.enclaveInfo)));
   let peer: VerifiedPeer;
   if (o.enclave) {
-    peer = await attestEndpoint(address, policyFor(trust, o.enclave));
+    peer = await attestEndpoint(address, {
+      ...policyFor(trust, o.enclave),
+      verifyHardwareEvidence: recheckHardwareEvidence,
+    });
   } else {
     const der = await fetchCertificate(address);
     const policy = {
       asRootCa: trust.asRootCaPem,
       accepted: names.map((n) => policyFor(trust, n).accepted[0]!),
       acceptedStatuses: ["OK"],
+      verifyHardwareEvidence: recheckHardwareEvidence,
     };
     peer = verifyAttestedCertificate(der, policy);
   }
+  return formatAttestation(address, peer, o.json ?? false);
+}
+
+/** What `cloister attest` prints about a verified peer (human text, or the `--json` object). */
+export function formatAttestation(address: string, peer: VerifiedPeer, json: boolean): string {
   const view = {
     address,
     verified: true,
@@ -34,16 +44,23 @@ export async function attest(address: string, o: AttestOptions): Promise<string>
     mr_signer: peer.mrSigner,
     quote_status: peer.quoteStatus,
     simulated: peer.simulated,
+    tee: peer.tee,
+    tcb_status: peer.tcbStatus,
+    tee_measurements: peer.teeMeasurements ?? null,
     report_time: peer.timestamp.toISOString(),
   };
-  if (o.json) return JSON.stringify(view, null, 2);
+  if (json) return JSON.stringify(view, null, 2);
   return [
     `${address}: attestation verified`,
     `  enclave      ${view.enclave}`,
     `  mr_enclave   ${view.mr_enclave}`,
     `  mr_signer    ${view.mr_signer}`,
     `  status       ${view.quote_status}`,
-    `  evidence     ${view.simulated ? "SIMULATED TEE (no hardware guarantee)" : "hardware TEE"}`,
+    `  evidence     ${view.simulated ? "SIMULATED TEE (no hardware guarantee)" : `hardware TEE: ${view.tee}`}`,
+    `  tcb status   ${view.simulated ? "SIMULATED (no TCB)" : (view.tcb_status ?? "-")}`,
+    ...Object.entries(view.tee_measurements ?? {}).map(
+      ([k, v]) => `  ${k.padEnd(12)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`,
+    ),
     `  reported at  ${view.report_time}`,
   ].join("\n");
 }

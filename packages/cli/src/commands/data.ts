@@ -16,7 +16,10 @@ export function dataCommands(program: Command, cli: Cli): void {
 
   cryptoOptions(clientOptions(data.command("register-input")))
     .description("register an encrypted input file; prints its data id")
-    .requiredOption("--url <url>", "where the execution service fetches it (http, https, file, data)")
+    .requiredOption(
+      "--url <url>",
+      "where the execution service fetches it (http, https, data; file: only inside your own exchange directory)",
+    )
     .option("--cmac <hex>", "the file's tag (from `file encrypt`)")
     .action(
       withClient(cli, async (client, _args, o) => {
@@ -29,7 +32,10 @@ export function dataCommands(program: Command, cli: Cli): void {
 
   cryptoOptions(clientOptions(data.command("register-output")))
     .description("register an output file location; without --key a fresh key is generated and shown")
-    .requiredOption("--url <url>", "where the execution service writes the result")
+    .requiredOption(
+      "--url <url>",
+      "where the execution service writes the result (http, https; file: only inside your own exchange directory)",
+    )
     .option("--save-info <file>", "write the crypto info (with the key) to this file, mode 0600")
     .action(
       withClient(cli, async (client, _args, o) => {

@@ -14,9 +14,15 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   const service = name as ServiceName;
   const ctx = await createServiceContext(service, config);
   const running = await SERVICE_STARTERS[service](ctx);
-  for (const e of running.endpoints) ctx.log.info({ endpoint: e.name, address: e.address }, "serving");
+  const endpoints = [
+    ...running.endpoints,
+    ...(ctx.ops
+      ? [{ name: `${service.replace("_", "-")} metrics/health`, address: `http://${ctx.ops.address}` }]
+      : []),
+  ];
+  for (const e of endpoints) ctx.log.info({ endpoint: e.name, address: e.address }, "serving");
   process.stdout.write(
-    `${JSON.stringify({ [READY_MARKER]: service, endpoints: running.endpoints, mrEnclave: ctx.mrEnclave })}\n`,
+    `${JSON.stringify({ [READY_MARKER]: service, endpoints, mrEnclave: ctx.mrEnclave })}\n`,
   );
 
   let stopping = false;
@@ -36,4 +42,11 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // Under `cloister up`: a supervisor that is gone (killed) leaves no service behind holding ports.
+  const supervisor = Number(process.env.CLOISTER_SUPERVISOR_PID);
+  if (Number.isSafeInteger(supervisor) && supervisor > 1) {
+    setInterval(() => {
+      if (process.ppid !== supervisor) void stop("supervisor gone");
+    }, 1000).unref();
+  }
 }

@@ -11,11 +11,25 @@ export interface Frame {
   blobs: Map<string, Buffer>;
 }
 
+/** Which part of a frame went over its limit. */
+export type FramePart = "frame" | "header" | "blobs";
+
 export class FrameError extends Error {
-  constructor(message: string) {
+  /** Set when the frame was refused for its announced size (nothing of it was buffered). */
+  readonly tooLarge: { part: FramePart; size: number; limit: number } | undefined;
+  constructor(message: string, tooLarge?: { part: FramePart; size: number; limit: number }) {
     super(message);
     this.name = "FrameError";
+    this.tooLarge = tooLarge;
   }
+}
+
+/** Limits on the parts of the frames that follow, on top of the decoder's frame limit. */
+export interface FrameLimits {
+  /** Largest JSON header, in bytes. */
+  maxHeaderBytes?: number;
+  /** Largest sum of the blobs' sizes, in bytes. */
+  maxBlobBytes?: number;
 }
 
 const BLOBS_KEY = "$blobs";
@@ -39,31 +53,45 @@ export function encodeFrame(
   return Buffer.concat([prefix, head, ...parts]);
 }
 
+/** Both length fields of a frame: every frame has them, since the body holds the header length. */
+const PREFIX_BYTES = 8;
+
 /**
- * Incremental decoder. `push` returns the frames completed by a chunk. A frame longer than
- * `maxFrameBytes` or malformed throws FrameError: the peer is not trusted, so nothing it sends
- * may make the decoder buffer without bound.
+ * Incremental decoder. `push` returns the frames completed by a chunk. The peer is not trusted,
+ * so a frame is judged by its 8-byte prefix before any more of it is kept: one longer than
+ * `maxFrameBytes`, or whose header or blobs exceed the current `FrameLimits`, throws FrameError
+ * with `tooLarge` set; a malformed one throws FrameError.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private limits: FrameLimits = {};
+  /** The prefix of the frame being received has been checked. */
+  private checked = false;
 
   constructor(private readonly maxFrameBytes: number) {}
+
+  /** Sets the limits for the frames that follow (e.g. the reply to a job); null lifts them. */
+  limit(limits: FrameLimits | null | undefined): void {
+    this.limits = limits ?? {};
+  }
 
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Frame[] = [];
     for (;;) {
-      if (this.buffered < 4) break;
+      if (this.buffered < PREFIX_BYTES) break;
       // Join chunks only once a whole frame is here: joining on every chunk would copy a large
       // frame quadratically.
-      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      if (this.chunks[0]!.length < PREFIX_BYTES) this.chunks = [Buffer.concat(this.chunks)];
       const bodyLength = this.chunks[0]!.readUInt32BE(0);
-      if (bodyLength > this.maxFrameBytes)
-        throw new FrameError(`frame of ${bodyLength} bytes exceeds the limit`);
-      if (bodyLength < 4) throw new FrameError("frame too short");
+      if (!this.checked) {
+        this.check(bodyLength, this.chunks[0]!.readUInt32BE(4));
+        this.checked = true;
+      }
       if (this.buffered < 4 + bodyLength) break;
+      this.checked = false;
       const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
       frames.push(decodeBody(all.subarray(4, 4 + bodyLength)));
       const rest = all.subarray(4 + bodyLength);
@@ -71,6 +99,21 @@ export class FrameDecoder {
       this.buffered = rest.length;
     }
     return frames;
+  }
+
+  private check(bodyLength: number, headLength: number): void {
+    const tooLarge = (part: FramePart, size: number, limit: number) =>
+      new FrameError(`${part} of ${size} bytes exceeds the limit of ${limit} bytes`, { part, size, limit });
+    if (bodyLength > this.maxFrameBytes) throw tooLarge("frame", bodyLength, this.maxFrameBytes);
+    if (bodyLength < 4) throw new FrameError("frame too short");
+    if (4 + headLength > bodyLength) throw new FrameError("header overruns frame");
+    const { maxHeaderBytes, maxBlobBytes } = this.limits;
+    if (maxHeaderBytes !== undefined && headLength > maxHeaderBytes) {
+      throw tooLarge("header", headLength, maxHeaderBytes);
+    }
+    const blobBytes = bodyLength - 4 - headLength;
+    if (maxBlobBytes !== undefined && blobBytes > maxBlobBytes)
+      throw tooLarge("blobs", blobBytes, maxBlobBytes);
   }
 }
 

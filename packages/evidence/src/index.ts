@@ -1,0 +1,17 @@
+export * from "./attestation-service.js";
+export * from "./cbor.js";
+export * from "./collateral-source.js";
+export * from "./errors.js";
+export * from "./evidence.js";
+export * from "./hardware-attestation.js";
+export * from "./intel/collateral.js";
+export * from "./intel/pck.js";
+export * from "./intel/quote.js";
+export * from "./intel/tcb.js";
+export * from "./intel/verify.js";
+export * from "./policy.js";
+export * from "./ratls.js";
+export * from "./snp/cert-table.js";
+export * from "./snp/report.js";
+export * from "./snp/verify.js";
+export { type Cert, type Crl, loadCert, loadCerts, parseCrl } from "./x509.js";

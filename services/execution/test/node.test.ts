@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { silentLogger } from "@cloister/core";
+import { FileAgent } from "@cloister/file-agent";
+import { type StagedTask, serializeStagedTask, type TaskResult } from "@cloister/model";
+import { common } from "@cloister/proto";
+import { DEFAULT_LIMITS, type ExecutionRequest, type Executor } from "@cloister/runtime";
+import {
+  cryptoCodec,
+  ExecutionNode,
+  ExecutorRegistry,
+  type LeasedTask,
+  type SchedulerLink,
+} from "../src/index.js";
+
+// The node side of leases: it quotes its lease generation, drops a task the scheduler refuses,
+// stops a run whose lease was taken away, and stops one it could not renew in time.
+
+/** Runs until aborted; counts runs and aborts. */
+class HangingExecutor implements Executor {
+  readonly accepts = [["builtin", "builtin"]] as const;
+  runs = 0;
+  aborted = 0;
+  async execute(req: ExecutionRequest): Promise<string> {
+    this.runs++;
+    if (req.functionName === "quick") return "done";
+    return new Promise((_, reject) => {
+      req.signal.addEventListener("abort", () => {
+        this.aborted++;
+        reject(req.signal.reason);
+      });
+    });
+  }
+}
+
+const stagedTask = (functionName: string): Buffer => {
+  const task: StagedTask = {
+    taskUuid: randomUUID(),
+    functionUuid: randomUUID(),
+    userId: "u",
+    executor: "builtin",
+    executorType: "builtin",
+    functionName,
+    functionArguments: new Map() as never,
+    functionPayload: Buffer.alloc(0),
+    inputData: new Map(),
+    outputData: new Map(),
+  };
+  return Buffer.from(serializeStagedTask(task));
+};
+
+/** A scheduler that hands out one task, then nothing; every call is recorded. */
+class FakeLink implements SchedulerLink {
+  calls: string[] = [];
+  results: Array<{ generation: number; result: TaskResult }> = [];
+  private handed = false;
+  statusError: (Error & { code?: number }) | undefined;
+  heartbeatAnswer: () => Promise<common.ExecutorCommand> = async () => {
+    await new Promise((r) => setTimeout(r, 20));
+    return common.ExecutorCommand.NoAction;
+  };
+  constructor(private readonly task: LeasedTask) {}
+  async heartbeat(_id: string, _s: common.ExecutorStatus, o: { generation?: number }) {
+    this.calls.push(`heartbeat ${o.generation}`);
+    return this.heartbeatAnswer();
+  }
+  async pullTask(_id: string, waitMs: number, signal: AbortSignal) {
+    if (!this.handed) {
+      this.handed = true;
+      return this.task;
+    }
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, waitMs);
+      signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    return undefined;
+  }
+  async updateTaskStatus(_uuid: string, generation: number) {
+    this.calls.push(`status ${generation}`);
+    if (this.statusError) throw this.statusError;
+  }
+  async updateTaskResult(_uuid: string, generation: number, result: TaskResult) {
+    this.calls.push(`result ${generation}`);
+    this.results.push({ generation, result });
+  }
+}
+
+function node(link: SchedulerLink, executor: Executor, leaseTimeoutMs = 30_000) {
+  return new ExecutionNode({
+    link,
+    slots: 1,
+    log: silentLogger,
+    leaseTimeoutMs,
+    pullWaitMs: 50,
+    heartbeatWaitMs: 10,
+    deps: {
+      agent: new FileAgent({ fusionBaseDir: mkdtempSync(join(tmpdir(), "node-")) }),
+      codec: cryptoCodec,
+      executors: new ExecutorRegistry([executor]),
+      limits: DEFAULT_LIMITS,
+      log: silentLogger,
+    },
+  });
+}
+
+const until = async (cond: () => boolean) => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10));
+};
+
+test("status and result quote the lease generation", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 7 });
+  const n = node(link, new HangingExecutor());
+  n.start();
+  await until(() => link.results.length === 1);
+  await n.close();
+  assert.equal(link.calls[0], "status 7");
+  assert.equal(link.results[0]?.generation, 7);
+  assert.equal(link.results[0]?.result.kind, "Ok");
+});
+
+test("a task whose status the scheduler refuses (stale lease) is not run", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 2 });
+  link.statusError = Object.assign(new Error("task lease is not held by this executor"), { code: 9 });
+  const executor = new HangingExecutor();
+  const n = node(link, executor);
+  n.start();
+  await until(() => link.calls.includes("status 2"));
+  await new Promise((r) => setTimeout(r, 100));
+  await n.close();
+  assert.equal(executor.runs, 0);
+  assert.deepEqual(link.results, []);
+});
+
+test("Stop from the scheduler (lease taken away) ends the run and reports nothing", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("hang"), generation: 3 });
+  const executor = new HangingExecutor();
+  let beats = 0;
+  link.heartbeatAnswer = async () =>
+    ++beats >= 2 ? common.ExecutorCommand.Stop : common.ExecutorCommand.NoAction;
+  const n = node(link, executor);
+  n.start();
+  await until(() => executor.aborted === 1);
+  await n.close();
+  assert.ok(link.calls.includes("heartbeat 3"));
+  assert.deepEqual(link.results, []);
+});
+
+test("a node that cannot renew its lease stops the run itself", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("hang"), generation: 1 });
+  link.heartbeatAnswer = async () => {
+    throw Object.assign(new Error("unavailable"), { code: 14 });
+  };
+  const executor = new HangingExecutor();
+  const n = node(link, executor, 600); // fences after 400 ms without a renewal
+  n.start();
+  await until(() => executor.aborted === 1);
+  await n.close();
+  assert.deepEqual(link.results, []);
+});
