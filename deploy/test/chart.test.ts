@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { SERVICE_NAMES } from "@cloister/config";
 import { parseAllDocuments } from "yaml";
 import { helmBinary } from "../src/helm.js";
 import { type KubeObject, validateObject } from "../src/validate.js";
@@ -91,6 +92,8 @@ describe("Helm chart with a real helm", () => {
       [{ "image.pullPolicy": "Sometimes" }, /image\.pullPolicy/],
       [{ "tee.enabled": "true" }, /no node offers without a device plugin/],
       [{ "services.storage.replicas": "2" }, /use storage\.backend=etcd/],
+      [{ "services.scheduler.replicas": "2" }, /services\.scheduler\.replicas/],
+      [{ "services.management.replicas": "2" }, /services\.management\.replicas/],
       [{ "storage.backend": "etcd" }, /storage\.etcd\.endpoints/],
     ];
     for (const [values, message] of cases) {
@@ -167,16 +170,7 @@ describe("Helm chart with a real helm", () => {
       assert.ok(c.ports.some((p: KubeObject) => p.name === "metrics" && p.containerPort === 9090));
     }
     const toml: string = find(objs, "ConfigMap", "cloister-config").data["cloister.toml"];
-    for (const s of [
-      "authentication",
-      "frontend",
-      "management",
-      "storage",
-      "access_control",
-      "scheduler",
-      "execution",
-    ])
-      assert.ok(toml.includes(`${s} = "0.0.0.0:9090"`), s);
+    for (const s of SERVICE_NAMES) assert.ok(toml.includes(`${s} = "0.0.0.0:9090"`), s);
     const pm = render({ "metrics.podMonitor.enabled": "true" }).find((o) => o.kind === "PodMonitor");
     assert.equal(pm?.spec.podMetricsEndpoints[0].port, "metrics");
   });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { SERVICE_NAMES } from "@cloister/config";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const CLI = join(ROOT, "packages", "cli", "dist", "src", "main.js");
@@ -31,14 +32,25 @@ export function runPython(
 }
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
+}
+
+/** `n` distinct free ports: every probe socket stays open until all are picked. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const s = createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 export interface Platform {
@@ -65,7 +77,10 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
     "scheduler",
   ];
   const ports: Record<string, number> = {};
-  for (const n of names) ports[n] = await freePort();
+  const picked = await freePorts(names.length + SERVICE_NAMES.length);
+  names.forEach((n, i) => {
+    ports[n] = picked[i]!;
+  });
   const listen = names.map((n) => `${n} = "127.0.0.1:${ports[n]}"`).join("\n");
   const advertised = [
     ["authentication", ports.authentication_internal],
@@ -77,16 +92,10 @@ export async function platformConfig(dataDir = mkdtempSync(join(tmpdir(), "clois
     .map(([n, p]) => `${n} = "https://localhost:${p}"`)
     .join("\n");
   // Every service's operations endpoint on a free port too (never the fixed local defaults).
-  const opsNames = [
-    "authentication",
-    "frontend",
-    "management",
-    "storage",
-    "access_control",
-    "scheduler",
-    "execution",
-  ];
-  for (const n of opsNames) ports[`ops_${n}`] = await freePort();
+  const opsNames = SERVICE_NAMES;
+  opsNames.forEach((n, i) => {
+    ports[`ops_${n}`] = picked[names.length + i]!;
+  });
   const ops = opsNames.map((n) => `${n} = "127.0.0.1:${ports[`ops_${n}`]}"`).join("\n");
   const configFile = join(dataDir, "cloister.toml");
   writeFileSync(

@@ -160,7 +160,7 @@ const ROWS: Row[] = [
   // §4.2 functions
   { rpc: "registerFunction", as: "fo", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok", check: (r) => assert.match(r.functionId, ID("function")) },
   { rpc: "registerFunction", as: "admin", on: "new function", req: () => ({ name: "builtin-echo", executorType: "builtin" }), expect: "ok" },
-  { rpc: "registerFunction", as: "fo", on: "unknown executor type", req: () => ({ name: "f", executorType: "cobol" }), expect: [13, "Invalid executor type: cobol"] },
+  { rpc: "registerFunction", as: "fo", on: "unknown executor type", req: () => ({ name: "f", executorType: "cobol" }), expect: [3, "Invalid executor type: cobol"] },
 
   { rpc: "updateFunction", as: "fo", on: "own function", req: async () => ({ functionId: await echoFunction(), name: "renamed", executorType: "builtin" }), expect: "ok" },
   { rpc: "updateFunction", as: "fo2", on: "another owner's function", req: () => ({ functionId: f.fnPub, name: "x", executorType: "builtin" }), expect: DENIED },
@@ -205,7 +205,7 @@ const ROWS: Row[] = [
   { rpc: "registerInputFile", as: "doA", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("input")) },
   { rpc: "registerInputFile", as: "mgr", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
   { rpc: "registerInputFile", as: "admin", on: "new input", req: () => ({ url: "https://files.example/x/in", cmac: CMAC, cryptoInfo: wireCrypto() }), expect: "ok" },
-  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "https://files.example/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [13, "Invalid length"] },
+  { rpc: "registerInputFile", as: "doA", on: "15-byte cmac", req: () => ({ url: "https://files.example/x/in", cmac: Buffer.alloc(15), cryptoInfo: wireCrypto() }), expect: [3, "Invalid length"] },
 
   { rpc: "registerOutputFile", as: "doA", on: "new output", req: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }), expect: "ok", check: (r) => assert.match(r.dataId, ID("output")) },
   { rpc: "registerOutputFile", as: "mgr", on: "new output", req: () => ({ url: "https://files.example/x/out", cryptoInfo: wireCrypto() }), expect: "ok" },
@@ -260,7 +260,7 @@ const ROWS: Row[] = [
   { rpc: "createTask", as: "doA", on: "private function allowlisting its user id, not its attribute", req: () => ({ functionId: f.fnPriv, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: DENIED },
   { rpc: "createTask", as: "mgr", on: "private function, not allowlisted", req: () => ({ functionId: f.fnPriv, functionArguments: '{"message":"m"}', executor: "builtin" }), expect: DENIED },
   { rpc: "createTask", as: "doA", on: "unknown function", req: () => ({ functionId: NO_SUCH_FUNCTION, functionArguments: "{}", executor: "builtin" }), expect: [3, "invalid function id"] },
-  { rpc: "createTask", as: "doA", on: "unsupported executor", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "cobol" }), expect: [13, "Unsupported executor: cobol"] },
+  { rpc: "createTask", as: "doA", on: "unsupported executor", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m"}', executor: "cobol" }), expect: [3, "Unsupported executor: cobol"] },
   { rpc: "createTask", as: "doA", on: "undeclared argument", req: () => ({ functionId: f.fnPub, functionArguments: '{"message":"m","x":1}', executor: "builtin" }), expect: [3, "invalid task"] },
 
   { rpc: "getTask", as: "doA", on: "own task", req: () => ({ taskId: f.taskA }), expect: "ok", check: (r) => { assert.equal(r.creator, "doA"); assert.deepEqual(r.participants, ["doA"]) } },
@@ -437,6 +437,56 @@ describe("authorisation matrix: every frontend RPC × every role (behaviour.md �
       await as.nobody.authCall("userChangePassword", { password: "pw" });
       await rejectsWith(as.nobody.getTask(f.taskA), 7, "permission denied");
     });
+  });
+
+  describe("§2.6 authentication API: who may manage whom (UserUpdate as reset and delete)", () => {
+    const UNAUTH_DENIED = [16, "permission denied"] as const;
+    /** A fresh account per row, registered by the admin, so rows never share state. */
+    let n = 0;
+    const fresh = async (role: string, attribute = "") => {
+      const id = `target-${++n}`;
+      await as.admin.registerUser(id, "pw", role, attribute);
+      return id;
+    };
+    // biome-ignore format: one row per line keeps the matrix readable
+    const AUTH_ROWS: { as: Actor; rpc: "updateUser" | "resetUserPassword" | "deleteUser"; on: string; target: () => Promise<string>; expect: "ok" | typeof UNAUTH_DENIED }[] = [
+      { as: "mgr", rpc: "updateUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "updateUser", on: "a PlatformAdmin", target: () => fresh("PlatformAdmin"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "the bootstrap admin", target: async () => "admin", expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "a DataOwner of another group", target: () => fresh("DataOwner", "B"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "another DataOwnerManager of its group", target: () => fresh("DataOwnerManager", "A"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "updateUser", on: "itself", target: async () => "mgr", expect: UNAUTH_DENIED },
+      { as: "fo", rpc: "updateUser", on: "a DataOwner", target: () => fresh("DataOwner", "A"), expect: UNAUTH_DENIED },
+      { as: "doA", rpc: "updateUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: UNAUTH_DENIED },
+      { as: "admin", rpc: "updateUser", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: "ok" },
+      { as: "mgr", rpc: "resetUserPassword", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "resetUserPassword", on: "a FunctionOwner", target: () => fresh("FunctionOwner"), expect: UNAUTH_DENIED },
+      { as: "mgr", rpc: "deleteUser", on: "a DataOwner of its group", target: () => fresh("DataOwner", "A"), expect: "ok" },
+      { as: "mgr", rpc: "deleteUser", on: "a PlatformAdmin", target: () => fresh("PlatformAdmin"), expect: UNAUTH_DENIED },
+    ];
+    for (const row of AUTH_ROWS) {
+      const outcome = row.expect === "ok" ? "ok" : `${row.expect[0]} ${row.expect[1]}`;
+      test(`${row.rpc} as ${USERS[row.as].role} (${row.as}) on ${row.on} → ${outcome}`, async () => {
+        const target = await row.target();
+        const attempt = () =>
+          row.rpc === "updateUser"
+            ? as[row.as].updateUser(target, "taken", "DataOwner", "A")
+            : row.rpc === "resetUserPassword"
+              ? as[row.as].resetUserPassword(target)
+              : as[row.as].deleteUser(target);
+        if (row.expect === "ok") {
+          await attempt();
+          if (row.rpc === "updateUser") (await session(platform, target, "taken")).close();
+          return;
+        }
+        await rejectsWith(attempt(), row.expect[0], row.expect[1]);
+        // Nothing changed: the target keeps its password (and so its role and data).
+        const password = target === "admin" ? "teaclave" : "pw";
+        const c = await session(platform, target, password);
+        c.close();
+      });
+    }
   });
 
   describe("effects behind the rows", () => {

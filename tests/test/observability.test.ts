@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { SERVICE_NAMES } from "@cloister/config";
 import { health } from "@cloister/proto";
 import { attestedChannelCredentials, callUnary, createClient } from "@cloister/rpc";
 import { policyFor, trustFromDataDir } from "@cloister/sdk";
@@ -8,15 +9,7 @@ import { client, echo, type Platform, startPlatform } from "../src/index.js";
 
 // Every service's operations endpoint (metrics, health, version) on a running platform, and
 // grpc.health.v1 on an attested port.
-const SERVICES = [
-  "authentication",
-  "frontend",
-  "management",
-  "storage",
-  "access_control",
-  "scheduler",
-  "execution",
-];
+const SERVICES = SERVICE_NAMES;
 let platform: Platform;
 const ops: Record<string, string> = {};
 

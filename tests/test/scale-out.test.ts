@@ -25,6 +25,8 @@ before(async () => {
     [CLI, "--data-dir", setup.dataDir, "--config", setup.configFile, "service", "execution"],
     {
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own operations endpoint: the configuration's is the first node's.
+      env: { ...process.env, CLOISTER_OPS_LISTEN_EXECUTION: "127.0.0.1:0" },
     },
   );
   extraNode.stderr!.setEncoding("utf8").on("data", (d: string) => {

@@ -36,6 +36,7 @@ export class JsonSyntaxError extends Error {
 }
 
 const U64_MAX = (1n << 64n) - 1n;
+const SMALL_INTS = Array.from({ length: 256 }, (_, n) => new JsonNumber("int", String(n)));
 const I64_MIN = -(1n << 63n);
 const MAX_DEPTH = 128;
 
@@ -114,6 +115,27 @@ class Parser {
 
   number(): JsonNumber {
     const start = this.i;
+    // Fast path for the byte arrays of stored records (payloads are megabytes of them): a 1–3
+    // digit integer 0–255 is a shared, immutable JsonNumber, without BigInt or text allocation.
+    const d0 = this.b[start] as number;
+    if (d0 >= 0x30 && d0 <= 0x39) {
+      let end = start + 1;
+      let n = d0 - 0x30;
+      while (end < start + 3 && n !== 0) {
+        const c = this.b[end];
+        if (c === undefined || c < 0x30 || c > 0x39) break;
+        n = n * 10 + (c - 0x30);
+        end++;
+      }
+      const next = this.b[end];
+      const continues =
+        next !== undefined &&
+        ((next >= 0x30 && next <= 0x39) || next === 0x2e || next === 0x65 || next === 0x45);
+      if (!continues && n <= 255 && !(d0 === 0x30 && end > start + 1)) {
+        this.i = end;
+        return SMALL_INTS[n] as JsonNumber;
+      }
+    }
     const neg = this.b[this.i] === 0x2d;
     if (neg) this.i++;
     const digit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
@@ -339,7 +361,14 @@ export function stringifyJson(v: JsonValue, sortKeys = false): string {
   if (typeof v === "number") return writeNumber(v);
   if (typeof v === "string") return JSON.stringify(v);
   if (v instanceof JsonNumber) return v.text;
-  if (Array.isArray(v)) return `[${v.map((x) => stringifyJson(x, sortKeys)).join(",")}]`;
+  if (Array.isArray(v)) {
+    // Byte arrays (megabytes in a payload): Array#join writes small integers as writeNumber does.
+    if (
+      v.every((x) => typeof x === "number" && x >= 0 && x <= 255 && Number.isInteger(x) && !Object.is(x, -0))
+    )
+      return `[${v.join(",")}]`;
+    return `[${v.map((x) => stringifyJson(x, sortKeys)).join(",")}]`;
+  }
   const entries = [...v.entries()];
   if (sortKeys) entries.sort((a, b) => compareBytes(a[0], b[0]));
   return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stringifyJson(x, sortKeys)}`).join(",")}}`;

@@ -30,3 +30,11 @@ export function dialTarget(address: string): string {
   const { host, port } = parseHostPort(rest);
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** The address part of a grpc-js peer string (`ipv4:1.2.3.4:5`, `1.2.3.4:5`, `[::1]:5`). */
+export function peerHost(peer: string): string {
+  const p = peer.replace(/^ipv[46]:/, "");
+  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
+  const i = p.lastIndexOf(":");
+  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
+}

@@ -24,10 +24,20 @@ export function toServiceError(err: unknown, logger?: Logger): grpc.ServerErrorR
   return statusError(Status.INTERNAL, INTERNAL_ERROR_MESSAGE);
 }
 
-function statusError(code: number, message: string): grpc.ServerErrorResponse {
+/**
+ * Longest status message sent, in bytes: a message echoing a client's field could otherwise grow
+ * past the peer's header-list limit, and the client would then see no grpc-status at all.
+ */
+export const MAX_STATUS_MESSAGE_BYTES = 1024;
+
+export function statusError(code: number, message: string): grpc.ServerErrorResponse {
   // grpc-js percent-encodes the message with encodeURI, which throws on lone surrogates; a
   // UTF-8 round trip replaces them with U+FFFD.
-  const details = Buffer.from(message, "utf8").toString("utf8");
+  let details = Buffer.from(message, "utf8").toString("utf8");
+  if (Buffer.byteLength(details) > MAX_STATUS_MESSAGE_BYTES) {
+    // Cut on a character boundary (a cut code point would decode as U+FFFD, which is fine).
+    details = `${Buffer.from(details, "utf8").subarray(0, MAX_STATUS_MESSAGE_BYTES).toString("utf8")}…`;
+  }
   return Object.assign(new Error(details), { code, details });
 }
 

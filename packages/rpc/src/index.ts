@@ -1,4 +1,4 @@
-export { dialTarget, type HostPort, parseHostPort } from "./address.js";
+export { dialTarget, type HostPort, parseHostPort, peerHost } from "./address.js";
 export {
   AttestedChannelCredentials,
   type AttestedChannelOptions,
@@ -16,9 +16,26 @@ export {
   toRpcError,
   type UnaryMethodName,
 } from "./client.js";
-export { INTERNAL_ERROR_MESSAGE, toServiceError, type UnaryHandler, unary } from "./errors.js";
+export { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connections.js";
+export {
+  INTERNAL_ERROR_MESSAGE,
+  MAX_STATUS_MESSAGE_BYTES,
+  statusError,
+  toServiceError,
+  type UnaryHandler,
+  unary,
+} from "./errors.js";
+export { checkFields, RejectedRequest } from "./guard.js";
+export * from "./limits.js";
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
 export { type CallWithAuthContext, peerOf } from "./peer.js";
-export { AttestedServer, type AttestedServerOptions, createAttestedServer } from "./server.js";
+export { forLog, QueueFullError, RateLimiter, WorkQueue } from "./rate.js";
+export {
+  type Admission,
+  AttestedServer,
+  type AttestedServerOptions,
+  createAttestedServer,
+  type ServiceOptions,
+} from "./server.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";
 export type { CertificateSource, PeerVerifier, VerifiedPeerInfo } from "./types.js";

@@ -20,12 +20,18 @@ export interface IdentityMetadata {
   role?: string;
 }
 
-/** Reads `id`, `token` and `role`; each is undefined when missing, empty or not visible ASCII. */
+/** Longest identity values read; a longer one counts as absent, so none reaches a log or a check. */
+export const MAX_IDENTITY_LENGTH = { id: 256, token: 4096, role: 256 } as const;
+
+/**
+ * Reads `id`, `token` and `role`; each is undefined when missing, empty, not visible ASCII or
+ * longer than MAX_IDENTITY_LENGTH.
+ */
 export function readIdentityMetadata(metadata: grpc.Metadata): IdentityMetadata {
   const out: IdentityMetadata = {};
   for (const key of ["id", "token", "role"] as const) {
     const value = metadataValue(metadata, key);
-    if (value !== undefined) out[key] = value;
+    if (value !== undefined && value.length <= MAX_IDENTITY_LENGTH[key]) out[key] = value;
   }
   return out;
 }

@@ -1,11 +1,16 @@
 import type { AddressInfo, Socket } from "node:net";
 import * as tls from "node:tls";
-import { type Logger, silentLogger } from "@cloister/core";
+import { type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { parseHostPort } from "./address.js";
+import { ConnectionLimiter, type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connections.js";
+import { toServiceError } from "./errors.js";
+import { guardService } from "./guard.js";
+import { API_FIELD_LIMITS, API_METHOD_LIMITS } from "./limits.js";
 import { markVerified } from "./peer.js";
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  INTERNAL_MAX_MESSAGE_BYTES,
   MAX_TLS_VERSION,
   MIN_TLS_VERSION,
   NO_RESUMPTION,
@@ -21,15 +26,32 @@ export interface AttestedServerOptions {
    * before the connection reaches gRPC. Leave unset on API endpoints (no client certificate).
    */
   verifyClient?: PeerVerifier;
-  /** Largest request and response message, in bytes (default 16 MiB). */
+  /**
+   * Largest request and response message, in bytes. Default: 64 MiB on internal endpoints; on
+   * API endpoints the largest request any registered method accepts (limits.ts), else 16 MiB.
+   */
   maxMessageBytes?: number;
   logger?: Logger;
   /** How long close() waits for in-flight calls before cutting connections (default 5 s). */
   shutdownGraceMs?: number;
   /** Connections that have not finished the TLS handshake by then are dropped (default 20 s). */
   handshakeTimeoutMs?: number;
-  /** grpc-js server interceptors (metrics, ...), outermost first. */
+  /** Caps on connections, streams and calls (connections.ts); defaults suit one host's services. */
+  limits?: Partial<ConnectionLimits>;
+  /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
   interceptors?: grpc.ServerInterceptor[];
+}
+
+/**
+ * Runs when a call's metadata has arrived and before any byte of its message is read: throwing
+ * refuses the call (its status as `toServiceError` maps it) without reading the body, so a peer
+ * that cannot pass it cannot make the server buffer a large message.
+ */
+export type Admission = (call: { path: string; metadata: grpc.Metadata; peer: string }) => Promise<void>;
+
+export interface ServiceOptions {
+  /** Applied to every method of the service. */
+  admit?: Admission;
 }
 
 /**
@@ -41,11 +63,14 @@ export interface AttestedServerOptions {
  * connection-injection API. A rejected socket is destroyed before any HTTP/2 byte is read.
  */
 export class AttestedServer {
-  /** The underlying grpc-js server (services are registered on it). */
-  readonly grpc: grpc.Server;
+  private grpcServer: grpc.Server | undefined;
+  private readonly services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][] = [];
+  private readonly admissions = new Map<string, Admission>();
   private readonly tlsServer: tls.Server;
-  private readonly injector: grpc.ConnectionInjector;
+  private injector: grpc.ConnectionInjector | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly limiter: ConnectionLimiter;
+  private readonly limits: ConnectionLimits;
   private readonly log: Logger;
   private readonly graceMs: number;
   private state: "idle" | "listening" | "closing" | "closed" = "idle";
@@ -53,25 +78,24 @@ export class AttestedServer {
   private readonly names: string[] = [];
 
   constructor(private readonly opts: AttestedServerOptions) {
-    const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.log = opts.logger ?? silentLogger;
     this.graceMs = opts.shutdownGraceMs ?? 5000;
-    this.grpc = new grpc.Server({
-      "grpc.max_receive_message_length": max,
-      "grpc.max_send_message_length": max,
-      ...(opts.interceptors?.length ? { interceptors: opts.interceptors } : {}),
-    });
-    // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
-    this.injector = this.grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    // Calls on internal endpoints come from attested services (all from loopback on one host),
+    // which multiplex every user's work: only the total is capped there.
+    const internalCalls = opts.verifyClient ? { maxCallsPerPeer: 8192, maxCalls: 8192 } : {};
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...internalCalls, ...opts.limits };
+    const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? this.limits.handshakeTimeoutMs;
+    this.limiter = new ConnectionLimiter({ ...this.limits, handshakeTimeoutMs }, this.log);
     this.tlsServer = tls.createServer({
       ...this.secureContextOptions(),
       requestCert: opts.verifyClient !== undefined,
       // OpenSSL cannot judge a self-signed attested certificate; admit() does the real check.
       rejectUnauthorized: false,
       ALPNProtocols: ["h2"],
-      handshakeTimeout: opts.handshakeTimeoutMs ?? 20_000,
+      handshakeTimeout: handshakeTimeoutMs,
     });
     this.tlsServer.on("connection", (socket: Socket) => {
+      if (!this.limiter.accept(socket)) return;
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });
@@ -82,13 +106,113 @@ export class AttestedServer {
     opts.identity.on("renewed", () => this.reloadCertificate());
   }
 
-  /** Registers a service implementation (see `unary()` for async handlers). */
-  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    this.grpc.addService(service, implementation);
-    for (const m of Object.values(service)) {
-      const name = /^\/([^/]+)\//.exec(m.path)?.[1];
+  /** The underlying grpc-js server; created by listen(). */
+  get grpc(): grpc.Server {
+    if (!this.grpcServer) throw new Error("the gRPC server exists once listen() was called");
+    return this.grpcServer;
+  }
+
+  private get internal(): boolean {
+    return this.opts.verifyClient !== undefined;
+  }
+
+  /**
+   * Registers a service implementation (see `unary()` for async handlers). Every unary method is
+   * guarded: a request that does not parse, or (on API endpoints) exceeds its limits in
+   * limits.ts, is answered 3 INVALID_ARGUMENT before the handler runs.
+   */
+  addService(
+    service: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+    options: ServiceOptions = {},
+  ): void {
+    if (this.state !== "idle") throw new Error("services must be added before listen()");
+    const guarded = guardService(service, implementation, (path) => {
+      const message = this.internal ? undefined : API_METHOD_LIMITS[path];
+      return { message, fields: message ? API_FIELD_LIMITS : undefined };
+    });
+    for (const def of Object.values(service)) {
+      if (options.admit) this.admissions.set(def.path, options.admit);
+      const name = /^\/([^/]+)\//.exec(def.path)?.[1];
       if (name && !this.names.includes(name)) this.names.push(name);
     }
+    this.services.push([guarded.service, guarded.implementation]);
+  }
+
+  /** The receive limit: what the largest registered method accepts, so nothing larger is buffered. */
+  private maxMessageBytes(): number {
+    if (this.opts.maxMessageBytes !== undefined) return this.opts.maxMessageBytes;
+    if (this.internal) return INTERNAL_MAX_MESSAGE_BYTES;
+    // Streaming methods (grpc.health.v1 Watch) take tiny requests and are bounded by the result.
+    const paths = this.services.flatMap(([def]) =>
+      Object.values(def)
+        .filter((m) => !m.requestStream && !m.responseStream)
+        .map((m) => m.path),
+    );
+    const limits = paths.map((p) => API_METHOD_LIMITS[p]?.maxBytes);
+    if (paths.length === 0 || limits.some((l) => l === undefined)) return DEFAULT_MAX_MESSAGE_BYTES;
+    return Math.max(...(limits as number[]));
+  }
+
+  private createGrpc(): grpc.Server {
+    const max = this.maxMessageBytes();
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": max,
+      // Responses (a function's payload) may be larger than what a method accepts.
+      "grpc.max_send_message_length": this.internal ? max : Math.max(max, DEFAULT_MAX_MESSAGE_BYTES),
+      "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams,
+      ...(this.internal ? {} : { "grpc.max_connection_idle_ms": this.limits.idleConnectionMs }),
+      interceptors: [...(this.opts.interceptors ?? []), (method, call) => this.intercept(method.path, call)],
+    });
+    for (const [def, impl] of this.services) server.addService(def, impl);
+    return server;
+  }
+
+  /**
+   * Per call, before the handler: a cap on calls in flight per peer and in total, and the
+   * service's admission check before any message byte is read.
+   */
+  private intercept(path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
+    const admit = this.admissions.get(path);
+    const peer = call.getConnectionInfo().remoteAddress ?? "";
+    let release: (() => void) | undefined;
+    const refuse = (code: number, details: string) => {
+      release?.();
+      release = undefined;
+      call.sendStatus({ code, details, metadata: new grpc.Metadata() });
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, forward) => {
+            release = this.limiter.startCall(peer);
+            if (!release) {
+              refuse(Status.RESOURCE_EXHAUSTED, "too many calls in progress");
+              return;
+            }
+            if (!admit) {
+              forward(metadata);
+              return;
+            }
+            admit({ path, metadata, peer }).then(
+              () => forward(metadata),
+              (err: unknown) => {
+                const e = toServiceError(err, this.log);
+                refuse(e.code ?? Status.INTERNAL, e.details ?? "");
+              },
+            );
+          },
+          onCancel: () => {
+            release?.();
+            release = undefined;
+          },
+        }),
+      sendStatus: (status, next) => {
+        release?.();
+        release = undefined;
+        next(status);
+      },
+    });
   }
 
   /** Fully-qualified names of the gRPC services registered so far (for health checks). */
@@ -100,6 +224,9 @@ export class AttestedServer {
   async listen(address: string): Promise<number> {
     if (this.state !== "idle") throw new Error(`attested server cannot listen: it is ${this.state}`);
     const { host, port } = parseHostPort(address);
+    this.grpcServer = this.createGrpc();
+    // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
+    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.state = "listening";
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -130,16 +257,19 @@ export class AttestedServer {
   private async shutdown(): Promise<void> {
     this.state = "closing";
     const listenerClosed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, this.graceMs);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
+    const server = this.grpcServer;
+    if (server)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, this.graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
-    });
+    this.limiter.close();
     // Connections still in the handshake (or refused) are not grpc-js's to close.
     for (const socket of this.sockets) socket.destroy();
     await listenerClosed;
@@ -177,8 +307,12 @@ export class AttestedServer {
   private admit(socket: tls.TLSSocket): void {
     socket.on("error", (err) => this.log.debug({ err: err.message }, "connection error"));
     const reason = this.refusalReason(socket);
-    if (reason === undefined) {
-      this.injector.injectConnection(socket);
+    const injector = this.injector;
+    if (reason === undefined && injector) {
+      this.limiter.awaitPreface(socket, () => {
+        if (this.state === "listening") injector.injectConnection(socket);
+        else socket.destroy();
+      });
       return;
     }
     this.log.warn({ remote: socket.remoteAddress, reason }, "connection refused");

@@ -305,8 +305,9 @@ interface Handshake {
 }
 
 /**
- * A bare TLS client handshake (test-only: it trusts nothing and checks nothing). Waits for the
- * server's first HTTP/2 bytes, by which time any session ticket has arrived.
+ * A bare TLS client handshake (test-only: it trusts nothing and checks nothing). Sends the
+ * HTTP/2 preface and waits for the server's first HTTP/2 bytes, by which time any session
+ * ticket has arrived.
  */
 function rawHandshake(port: number, opts: tls.ConnectionOptions): Promise<Handshake> {
   return new Promise((resolve, reject) => {
@@ -323,6 +324,8 @@ function rawHandshake(port: number, opts: tls.ConnectionOptions): Promise<Handsh
     });
     socket.once("error", reject);
     socket.once("close", () => reject(new Error("closed before the server spoke")));
+    // The server speaks HTTP/2 only to a client that has sent its connection preface.
+    socket.once("secureConnect", () => socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
     socket.once("data", () => {
       socket.removeAllListeners("close");
       resolve({

@@ -3,12 +3,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Etcd3 } from "etcd3";
-import { ETCD_BIN } from "./etcd-server.js";
+import { ETCD_BIN, freePort } from "./etcd-server.js";
 
 export interface EtcdMember {
   name: string;
@@ -25,14 +24,6 @@ export interface EtcdCluster {
   /** SIGKILL, as a machine dying would. */
   kill(member: EtcdMember): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => srv.listen(0, "127.0.0.1", resolve).once("error", reject));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 async function memberStatus(endpoint: string): Promise<{ id: string; leader: string } | undefined> {

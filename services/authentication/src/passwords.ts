@@ -1,7 +1,31 @@
 import { pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
+import { CloisterError, Status } from "@cloister/core";
+import { QueueFullError, WorkQueue } from "@cloister/rpc";
 
-const pbkdf2Async = promisify(pbkdf2);
+const pbkdf2Raw = promisify(pbkdf2);
+
+/**
+ * Password hashing has its own queue: one hash at a time (each is ~100 ms of CPU on libuv's
+ * thread pool), at most 256 waiting. A burst of logins then waits here instead of filling the
+ * pool that token checks and file I/O also need; beyond the queue it is refused at once.
+ */
+const hashing = new WorkQueue(1, 256);
+
+async function pbkdf2Async(
+  password: string,
+  salt: Buffer,
+  iterations: number,
+  bytes: number,
+  digest: string,
+) {
+  try {
+    return await hashing.run(() => pbkdf2Raw(password, salt, iterations, bytes, digest));
+  } catch (e) {
+    if (e instanceof QueueFullError) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    throw e;
+  }
+}
 
 // PBKDF2-HMAC-SHA512, 100 000 iterations, 16-byte salt, 64-byte key (spec/behaviour.md §2.3).
 const ITERATIONS = 100_000;

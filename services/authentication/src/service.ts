@@ -9,6 +9,7 @@ import {
   silentLogger,
 } from "@cloister/core";
 import type { authentication } from "@cloister/proto";
+import { forLog, RateLimiter } from "@cloister/rpc";
 import type { Kv } from "./kv.js";
 import { type Claims, TokenService } from "./tokens.js";
 import { UserDb, type UserRecord } from "./users.js";
@@ -30,16 +31,40 @@ interface Caller {
   claims: Claims;
 }
 
+/** Login attempts per second (and burst) per client address and per user id. */
+export interface LoginLimits {
+  perAddress: { perSecond: number; burst: number };
+  perUser: { perSecond: number; burst: number };
+}
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  perAddress: { perSecond: 20, burst: 100 },
+  perUser: { perSecond: 10, burst: 30 },
+};
+
 /** The authentication API (spec/behaviour.md §2.5, §2.6) and its internal UserAuthenticate. */
 export class AuthenticationService {
+  private readonly loginsPerPeer: RateLimiter;
+  private readonly loginsPerUser: RateLimiter;
+
   private constructor(
     readonly users: UserDb,
     private readonly tokens: TokenService,
     private readonly log: Logger,
-  ) {}
+    limits: LoginLimits,
+  ) {
+    this.loginsPerPeer = new RateLimiter(limits.perAddress.perSecond, limits.perAddress.burst);
+    this.loginsPerUser = new RateLimiter(limits.perUser.perSecond, limits.perUser.burst);
+  }
 
-  static async open(kv: Kv, log: Logger = silentLogger): Promise<AuthenticationService> {
-    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log);
+  static async open(
+    kv: Kv,
+    log: Logger = silentLogger,
+    limits: Partial<LoginLimits> = {},
+  ): Promise<AuthenticationService> {
+    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log, {
+      ...DEFAULT_LOGIN_LIMITS,
+      ...limits,
+    });
     await service.bootstrap();
     return service;
   }
@@ -70,7 +95,10 @@ export class AuthenticationService {
     if (!role) throw fail("invalid role");
     if (!mayRegister(caller.role, role)) throw fail("permission denied");
     await this.users.create(req.id, req.password, role);
-    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user registered");
+    this.log.info(
+      { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
+      "user registered",
+    );
   }
 
   async userUpdate(cred: Credential, req: Req<"UserUpdateRequest">): Promise<void> {
@@ -80,13 +108,24 @@ export class AuthenticationService {
     if (!target) throw fail("invalid user id");
     const role = roleFromRequest(req.role, req.attribute);
     if (!role) throw fail("invalid role");
-    if (!mayUpdate(caller.role, role)) throw fail("permission denied");
+    // Like reset and delete, a manager may only touch its own group's data owners: without the
+    // check on the target's current role it could take over any account (docs/decisions.md).
+    if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
+      throw fail("permission denied");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
-    this.log.info({ user: req.id, role: roleToString(role), by: caller.user.id }, "user updated");
+    this.log.info(
+      { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
+      "user updated",
+    );
   }
 
-  async userLogin(req: Req<"UserLoginRequest">): Promise<string> {
+  /** `peer` is the client's address, for the per-address rate limit. */
+  async userLogin(req: Req<"UserLoginRequest">, peer = ""): Promise<string> {
     if (!req.id || !req.password) throw fail("authentication failed");
+    // Checked before any hashing, so a burst costs no CPU; both buckets are charged.
+    const peerOk = this.loginsPerPeer.take(peer);
+    if (!this.loginsPerUser.take(req.id) || !peerOk)
+      throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
     const user = await this.users.verify(req.id, req.password);
     if (!user) throw fail("authentication failed");
     return this.tokens.issue(user.id, user.role);
@@ -117,7 +156,7 @@ export class AuthenticationService {
     if (!target) throw fail("permission denied");
     if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
     await this.users.delete(req.id);
-    this.log.info({ user: req.id, by: caller.user.id }, "user deleted");
+    this.log.info({ user: forLog(req.id), by: forLog(caller.user.id) }, "user deleted");
   }
 
   async listUsers(cred: Credential, req: Req<"ListUsersRequest">): Promise<string[]> {

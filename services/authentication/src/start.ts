@@ -1,6 +1,6 @@
 import { boundAddress, openSealedStore, type RunningService, type ServiceContext } from "@cloister/host";
 import { authentication, Empty } from "@cloister/proto";
-import { readIdentityMetadata, unary } from "@cloister/rpc";
+import { peerHost, readIdentityMetadata, unary } from "@cloister/rpc";
 import type * as grpc from "@grpc/grpc-js";
 import { AuthenticationService } from "./service.js";
 
@@ -24,7 +24,9 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     userLogin: unary(
-      async (req: authentication.UserLoginRequest) => ({ token: await auth.userLogin(req) }),
+      async (req: authentication.UserLoginRequest, call: Call) => ({
+        token: await auth.userLogin(req, peerHost(call.getPeer())),
+      }),
       log,
     ),
     userChangePassword: unary(async (req: authentication.UserChangePasswordRequest, call: Call) => {

@@ -41,6 +41,7 @@ export class TokenService {
 
   /** Claims of a valid token whose subject is `userId`; undefined for anything else. */
   async validate(token: string, userId: string): Promise<Claims | undefined> {
+    if (!isCanonicalCompactJws(token)) return undefined;
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ["HS512"],
@@ -56,4 +57,22 @@ export class TokenService {
       throw e;
     }
   }
+}
+
+/** Tokens we issue are far below this; anything longer is refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 4096;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Exactly three unpadded base64url segments, each the canonical encoding of its bytes. JOSE
+ * decoders tolerate padding and non-zero trailing bits, so `token + "=="` or a last character
+ * changed in its unused bits would otherwise verify as the same token.
+ */
+export function isCanonicalCompactJws(token: string): boolean {
+  if (token.length > MAX_TOKEN_LENGTH) return false;
+  const parts = token.split(".");
+  if (parts.length !== 3) return false;
+  return parts.every(
+    (part) => SEGMENT.test(part) && Buffer.from(part, "base64url").toString("base64url") === part,
+  );
 }

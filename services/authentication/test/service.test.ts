@@ -95,6 +95,33 @@ describe("authentication service (spec/behaviour.md §2)", () => {
       unauth("authentication failed"),
     );
     await assert.rejects(auth.userAuthenticate({ id: "admin", token: "" }), unauth("authentication failed"));
+    // Strict parsing: padding, non-canonical trailing bits, extra segments or whitespace refused.
+    const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = admin.token.at(-1) as string;
+    const sameBytes = admin.token.slice(0, -1) + B64URL[B64URL.indexOf(last) ^ 1];
+    assert.deepEqual(
+      Buffer.from(sameBytes.split(".")[2] as string, "base64url"),
+      Buffer.from(admin.token.split(".")[2] as string, "base64url"),
+      "the variant decodes to the same signature bytes",
+    );
+    const [h, p, sig] = admin.token.split(".");
+    for (const variant of [
+      `${admin.token}==`,
+      `${admin.token}=`,
+      sameBytes,
+      `${h}=.${p}.${sig}`,
+      `${admin.token}.`,
+      ` ${admin.token}`,
+      `${h}.${p}.${sig}`.replace(".", ".."),
+      `${admin.token}${"A".repeat(5000)}`,
+    ]) {
+      await assert.rejects(
+        auth.userAuthenticate({ id: "admin", token: variant }),
+        unauth("authentication failed"),
+        variant.slice(0, 80),
+      );
+    }
+    assert.ok(await auth.userAuthenticate(admin), "the canonical token still works");
     await assert.rejects(auth.listUsers({ id: "admin" }, { id: "x" }), unauth("missing token"));
     await assert.rejects(auth.listUsers({ token: admin.token }, { id: "x" }), unauth("missing user id"));
   });
@@ -168,18 +195,74 @@ describe("authentication service (spec/behaviour.md §2)", () => {
     assert.equal(await auth.users.exists("do2"), false);
   });
 
-  test("update: admin any; manager only to a DataOwner of its group; role change applies at next login", async () => {
+  test("update: admin any; manager only a current DataOwner of its group, to a DataOwner of its group; role change applies at next login", async () => {
     const { auth, admin } = await setup();
     await auth.userRegister(admin, reg("mgr", "DataOwnerManager", "bank"));
-    await auth.userRegister(admin, reg("u", "FunctionOwner"));
+    await auth.userRegister(admin, reg("u", "DataOwner", "bank"));
+    await auth.userRegister(admin, reg("fo", "FunctionOwner"));
+    await auth.userRegister(admin, reg("other", "DataOwner", "other"));
     const mgr = { id: "mgr", token: await auth.userLogin({ id: "mgr", password: "pw" }) };
     const u = { id: "u", token: await auth.userLogin({ id: "u", password: "pw" }) };
     await assert.rejects(auth.userUpdate(admin, reg("ghost", "DataOwner")), unauth("invalid user id"));
     await assert.rejects(auth.userUpdate(admin, reg("u", "Nope")), unauth("invalid role"));
     await assert.rejects(auth.userUpdate(mgr, reg("u", "DataOwner", "other")), unauth("permission denied"));
+    // Account takeover attempts: the target's *current* role must be DataOwner(bank).
+    for (const target of ["admin", "fo", "other", "mgr"]) {
+      await assert.rejects(
+        auth.userUpdate(mgr, reg(target, "DataOwner", "bank", "taken")),
+        unauth("permission denied"),
+        target,
+      );
+      await assert.rejects(
+        auth.userLogin({ id: target, password: "taken" }),
+        unauth("authentication failed"),
+      );
+    }
+    assert.equal((await auth.users.get("fo"))?.role, "FunctionOwner");
     await auth.userUpdate(mgr, reg("u", "DataOwner", "bank", "pw2"));
-    assert.equal((await auth.userAuthenticate(u)).role, "FunctionOwner");
-    const fresh = { id: "u", token: await auth.userLogin({ id: "u", password: "pw2" }) };
-    assert.equal((await auth.userAuthenticate(fresh)).role, "DataOwner-bank");
+    assert.equal((await auth.userAuthenticate(u)).role, "DataOwner-bank");
+    await auth.userUpdate(admin, reg("u", "FunctionOwner", "", "pw3"));
+    assert.equal((await auth.userAuthenticate(u)).role, "DataOwner-bank");
+    const fresh = { id: "u", token: await auth.userLogin({ id: "u", password: "pw3" }) };
+    assert.equal((await auth.userAuthenticate(fresh)).role, "FunctionOwner");
+    // Now a FunctionOwner, u is no longer the manager's to update.
+    await assert.rejects(auth.userUpdate(mgr, reg("u", "DataOwner", "bank")), unauth("permission denied"));
+  });
+
+  test("a login burst is refused before any hashing (8 per user and per address), and token checks are not starved", async () => {
+    const kv = new MemoryKv();
+    const auth = await AuthenticationService.open(kv, undefined, {
+      perAddress: { perSecond: 1, burst: 50 },
+      perUser: { perSecond: 1, burst: 20 },
+    });
+    const admin = { id: "admin", token: await auth.userLogin({ id: "admin", password: "teaclave" }) };
+    let done = 0;
+    const outcomes: (string | number)[] = [];
+    const burst = Array.from({ length: 200 }, () =>
+      auth.userLogin({ id: "admin", password: "teaclave" }, "10.0.0.1").then(
+        () => {
+          done++;
+          outcomes.push("ok");
+        },
+        (e: CloisterError) => outcomes.push(e.code),
+      ),
+    );
+    // An ordinary token check issued after the burst started.
+    const check = auth.userAuthenticate(admin).then(() => done);
+    const finishedBeforeCheck = await check;
+    await Promise.all(burst);
+    const ok = outcomes.filter((o) => o === "ok").length;
+    const limited = outcomes.filter((o) => o === Status.RESOURCE_EXHAUSTED).length;
+    assert.equal(ok + limited, 200, JSON.stringify(outcomes.filter((o) => o !== "ok" && o !== 8)));
+    assert.ok(ok >= 1 && ok <= 20, `${ok} logins hashed of 200 (per-user burst 20)`);
+    assert.ok(finishedBeforeCheck < ok, `the token check waited for ${finishedBeforeCheck} of ${ok} hashes`);
+
+    // Many user ids from one address: the per-address bucket (burst 50) refuses the rest.
+    const spray = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => auth.userLogin({ id: `u${i}`, password: "x" }, "10.0.0.2")),
+    );
+    const codes = spray.map((r) => (r.status === "rejected" ? (r.reason as CloisterError).code : 0));
+    assert.ok(codes.filter((c) => c === Status.RESOURCE_EXHAUSTED).length >= 10, JSON.stringify(codes));
+    assert.ok(codes.every((c) => c === Status.RESOURCE_EXHAUSTED || c === Status.UNAUTHENTICATED));
   });
 });

@@ -7,6 +7,7 @@ import {
   Status,
   silentLogger,
 } from "@cloister/core";
+import { forLog, RateLimiter } from "@cloister/rpc";
 import type { AuditBuffer } from "./audit.js";
 
 export interface Claims {
@@ -21,6 +22,10 @@ export interface GateDeps {
   authorize(role: string, api: string): Promise<boolean>;
   audit: AuditBuffer;
   log?: Logger;
+  /** Calls per second (and burst) one authenticated user may make; default 500 (burst 2000). */
+  userRate?: { perSecond: number; burst: number };
+  /** Audit entries per second (and burst) of unauthenticated calls per address; default 5 (50). */
+  unauthenticatedAuditRate?: { perSecond: number; burst: number };
 }
 
 export interface CallContext {
@@ -53,9 +58,66 @@ export class FrontendGate {
    */
   private readonly grants = new Map<string, number>();
   private static readonly GRANT_TTL_MS = 30_000;
+  private readonly userRate: RateLimiter;
+  private readonly anonymousAudit: RateLimiter;
+  private suppressed = 0;
 
   constructor(private readonly deps: GateDeps) {
     this.log = deps.log ?? silentLogger;
+    const u = deps.userRate ?? { perSecond: 500, burst: 2000 };
+    this.userRate = new RateLimiter(u.perSecond, u.burst);
+    const a = deps.unauthenticatedAuditRate ?? { perSecond: 5, burst: 50 };
+    this.anonymousAudit = new RateLimiter(a.perSecond, a.burst);
+  }
+
+  /** Entries not stored because unauthenticated calls from their address exceeded the rate. */
+  get suppressedAuditEntries(): number {
+    return this.suppressed;
+  }
+
+  private record(ctx: CallContext, message: string, user: string, result: boolean): void {
+    this.deps.audit.record({ microsecond: Date.now() * 1000, ip: ctx.ip, user, message, result });
+  }
+
+  /**
+   * Audit of a call refused before authentication: anyone can cause these, so they are rate
+   * limited per address (a flood must not fill the audit store); what is dropped is counted.
+   */
+  private recordAnonymous(ctx: CallContext, message: string): void {
+    if (this.anonymousAudit.take(ctx.ip.toString("hex"))) {
+      this.record(ctx, message, "", false);
+      return;
+    }
+    if (this.suppressed++ % 1000 === 0)
+      this.log.warn({ suppressed: this.suppressed }, "unauthenticated calls flood; audit entries dropped");
+  }
+
+  /**
+   * The credential phase (spec §3.1 steps 2–3), run as soon as the call's metadata arrives and
+   * before its message is read; then the per-user rate limit.
+   */
+  async authenticate(api: string, ctx: CallContext): Promise<Claims> {
+    const failed = `authenticate to ${api}: authentication failed`;
+    if (!ctx.id) {
+      this.recordAnonymous(ctx, failed);
+      throw new CloisterError(Status.UNAUTHENTICATED, "missing user id");
+    }
+    if (!ctx.token) {
+      this.recordAnonymous(ctx, failed);
+      throw new CloisterError(Status.UNAUTHENTICATED, "missing token");
+    }
+    let claims: Claims | undefined;
+    try {
+      claims = await this.deps.authenticate(ctx.id, ctx.token);
+    } catch (e) {
+      this.log.debug({ err: e, api, user: forLog(ctx.id) }, "credential rejected");
+    }
+    if (!claims) {
+      this.recordAnonymous(ctx, failed);
+      throw new CloisterError(Status.UNAUTHENTICATED, "incorrent credential");
+    }
+    if (!this.userRate.take(ctx.id)) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    return claims;
   }
 
   private async authorize(role: string, api: string): Promise<boolean> {
@@ -68,45 +130,32 @@ export class FrontendGate {
     return accepted;
   }
 
+  /**
+   * The whole pipeline; `admitted` are the claims `authenticate` returned for this call when it
+   * already ran at admission.
+   */
   async call<T>(
     api: string,
     ctx: CallContext,
     forward: (caller: { id: string; role: string }) => Promise<T>,
+    admitted?: Claims,
   ): Promise<T> {
-    const audit = (message: string, user: string, result: boolean) =>
-      this.deps.audit.record({ microsecond: Date.now() * 1000, ip: ctx.ip, user, message, result });
-
-    if (!ctx.id) {
-      audit(`authenticate to ${api}: authentication failed`, "", false);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing user id");
-    }
-    if (!ctx.token) {
-      audit(`authenticate to ${api}: authentication failed`, "", false);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing token");
-    }
-    let claims: Claims | undefined;
-    try {
-      claims = await this.deps.authenticate(ctx.id, ctx.token);
-    } catch (e) {
-      this.log.debug({ err: e, api }, "credential rejected");
-    }
-    if (!claims) {
-      audit(`authenticate to ${api}: authentication failed`, "", false);
-      throw new CloisterError(Status.UNAUTHENTICATED, "incorrent credential");
-    }
+    const audit = (message: string, user: string, result: boolean) => this.record(ctx, message, user, result);
+    const claims = admitted ?? (await this.authenticate(api, ctx));
+    const id = ctx.id as string;
     let accepted = false;
     try {
       accepted = await this.authorize(authorisationRoleName(claims.role), api);
     } catch (e) {
-      this.log.warn({ err: e, api }, "access control unavailable; denying");
+      this.log.warn({ err: e, api, user: forLog(id) }, "access control unavailable; denying");
     }
     if (!accepted) {
       audit(`authenticate to ${api}`, "", false);
       throw new CloisterError(Status.PERMISSION_DENIED, "permission denied");
     }
-    const user = `{ user: ${ctx.id}, role: ${roleForAudit(parseRole(claims.role))} }`;
+    const user = `{ user: ${id}, role: ${roleForAudit(parseRole(claims.role))} }`;
     try {
-      const response = await forward({ id: ctx.id, role: claims.role });
+      const response = await forward({ id, role: claims.role });
       audit(api, user, true);
       return response;
     } catch (e) {

@@ -3,7 +3,7 @@ import { accessControl, authentication, frontend, management } from "@cloister/p
 import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
-import { FrontendGate } from "./gate.js";
+import { type Claims, FrontendGate } from "./gate.js";
 
 type Method = keyof typeof frontend.TeaclaveFrontendService;
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
@@ -77,9 +77,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         .accept,
   });
 
+  // Claims of calls authenticated at admission, by the call's metadata object (which grpc-js
+  // hands to the handler as call.metadata).
+  const admitted = new WeakMap<grpc.Metadata, Claims>();
+  const apiOfPath = new Map<string, string>();
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(frontend.TeaclaveFrontendService) as Method[]) {
     const api = snakeCase(method);
+    apiOfPath.set(frontend.TeaclaveFrontendService[method].path, api);
     implementation[method] = unary(async (request: unknown, call: Call) => {
       const md = readIdentityMetadata(call.metadata);
       return gate.call(
@@ -91,11 +96,24 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
             deadlineMs,
             waitForReady: true,
           }),
+        admitted.get(call.metadata),
       );
     }, ctx.log);
   }
   const server = ctx.apiServer();
-  server.addService(frontend.TeaclaveFrontendService, implementation);
+  // Credentials are checked when the metadata arrives, before the message is read: an
+  // unauthenticated peer cannot make the frontend buffer a request body.
+  server.addService(frontend.TeaclaveFrontendService, implementation, {
+    admit: async ({ path, metadata, peer }) => {
+      const md = readIdentityMetadata(metadata);
+      const claims = await gate.authenticate(apiOfPath.get(path) ?? path, {
+        id: md.id,
+        token: md.token,
+        ip: ipBytes(peer),
+      });
+      admitted.set(metadata, claims);
+    },
+  });
   const port = await server.listen(ctx.config.listen.frontend);
   return {
     endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],

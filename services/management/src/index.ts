@@ -5,6 +5,7 @@ export {
   ManagementService,
   type ManagementServiceOptions,
   toGetTaskResponse,
+  validationAsInvalidArgument,
 } from "./service.js";
 export * from "./start.js";
 export { KeyedMutex, type ManagementStore } from "./store.js";

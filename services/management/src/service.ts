@@ -87,6 +87,37 @@ const invalidTaskId = () => err(Status.INVALID_ARGUMENT, "invalid task id");
 
 const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fusion`;
 
+/**
+ * At the API boundary, a request that fails validation (URL, ids, crypto info, cmac, executor,
+ * arguments: legacy 13 with a parser's text) is the client's fault: it is answered 3
+ * INVALID_ARGUMENT with the same text. Only a real internal failure (`service internal error`)
+ * stays 13 (docs/decisions.md).
+ */
+export function validationAsInvalidArgument(e: unknown): unknown {
+  // Validation throws plain CloisterErrors; a peer's failure (RpcError, StorageError: a record
+  // that does not unseal, storage down) is a subclass and stays what it is.
+  if (
+    e instanceof CloisterError &&
+    e.constructor === CloisterError &&
+    e.code === Status.INTERNAL &&
+    e.message !== INTERNAL_ERROR_TEXT
+  )
+    return new CloisterError(Status.INVALID_ARGUMENT, e.message, { cause: e });
+  return e;
+}
+const INTERNAL_ERROR_TEXT = "service internal error";
+
+/** At most this many user records are updated at once when a function's allowlist fans out. */
+const FAN_OUT = 8;
+
+async function forEachBounded<T>(items: Iterable<T>, run: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const worker = async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await run(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(FAN_OUT, queue.length) }, worker));
+}
+
 const puts = (records: Array<[key: string, text: string]>) =>
   records.map(([key, text]) => ({
     type: "put" as const,
@@ -277,8 +308,9 @@ export class ManagementService {
       if (!list.includes(id)) list.push(id);
     };
     await this.updateUserFunctions(userId, (u) => add(u.registeredFunctions), true);
-    for (const allowed of new Set(fn.userAllowlist))
-      await this.updateUserFunctions(allowed, (u) => add(u.allowedFunctions), true);
+    await forEachBounded(new Set(fn.userAllowlist), (allowed) =>
+      this.updateUserFunctions(allowed, (u) => add(u.allowedFunctions), true),
+    );
     return { functionId: id };
   }
 
@@ -355,8 +387,9 @@ export class ManagementService {
         u.registeredFunctions = u.registeredFunctions.filter((x) => x !== id);
         u.allowedFunctions = u.allowedFunctions.filter((x) => x !== id);
       };
-      for (const user of new Set([fn.owner, ...fn.userAllowlist]))
-        await this.updateUserFunctions(user, strip, false);
+      await forEachBounded(new Set([fn.owner, ...fn.userAllowlist]), (user) =>
+        this.updateUserFunctions(user, strip, false),
+      );
       fn.userAllowlist = [];
       await this.write(keys.function(fn.uuid), serializeFunction(fn));
       return {};

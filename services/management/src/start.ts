@@ -3,7 +3,7 @@ import { management } from "@cloister/proto";
 import { readIdentityMetadata, unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
-import { type Caller, ManagementService } from "./service.js";
+import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 
 type Method = keyof typeof management.TeaclaveManagementService;
 type Handler = (caller: Caller, request: unknown) => Promise<unknown>;
@@ -25,7 +25,9 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     const handler = (service as unknown as Record<Method, Handler>)[method].bind(service);
     implementation[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
       const md = readIdentityMetadata(call.metadata);
-      return handler({ id: md.id ?? "", role: md.role ?? "" }, request);
+      return handler({ id: md.id ?? "", role: md.role ?? "" }, request).catch((e: unknown) => {
+        throw validationAsInvalidArgument(e);
+      });
     }, ctx.log);
   }
   const server = ctx.internalServer();

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { common } from "@cloister/proto";
+import { AuditLog } from "../src/index.js";
 import { alice, rejects, setup } from "./helpers.js";
+import { MemoryStore } from "./memory-store.js";
 
 const admin = { id: "admin", role: "PlatformAdmin" };
 const v4 = (a: number, b: number, c: number, d: number) =>
@@ -112,7 +114,7 @@ describe("§10.2 QueryAuditLogs", () => {
     const run = (query: string, limit = 10) => svc.queryAuditLogs(admin, { query, limit });
     await rejects(
       run("*", 0),
-      2,
+      3,
       "audit log error, reason: failed to query logs limit must be greater than 0",
     );
     for (const bad of [
@@ -128,12 +130,46 @@ describe("§10.2 QueryAuditLogs", () => {
       await assert.rejects(
         run(bad),
         (e: Error & { code?: number }) => {
-          assert.equal(e.code, 2);
+          assert.equal(e.code, 3);
           assert.match(e.message, /^audit log error, reason: failed to query logs /);
           return true;
         },
         bad,
       );
     }
+  });
+
+  test("the store is bounded: newest maxEntries kept, old entries aged out, queries read at most maxScanned", async () => {
+    const store = new MemoryStore();
+    const now = T0 / 1000 + 100_000;
+    const log = new AuditLog(
+      store,
+      { maxEntries: 5, maxAgeMs: 50_000, maxScanned: 3, sweepEvery: 4 },
+      () => now,
+    );
+    const at = (i: number, ageMs: number): common.Entry => ({
+      microsecond: (now - ageMs) * 1000 + i,
+      ip: v4(1, 1, 1, 1),
+      user: "",
+      message: `entry ${i}`,
+      result: true,
+    });
+    // Ten fresh entries: after the sweeps only the newest five remain.
+    for (let i = 0; i < 10; i++) await log.save([at(i, 1000)]);
+    await log.sweep();
+    const keys = () => store.keysByPrefix(Buffer.from("audit-"));
+    assert.equal((await keys()).length, 5);
+    // A query matching everything reads only the newest three.
+    assert.deepEqual(
+      (await log.query("*", 100)).map((e) => e.message),
+      ["entry 9", "entry 8", "entry 7"],
+    );
+    // Entries older than maxAgeMs go at the next sweep.
+    await log.save([at(100, 60_000), at(101, 70_000)]);
+    await log.sweep();
+    assert.equal((await keys()).length, 5);
+    assert.ok(
+      (await log.query("*", 100)).every((e) => !["entry 100", "entry 101"].includes(e.message ?? "")),
+    );
   });
 });

@@ -1,8 +1,11 @@
 // behaviour.md §5: input and output files.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { CloisterError as E, Status as S } from "@cloister/core";
 import { keys, parseInputFile, parseOutputFile } from "@cloister/model";
-import { ManagementService } from "../src/index.js";
+import { RpcError } from "@cloister/rpc";
+import * as grpc from "@grpc/grpc-js";
+import { ManagementService, validationAsInvalidArgument } from "../src/index.js";
 import {
   aes128,
   alice,
@@ -210,4 +213,18 @@ describe("§5.2 RegisterInputFromOutput, GetInputFile, GetOutputFile", () => {
     await rejects(svc.getInputFile(alice, { dataId: "input" }), 3, "invalid data id");
     await rejects(svc.getInputFile(alice, { dataId: `input-${NO_SUCH}` }), 3, "invalid data id");
   });
+});
+
+test("at the RPC boundary validation errors become 3 with their text; peers' and internal failures stay 13", async () => {
+  const mapped = validationAsInvalidArgument(new E(S.INTERNAL, "RelativeUrlWithoutBase")) as E;
+  assert.deepEqual(
+    { code: mapped.code, message: mapped.message },
+    { code: 3, message: "RelativeUrlWithoutBase" },
+  );
+  const internal = new E(S.INTERNAL, "service internal error");
+  assert.equal(validationAsInvalidArgument(internal), internal);
+  const peer = new RpcError(S.INTERNAL, "invalid response", new grpc.Metadata());
+  assert.equal(validationAsInvalidArgument(peer), peer);
+  const denied = new E(S.PERMISSION_DENIED, "permission denied");
+  assert.equal(validationAsInvalidArgument(denied), denied);
 });

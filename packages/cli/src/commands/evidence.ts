@@ -93,7 +93,7 @@ export function verifyEvidenceFile(file: string, o: EvidenceVerifyOptions): Evid
     format: null,
     tee: null,
     accepted: false,
-    verified_at: now.toISOString(),
+    verified_at: now.toISOString().replace(/\.000Z$/, "Z"),
     tcb_status: null,
     advisory_ids: [],
     debug: null,

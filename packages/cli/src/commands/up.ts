@@ -140,11 +140,12 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
             log.write(`${line}\n`);
           }
         });
-        // The service's last words (its one-line error, e.g. a port in use) are in its stderr.
+        // The service's last words (its one-line `cloister: …` error, e.g. a port in use) are in
+        // its stderr; asynchronous log lines may still arrive after it, so keep the error line.
         let lastLine = "";
         proc.stderr!.on("data", (chunk: Buffer) => {
-          const lines = chunk.toString("utf8").trim().split("\n");
-          lastLine = lines[lines.length - 1] ?? lastLine;
+          for (const line of chunk.toString("utf8").split("\n"))
+            if (line.startsWith("cloister:")) lastLine = line.trim();
         });
         proc.once("exit", (code, signal) => {
           if (shuttingDown) return;
