@@ -29,6 +29,10 @@ const benches: Bench[] = [
   ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
   ["executor: libos (gVisor / bubblewrap instances)", async () => (await import("./libos.js")).benchLibos()],
+  [
+    "executors through the platform (invoke → Finished, beside builtin-echo)",
+    async () => (await import("./executors-platform.js")).benchExecutorsPlatform(),
+  ],
 ];
 
 const only = process.argv.slice(2);

@@ -194,7 +194,7 @@ export const configSchema = z
           .array(z.enum(["builtin", "wamr", "javascript", "python", "libos"]))
           .nonempty()
           .default(["builtin", "wamr", "javascript", "python", "libos"]),
-        /** Warm sandboxes kept ready per sandboxed executor. */
+        /** Warm sandboxed workers kept ready (not yet bound to a function) per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
         /**
          * Host uids for this node's sandboxes (`{ first, count }`, outside 0x70000000–0x70ffffff).

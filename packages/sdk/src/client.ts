@@ -354,9 +354,11 @@ export class CloisterClient {
   /** The function's return value, or a CloisterError carrying the failure reason. */
   async taskResult(taskId: string, options: { timeoutMs?: number } = {}): Promise<Buffer> {
     const task = await this.waitForTask(taskId, options);
-    if (task.status === common.TaskStatus.Finished && task.result?.Ok)
-      return Buffer.from(task.result.Ok.returnValue);
-    const reason = task.result?.Err?.reason ?? "no result";
+    const ok = task.result?.Ok;
+    // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
+    if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
+      return Buffer.from(ok.returnValue);
+    const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
     const state =
       task.status === common.TaskStatus.Finished
         ? "failed"

@@ -9,6 +9,8 @@ import {
 } from "@cloister/model";
 import {
   type ExecutionLimits,
+  type ExecutionRequest,
+  type Executor,
   type FunctionArguments,
   type JsonValue,
   MemoryTaskRuntime,
@@ -68,8 +70,9 @@ export async function runStagedTask(
     );
     const runtime = new MemoryTaskRuntime(inputs, [...task.outputData.keys()]);
     let evidence: Buffer | undefined;
-    const execution = executor.execute({
+    const execution = executeLegacyAware(executor, {
       taskId: task.taskUuid,
+      functionId: task.functionUuid,
       functionName: task.functionName,
       payload: task.functionPayload,
       executorType: task.executorType,
@@ -88,6 +91,7 @@ export async function runStagedTask(
       if (evidence && deps.recordEvidence) await deps.recordEvidence(task.taskUuid, evidence);
     });
     signal.throwIfAborted();
+    const { value, failure } = returnValue;
 
     const tags = new Map<string, Buffer>();
     const sealed = await Promise.all(
@@ -106,14 +110,33 @@ export async function runStagedTask(
     await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, { owners: o.owners, signal })));
     return {
       kind: "Ok",
-      returnValue: Buffer.from(returnValue, "utf8"),
+      returnValue: Buffer.from(value, "utf8"),
       tagsMap: tags,
       log: saveLog ? runtime.logs : [],
+      ...(failure !== undefined ? { failure } : {}),
     };
   } catch (e) {
     if (signal.aborted) throw signal.reason ?? e;
     const reason = e instanceof Error ? e.message : String(e);
     if (!(e instanceof TaskFailure)) deps.log.warn({ err: e, task: task.taskUuid }, "task failed");
     return { kind: "Err", reason };
+  }
+}
+
+/**
+ * Runs the function. A failure the legacy executor reported as a successful result
+ * (`TaskFailure.legacyReturnValue`) keeps that result, with its outputs, and carries the reason
+ * beside it (docs/decisions.md).
+ */
+async function executeLegacyAware(
+  executor: Executor,
+  request: ExecutionRequest,
+): Promise<{ value: string; failure?: string }> {
+  try {
+    return { value: await executor.execute(request) };
+  } catch (e) {
+    if (e instanceof TaskFailure && e.legacyReturnValue !== undefined && !request.signal.aborted)
+      return { value: e.legacyReturnValue, failure: e.message };
+    throw e;
   }
 }

@@ -109,12 +109,14 @@ function platformPorts(config: ServiceContext["config"]): number[] {
 async function loadExecutors(ctx: ServiceContext): Promise<Executor[]> {
   const { execution } = ctx.config;
   const memoryBytes = execution.task_memory_mb * 1024 * 1024;
-  const poolSize = execution.sandbox_pool_size;
+  // Recyclable workers: as many as tasks run at once, plus warm spares not yet bound to a function.
+  const spare = execution.sandbox_pool_size;
+  const poolSize = Math.max(execution.concurrency, spare);
   const factories: Record<string, () => Executor | Startable> = {
     builtin: () => new BuiltinExecutor(),
-    wamr: () => new WasmExecutor({ poolSize, memoryBytes }),
-    javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
-    python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
+    wamr: () => new WasmExecutor({ poolSize, spare, memoryBytes }),
+    javascript: () => new JavascriptExecutor({ poolSize, spare, memoryBytes }),
+    python: () => new PythonExecutor({ poolSize, spare, limits: { memoryBytes } }),
   };
   if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   if (execution.executors.some((name) => name !== "builtin")) await checkSandbox();
