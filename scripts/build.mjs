@@ -18,6 +18,12 @@ for (const { dir } of workspaces()) {
   if (dir !== proto && existsSync(join(dir, "buf.gen.yaml"))) run(bin("buf"), ["generate"], dir);
 }
 
+// Native parts a workspace builds itself (e.g. the LibOS guest agent, a Go binary).
+for (const { dir } of workspaces()) {
+  const script = join(dir, "scripts", "build-native.mjs");
+  if (existsSync(script)) run(process.execPath, [script], dir);
+}
+
 /** A package folder someone has only just created (no sources yet) is not built. */
 const hasSources = (d) =>
   existsSync(join(d, "src")) && readdirSync(join(d, "src")).some((f) => f.endsWith(".ts"));

@@ -28,6 +28,11 @@ const benches: Bench[] = [
     () => component("@cloister/executor-javascript/bench", "benchJavascript"),
   ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
+  ["executor: libos (gVisor / bubblewrap instances)", async () => (await import("./libos.js")).benchLibos()],
+  [
+    "executors through the platform (invoke → Finished, beside builtin-echo)",
+    async () => (await import("./executors-platform.js")).benchExecutorsPlatform(),
+  ],
 ];
 
 const only = process.argv.slice(2);

@@ -168,6 +168,9 @@ describe("web console", () => {
     assert.equal((await alice.getByTestId("plaintext-output_result1").textContent())?.trim(), "0101010");
     await bob.getByRole("button", { name: "Decrypt output_result2" }).click();
     assert.equal((await bob.getByTestId("plaintext-output_result2").textContent())?.trim(), "01101");
+    // A builtin task has no LibOS evidence, and the page says so.
+    await alice.getByRole("button", { name: "Show LibOS evidence" }).click();
+    await alice.getByRole("alert").filter({ hasText: "no LibOS evidence" }).waitFor();
     await shot(alice, "task-alice-finished");
     await shot(bob, "task-bob-finished");
 

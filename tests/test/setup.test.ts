@@ -62,8 +62,7 @@ test("the repository's list parses: every line a package name, runtime ones mark
   const { readFileSync } = await import("node:fs");
   const list = readPackageList(readFileSync(join(ROOT, "scripts", "system-packages.txt"), "utf8"));
   assert.ok(list.every((p) => /^[a-z0-9][a-z0-9+.-]+$/.test(p.name) && p.why.length > 0));
-  assert.deepEqual(
-    list.filter((p) => p.runtime).map((p) => p.name),
-    ["bubblewrap", "util-linux", "opencv-data"],
-  );
+  const runtime = list.filter((p) => p.runtime).map((p) => p.name);
+  for (const name of ["bubblewrap", "util-linux", "opencv-data"]) assert.ok(runtime.includes(name), name);
+  assert.ok(!runtime.includes("clang"), "test-only toolchains are not installed by npm start");
 });

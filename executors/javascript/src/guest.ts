@@ -61,7 +61,8 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
   const logs: string[] = [];
   let logBytes = 0;
   let timedOut = false;
-  const deadline = Date.now() + limits.timeoutMs;
+  // Counts from when the payload starts: setting up the runtime is ours, not the task's time.
+  let deadline = Number.POSITIVE_INFINITY;
 
   const runtime = quickjs.newRuntime();
   runtime.setMaxStackSize(MAX_STACK_BYTES);
@@ -73,10 +74,11 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
   });
   const ctx = runtime.newContext();
   // False when QuickJS's state may hold leaked values: freeing the runtime would then abort the
-  // whole engine (an assertion in JS_FreeRuntime). The sandbox process is discarded after one
-  // task anyway, so such a runtime is simply left to the process's end.
+  // whole engine (an assertion in JS_FreeRuntime). Such a runtime is left to the process's end:
+  // the task fails, and a failed task's worker process is always discarded.
   let clean = true;
-  const failed = (reason: string): GuestResult => ({ ok: false, reason });
+  // Log lines written before a failure are kept: they are how an owner debugs the failure.
+  const failed = (reason: string): GuestResult => ({ ok: false, reason, logs });
   try {
     let source: string;
     try {
@@ -88,6 +90,7 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
       logBytes += Buffer.byteLength(line);
       if (logBytes <= limits.maxLogBytes) logs.push(line);
     });
+    deadline = Date.now() + limits.timeoutMs;
 
     let value: QuickJSHandle;
     try {
@@ -112,7 +115,11 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
     } catch (e) {
       // Our own limits first: the guest may have caught (and hidden) what they threw.
       if (files.limitExceeded) return failed(files.limitExceeded.message);
-      if (timedOut) return failed(TIME_LIMIT_EXCEEDED);
+      if (timedOut) {
+        // Interrupted mid-operation: QuickJS may still hold the objects it was working on.
+        clean = false;
+        return failed(TIME_LIMIT_EXCEEDED);
+      }
       const message = describe(e);
       if (/^InternalError: out of memory/.test(message)) {
         // QuickJS may not free everything after running out of memory mid-operation.
@@ -135,11 +142,20 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
     return { ok: true, returnValue, outputs: files.outputs(), logs };
   } finally {
     if (clean) {
-      ctx.dispose();
-      runtime.dispose();
+      try {
+        ctx.dispose();
+        runtime.dispose();
+      } catch {
+        // QuickJS aborted while freeing (a leak it asserts on): the engine is unusable now.
+        engineBroken = true;
+      }
     }
   }
 }
+
+let engineBroken = false;
+/** True once freeing a runtime failed: the worker must be replaced, whatever the task's outcome. */
+export const isEngineBroken = (): boolean => engineBroken;
 
 /**
  * Waits for an async entrypoint: with no host I/O pending, running the job queue settles it.

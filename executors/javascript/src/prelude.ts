@@ -1,7 +1,8 @@
 /**
  * Guest-side JavaScript evaluated before the payload. It receives the host primitives as a
  * function argument (so they are never reachable as a global) and builds the frozen `teaclave`
- * object the payload sees: `teaclave.open(name, "rb" | "wb")` and `teaclave.log(...)`.
+ * object the payload sees: `teaclave.open(name, "rb" | "wb")` and `teaclave.log(...)`, and
+ * `console.log/info/debug/warn/error`, which write to the same task log.
  */
 export const PRELUDE = `(function (host) {
   "use strict";
@@ -34,14 +35,18 @@ export const PRELUDE = `(function (host) {
       if (mode !== "rb" && mode !== "wb") throw new TypeError("teaclave.open: unsupported mode " + JSON.stringify(mode) + ' (use "rb" or "wb")');
       return makeFile(host.open(name, mode), mode, name);
     },
-    log: function () {
-      var parts = [];
-      for (var i = 0; i < arguments.length; i++) {
-        var a = arguments[i];
-        parts.push(typeof a === "string" ? a : (function () { try { return JSON.stringify(a); } catch (e) { return String(a); } })() ?? String(a));
-      }
-      host.log(parts.join(" "));
-    },
+    log: logLine,
   });
+  function logLine() {
+    var parts = [];
+    for (var i = 0; i < arguments.length; i++) {
+      var a = arguments[i];
+      parts.push(typeof a === "string" ? a : a instanceof Error ? String(a) : (function () { try { return JSON.stringify(a); } catch (e) { return String(a); } })() ?? String(a));
+    }
+    host.log(parts.join(" "));
+  }
+  // console.* writes to the task log too (kept when the task asked for save_log).
+  var console = Object.freeze({ log: logLine, info: logLine, debug: logLine, warn: logLine, error: logLine });
   Object.defineProperty(globalThis, "teaclave", { value: teaclave, writable: false, enumerable: false, configurable: false });
+  Object.defineProperty(globalThis, "console", { value: console, writable: true, enumerable: false, configurable: true });
 })`;

@@ -1,8 +1,10 @@
 // The sandbox worker module of the JavaScript executor (loaded by @cloister/sandbox inside
-// bubblewrap). Its imports resolve through the package directories the executor binds read-only.
+// bubblewrap, in a recyclable worker serving one function's tasks). Every task gets a fresh
+// QuickJS runtime and context. Imports resolve through the package directories the executor
+// binds read-only.
 import type { SandboxReply, WorkerJob } from "@cloister/sandbox";
 import type { QuickJSWASMModule } from "quickjs-emscripten-core";
-import { type JavascriptGuestLimits, loadQuickJS, runJavascriptGuest } from "./guest.js";
+import { isEngineBroken, type JavascriptGuestLimits, loadQuickJS, runJavascriptGuest } from "./guest.js";
 
 const INPUT_PREFIX = "input:";
 let quickjs: QuickJSWASMModule | undefined;
@@ -26,8 +28,11 @@ export async function run(job: WorkerJob): Promise<SandboxReply> {
     outputNames: data.outputNames,
     limits: data.limits,
   });
-  if (!result.ok) return { data: { ok: false, reason: result.reason } };
+  if (!result.ok) return { data: { ok: false, reason: result.reason, logs: result.logs ?? [] } };
   const blobs = new Map<string, Uint8Array>();
   for (const [name, value] of result.outputs) blobs.set(`output:${name}`, value);
-  return { data: { ok: true, returnValue: result.returnValue, logs: result.logs }, blobs };
+  return {
+    data: { ok: true, returnValue: result.returnValue, logs: result.logs, recycle: isEngineBroken() },
+    blobs,
+  };
 }

@@ -54,6 +54,40 @@ describe("JavascriptExecutor (sandboxed)", () => {
     assert.deepEqual(runtime.logs, ["read 4"]);
   });
 
+  it("sends console.log and console.error to the task log, also when the task fails", async () => {
+    const runtime = new MemoryRuntime(new Map(), []);
+    const source = `function entrypoint() {
+      console.log("step", 1, { ok: true }); console.error(new Error("oops"));
+      throw new TypeError("late");
+    }`;
+    assert.equal(
+      await failure(executor.execute(request(source, { runtime }))),
+      "JS_EXEC_ERROR: TypeError: late",
+    );
+    assert.deepEqual(runtime.logs, ['step 1 {"ok":true}', "Error: oops"]);
+  });
+
+  it("gives every task a fresh runtime in a reused worker, per function", async () => {
+    const source = `var seen = typeof globalThis.leftOver + " " + typeof [].leak;
+      globalThis.leftOver = "secret"; Array.prototype.leak = "secret"; Object.prototype.x = 1;
+      function entrypoint() { return seen; }`;
+    const run = (functionId: string) => executor.execute(request(source, { functionId }));
+    assert.equal(await run("js-a"), "undefined undefined");
+    const started = executor.stats().started;
+    assert.equal(await run("js-a"), "undefined undefined");
+    assert.equal(executor.stats().started, started, "the worker is reused");
+    assert.equal(await run("js-b"), "undefined undefined");
+  });
+
+  it("replaces a worker whose task failed", async () => {
+    const ok = request("function entrypoint() { return 'ok'; }", { functionId: "js-fail" });
+    assert.equal(await executor.execute(ok), "ok");
+    const recycled = executor.stats().recycled;
+    await failure(executor.execute(request("function entrypoint() { throw 1; }", { functionId: "js-fail" })));
+    assert.equal(executor.stats().recycled, recycled + 1);
+    assert.equal(await executor.execute(ok), "ok");
+  });
+
   it("fails a throwing payload with JS_EXEC_ERROR", async () => {
     assert.equal(
       await failure(executor.execute(request("function entrypoint() { throw new Error('mine'); }"))),

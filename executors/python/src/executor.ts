@@ -1,101 +1,147 @@
+import { createHash } from "node:crypto";
+import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { argvOf, DEFAULT_LIMITS, type ExecutionRequest, type Executor, TaskFailure } from "@cloister/runtime";
 import {
-  SandboxAbortedError,
-  SandboxClosedError,
-  SandboxCrashedError,
-  SandboxJobError,
+  decodeFrames,
+  type RecyclingPoolStats,
+  RecyclingSandboxPool,
+  type SandboxError,
   type SandboxLimits,
-  SandboxPool,
-  type SandboxPoolStats,
-  SandboxProtocolError,
-  SandboxReplyTooLargeError,
-  SandboxTimeoutError,
+  type SandboxResult,
 } from "@cloister/sandbox";
-import type { PythonJobData, PythonWorkerOptions } from "./worker/python-worker.js";
-
-/** Result texts of the legacy MesaPy executor. */
-export const MESAPY_EXEC_ERROR = "MESAPY_EXEC_ERROR";
-export const MESAPY_ERROR_BUFFER_TOO_SHORT = "MESAPY_ERROR_BUFFER_TOO_SHORT";
-/** Failure reasons of this executor (not legacy texts: the legacy executor had no deadline). */
-export const TIMEOUT_REASON = "Runtime Error: Function Timeout";
-export const CANCELED_REASON = "Task Canceled";
-export const UNAVAILABLE_REASON = "Runtime Error: Python executor unavailable";
-/** Prefix of the reason when the sandbox's reply is over the host's limits (the detail follows). */
-export const REPLY_TOO_LARGE_REASON = "Runtime Error: reply too large";
-/** The legacy result buffer: a longer result is MESAPY_ERROR_BUFFER_TOO_SHORT. */
-export const MAX_RESULT_BYTES = 20_480;
-const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+import {
+  CANCELED_REASON,
+  MEMORY_REASON,
+  MESAPY_ERROR_BUFFER_TOO_SHORT,
+  MESAPY_EXEC_ERROR,
+  PYTHON_EXEC_ERROR,
+  REPLY_TOO_LARGE_REASON,
+  TIMEOUT_REASON,
+  UNAVAILABLE_REASON,
+} from "./reasons.js";
 
 export interface PythonExecutorOptions {
-  /** Warm sandboxes kept ready, each with pyodide loaded (default 2). */
+  /** Sandboxed zygotes alive at once, i.e. tasks running at once (default 2). */
   poolSize?: number;
-  /** Tasks running at once (default: poolSize). */
-  maxRunning?: number;
-  /** Sandbox limits. memoryBytes defaults to the platform's DEFAULT_LIMITS.memoryBytes. */
+  /** Warm zygotes not yet bound to a function (default 1). */
+  spare?: number;
+  /** Tasks one zygote serves before it is replaced (default 1000). */
+  maxJobsPerWorker?: number;
+  /** Sandbox limits; memoryBytes (the task's memory) defaults to DEFAULT_LIMITS.memoryBytes. */
   limits?: Partial<SandboxLimits>;
-  /**
-   * Start sandboxes from a pyodide memory snapshot taken once at start() (in a sandbox of its
-   * own) instead of booting the interpreter each time: ~7x faster refills. Default true; falls
-   * back to a plain boot, with the reason in `snapshotError`, if the snapshot cannot be made.
-   */
-  snapshot?: boolean;
-  /** Deadline for a sandbox to load pyodide (default 60 s). */
+  /** Modules every zygote imports once, before forking (default: numpy). */
+  preload?: string[];
+  /** CPython binary (default /usr/bin/python3, Debian's, with python3-numpy beside it). */
+  pythonPath?: string;
+  /** Deadline for a zygote to start (default 30 s). */
   startTimeoutMs?: number;
-  /** Total bytes a task may write across its outputs (default 64 MiB), enforced by the host. */
-  maxOutputBytes?: number;
 }
 
-const WORKER = join(dirname(fileURLToPath(import.meta.url)), "worker", "python-worker.js");
-const PYODIDE_FILES = [
-  "pyodide.mjs",
-  "pyodide.asm.mjs",
-  "pyodide.asm.wasm",
-  "python_stdlib.zip",
-  "pyodide-lock.json",
-];
-
-function pyodideDir(): string {
-  return dirname(fileURLToPath(import.meta.resolve("pyodide")));
-}
-
+const ZYGOTE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "zygote");
+export const DEFAULT_PYTHON = "/usr/bin/python3";
 /**
- * The largest JSON part of an honest reply: the result (at most MAX_RESULT_BYTES, each byte at
- * worst six when JSON-escaped) and the names of the outputs written, with room for the framing.
+ * What the sandbox binds read-only besides the interpreter (bound by @cloister/sandbox with the
+ * libraries `ldd` lists): its standard library, Debian's Python packages (numpy, scipy, pandas),
+ * the shared-library directory their extensions link against (the BLAS is an alternatives
+ * symlink, found through ld.so.cache), and time-zone data for pandas. No shell or other program,
+ * no other /etc file, no home, repository or data directory.
  */
-function replyHeaderLimit(outputNames: string[]): number {
-  const names = outputNames.reduce((n, name) => n + Buffer.byteLength(name, "utf8") + 32, 0);
-  return 6 * (MAX_RESULT_BYTES + names) + 4096;
+function systemPaths(python: string): string[] {
+  const real = realpathSync(python);
+  const version = /python(3\.\d+)$/.exec(real)?.[1];
+  const paths = [
+    ...(version ? [`/usr/lib/python${version}`] : []),
+    "/usr/lib/python3/dist-packages",
+    "/etc/ld.so.cache",
+    "/etc/alternatives",
+    "/usr/share/zoneinfo",
+  ];
+  // The multiarch library directory, under both names Debian's linker cache uses.
+  for (const dir of ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]) {
+    if (!existsSync(dir)) continue;
+    paths.push(dir);
+    const short = dir.replace(/^\/usr/, "");
+    if (existsSync(short) && realpathSync(short) === realpathSync(dir)) paths.push(short);
+  }
+  return paths.filter((p) => existsSync(p));
+}
+/** Address space of the zygote itself (CPython with numpy and OpenBLAS), under RLIMIT_AS. */
+const ZYGOTE_RESERVE_BYTES = 1024 * 1024 * 1024;
+/** The sandbox is killed only if the task's own CPU limit and the zygote did not end it first. */
+const KILL_GRACE_MS = 1000;
+const MAX_LOG_LINES = 10_000;
+const SIGXCPU = 24;
+const SIGXFSZ = 25;
+/** Largest result (return value and outputs) a task may hand back, in bytes. */
+const MAX_CHILD_RESULT_BYTES = 128 * 1024 * 1024;
+
+/** What the zygote reports about the child that ran a task. */
+interface ZygoteStatus {
+  exit?: number;
+  signal?: number;
+  dirty?: string[];
+}
+
+/** What the child itself reports (untrusted: it ran the payload). */
+interface ChildReply {
+  value?: unknown;
+  error?: unknown;
+  memory?: unknown;
+  tooLong?: unknown;
+  outputs?: unknown;
 }
 
 /**
- * Runs Teaclave Python payloads (`entrypoint(argv)`) with pyodide inside @cloister/sandbox.
- * Accepts (python, mesapy) — MesaPy dialect with the Python 2 compatibility shim — and
- * (python, python) — plain Python 3 semantics (files give `bytes`, no shim).
+ * Runs Teaclave Python payloads with Debian's CPython 3 (numpy, and scipy/pandas when installed)
+ * inside bubblewrap: a zygote per function imports numpy once and forks a fresh child per task,
+ * which is discarded after the task (docs/isolation.md). Accepts (python, mesapy) — MesaPy
+ * payloads, with the Python 2 shim and `_numpypy` — and (python, python) — plain Python 3.
  */
 export class PythonExecutor implements Executor {
   readonly accepts = [
     ["python", "mesapy"],
     ["python", "python"],
   ] as const;
-  /** Why the snapshot could not be used, when start() fell back to a plain boot. */
-  snapshotError: Error | undefined;
-  private readonly closing = new AbortController();
-  private pendingPool: SandboxPool | undefined;
-  private pool: SandboxPool | null = null;
-  private starting: Promise<SandboxPool> | null = null;
-  private closed = false;
-  private readonly limits: Partial<SandboxLimits>;
-  private readonly indexURL = pyodideDir();
+  private readonly pool: RecyclingSandboxPool | null;
+  private readonly unavailable: Error | null = null;
+  private readonly memoryBytes: number;
 
-  constructor(private readonly options: PythonExecutorOptions = {}) {
-    this.limits = { memoryBytes: DEFAULT_LIMITS.memoryBytes, ...options.limits };
+  constructor(options: PythonExecutorOptions = {}) {
+    this.memoryBytes = options.limits?.memoryBytes ?? DEFAULT_LIMITS.memoryBytes;
+    const python = options.pythonPath ?? DEFAULT_PYTHON;
+    let pool: RecyclingSandboxPool | null = null;
+    try {
+      pool = new RecyclingSandboxPool({
+        program: { path: python, args: ["-E", "-s", "-S", "-B", join(ZYGOTE_DIR, "zygote.py")] },
+        maxWorkers: options.poolSize ?? 2,
+        spare: options.spare ?? 1,
+        ...(options.maxJobsPerWorker ? { maxJobsPerWorker: options.maxJobsPerWorker } : {}),
+        limits: {
+          ...options.limits,
+          memoryBytes: this.memoryBytes,
+          runtimeReserveBytes: ZYGOTE_RESERVE_BYTES,
+        },
+        readOnlyPaths: [ZYGOTE_DIR, ...systemPaths(python)],
+        workerOptions: { preload: options.preload ?? ["numpy"] },
+        startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      });
+    } catch (e) {
+      // e.g. no /usr/bin/python3: tasks then fail with a clear reason instead of the node failing.
+      this.unavailable = e instanceof Error ? e : new Error(String(e));
+    }
+    this.pool = pool;
   }
 
-  /** Loads pyodide into the warm pool (and takes the snapshot first). `execute` calls it. */
+  /** Starts the spare zygote (numpy imported). Throws SandboxUnavailableError. */
   async start(): Promise<void> {
-    await this.ensurePool();
+    if (!this.pool) throw this.unavailable;
+    await this.pool.start();
+  }
+
+  stats(): RecyclingPoolStats | undefined {
+    return this.pool?.stats();
   }
 
   async execute(request: ExecutionRequest): Promise<string> {
@@ -103,7 +149,9 @@ export class PythonExecutor implements Executor {
     if (pair !== "python/mesapy" && pair !== "python/python") {
       throw new TaskFailure(`function not available: (${request.executorType}, ${request.executor})`);
     }
+    if (!this.pool) throw new TaskFailure(UNAVAILABLE_REASON, { cause: this.unavailable });
     request.signal.throwIfAborted();
+    const mesapy = request.executor === "mesapy";
     const { runtime } = request;
     const inputNames = runtime.inputNames();
     const outputNames = runtime.outputNames();
@@ -117,157 +165,102 @@ export class PythonExecutor implements Executor {
         }
       }),
     );
-    const data: PythonJobData = {
-      dialect: request.executor === "mesapy" ? "mesapy" : "python",
+    const data = {
+      dialect: mesapy ? "mesapy" : "python",
       argv: argvOf(request),
       inputs: inputNames,
       outputs: outputNames,
+      limits: {
+        memoryBytes: Math.min(request.limits.memoryBytes, this.memoryBytes),
+        cpuSeconds: Math.ceil(request.limits.timeoutMs / 1000),
+        resultBytes: MAX_CHILD_RESULT_BYTES,
+      },
     };
+    const key = request.functionId
+      ? `function:${request.functionId}`
+      : `payload:${createHash("sha256").update(request.payload).digest("hex")}`;
 
-    let pool: SandboxPool;
+    let result: SandboxResult;
     try {
-      pool = await this.ensurePool();
-    } catch (e) {
-      throw new TaskFailure(UNAVAILABLE_REASON, { cause: e });
-    }
-    let result: Awaited<ReturnType<SandboxPool["run"]>>;
-    try {
-      result = await pool.run(
+      result = await this.pool.run(
+        key,
         { data, blobs },
         {
           signal: request.signal,
-          timeoutMs: request.limits.timeoutMs,
-          // The reply comes from inside the sandbox, where a payload that escaped Pyodide can
-          // write its own frame: the host bounds it before reading it.
-          replyLimits: {
-            maxHeaderBytes: replyHeaderLimit(outputNames),
-            maxBlobBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+          timeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,
+          // The zygote's own status is small; the task's result (a blob) is bounded by its
+          // RLIMIT_FSIZE in the child and again here, before it is read.
+          replyLimits: { maxHeaderBytes: 64 * 1024, maxBlobBytes: MAX_CHILD_RESULT_BYTES },
+          // The task's process is gone either way; the zygote goes too when the task crashed or
+          // left anything behind outside its process.
+          keep: (r) => {
+            const s = r.data as ZygoteStatus | null;
+            return s?.exit === 0 && s.signal === undefined && !s.dirty;
           },
         },
       );
     } catch (e) {
-      if (e instanceof SandboxAbortedError) throw new TaskFailure(CANCELED_REASON, { cause: e });
-      if (e instanceof SandboxReplyTooLargeError) {
-        throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${e.message}`, { cause: e });
-      }
-      if (e instanceof SandboxTimeoutError) throw new TaskFailure(TIMEOUT_REASON, { cause: e });
-      // The payload itself ended the interpreter: it exhausted memory or CPU, exited the
-      // process, or broke out into JavaScript and misbehaved. MesaPy reports user errors as a
-      // result, not a failure.
-      if (
-        e instanceof SandboxJobError ||
-        e instanceof SandboxCrashedError ||
-        e instanceof SandboxProtocolError
-      ) {
-        return MESAPY_EXEC_ERROR;
-      }
-      if (e instanceof SandboxClosedError) throw new TaskFailure(UNAVAILABLE_REASON, { cause: e });
+      const kind = (e as Partial<SandboxError>)?.kind;
+      if (kind === "aborted") throw new TaskFailure(CANCELED_REASON, { cause: e });
+      if (kind === "timeout") throw new TaskFailure(TIMEOUT_REASON, { cause: e });
+      if (kind === "oversized")
+        throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${(e as Error).message}`, { cause: e });
       throw new TaskFailure(UNAVAILABLE_REASON, { cause: e });
     }
-    const reply = result.data as { value?: unknown; outputs?: unknown };
-    if (typeof reply?.value !== "string" || !Array.isArray(reply.outputs)) return MESAPY_EXEC_ERROR;
-    // The shim enforces the legacy buffer inside; a forged reply meets the same rule here.
-    if (Buffer.byteLength(reply.value, "utf8") > Math.min(MAX_RESULT_BYTES, request.limits.maxReturnBytes)) {
-      return MESAPY_ERROR_BUFFER_TOO_SHORT;
-    }
+    for (const line of `${result.stdout}${result.stderr}`.split("\n").slice(0, MAX_LOG_LINES))
+      if (line) runtime.log(line);
+
+    const fail = (reason: string): never => {
+      throw new TaskFailure(reason, mesapy ? { legacyReturnValue: MESAPY_EXEC_ERROR } : {});
+    };
+    const status = (result.data ?? {}) as ZygoteStatus;
+    if (status.signal === SIGXCPU) throw new TaskFailure(TIMEOUT_REASON);
+    if (status.signal === SIGXFSZ)
+      fail(`output limit exceeded: the task's outputs may hold at most ${MAX_CHILD_RESULT_BYTES} bytes`);
+    if (status.signal !== undefined) fail(`execution crashed (signal ${Number(status.signal)})`);
+    const child = parseChild(result.blobs.get("child"));
+    if (!child) fail(`execution crashed (the function ended its process, exit ${Number(status.exit)})`);
+    const { reply, blobs: outBlobs } = child!;
+
     const declared = new Set(outputNames);
-    for (const [k, name] of (reply.outputs as unknown[]).entries()) {
-      const bytes = result.blobs.get(`o${k}`);
-      // The reply comes from inside the sandbox: only declared outputs are accepted.
+    const written = Array.isArray(reply.outputs) ? reply.outputs : [];
+    for (const [k, name] of written.entries()) {
+      const bytes = outBlobs.get(`o${k}`);
+      // The reply comes from the payload's process: only declared outputs are accepted.
       if (typeof name !== "string" || !declared.has(name) || !bytes) continue;
       await runtime.writeOutput(name, bytes);
     }
-    for (const line of `${result.stdout}${result.stderr}`.split("\n")) if (line) runtime.log(line);
-    return reply.value;
-  }
-
-  /** Pool counters (warm, starting, running, …), undefined before start(). */
-  stats(): SandboxPoolStats | undefined {
-    return this.pool?.stats();
+    if (reply.memory) fail(MEMORY_REASON);
+    if (reply.tooLong) {
+      throw new TaskFailure(
+        `${mesapy ? MESAPY_ERROR_BUFFER_TOO_SHORT : PYTHON_EXEC_ERROR}: the result is longer than 20480 bytes`,
+        mesapy ? { legacyReturnValue: MESAPY_ERROR_BUFFER_TOO_SHORT } : {},
+      );
+    }
+    if (typeof reply.error === "string") {
+      fail(`${mesapy ? MESAPY_EXEC_ERROR : PYTHON_EXEC_ERROR}: ${reply.error.slice(0, 1100)}`);
+    }
+    if (typeof reply.value !== "string") fail("execution failed: the function returned no result");
+    if (Buffer.byteLength(reply.value as string) > request.limits.maxReturnBytes)
+      throw new TaskFailure("return value limit exceeded");
+    return reply.value as string;
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    // Stop a start that is still under way (snapshot or warm fill) instead of waiting for it.
-    this.closing.abort();
-    await this.pendingPool?.close();
-    const pool = this.pool ?? (await this.starting?.catch(() => null));
-    await pool?.close();
+    await this.pool?.close();
   }
+}
 
-  private ensurePool(): Promise<SandboxPool> {
-    if (this.closed) return Promise.reject(new SandboxClosedError());
-    if (this.pool) return Promise.resolve(this.pool);
-    if (!this.starting) {
-      this.starting = this.createPool().then(
-        (pool) => {
-          this.pool = pool;
-          return pool;
-        },
-        (e: unknown) => {
-          this.starting = null; // a later task may retry
-          throw e;
-        },
-      );
-    }
-    return this.starting;
-  }
-
-  private async createPool(): Promise<SandboxPool> {
-    let snapshot: Uint8Array | undefined;
-    if (this.options.snapshot ?? true) {
-      try {
-        snapshot = await this.makeSnapshot();
-      } catch (e) {
-        this.snapshotError = e instanceof Error ? e : new Error(String(e));
-      }
-    }
-    if (this.closed) throw new SandboxClosedError();
-    const pool = new SandboxPool({
-      ...this.poolOptions({ indexURL: this.indexURL }),
-      size: this.options.poolSize ?? 2,
-      ...(this.options.maxRunning ? { maxRunning: this.options.maxRunning } : {}),
-      ...(snapshot ? { initBlobs: new Map([["snapshot", snapshot]]) } : {}),
-    });
-    this.pendingPool = pool;
-    try {
-      await pool.start();
-    } catch (e) {
-      await pool.close();
-      throw e;
-    } finally {
-      this.pendingPool = undefined;
-    }
-    if (this.closed) {
-      await pool.close();
-      throw new SandboxClosedError();
-    }
-    return pool;
-  }
-
-  /** Boots pyodide once in a sandbox of its own and returns its memory snapshot. */
-  private async makeSnapshot(): Promise<Uint8Array> {
-    const maker = new SandboxPool({
-      ...this.poolOptions({ indexURL: this.indexURL, makeSnapshot: true }),
-      size: 1,
-    });
-    try {
-      const r = await maker.run({}, { timeoutMs: 60_000, signal: this.closing.signal });
-      const snapshot = r.blobs.get("snapshot");
-      if (!snapshot || snapshot.length === 0) throw new Error("worker returned no snapshot");
-      return snapshot;
-    } finally {
-      await maker.close();
-    }
-  }
-
-  private poolOptions(workerOptions: PythonWorkerOptions) {
-    return {
-      workerScript: WORKER,
-      limits: this.limits,
-      readOnlyPaths: PYODIDE_FILES.map((f) => join(this.indexURL, f)),
-      workerOptions,
-      startTimeoutMs: this.options.startTimeoutMs ?? 60_000,
-    };
+function parseChild(bytes: Buffer | undefined): { reply: ChildReply; blobs: Map<string, Buffer> } | null {
+  if (!bytes || bytes.length < 8 || bytes.readUInt32BE(0) + 4 !== bytes.length) return null;
+  try {
+    const frames = decodeFrames(bytes, bytes.length);
+    const frame = frames.length === 1 ? frames[0] : undefined;
+    if (frame?.header.t !== "result") return null;
+    const reply = frame.header.data;
+    if (typeof reply !== "object" || reply === null) return null;
+    return { reply: reply as ChildReply, blobs: frame.blobs };
+  } catch {
+    return null;
   }
 }

@@ -1,12 +1,14 @@
 export { flattenArguments } from "@cloister/runtime";
+export { DEFAULT_PYTHON, PythonExecutor, type PythonExecutorOptions } from "./executor.js";
+export { PyodideExecutor, type PyodideExecutorOptions } from "./pyodide.js";
 export {
   CANCELED_REASON,
   MAX_RESULT_BYTES,
+  MEMORY_REASON,
   MESAPY_ERROR_BUFFER_TOO_SHORT,
   MESAPY_EXEC_ERROR,
-  PythonExecutor,
-  type PythonExecutorOptions,
+  PYTHON_EXEC_ERROR,
   REPLY_TOO_LARGE_REASON,
   TIMEOUT_REASON,
   UNAVAILABLE_REASON,
-} from "./executor.js";
+} from "./reasons.js";

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Executor } from "@cloister/runtime";
 import { DEFAULT_LIMITS, type FunctionArguments, MemoryTaskRuntime } from "@cloister/runtime";
-import type { PythonExecutor } from "../src/index.js";
 
 /** The shared Teaclave test vectors, found from the repository root. */
 export function fixture(...parts: string[]): string {
@@ -50,12 +50,15 @@ export interface CallOptions {
   executorType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The function the task runs (workers are kept per function). */
+  functionId?: string;
 }
 
-export async function call(executor: PythonExecutor, source: string, opts: CallOptions = {}) {
+export async function call(executor: Executor, source: string, opts: CallOptions = {}) {
   const runtime = new MemoryRuntime(opts.inputs, opts.outputs);
   const value = await executor.execute({
     taskId: "00000000-0000-0000-0000-000000000000",
+    ...(opts.functionId ? { functionId: opts.functionId } : {}),
     functionName: "test",
     payload: Buffer.from(source),
     executorType: opts.executorType ?? "python",

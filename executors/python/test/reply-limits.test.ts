@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { TaskFailure } from "@cloister/runtime";
-import { MESAPY_ERROR_BUFFER_TOO_SHORT, PythonExecutor, REPLY_TOO_LARGE_REASON } from "../src/index.js";
+import { MESAPY_ERROR_BUFFER_TOO_SHORT, PyodideExecutor, REPLY_TOO_LARGE_REASON } from "../src/index.js";
 import { call } from "./helpers.js";
 
 const MiB = 1024 * 1024;
@@ -37,8 +37,8 @@ function forging(valueBytes: number, outputBytes: number): string {
   ].join("\n");
 }
 
-describe("PythonExecutor: host-side reply limits", () => {
-  const executor = new PythonExecutor({ poolSize: 1, maxOutputBytes: 4 * MiB });
+describe("PyodideExecutor: host-side reply limits", () => {
+  const executor = new PyodideExecutor({ poolSize: 1, maxOutputBytes: 4 * MiB });
   before(() => executor.start());
   after(() => executor.close());
 

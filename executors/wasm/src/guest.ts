@@ -22,10 +22,38 @@ export interface WasmGuestRequest {
   limits: GuestLimits;
 }
 
-/** What came out of one run: a return value and outputs, or a failure reason. */
+/**
+ * What came out of one run: a return value and outputs, or a failure reason. `trapped` marks a
+ * WebAssembly trap, whose legacy result is the exception text as a return value.
+ */
 export type GuestResult =
-  | { ok: true; returnValue: string; outputs: Map<string, Uint8Array>; logs: string[] }
-  | { ok: false; reason: string };
+  | {
+      ok: true;
+      returnValue: string;
+      outputs: Map<string, Uint8Array>;
+      logs: string[];
+      trapped?: boolean;
+      /** Size the instance's linear memory reached. */
+      memoryBytes?: number;
+    }
+  | { ok: false; reason: string; logs?: string[] };
+
+/** A validated module compiled for one memory cap; immutable, so it may serve many instances. */
+export interface CompiledWasm {
+  prepared: ReturnType<typeof prepareModule>;
+  module: WebAssembly.Module;
+}
+
+/** Checks and compiles a payload; a string is the failure reason of a module we refuse. */
+export function compileWasm(payload: Uint8Array, maxMemoryPages: number): CompiledWasm | string {
+  try {
+    const prepared = prepareModule(payload, maxMemoryPages);
+    return { prepared, module: new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>) };
+  } catch (e) {
+    if (e instanceof WasmModuleError) return e.message;
+    return `Invalid WebAssembly module: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
 
 export const MEMORY_LIMIT_EXCEEDED = "memory limit exceeded";
 
@@ -53,16 +81,15 @@ function trapText(e: unknown): string | null {
   return null;
 }
 
-export function runWasmGuest(req: WasmGuestRequest): GuestResult {
-  let prepared: ReturnType<typeof prepareModule>;
-  let module: WebAssembly.Module;
-  try {
-    prepared = prepareModule(req.payload, req.limits.maxMemoryPages);
-    module = new WebAssembly.Module(prepared.bytes as Uint8Array<ArrayBuffer>);
-  } catch (e) {
-    if (e instanceof WasmModuleError) return { ok: false, reason: e.message };
-    return { ok: false, reason: `Invalid WebAssembly module: ${e instanceof Error ? e.message : String(e)}` };
-  }
+/**
+ * Runs one task: a fresh instance (fresh linear memory, globals and tables) of the module, so
+ * nothing of an earlier task survives in it. `compiled` is the module compiled earlier for the
+ * same payload and memory cap (a cache hit); without it the payload is compiled here.
+ */
+export function runWasmGuest(req: WasmGuestRequest, compiled?: CompiledWasm): GuestResult {
+  const built = compiled ?? compileWasm(req.payload, req.limits.maxMemoryPages);
+  if (typeof built === "string") return { ok: false, reason: built };
+  const { prepared, module } = built;
 
   const files = new TaskFiles(req.inputs, req.outputNames, req.limits.maxOutputBytes);
   let memory: WebAssembly.Memory | null = null;
@@ -99,6 +126,7 @@ export function runWasmGuest(req: WasmGuestRequest): GuestResult {
   };
 
   let returnValue: string;
+  let trapped = false;
   try {
     const instance = new WebAssembly.Instance(module, { env });
     memory = instance.exports.memory as WebAssembly.Memory;
@@ -122,9 +150,17 @@ export function runWasmGuest(req: WasmGuestRequest): GuestResult {
       return { ok: false, reason: MEMORY_LIMIT_EXCEEDED };
     }
     returnValue = text;
+    trapped = true;
   }
   if (files.limitExceeded) return { ok: false, reason: files.limitExceeded.message };
-  return { ok: true, returnValue, outputs: files.outputs(), logs: [] };
+  return {
+    ok: true,
+    returnValue,
+    outputs: files.outputs(),
+    logs: [],
+    memoryBytes: memory?.buffer.byteLength ?? 0,
+    ...(trapped ? { trapped } : {}),
+  };
 }
 
 /**

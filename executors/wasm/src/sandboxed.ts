@@ -4,9 +4,10 @@
  * reasons, and check everything that comes back (it is produced by untrusted code) before it
  * reaches the task's outputs.
  */
+import { createHash } from "node:crypto";
 import type { ExecutionRequest } from "@cloister/runtime";
 import { TaskFailure } from "@cloister/runtime";
-import type { SandboxError, SandboxPool, SandboxResult } from "@cloister/sandbox";
+import type { RecyclingSandboxPool, SandboxError, SandboxResult } from "@cloister/sandbox";
 
 export const TIME_LIMIT_EXCEEDED = "time limit exceeded";
 export const MEMORY_LIMIT = "memory limit exceeded";
@@ -26,17 +27,33 @@ const MAX_LOG_LINES = 10_000;
 
 /** The JSON part of a worker's reply. */
 export type GuestReplyData =
-  | { ok: true; returnValue: string; logs?: string[] }
+  | { ok: true; returnValue: string; logs?: string[]; trapped?: boolean }
   | { ok: false; reason: string; logs?: string[] };
 
 export interface GuestJobData<L> {
   argv: string[];
   outputNames: string[];
   limits: L;
+  /** SHA-256 of the payload (hex): the worker's cache key for what it compiled from it. */
+  payloadDigest: string;
 }
 
+/** Prefix of the failure reason of a WebAssembly trap (its legacy result is the text alone). */
+export const WASM_TRAP = "WASM_TRAP";
+
+/**
+ * The recyclable worker a task may use: workers are never shared between functions (one function,
+ * one owner). Without a function id (direct use of the executor) the payload digest stands in.
+ */
+export function workerKey(request: ExecutionRequest, digest: string): string {
+  return request.functionId ? `function:${request.functionId}` : `payload:${digest}`;
+}
+
+export const payloadDigest = (payload: Uint8Array): string =>
+  createHash("sha256").update(payload).digest("hex");
+
 export interface RunGuestOptions<L> {
-  pool: SandboxPool;
+  pool: RecyclingSandboxPool;
   request: ExecutionRequest;
   argv: string[];
   guestLimits: L;
@@ -65,14 +82,33 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
   for (const name of runtime.inputNames()) blobs.set(INPUT_PREFIX + name, await runtime.readInput(name));
   if (request.signal.aborted) throw new TaskFailure(TASK_CANCELED);
 
-  const data: GuestJobData<L> = { argv: opts.argv, outputNames, limits: opts.guestLimits };
+  const digest = payloadDigest(request.payload);
+  const data: GuestJobData<L> = {
+    argv: opts.argv,
+    outputNames,
+    limits: opts.guestLimits,
+    payloadDigest: digest,
+  };
   let result: SandboxResult;
   try {
     result = await pool.run(
+      workerKey(request, digest),
       { data, blobs },
       {
         signal: request.signal,
         timeoutMs: opts.sandboxTimeoutMs ?? request.limits.timeoutMs,
+        // A worker whose task failed, trapped or hit a limit is replaced, never reused.
+        // So is one whose reply the host refuses below (a forged or oversized result).
+        keep: (r) => {
+          const d = r.data as Partial<Record<string, unknown>> | null;
+          if (d?.ok !== true || d.trapped === true || d.recycle === true) return false;
+          try {
+            accepted(r, request, outputNames, opts.maxOutputBytes);
+            return true;
+          } catch {
+            return false;
+          }
+        },
         // Checked from the reply's length fields before it is read: whatever the guest claims.
         replyLimits: {
           maxHeaderBytes: replyHeaderLimit(request.limits.maxReturnBytes, opts.maxLogBytes ?? 0),
@@ -87,10 +123,26 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
   const reply = parseReply(result.data);
   for (const line of reply.logs?.slice(0, MAX_LOG_LINES) ?? []) runtime.log(line);
   if (!reply.ok) throw new TaskFailure(reply.reason);
+  const outputs = accepted(result, request, outputNames, opts.maxOutputBytes);
+  for (const [name, value] of outputs) await runtime.writeOutput(name, value);
+  if (reply.trapped) {
+    // A failure for Cloister's clients; Teaclave clients keep WAMR's text as the return value.
+    throw new TaskFailure(`${WASM_TRAP}: ${reply.returnValue}`, { legacyReturnValue: reply.returnValue });
+  }
+  return reply.returnValue;
+}
 
+/** The outputs of a successful reply, once its return value and outputs pass the host's limits. */
+function accepted(
+  result: SandboxResult,
+  request: ExecutionRequest,
+  outputNames: string[],
+  maxOutputBytes: number,
+): Array<[string, Buffer]> {
+  const reply = parseReply(result.data);
+  if (!reply.ok) throw new TaskFailure(reply.reason);
   const returnBytes = Buffer.byteLength(reply.returnValue, "utf8");
   if (returnBytes > request.limits.maxReturnBytes) throw new TaskFailure(RETURN_LIMIT_EXCEEDED);
-
   const outputs: Array<[string, Buffer]> = [];
   let total = 0;
   for (const [key, value] of result.blobs) {
@@ -99,13 +151,12 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
     total += value.length;
     outputs.push([name, value]);
   }
-  if (total > opts.maxOutputBytes) {
+  if (total > maxOutputBytes) {
     throw new TaskFailure(
-      `output limit exceeded: the task's outputs may hold at most ${opts.maxOutputBytes} bytes`,
+      `output limit exceeded: the task's outputs may hold at most ${maxOutputBytes} bytes`,
     );
   }
-  for (const [name, value] of outputs) await runtime.writeOutput(name, value);
-  return reply.returnValue;
+  return outputs;
 }
 
 function invalidReply(): TaskFailure {
@@ -119,7 +170,14 @@ function parseReply(data: unknown): GuestReplyData {
   if (logs !== undefined && !(Array.isArray(logs) && logs.every((l) => typeof l === "string")))
     throw invalidReply();
   if (d.ok === true && typeof d.returnValue === "string") {
-    return { ok: true, returnValue: d.returnValue, logs: logs as string[] | undefined };
+    if (d.trapped !== undefined && typeof d.trapped !== "boolean") throw invalidReply();
+    if (d.trapped === true && Buffer.byteLength(d.returnValue) > MAX_REASON_CHARS) throw invalidReply();
+    return {
+      ok: true,
+      returnValue: d.returnValue,
+      logs: logs as string[] | undefined,
+      trapped: d.trapped === true,
+    };
   }
   if (
     d.ok === false &&

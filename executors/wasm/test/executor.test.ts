@@ -68,11 +68,34 @@ describe("WasmExecutor (sandboxed)", () => {
     assert.equal(runtime.outputs.get("output_result")?.toString().split("\n").filter(Boolean).length, count);
   });
 
-  it("returns a trap as the legacy return value", async () => {
-    assert.equal(
-      await executor.execute(request(probes, { args: { mode: "trap" } })),
-      "Exception: unreachable",
-    );
+  it("fails a trap, keeping WAMR's text as the legacy return value", async () => {
+    const e = await executor.execute(request(probes, { args: { mode: "trap" } })).catch((x: unknown) => x);
+    assert.ok(e instanceof TaskFailure);
+    assert.equal(e.message, "WASM_TRAP: Exception: unreachable");
+    assert.equal(e.legacyReturnValue, "Exception: unreachable");
+  });
+
+  it("gives every task a fresh instance in a reused worker, per function", async () => {
+    const count = (functionId: string) =>
+      executor.execute(request(probes, { args: { mode: "count" }, functionId }));
+    assert.equal(await count("fn-a"), "42");
+    const started = executor.stats().started;
+    // Same worker (nothing new started), yet the static counter starts from its initial value.
+    assert.equal(await count("fn-a"), "42");
+    assert.equal(await count("fn-a"), "42");
+    assert.equal(executor.stats().started, started);
+    // Another function never gets that worker.
+    assert.equal(await count("fn-b"), "42");
+    assert.ok(executor.stats().started > started);
+  });
+
+  it("replaces a worker after a trap", async () => {
+    const fn = "fn-trap";
+    assert.equal(await executor.execute(request(probes, { args: { mode: "count" }, functionId: fn })), "42");
+    const recycled = executor.stats().recycled;
+    await assert.rejects(executor.execute(request(probes, { args: { mode: "trap" }, functionId: fn })));
+    assert.equal(executor.stats().recycled, recycled + 1);
+    assert.equal(await executor.execute(request(probes, { args: { mode: "count" }, functionId: fn })), "42");
   });
 
   it("kills a runaway loop at the deadline and keeps serving", async () => {

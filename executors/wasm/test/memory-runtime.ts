@@ -19,10 +19,12 @@ export function request(
     signal?: AbortSignal;
     executorType?: string;
     executor?: string;
+    functionId?: string;
   } = {},
 ): ExecutionRequest {
   return {
     taskId: "task-1",
+    ...(opts.functionId ? { functionId: opts.functionId } : {}),
     functionName: "f",
     payload: Buffer.from(payload),
     executorType: opts.executorType ?? "wamr",

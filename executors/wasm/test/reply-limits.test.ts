@@ -5,16 +5,16 @@ import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_LIMITS, MemoryTaskRuntime, TaskFailure } from "@cloister/runtime";
-import { SandboxPool } from "@cloister/sandbox";
+import { RecyclingSandboxPool } from "@cloister/sandbox";
 import { REPLY_TOO_LARGE, RETURN_LIMIT_EXCEEDED, runSandboxedGuest } from "../src/sandboxed.js";
 
 const MiB = 1024 * 1024;
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "forging-worker.js");
 
 describe("reply limits of the wasm/javascript host", () => {
-  let pool: SandboxPool;
+  let pool: RecyclingSandboxPool;
   before(async () => {
-    pool = new SandboxPool({ workerScript, size: 1 });
+    pool = new RecyclingSandboxPool({ workerScript, maxWorkers: 1, spare: 1 });
     await pool.start();
   });
   after(() => pool.close());

@@ -103,6 +103,8 @@ export function taskView(t: frontend.GetTaskResponse) {
             return_value: Buffer.from(ok.returnValue).toString("utf8"),
             tags_map: Object.fromEntries(Object.entries(ok.tagsMap).map(([k, v]) => [k, hexOf(v)])),
             log: ok.log,
+            // The function failed; `return_value` is only what legacy clients are shown.
+            ...(ok.cloisterFailure ? { failure: ok.cloisterFailure } : {}),
           },
         }
       : err
@@ -125,7 +127,7 @@ export function formatTask(t: ReturnType<typeof taskView>): string {
       ([name, uids]) => `${name} (owners ${uids.join(", ")}) ← ${assigned[name] ?? "not assigned"}`,
     );
   const lines = [
-    `${t.task_id}: ${t.status}`,
+    `${t.task_id}: ${t.status}${t.result?.ok?.failure ? " (function failed)" : ""}`,
     `  function      ${t.function_id} (owner ${t.function_owner})`,
     `  creator       ${t.creator}`,
     `  arguments     ${JSON.stringify(t.function_arguments)}`,
@@ -139,6 +141,7 @@ export function formatTask(t: ReturnType<typeof taskView>): string {
     for (const [name, tag] of Object.entries(t.result.ok.tags_map))
       lines.push(`  output tag    ${name} ${tag}`);
     for (const l of t.result.ok.log) lines.push(`  log           ${l}`);
+    if (t.result.ok.failure) lines.push(`  failure       ${t.result.ok.failure}`);
   } else if (t.result?.err) {
     lines.push(`  failure       ${t.result.err.reason}`);
   } else {

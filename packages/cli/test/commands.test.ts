@@ -87,7 +87,7 @@ describe("discovery", () => {
     const r = await cli(["completion", "bash"]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /complete -F _cloister cloister/);
-    assert.match(r.stdout, /"task"\) subs="create get assign approve invoke cancel result"/);
+    assert.match(r.stdout, /"task"\) subs="create get assign approve invoke cancel result\b[^"]*"/);
     assert.match(r.stdout, /"context"\) subs="list use current delete"/);
     execFileSync("bash", ["-n"], { input: r.stdout });
     // Completing `cloister ta` → task; `cloister task cr` → create.

@@ -192,12 +192,12 @@ export const configSchema = z
          * refuses to start.
          */
         executors: z
-          .array(z.enum(["builtin", "wamr", "javascript", "python"]))
+          .array(z.enum(["builtin", "wamr", "javascript", "python", "libos"]))
           .nonempty()
-          .default(["builtin", "wamr", "javascript", "python"]),
+          .default(["builtin", "wamr", "javascript", "python", "libos"]),
         /** Refuse to start rather than run without a listed executor (e.g. in production). */
         require_all_executors: z.boolean().default(false),
-        /** Warm sandboxes kept ready per sandboxed executor. */
+        /** Warm sandboxed workers kept ready (not yet bound to a function) per sandboxed executor. */
         sandbox_pool_size: z.number().int().min(1).max(64).default(1),
         /**
          * Host uids for this node's sandboxes (`{ first, count }`, outside 0x70000000–0x70ffffff).
@@ -218,6 +218,24 @@ export const configSchema = z
           .optional(),
         /** Largest input or output file, in MiB. */
         max_file_mb: z.number().int().min(1).max(65_536).default(1024),
+        /** The LibOS executor (`executor_type = "libos"`): unmodified programs in attested instances. */
+        libos: z
+          .object({
+            /** Sandbox of every instance; a node whose backend cannot run refuses to start. */
+            backend: z.enum(["gvisor", "bwrap", "gramine-direct", "gramine-sgx"]).default("gvisor"),
+            /** Runtime images offered; each must be listed in the auditor-signed runtime_info.toml. */
+            runtimes: z
+              .array(z.enum(["static", "python3", "java"]))
+              .nonempty()
+              .default(["static", "python3", "java"]),
+            /** Warm, attested, single-use instances kept per runtime. */
+            pool_size: z.number().int().min(0).max(64).default(1),
+            /** Built runtime images (content-addressed, shared by nodes); default ~/.cache/cloister/libos-images. */
+            image_cache: z.string().default(""),
+            /** gVisor platform (`ptrace`, `systrap`, `kvm`); default: runsc's own. */
+            gvisor_platform: z.string().default(""),
+          })
+          .prefault({}),
       })
       .prefault({}),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

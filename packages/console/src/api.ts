@@ -2,7 +2,7 @@
 // session's attested SDK client. Platform errors pass through with their gRPC code and text.
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { isCloisterError, type Logger } from "@cloister/core";
 import {
   decryptBuffer,
@@ -13,7 +13,13 @@ import {
   generateFileCryptoInfo,
   toWireFileCryptoInfo,
 } from "@cloister/crypto";
-import { type CloisterClient, resolveTaskExecutor } from "@cloister/sdk";
+import {
+  type CloisterClient,
+  resolveTaskExecutor,
+  runtimeTrustFromDataDir,
+  type TaskEvidence,
+  verifyTaskEvidence,
+} from "@cloister/sdk";
 import { ConsoleError } from "./errors.js";
 import { newExchangePath, writeExchangeFile } from "./exchange.js";
 import { readJson, sendJson } from "./http.js";
@@ -295,7 +301,10 @@ const routes: Array<[string, RegExp, Handler]> = [
       const taskExecutor = (name: string) => {
         const e = resolveTaskExecutor(name);
         if (!e)
-          throw new ConsoleError("bad_request", "executor must be one of builtin, python, wamr, javascript");
+          throw new ConsoleError(
+            "bad_request",
+            "executor must be one of builtin, python, wamr, javascript, libos",
+          );
         return e;
       };
       const taskId = await platform(
@@ -343,6 +352,32 @@ const routes: Array<[string, RegExp, Handler]> = [
       else if (action === "invoke") await platform(client.invokeTask(t));
       else await platform(client.cancelTask(t));
       return summarizeTask(await platform(client.getTask(t)), user);
+    },
+  ],
+  [
+    "GET",
+    /^\/api\/tasks\/([^/]+)\/evidence$/,
+    async (ctx, s, _req, [taskId]) => {
+      const { client } = signedIn(s);
+      const t = id(taskId, "taskId");
+      const raw = await platform(client.taskEvidence(t));
+      if (!raw) throw new ConsoleError("not_found", "this task has no LibOS evidence");
+      let evidence: TaskEvidence;
+      try {
+        evidence = JSON.parse(raw.toString("utf8")) as TaskEvidence;
+      } catch {
+        throw new ConsoleError("platform", "the platform returned evidence that is not JSON");
+      }
+      const dataDir = ctx.options.trustFiles ? dirname(ctx.options.trustFiles.enclaveInfo) : undefined;
+      if (!dataDir)
+        return { taskId: t, verified: false, reason: "no runtime_info.toml to check against", evidence };
+      try {
+        // Checked here, against the auditor-signed runtime measurements, as `cloister task evidence` does.
+        const verified = verifyTaskEvidence(evidence, runtimeTrustFromDataDir(dataDir), { taskId: t });
+        return { taskId: t, verified: true, ...verified };
+      } catch (e) {
+        return { taskId: t, verified: false, reason: (e as Error).message.slice(0, 300) };
+      }
     },
   ],
   [

@@ -528,6 +528,7 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
   const [t, setT] = useState<Json | null>(null);
   const [assign, setAssign] = useState<Record<string, string>>({});
   const [plain, setPlain] = useState<Record<string, string>>({});
+  const [evidence, setEvidence] = useState<Json | null>(null);
   const [error, done, run] = useAction();
   useEffect(() => {
     void run(async () => setT(await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`)));
@@ -632,6 +633,36 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
             <p class="error" data-testid="failure">
               Failed: {t.result.reason}
             </p>
+          )}
+          <button
+            type="button"
+            onClick={() =>
+              void run(async () =>
+                setEvidence(await api("GET", `/api/tasks/${encodeURIComponent(taskId)}/evidence`)),
+              )
+            }
+          >
+            Show LibOS evidence
+          </button>
+          {evidence && (
+            <div data-testid="evidence">
+              <p>
+                Evidence: <strong>{evidence.verified ? "verified" : "NOT verified"}</strong>
+                {evidence.reason ? ` — ${evidence.reason}` : ""}
+              </p>
+              {evidence.verified && (
+                <ul>
+                  <li>
+                    runtime {evidence.runtime}, measurement <span class="mono">{evidence.measurement}</span>
+                    {evidence.simulated ? " (SIMULATED)" : ""}
+                  </li>
+                  <li>
+                    payload SHA-256 <span class="mono">{evidence.payloadSha256}</span>
+                  </li>
+                  <li>exit status {evidence.exit}</li>
+                </ul>
+              )}
+            </div>
           )}
           <h4>Outputs</h4>
           <ul>

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type CloisterConfig, SERVICE_NAMES } from "@cloister/config";
+import { prepareRuntimeInfo } from "@cloister/libos";
 import {
   type EnclaveIdentity,
   generateAuditorKey,
@@ -76,6 +77,24 @@ export async function preparePlatform(config: CloisterConfig): Promise<PreparedP
   if (changed || !existsSync(signaturePath)) {
     await writeFile(infoPath, text, { mode: 0o644 });
     await writeFile(signaturePath, signEnclaveInfo(text, privateKeyPem), { mode: 0o644 });
+  }
+  // The LibOS runtimes' measurements, endorsed by the same local auditor (runtime_info.toml).
+  if (config.execution.executors.includes("libos")) {
+    const { libos } = config.execution;
+    await prepareRuntimeInfo(
+      {
+        dataDir: config.data_dir,
+        backend: libos.backend,
+        runtimes: libos.runtimes,
+        imageCache: libos.image_cache,
+        gvisorPlatform: libos.gvisor_platform,
+      },
+      {
+        asRootCaPem: readFileSync(asRootCaPath(config), "utf8"),
+        mrSigner: await loadReleaseSigner(config.data_dir),
+      },
+      { name: LOCAL_AUDITOR, privateKeyPem },
+    );
   }
   return {
     asRootCa: asRootCaPath(config),

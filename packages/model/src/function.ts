@@ -3,24 +3,27 @@ import { bytesToJson, JsonNumber, type JsonValue, obj, parseJson, stringifyJson 
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
 
 /**
- * A function's executor type as registered on the wire. `javascript` is a Cloister extension
- * (sandboxed QuickJS); the others are Teaclave's.
+ * A function's executor type as registered on the wire. `javascript` (sandboxed QuickJS) and
+ * `libos` (unmodified programs in attested LibOS instances) are Cloister extensions; the others
+ * are Teaclave's.
  */
-export type ExecutorType = "builtin" | "python" | "wamr" | "javascript";
-/** A task's executor as chosen at CreateTask (`javascript` is a Cloister extension). */
-export type Executor = "mesapy" | "builtin" | "wamr" | "javascript";
+export type ExecutorType = "builtin" | "python" | "wamr" | "javascript" | "libos";
+/** A task's executor as chosen at CreateTask (`javascript` and `libos` are Cloister extensions). */
+export type Executor = "mesapy" | "builtin" | "wamr" | "javascript" | "libos";
 
 const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
   builtin: "Builtin",
   python: "Python",
   wamr: "WAMicroRuntime",
   javascript: "JavaScript",
+  libos: "LibOS",
 };
 const EXECUTOR_LEGACY: Record<Executor, string> = {
   mesapy: "MesaPy",
   builtin: "Builtin",
   wamr: "WAMicroRuntime",
   javascript: "JavaScript",
+  libos: "LibOS",
 };
 
 const reverse = <K extends string>(m: Record<K, string>, v: string, what: string): K => {
@@ -30,13 +33,13 @@ const reverse = <K extends string>(m: Record<K, string>, v: string, what: string
 
 /** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
 export function parseExecutorType(s: string): ExecutorType {
-  if (s === "builtin" || s === "python" || s === "wamr" || s === "javascript") return s;
+  if (s === "builtin" || s === "python" || s === "wamr" || s === "javascript" || s === "libos") return s;
   throw new CloisterError(Status.INTERNAL, `Invalid executor type: ${s}`);
 }
 
 /** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
 export function parseExecutor(s: string): Executor {
-  if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript") return s;
+  if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript" || s === "libos") return s;
   throw new CloisterError(Status.INTERNAL, `Unsupported executor: ${s}`);
 }
 

@@ -43,12 +43,17 @@ export const keys = {
   input: (uuid: string) => `input-${uuid}`,
   output: (uuid: string) => `output-${uuid}`,
   task: (uuid: string) => `task-${uuid}`,
+  /** Attestation evidence of a task's run (Cloister extension; not a Teaclave record). */
+  taskEvidence: (uuid: string) => `evidence-task-${uuid}`,
   /** Function lists of a user: `user-<uuid v5(DNS, user id)>`. */
   user: (userId: string) => `user-${uuidV5(userId)}`,
 } as const;
 
 /** Prefix shared by every function record key (for listing all functions). */
 export const FUNCTION_KEY_PREFIX = "function-";
+
+/** Largest task evidence kept (it holds certificates and quotes, never task data). */
+export const TASK_EVIDENCE_MAX_BYTES = 64 * 1024;
 
 /** Queue names in storage. */
 export const STAGED_TASK_QUEUE = "staged-task";

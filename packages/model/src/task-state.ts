@@ -281,6 +281,7 @@ export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOu
           returnValue: Buffer.from(result.returnValue),
           tagsMap: new Map(result.tagsMap),
           log: [...result.log],
+          ...(result.failure !== undefined ? { failure: result.failure } : {}),
         }
       : { kind: "Err", reason: result.reason };
   return { task: t, updatedOutputs };

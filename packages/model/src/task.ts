@@ -52,7 +52,17 @@ export const isEnded = (s: TaskStatus): boolean =>
 /** A task's result: not ready yet, the function's outputs, or a failure reason. */
 export type TaskResult =
   | { kind: "NotReady" }
-  | { kind: "Ok"; returnValue: Buffer; tagsMap: Map<string, Buffer>; log: string[] }
+  | {
+      kind: "Ok";
+      returnValue: Buffer;
+      tagsMap: Map<string, Buffer>;
+      log: string[];
+      /**
+       * The function failed, but the legacy executor reported that as this successful result
+       * (docs/decisions.md): Teaclave clients see the Ok result, Cloister's the failure.
+       */
+      failure?: string;
+    }
   | { kind: "Err"; reason: string };
 
 export const NOT_READY: TaskResult = { kind: "NotReady" };
@@ -101,6 +111,9 @@ export function taskResultToJsonValue(r: TaskResult): JsonValue {
             ["return_value", bytesToJson(r.returnValue)],
             ["tags_map", inner(r.tagsMap, (t) => obj([["tag", bytesToJson(t)]]))],
             ["log", [...r.log]],
+            ...(r.failure !== undefined
+              ? ([["cloister_failure", r.failure]] as Array<[string, JsonValue]>)
+              : []),
           ]),
         ],
       ]);
@@ -126,6 +139,7 @@ export function taskResultFromJsonValue(v: JsonValue | undefined): TaskResult {
         returnValue: bytes(ok.get("return_value"), "return_value"),
         tagsMap: tags,
         log: strings(ok.get("log"), "log"),
+        ...(ok.has("cloister_failure") ? { failure: str(ok, "cloister_failure") } : {}),
       };
     }
     const err = v.get("Err");
@@ -227,6 +241,7 @@ export function taskResultToProto(r: TaskResult): common.TaskResult {
           returnValue: Buffer.from(r.returnValue),
           tagsMap: Object.fromEntries(r.tagsMap),
           log: [...r.log],
+          ...(r.failure !== undefined ? { cloisterFailure: r.failure } : {}),
         },
       };
     case "Err":
@@ -242,6 +257,7 @@ export function taskResultFromProto(r: common.TaskResult): TaskResult {
       returnValue: Buffer.from(r.Ok.returnValue ?? []),
       tagsMap: new Map(Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
       log: [...(r.Ok.log ?? [])],
+      ...(r.Ok.cloisterFailure ? { failure: r.Ok.cloisterFailure } : {}),
     };
   if (r.Err) return { kind: "Err", reason: r.Err.reason ?? "" };
   return NOT_READY;

@@ -38,6 +38,11 @@ export const DEFAULT_LIMITS: ExecutionLimits = {
 /** Everything an executor needs to run one task's function. */
 export interface ExecutionRequest {
   taskId: string;
+  /**
+   * The function's id. Sandboxed executors keep recyclable workers per function (one function,
+   * one owner), so code of two owners never shares a worker process. Absent: the payload digest.
+   */
+  functionId?: string;
   /** Registered function name (selects the implementation for builtins). */
   functionName: string;
   /** Function code: Python source, a WebAssembly module, JavaScript source; ignored by builtins. */
@@ -57,6 +62,11 @@ export interface ExecutionRequest {
   limits: ExecutionLimits;
   /** Aborted when the task is cancelled; the executor must stop the function promptly. */
   signal: AbortSignal;
+  /**
+   * Keeps attestation evidence of this run with the task (the LibOS executor's commit and result
+   * signature), for its participants to verify. Optional: executors without evidence ignore it.
+   */
+  recordEvidence?(evidence: Buffer): void;
 }
 
 /** One kind of executor (builtin, wasm, python, javascript, libos). */
@@ -74,8 +84,17 @@ export interface Executor {
  * to every task participant, so it must never contain a secret.
  */
 export class TaskFailure extends Error {
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super(reason, options);
+  /**
+   * What the legacy (Teaclave) executor returned as a *successful* result for this failure, e.g.
+   * `MESAPY_EXEC_ERROR` or WAMR's `Exception: unreachable`. When set, Teaclave clients keep seeing
+   * that return value (and the outputs written before the failure are delivered), while the
+   * result also carries the failure reason for Cloister's clients (docs/decisions.md).
+   */
+  readonly legacyReturnValue: string | undefined;
+
+  constructor(reason: string, options?: { cause?: unknown; legacyReturnValue?: string }) {
+    super(reason, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "TaskFailure";
+    this.legacyReturnValue = options?.legacyReturnValue;
   }
 }

@@ -7,6 +7,14 @@ export {
   type SandboxPoolOptions,
   type SandboxPoolStats,
 } from "./pool.js";
+export {
+  decodeFrames,
+  type RecyclingPoolOptions,
+  type RecyclingPoolStats,
+  type RecyclingRunOptions,
+  RecyclingSandboxPool,
+  type SandboxProgram,
+} from "./reusable.js";
 export { DENIED_SYSCALLS, seccompProgram, syscallNumbers } from "./seccomp.js";
 export * from "./types.js";
 export {

@@ -24,6 +24,11 @@ export interface SandboxProcessOptions {
   startTimeoutMs: number;
   maxMessageBytes: number;
   maxCapturedOutputBytes: number;
+  /**
+   * Keep the process after a job that ended with a result, for the next job (a recyclable worker,
+   * see reusable.ts). Any failure still kills it.
+   */
+  reusable?: boolean;
 }
 
 /** Bounded capture of a stream of untrusted text. */
@@ -77,9 +82,11 @@ export class SandboxProcess {
   private onFrame: (f: Frame) => void = () => {};
   private onEnd: (e: SandboxError) => void = () => {};
   private exitInfo: { code: number | null; signal: string | null } | null = null;
+  private readonly reusable: boolean;
 
   constructor(opts: SandboxProcessOptions) {
     this.uid = opts.command.uid;
+    this.reusable = opts.reusable ?? false;
     this.decoder = new FrameDecoder(opts.maxMessageBytes);
     this.child = spawnCommand(opts.command);
     this.stdout = new Capture(this.child.stdout, opts.maxCapturedOutputBytes);
@@ -166,7 +173,10 @@ export class SandboxProcess {
     return this.state === "dead";
   }
 
-  /** Runs the one job this sandbox will ever see. The caller kills the sandbox afterwards. */
+  /**
+   * Runs the one job this sandbox will ever see (the caller kills the sandbox afterwards), or, for
+   * a reusable process, the next job; a reusable process is ready again once this resolves.
+   */
   run(
     job: SandboxJob,
     options: { signal?: AbortSignal; timeoutMs: number; replyLimits?: ReplyLimits },
@@ -185,7 +195,7 @@ export class SandboxProcess {
         signal?.removeEventListener("abort", onAbort);
         this.onFrame = () => {};
         this.onEnd = () => {};
-        this.kill();
+        if (err || !this.reusable) this.kill();
         if (err) {
           // Reject only once the sandbox is gone, so no code of this job is still running.
           void this.exited.then(() => reject(err));
@@ -193,9 +203,11 @@ export class SandboxProcess {
           // The worker writes stdout/stderr synchronously before its reply, so that output is
           // already in the pipes; one pass of the event loop's poll phase reads it.
           setImmediate(() =>
-            setImmediate(() =>
-              resolve({ ...result!, stdout: this.stdout.text(), stderr: this.stderr.text() }),
-            ),
+            setImmediate(() => {
+              const output = { stdout: this.stdout.text(), stderr: this.stderr.text() };
+              if (this.reusable && this.state === "running") this.state = "ready";
+              resolve({ ...result!, ...output });
+            }),
           );
         }
       };

@@ -1,5 +1,5 @@
 import { CloisterError, Status } from "@cloister/core";
-import { authentication, common, type Empty, frontend } from "@cloister/proto";
+import { authentication, common, type Empty, extensions, frontend } from "@cloister/proto";
 import {
   attestedChannelCredentials,
   callUnary,
@@ -66,6 +66,7 @@ const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, c
 export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
+  private readonly feExt: extensions.CloisterFrontendClient;
   private readonly deadlineMs: number;
   readonly authenticationAddress: string;
   readonly frontendAddress: string;
@@ -88,8 +89,33 @@ export class CloisterClient {
       this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
+    this.feExt = createClient(
+      extensions.CloisterFrontendClient,
+      this.frontendAddress,
+      attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
+    );
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
+  }
+
+  /**
+   * A task's run evidence (Cloister extension; the LibOS executor's commit and result signature,
+   * JSON `cloister.libos.evidence/1`), or undefined when it has none. Participants only.
+   */
+  async taskEvidence(taskId: string): Promise<Buffer | undefined> {
+    const metadata = this.metadata();
+    const r = await callUnary(
+      this.feExt,
+      "getTaskEvidence",
+      { taskId },
+      {
+        deadlineMs: this.deadlineMs,
+        ...(metadata ? { metadata } : {}),
+      },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
+    return r.evidence.length ? Buffer.from(r.evidence) : undefined;
   }
 
   private metadata() {
@@ -335,9 +361,11 @@ export class CloisterClient {
     options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<Buffer> {
     const task = await this.waitForTask(taskId, options);
-    if (task.status === common.TaskStatus.Finished && task.result?.Ok)
-      return Buffer.from(task.result.Ok.returnValue);
-    const reason = task.result?.Err?.reason ?? "no result";
+    const ok = task.result?.Ok;
+    // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
+    if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
+      return Buffer.from(ok.returnValue);
+    const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
     const state =
       task.status === common.TaskStatus.Finished
         ? "failed"
@@ -369,6 +397,7 @@ export class CloisterClient {
   close(): void {
     this.api.close();
     this.fe.close();
+    this.feExt.close();
   }
 }
 

@@ -2,12 +2,12 @@
  * Executor names. A function's `executorType` says what its payload is; a task's `executor`
  * says which runtime runs it. Teaclave named the Python task executor `mesapy`, and the wire
  * keeps that name (`python` is refused there), so `taskExecutorFor` maps a function's type to
- * the name CreateTask expects. `javascript` is a Cloister extension.
+ * the name CreateTask expects. `javascript` and `libos` are Cloister extensions.
  */
-export const EXECUTOR_TYPES = ["builtin", "python", "wamr", "javascript"] as const;
+export const EXECUTOR_TYPES = ["builtin", "python", "wamr", "javascript", "libos"] as const;
 export type ExecutorType = (typeof EXECUTOR_TYPES)[number];
 
-export const TASK_EXECUTORS = ["builtin", "mesapy", "wamr", "javascript"] as const;
+export const TASK_EXECUTORS = ["builtin", "mesapy", "wamr", "javascript", "libos"] as const;
 export type TaskExecutor = (typeof TASK_EXECUTORS)[number];
 
 const FOR_TYPE: Record<ExecutorType, TaskExecutor> = {
@@ -15,6 +15,7 @@ const FOR_TYPE: Record<ExecutorType, TaskExecutor> = {
   python: "mesapy",
   wamr: "wamr",
   javascript: "javascript",
+  libos: "libos",
 };
 
 export const isExecutorType = (s: string): s is ExecutorType =>

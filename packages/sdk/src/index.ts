@@ -10,5 +10,6 @@ export * from "./client.js";
 export * from "./errors.js";
 export * from "./executors.js";
 export * from "./files.js";
+export * from "./libos.js";
 export * from "./progress.js";
 export * from "./trust.js";

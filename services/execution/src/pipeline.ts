@@ -9,6 +9,8 @@ import {
 } from "@cloister/model";
 import {
   type ExecutionLimits,
+  type ExecutionRequest,
+  type Executor,
   type FunctionArguments,
   type JsonValue,
   MemoryTaskRuntime,
@@ -30,6 +32,8 @@ export interface PipelineDeps {
   executors: ExecutorRegistry;
   limits: ExecutionLimits;
   log: Logger;
+  /** Keeps an executor's run evidence with the task (before its result is reported). */
+  recordEvidence?(taskUuid: string, evidence: Buffer): Promise<void>;
 }
 
 /** The model keeps arguments as an ordered JSON map; executors get a plain object in the same key order. */
@@ -65,8 +69,10 @@ export async function runStagedTask(
       }),
     );
     const runtime = new MemoryTaskRuntime(inputs, [...task.outputData.keys()]);
-    const returnValue = await executor.execute({
+    let evidence: Buffer | undefined;
+    const execution = executeLegacyAware(executor, {
       taskId: task.taskUuid,
+      functionId: task.functionUuid,
       functionName: task.functionName,
       payload: task.functionPayload,
       executorType: task.executorType,
@@ -76,8 +82,16 @@ export async function runStagedTask(
       runtime,
       limits: deps.limits,
       signal,
+      recordEvidence: (e) => {
+        evidence = e;
+      },
+    });
+    // Evidence is kept whether the function succeeded or failed: it shows what ran.
+    const returnValue = await execution.finally(async () => {
+      if (evidence && deps.recordEvidence) await deps.recordEvidence(task.taskUuid, evidence);
     });
     signal.throwIfAborted();
+    const { value, failure } = returnValue;
 
     const tags = new Map<string, Buffer>();
     const sealed = await Promise.all(
@@ -96,14 +110,33 @@ export async function runStagedTask(
     await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, { owners: o.owners, signal })));
     return {
       kind: "Ok",
-      returnValue: Buffer.from(returnValue, "utf8"),
+      returnValue: Buffer.from(value, "utf8"),
       tagsMap: tags,
       log: saveLog ? runtime.logs : [],
+      ...(failure !== undefined ? { failure } : {}),
     };
   } catch (e) {
     if (signal.aborted) throw signal.reason ?? e;
     const reason = e instanceof Error ? e.message : String(e);
     if (!(e instanceof TaskFailure)) deps.log.warn({ err: e, task: task.taskUuid }, "task failed");
     return { kind: "Err", reason };
+  }
+}
+
+/**
+ * Runs the function. A failure the legacy executor reported as a successful result
+ * (`TaskFailure.legacyReturnValue`) keeps that result, with its outputs, and carries the reason
+ * beside it (docs/decisions.md).
+ */
+async function executeLegacyAware(
+  executor: Executor,
+  request: ExecutionRequest,
+): Promise<{ value: string; failure?: string }> {
+  try {
+    return { value: await executor.execute(request) };
+  } catch (e) {
+    if (e instanceof TaskFailure && e.legacyReturnValue !== undefined && !request.signal.aborted)
+      return { value: e.legacyReturnValue, failure: e.message };
+    throw e;
   }
 }

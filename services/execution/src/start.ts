@@ -1,22 +1,27 @@
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
+import { createNodeLibosExecutor } from "@cloister/executor-libos";
 import { PythonExecutor } from "@cloister/executor-python";
 import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
-import type { RunningService, ServiceContext } from "@cloister/host";
+import { auditorFiles, type RunningService, type ServiceContext } from "@cloister/host";
 import { taskResultToProto } from "@cloister/model";
 import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type { Executor } from "@cloister/runtime";
 import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
+import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
 import { claimExecutorIds } from "./seats.js";
 
 /** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
-function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
+function schedulerLink(
+  ctx: ServiceContext,
+): SchedulerLink & { close(): void; recordEvidence(taskUuid: string, evidence: Buffer): Promise<void> } {
   const address = ctx.peerAddress("scheduler");
   const credentials = ctx.peerCredentials("scheduler");
   const ext = createClient(extensions.CloisterSchedulerClient, address, credentials);
@@ -49,6 +54,14 @@ function schedulerLink(ctx: ServiceContext): SchedulerLink & { close(): void } {
         return undefined;
       }
       return r.found ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration } : undefined;
+    },
+    async recordEvidence(taskUuid, evidence) {
+      await callUnary(
+        ext,
+        "recordTaskEvidence",
+        { taskId: taskUuid, evidence },
+        { deadlineMs: 30_000, waitForReady: true },
+      );
     },
     async updateTaskStatus(taskUuid, generation) {
       await callUnary(
@@ -103,12 +116,14 @@ function platformPorts(config: ServiceContext["config"]): number[] {
 export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutors> {
   const { execution } = ctx.config;
   const memoryBytes = execution.task_memory_mb * 1024 * 1024;
-  const poolSize = execution.sandbox_pool_size;
+  // Recyclable workers: as many as tasks run at once, plus warm spares not yet bound to a function.
+  const spare = execution.sandbox_pool_size;
+  const poolSize = Math.max(execution.concurrency, spare);
   const factories: Record<string, () => Executor | Startable> = {
     builtin: () => new BuiltinExecutor(),
-    wamr: () => new WasmExecutor({ poolSize, memoryBytes }),
-    javascript: () => new JavascriptExecutor({ poolSize, memoryBytes }),
-    python: () => new PythonExecutor({ poolSize, limits: { memoryBytes } }),
+    wamr: () => new WasmExecutor({ poolSize, spare, memoryBytes }),
+    javascript: () => new JavascriptExecutor({ poolSize, spare, memoryBytes }),
+    python: () => new PythonExecutor({ poolSize, spare, limits: { memoryBytes } }),
   };
   if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   const sandboxed = execution.executors.filter((name) => name !== "builtin");
@@ -128,10 +143,20 @@ export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutor
       disabled.push({ name, reason: sandboxFailure });
       continue;
     }
-    const executor = factories[name]!();
+    let executor: Executor | Startable;
+    if (name === "libos") {
+      try {
+        executor = await libosExecutor(ctx);
+      } catch (e) {
+        // Its backend (gVisor runsc) or an audited runtime is missing: off, and said so.
+        if (execution.require_all_executors) throw e;
+        disabled.push({ name, reason: (e as Error).message });
+        continue;
+      }
+    } else executor = factories[name as keyof typeof factories]!();
     executors.push(executor);
-    if ("start" in executor) {
-      executor
+    if ("start" in executor && typeof executor.start === "function") {
+      (executor as Startable)
         .start()
         .catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
     }
@@ -144,6 +169,30 @@ export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutor
   }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
   return { executors, disabled };
+}
+
+/** The LibOS executor: refuses to start if its backend cannot run or a runtime is not the audited one. */
+async function libosExecutor(ctx: ServiceContext): Promise<Startable> {
+  const { execution, data_dir } = ctx.config;
+  return createNodeLibosExecutor(
+    {
+      dataDir: data_dir,
+      backend: execution.libos.backend,
+      runtimes: execution.libos.runtimes,
+      imageCache: execution.libos.image_cache,
+      gvisorPlatform: execution.libos.gvisor_platform,
+    },
+    {
+      attestation: await SimAttestationService.loadOrCreate(data_dir),
+      asRootCaPem: ctx.trust.asRootCaPem,
+      mrSigner: await loadReleaseSigner(data_dir),
+      credentials: () => ctx.identity.current(),
+      poolSize: execution.libos.pool_size,
+      memoryBytes: execution.task_memory_mb * 1024 * 1024,
+      log: ctx.log,
+      auditorPublicKeysPem: auditorFiles(ctx.config).publicKeys.map((p) => readFileSync(p, "utf8")),
+    },
+  );
 }
 
 /** An execution node: no server, a client of the scheduler only (docs/architecture.md). */
@@ -182,6 +231,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         maxReturnBytes: 1024 * 1024,
       },
       log: ctx.log,
+      recordEvidence: (taskUuid, evidence) => link.recordEvidence(taskUuid, evidence),
     },
   });
   node.start();
@@ -205,14 +255,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         name: "executors",
         address: execution.executors.filter((n) => !loaded.disabled.some((d) => d.name === n)).join(", "),
       },
-      ...(loaded.disabled.length > 0
-        ? [
-            {
-              name: "executors off",
-              address: `${loaded.disabled.map((d) => d.name).join(", ")}: ${loaded.disabled[0]!.reason}`,
-            },
-          ]
-        : []),
+      // One line per reason: the executors it switched off, then why.
+      ...[...new Set(loaded.disabled.map((d) => d.reason))].map((reason) => ({
+        name: "executors off",
+        address: `${loaded.disabled
+          .filter((d) => d.reason === reason)
+          .map((d) => d.name)
+          .join(", ")}: ${reason}`,
+      })),
     ],
     async close() {
       await node.close();

@@ -1,5 +1,5 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { accessControl, authentication, frontend, management } from "@cloister/proto";
+import { accessControl, authentication, extensions, frontend, management } from "@cloister/proto";
 import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
@@ -100,6 +100,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       );
     }, ctx.log);
   }
+  const mgmtExt = createClient(
+    extensions.CloisterManagementClient,
+    ctx.peerAddress("management"),
+    ctx.peerCredentials("management"),
+  );
   const server = ctx.apiServer();
   // Credentials are checked when the metadata arrives, before the message is read: an
   // unauthenticated peer cannot make the frontend buffer a request body.
@@ -114,13 +119,46 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       admitted.set(metadata, claims);
     },
   });
+  // Cloister extension beside the Teaclave API: the same admission, authentication,
+  // authorisation and audit.
+  const evidencePath = extensions.CloisterFrontendService.getTaskEvidence.path;
+  server.addService(
+    extensions.CloisterFrontendService,
+    {
+      getTaskEvidence: unary(async (request: extensions.GetTaskEvidenceRequest, call: Call) => {
+        const md = readIdentityMetadata(call.metadata);
+        return gate.call(
+          "get_task_evidence",
+          { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
+          (caller) =>
+            callUnary(mgmtExt, "getTaskEvidence", request, {
+              metadata: forwardedMetadata(call.metadata, caller.role),
+              deadlineMs,
+              waitForReady: true,
+            }),
+          admitted.get(call.metadata),
+        );
+      }, ctx.log),
+    } satisfies extensions.CloisterFrontendServer,
+    {
+      admit: async ({ path, metadata, peer }) => {
+        const md = readIdentityMetadata(metadata);
+        const claims = await gate.authenticate(path === evidencePath ? "get_task_evidence" : path, {
+          id: md.id,
+          token: md.token,
+          ip: ipBytes(peer),
+        });
+        admitted.set(metadata, claims);
+      },
+    },
+  );
   const port = await server.listen(ctx.config.listen.frontend);
   return {
     endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],
     async close() {
       await server.close();
       await audit.close();
-      for (const c of [auth, acs, mgmt]) c.close();
+      for (const c of [auth, acs, mgmt, mgmtExt]) c.close();
     },
   };
 }

@@ -591,6 +591,14 @@ export class ManagementService {
     return toGetTaskResponse(t);
   }
 
+  /** Cloister extension: a task's run evidence (LibOS commit and result signature), participants only. */
+  async getTaskEvidence(caller: Caller, req: { taskId?: string }): Promise<{ evidence: Buffer }> {
+    const userId = ManagementService.requireId(caller);
+    const t = await this.loadTask(req.taskId ?? "");
+    if (!t.participants.has(userId)) throw denied();
+    return { evidence: (await this.store.get(Buffer.from(keys.taskEvidence(t.uuid)))) ?? Buffer.alloc(0) };
+  }
+
   /** Run `fn` on the task named by `taskId` while holding that task's lock. */
   private withTask<T>(taskId: string, fn: (t: TaskRecord) => Promise<T>): Promise<T> {
     const key = keys.task(uuidOf(taskId, "task") ?? "");

@@ -1,5 +1,5 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { management } from "@cloister/proto";
+import { extensions, management } from "@cloister/proto";
 import { readIdentityMetadata, unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
@@ -32,6 +32,15 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   }
   const server = ctx.internalServer();
   server.addService(management.TeaclaveManagementService, implementation);
+  server.addService(extensions.CloisterManagementService, {
+    getTaskEvidence: unary(
+      async (req: extensions.GetTaskEvidenceRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
+        const md = readIdentityMetadata(call.metadata);
+        return service.getTaskEvidence({ id: md.id ?? "", role: md.role ?? "" }, req);
+      },
+      ctx.log,
+    ),
+  } satisfies extensions.CloisterManagementServer);
   const port = await server.listen(ctx.config.listen.management);
   return {
     endpoints: [{ name: "management (internal)", address: boundAddress(ctx.config.listen.management, port) }],

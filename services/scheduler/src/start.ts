@@ -1,6 +1,6 @@
 import { CloisterError, Status } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { taskResultFromProto } from "@cloister/model";
+import { keys, TASK_EVIDENCE_MAX_BYTES, taskResultFromProto } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
@@ -110,6 +110,18 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       const result = taskResultFromProto(req.result);
       await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
       ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
+      return Empty.fromPartial({});
+    }, log),
+    recordTaskEvidence: unary(async (req: extensions.RecordTaskEvidenceRequest) => {
+      // Kept only for a task that exists, bounded in size; readable through management.
+      if (!/^[0-9a-f-]{36}$/.test(req.taskId))
+        throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+      if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
+        throw new CloisterError(Status.INVALID_ARGUMENT, "task evidence too large");
+      }
+      if (!(await store.get(Buffer.from(keys.task(req.taskId)))))
+        throw new CloisterError(Status.NOT_FOUND, "task not found");
+      await store.put(Buffer.from(keys.taskEvidence(req.taskId)), Buffer.from(req.evidence));
       return Empty.fromPartial({});
     }, log),
   } satisfies extensions.CloisterSchedulerServer);

@@ -19,10 +19,13 @@ static int deep(int n) {
   return deep(n + 1) + pad[0];
 }
 static char buf[4096];
+/* State a task leaves in linear memory: a fresh instance must start from the data segment. */
+static int counter = 41;
 
 int entrypoint(int argc, char *argv[]) {
   const char *mode = argc >= 2 ? argv[1] : "";
   if (streq(mode, "argc")) return argc;
+  if (streq(mode, "count")) return ++counter;
   if (streq(mode, "negative")) return -42;
   if (streq(mode, "trap")) __builtin_trap();
   if (streq(mode, "divzero")) return 7 / zero;

@@ -22,7 +22,10 @@ function definitionOptions(c: Command, forUpdate: boolean): Command {
         },
       ),
     )
-    .option("--payload <file>", "function code (Python source, WebAssembly module, JavaScript source)")
+    .option(
+      "--payload <file>",
+      "function code (Python source, WebAssembly module, JavaScript source, a LibOS program or `function pack` archive)",
+    )
     .option("--argument <spec...>", "overwritable argument: key or key=default")
     .option("--fixed-argument <key=value...>", "argument task creators cannot change")
     .option("--input <spec...>", "declared input: name, name? (optional), name:description")

@@ -1,0 +1,3 @@
+export * from "./deployment.js";
+export * from "./executor.js";
+export * from "./pool.js";

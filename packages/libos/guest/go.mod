@@ -1,0 +1,3 @@
+module cloister.dev/guest
+
+go 1.19

@@ -1,0 +1,124 @@
+// Untrusted executors through the whole platform (issue 8): a raising or trapping function is a
+// failure for Cloister's SDK and CLI, while the Teaclave wire keeps the legacy Ok result.
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { common } from "@cloister/proto";
+import type { CloisterClient, TaskExecutor } from "@cloister/sdk";
+import { CLI, type Platform, client as platformClient, startPlatform } from "../src/index.js";
+
+let platform: Platform;
+let c: CloisterClient;
+let work: string;
+
+before(async () => {
+  platform = await startPlatform();
+  work = mkdtempSync(join(tmpdir(), "cloister-exec-e2e-"));
+  c = platformClient(platform);
+  await c.login("admin", "teaclave");
+});
+after(async () => {
+  c?.close();
+  await platform?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+const ARG = [{ key: "message", defaultValue: "", allowOverwrite: true }];
+
+async function runTask(executorType: string, executor: TaskExecutor, payload: Buffer): Promise<string> {
+  const functionId = await c.registerFunction({
+    name: `f-${executor}`,
+    executorType,
+    payload,
+    arguments: ARG,
+  });
+  const taskId = await c.createTask({ functionId, executor, arguments: { message: "hi" } });
+  await c.invokeTask(taskId);
+  await c.waitForTask(taskId, { timeoutMs: 60_000 });
+  return taskId;
+}
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, "--data-dir", platform.dataDir, ...args, "--session", join(work, "admin.session.json")],
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("executors through the platform", () => {
+  test("Python with numpy runs as a MesaPy task", async () => {
+    const src =
+      "import numpy as np\ndef entrypoint(argv):\n    return argv[1] + str(int(np.arange(5).sum()))\n";
+    const taskId = await runTask("python", "mesapy", Buffer.from(src));
+    assert.equal((await c.taskResult(taskId)).toString(), "hi10");
+  });
+
+  test("a raising MesaPy function: failed for the SDK and CLI, MESAPY_EXEC_ERROR on the Teaclave wire", async () => {
+    const src = "def entrypoint(argv):\n    return 1 / 0\n";
+    const taskId = await runTask("python", "mesapy", Buffer.from(src));
+    const reason = "MESAPY_EXEC_ERROR: ZeroDivisionError: division by zero";
+    const task = await c.getTask(taskId);
+    assert.equal(task.status, common.TaskStatus.Finished);
+    assert.equal(Buffer.from(task.result!.Ok!.returnValue).toString(), "MESAPY_EXEC_ERROR");
+    assert.equal(task.result!.Ok!.cloisterFailure, reason);
+    await assert.rejects(c.taskResult(taskId), (e: Error) => e.message.includes(reason));
+
+    await cli(
+      "user",
+      "login",
+      "admin",
+      "--password",
+      "teaclave",
+      "--authentication",
+      platform.authentication,
+      "--frontend",
+      platform.frontend,
+    );
+    const r = await cli("task", "result", taskId);
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(r.stderr.includes(reason), r.stderr);
+    const shown = await cli("task", "get", taskId);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.ok(shown.stdout.includes("function failed") && shown.stdout.includes(reason), shown.stdout);
+  });
+
+  test("a trapping WebAssembly function: failed for the SDK, WAMR's text on the Teaclave wire", async () => {
+    writeFileSync(join(work, "trap.c"), "int entrypoint(int argc, char **argv) { __builtin_trap(); }\n");
+    execFileSync("clang", [
+      "--target=wasm32",
+      "-O2",
+      "-nostdlib",
+      "-Wl,--no-entry",
+      "-Wl,--export=entrypoint",
+      "-o",
+      join(work, "trap.wasm"),
+      join(work, "trap.c"),
+    ]);
+    const taskId = await runTask("wamr", "wamr", readFileSync(join(work, "trap.wasm")));
+    const task = await c.getTask(taskId);
+    assert.equal(Buffer.from(task.result!.Ok!.returnValue).toString(), "Exception: unreachable");
+    assert.equal(task.result!.Ok!.cloisterFailure, "WASM_TRAP: Exception: unreachable");
+    await assert.rejects(c.taskResult(taskId), /WASM_TRAP: Exception: unreachable/);
+  });
+
+  test("a throwing JavaScript function fails with an Err and the exception text", async () => {
+    const src = "function entrypoint(argv) { console.log('seen', argv[1]); throw new Error('no'); }";
+    const functionId = await c.registerFunction({
+      name: "js-throw",
+      executorType: "javascript",
+      payload: Buffer.from(src),
+      arguments: ARG,
+    });
+    const taskId = await c.createTask({ functionId, executor: "javascript", arguments: { message: "hi" } });
+    await c.invokeTask(taskId);
+    const task = await c.waitForTask(taskId, { timeoutMs: 60_000 });
+    assert.equal(task.result?.Err?.reason, "JS_EXEC_ERROR: Error: no");
+  });
+});
