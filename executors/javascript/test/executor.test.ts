@@ -82,9 +82,9 @@ describe("JavascriptExecutor (sandboxed)", () => {
   it("replaces a worker whose task failed", async () => {
     const ok = request("function entrypoint() { return 'ok'; }", { functionId: "js-fail" });
     assert.equal(await executor.execute(ok), "ok");
-    const recycled = executor.stats().recycled;
+    const replaced = executor.stats().replaced;
     await failure(executor.execute(request("function entrypoint() { throw 1; }", { functionId: "js-fail" })));
-    assert.equal(executor.stats().recycled, recycled + 1);
+    assert.equal(executor.stats().replaced, replaced + 1);
     assert.equal(await executor.execute(ok), "ok");
   });
 

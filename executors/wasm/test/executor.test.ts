@@ -92,9 +92,9 @@ describe("WasmExecutor (sandboxed)", () => {
   it("replaces a worker after a trap", async () => {
     const fn = "fn-trap";
     assert.equal(await executor.execute(request(probes, { args: { mode: "count" }, functionId: fn })), "42");
-    const recycled = executor.stats().recycled;
+    const replaced = executor.stats().replaced;
     await assert.rejects(executor.execute(request(probes, { args: { mode: "trap" }, functionId: fn })));
-    assert.equal(executor.stats().recycled, recycled + 1);
+    assert.equal(executor.stats().replaced, replaced + 1);
     assert.equal(await executor.execute(request(probes, { args: { mode: "count" }, functionId: fn })), "42");
   });
 

@@ -95,6 +95,8 @@ export interface RecyclingPoolStats {
   waiting: number;
   started: number;
   recycled: number;
+  /** Of those, workers killed because a job failed or its result was refused (not age or budget). */
+  replaced: number;
   startFailures: number;
 }
 
@@ -134,6 +136,7 @@ export class RecyclingSandboxPool {
   private readonly waiters: Waiter[] = [];
   private started = 0;
   private recycled = 0;
+  private replaced = 0;
   private startFailures = 0;
   private consecutiveFailures = 0;
   private refillTimer: NodeJS.Timeout | null = null;
@@ -253,6 +256,7 @@ export class RecyclingSandboxPool {
       waiting: this.waiters.length,
       started: this.started,
       recycled: this.recycled,
+      replaced: this.replaced,
       startFailures: this.startFailures,
     };
   }
@@ -271,6 +275,7 @@ export class RecyclingSandboxPool {
     const spent = worker.jobs >= this.maxJobs || worker.busyMs >= this.maxBusyMs;
     if (!keep || spent || this.closed || !worker.process.isReady) {
       this.recycled++;
+      if (!keep) this.replaced++;
       this.kill(worker);
       return;
     }
