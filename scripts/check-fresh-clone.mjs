@@ -107,7 +107,7 @@ try {
   for (const line of output.split("\n"))
     if (/executors|setup:|enclave info/.test(line)) say(`  ${line.trim()}`);
   if (/code changed/.test(output)) throw new Error("a first start must not say the code changed");
-  if (hideBwrap && !/executors off\s+wamr, javascript, python: /.test(output))
+  if (hideBwrap && !/executors off\s+wamr, javascript, python(, libos)?: /.test(output))
     throw new Error("without bubblewrap, `npm start` must say which executors are off and why");
   const cli = (...a) =>
     execFileSync("npx", ["cloister", "--data-dir", dataDir, ...a], {
