@@ -66,7 +66,10 @@ describe("operations endpoints", () => {
       assert.equal(report.ready, true);
       const names = report.checks.map((c: { name: string }) => c.name);
       if (s === "management" || s === "scheduler") assert.ok(names.includes("storage"), `${s}: ${names}`);
-      if (s === "execution") assert.ok(names.includes("scheduler"), `${s}: ${names}`);
+      if (s === "execution") {
+        assert.ok(names.includes("scheduler"), `${s}: ${names}`);
+        assert.ok(names.includes("executors"), `${s}: ${names}`);
+      }
     }
   });
 

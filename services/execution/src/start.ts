@@ -201,6 +201,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const link = schedulerLink(ctx);
   const loaded = await loadExecutors(ctx);
   const executors = new ExecutorRegistry(loaded.executors);
+  // Probed at start (sandboxes and LibOS backends proven to run); a node with none is not ready.
+  ctx.health.addCheck("executors", async () => {
+    if (loaded.executors.length === 0) throw new Error("no executor can run on this node");
+  });
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
