@@ -76,11 +76,16 @@ def sendfile_exact(src, n):
         at += sent
 
 
+# What /tmp holds before any task: mount points of read-only binds whose host paths lie under
+# /tmp (e.g. a checkout in /tmp), which no task can remove and which are not task state.
+BASELINE_TMP = None
+
+
 def leftovers():
     """What a finished task left outside its process, that a later task could see."""
     found = []
     try:
-        if os.listdir("/tmp"):
+        if set(os.listdir("/tmp")) - (BASELINE_TMP or set()):
             found.append("files in /tmp")
     except OSError:
         found.append("/tmp unreadable")
@@ -132,6 +137,11 @@ def kill_stragglers():
 
 
 def main():
+    global BASELINE_TMP
+    try:
+        BASELINE_TMP = set(os.listdir("/tmp"))
+    except OSError:
+        BASELINE_TMP = set()
     # The host's init frame carries the options (what to preload).
     (length,) = struct.unpack(">I", read_exact(CHANNEL, 4))
     init, _ = decode_body(read_exact(CHANNEL, length))
