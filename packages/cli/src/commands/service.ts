@@ -26,18 +26,24 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   );
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  /**
+   * `orphaned`: the supervisor that reads our stdout/stderr is gone. A normal exit flushes the log
+   * synchronously, which can block for ever on a pipe nobody drains (seen: an execution node stuck
+   * in that flush after `up` was killed), so an orphan ends with SIGKILL once it has closed.
+   */
+  const stop = async (signal: string, orphaned = false) => {
     if (stopping) return;
     stopping = true;
-    ctx.log.info({ signal }, "stopping");
-    const force = setTimeout(() => process.exit(1), 15_000);
+    if (!orphaned) ctx.log.info({ signal }, "stopping");
+    const end = (code: number) => (orphaned ? process.kill(process.pid, "SIGKILL") : process.exit(code));
+    const force = setTimeout(() => end(1), orphaned ? 5_000 : 15_000);
     force.unref();
     try {
       await running.close();
       await ctx.close();
     } finally {
-      ctx.log.flush?.();
-      process.exit(0);
+      if (!orphaned) ctx.log.flush?.();
+      end(0);
     }
   };
   process.on("SIGINT", () => void stop("SIGINT"));
@@ -46,7 +52,7 @@ export async function runService(name: string, config: CloisterConfig): Promise<
   const supervisor = Number(process.env.CLOISTER_SUPERVISOR_PID);
   if (Number.isSafeInteger(supervisor) && supervisor > 1) {
     setInterval(() => {
-      if (process.ppid !== supervisor) void stop("supervisor gone");
+      if (process.ppid !== supervisor) void stop("supervisor gone", true);
     }, 1000).unref();
   }
 }
