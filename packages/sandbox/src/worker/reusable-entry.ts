@@ -1,76 +1,7 @@
 // Bootstrap of a recyclable sandboxed worker (reusable.ts): like entry.ts, but it serves jobs one
 // after another until the host kills it. The worker module must keep nothing of one job for the
 // next: it creates a fresh instance (a WebAssembly instance, a QuickJS runtime) per job, and the
-// host recycles the process after any failure. Imports nothing but node: builtins and frame.ts.
-import { Socket } from "node:net";
-import { pathToFileURL } from "node:url";
-import type { SandboxReply, SandboxWorkerModule } from "../types.js";
-import { encodeFrame, type Frame, FrameDecoder } from "./frame.js";
+// host recycles the process after any failure.
+import { run } from "./serve.js";
 
-for (const key of Object.keys(process.env)) delete process.env[key];
-
-const MAX_HOST_FRAME = 2 ** 31;
-const channel = new Socket({ fd: 3, readable: true, writable: true });
-const decoder = new FrameDecoder(MAX_HOST_FRAME);
-const pending: Frame[] = [];
-let waiter: ((f: Frame) => void) | null = null;
-
-channel.on("data", (chunk: Buffer) => {
-  for (const frame of decoder.push(chunk)) {
-    if (waiter) {
-      const w = waiter;
-      waiter = null;
-      w(frame);
-    } else pending.push(frame);
-  }
-});
-channel.on("close", () => process.exit(0));
-
-const nextFrame = (): Promise<Frame> =>
-  new Promise((resolve) => {
-    const f = pending.shift();
-    if (f) resolve(f);
-    else waiter = resolve;
-  });
-
-const send = (header: Record<string, unknown>, blobs?: ReadonlyMap<string, Uint8Array>): Promise<void> =>
-  new Promise((resolve, reject) =>
-    channel.write(encodeFrame(header, blobs), (e) => (e ? reject(e) : resolve())),
-  );
-
-const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
-
-async function main(): Promise<void> {
-  const init = await nextFrame();
-  if (init.header.t !== "init" || typeof init.header.script !== "string") throw new Error("expected init");
-  const mod = (await import(pathToFileURL(init.header.script).href)) as Partial<SandboxWorkerModule> & {
-    default?: Partial<SandboxWorkerModule>;
-  };
-  const worker: Partial<SandboxWorkerModule> = typeof mod.run === "function" ? mod : (mod.default ?? {});
-  if (typeof worker.run !== "function") throw new Error("worker module exports no run()");
-  try {
-    await worker.init?.(init.header.options, init.blobs);
-  } catch (e) {
-    await send({ t: "init-error", message: describe(e) });
-    return;
-  }
-  await send({ t: "ready" });
-
-  for (;;) {
-    const job = await nextFrame();
-    if (job.header.t !== "job") throw new Error("expected job");
-    let reply: SandboxReply;
-    try {
-      reply = await worker.run({ data: job.header.data, blobs: job.blobs });
-    } catch (e) {
-      await send({ t: "error", message: describe(e) });
-      continue;
-    }
-    await send({ t: "result", data: reply?.data ?? null }, reply?.blobs);
-  }
-}
-
-main().catch((e) => {
-  process.stderr.write(`sandbox worker: ${describe(e)}\n`);
-  process.exit(70);
-});
+run("many");
