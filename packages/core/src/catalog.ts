@@ -547,9 +547,15 @@ export const ERRORS = {
   },
   SGX_DEVICE_UNAVAILABLE: {
     code: Status.FAILED_PRECONDITION,
-    text: "the SGX {nodes} device is unavailable on this node",
+    text: "the SGX device is unavailable on this node",
     source: "device plugin",
     when: "an Allocate while the enclave device nodes are missing",
+  },
+  SGX_NODES_UNAVAILABLE: {
+    code: Status.FAILED_PRECONDITION,
+    text: "the SGX {nodes} device is unavailable on this node",
+    source: "device plugin",
+    when: "an Allocate while the named device nodes are missing",
   },
   INVALID_RESOURCE_NAME: {
     code: Status.INVALID_ARGUMENT,

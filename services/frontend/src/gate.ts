@@ -1,6 +1,6 @@
 import {
   authorisationRoleName,
-  CloisterError,
+  cloisterError,
   type Logger,
   parseRole,
   roleForAudit,
@@ -100,11 +100,11 @@ export class FrontendGate {
     const failed = `authenticate to ${api}: authentication failed`;
     if (!ctx.id) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing user id");
+      throw cloisterError("MISSING_USER_ID");
     }
     if (!ctx.token) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing token");
+      throw cloisterError("MISSING_TOKEN");
     }
     let claims: Claims | undefined;
     try {
@@ -114,9 +114,9 @@ export class FrontendGate {
     }
     if (!claims) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "incorrent credential");
+      throw cloisterError("INCORRECT_CREDENTIAL");
     }
-    if (!this.userRate.take(ctx.id)) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    if (!this.userRate.take(ctx.id)) throw cloisterError("TOO_MANY_REQUESTS");
     return claims;
   }
 
@@ -151,7 +151,7 @@ export class FrontendGate {
     }
     if (!accepted) {
       audit(`authenticate to ${api}`, "", false);
-      throw new CloisterError(Status.PERMISSION_DENIED, "permission denied");
+      throw cloisterError("PERMISSION_DENIED");
     }
     const user = `{ user: ${id}, role: ${roleForAudit(parseRole(claims.role))} }`;
     try {
