@@ -132,7 +132,8 @@ test("legacy JSON: malformed values are rejected with code 3 and a kind", () => 
   for (const v of bad) {
     assert.throws(
       () => fromLegacyFileCrypto(v),
-      (e: unknown) => e instanceof CloisterError && e.code === Status.INVALID_ARGUMENT && e.kind !== undefined,
+      (e: unknown) =>
+        e instanceof CloisterError && e.code === Status.INVALID_ARGUMENT && e.kind !== undefined,
     );
   }
   fails(
