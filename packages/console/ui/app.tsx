@@ -697,6 +697,10 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
   );
 }
 
+/** Audit entries carry microseconds since the epoch (the Teaclave wire's `Entry.microsecond`). */
+const auditTime = (us: unknown) =>
+  typeof us === "number" && us > 0 ? new Date(us / 1000).toISOString().replace("T", " ").slice(0, 23) : "";
+
 function Audit() {
   const [q, setQ] = useState("*");
   const [entries, setEntries] = useState<Json[]>([]);
@@ -728,7 +732,7 @@ function Audit() {
         headers={["Time", "User", "Message", "Result"]}
         rows={entries}
         rowKey={(_e, i) => i}
-        cells={(e) => [String(e.timestamp ?? e.date ?? ""), e.user, e.message, String(e.result)]}
+        cells={(e) => [auditTime(e.microsecond), e.user, e.message, String(e.result)]}
       />
       <Feedback error={error} done={done} />
     </section>
