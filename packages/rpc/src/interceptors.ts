@@ -1,5 +1,6 @@
 import { CloisterError, cloisterError, type Logger, silentLogger } from "@cloister/core";
 import type * as grpc from "@grpc/grpc-js";
+import { peerHost } from "./address.js";
 import { unary } from "./errors.js";
 import { type IdentityMetadata, readIdentityMetadata } from "./metadata.js";
 import { peerOf } from "./peer.js";
@@ -27,6 +28,8 @@ export interface RpcContext {
   authorised?: boolean;
   /** Milliseconds left before the call's deadline (capped by a deadline layer). */
   deadlineMs?: number;
+  /** Whether the client has cancelled (or its deadline passed); false before the body phase. */
+  cancelled(): boolean;
 }
 
 /** The rest of the chain, down to the method's handler. */
@@ -142,13 +145,6 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | und
   return Number.isFinite(at) && at > 0 ? Math.max(0, at - Date.now()) : undefined;
 }
 
-const hostOf = (peer: string): string => {
-  const p = peer.replace(/^ipv[46]:/, "");
-  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
-  const i = p.lastIndexOf(":");
-  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
-};
-
 /**
  * Registers `service` on `server` with its handlers behind `layers` and the policy: one place
  * where identity, authentication, authorisation, audit, deadlines and logging are composed,
@@ -176,14 +172,16 @@ export function serve<S>(
       metadata,
       address,
       identity: readIdentityMetadata(metadata),
+      cancelled: () => false,
     };
   };
   for (const [method, def] of Object.entries(service)) {
     byPath.set(def.path, method);
     const handler = table[method];
     impl[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, hostOf(call.getPeer()));
+      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
       ctx.peer = peerOf(call);
+      ctx.cancelled = () => call.cancelled;
       const left = remainingMs(call);
       if (left !== undefined) ctx.deadlineMs = left;
       const run = (i: number): Promise<unknown> => {
