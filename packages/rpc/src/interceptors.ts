@@ -67,6 +67,13 @@ export type Handlers<S> = {
 /** One rule per method; the type demands every method, and a method left out at runtime is refused. */
 export type Policy<S> = { readonly [K in keyof S & string]: Rule };
 
+/** The same rule for every method of `service` (an endpoint whose methods all have one caller). */
+export function uniformPolicy<S>(service: grpc.ServiceDefinition, rule: Rule): Policy<S> {
+  const policy: Record<string, Rule> = {};
+  for (const method of Object.keys(service)) policy[method] = rule;
+  return policy as Policy<S>;
+}
+
 export const snakeCase = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**

@@ -5,12 +5,12 @@ import {
   createClient,
   deadline,
   logging,
-  type Policy,
   type RequestOf,
   type ResponseOf,
   type RpcContext,
   serve,
   type UnaryMethodName,
+  uniformPolicy,
 } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer } from "./audit.js";
@@ -95,8 +95,6 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   // unauthenticated peer cannot make the frontend buffer a request body); access control
   // authorises every method; every authenticated call is audited.
   const layers = [logging(ctx.log), deadline(deadlineMs), ...gate.layers()];
-  const everyMethod = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
-    Object.fromEntries(Object.keys(service).map((m) => [m, gate.rule])) as Policy<S>;
   serve<frontend.TeaclaveFrontendServer>(
     server,
     frontend.TeaclaveFrontendService,
@@ -124,7 +122,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       cancelTask: forward("cancelTask"),
       queryAuditLogs: forward("queryAuditLogs"),
     },
-    { layers, policy: everyMethod(frontend.TeaclaveFrontendService), log: ctx.log },
+    { layers, policy: uniformPolicy(frontend.TeaclaveFrontendService, gate.rule), log: ctx.log },
   );
   // Cloister extension beside the Teaclave API: the same layers and policy.
   serve<extensions.CloisterFrontendServer>(
@@ -138,7 +136,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           waitForReady: true,
         }),
     },
-    { layers, policy: everyMethod(extensions.CloisterFrontendService), log: ctx.log },
+    { layers, policy: uniformPolicy(extensions.CloisterFrontendService, gate.rule), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {

@@ -1,12 +1,8 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
-import { logging, type Policy, type RpcContext, serve } from "@cloister/rpc";
+import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
-
-/** Every method: only the attested frontend reaches this endpoint (its connection check). */
-const fromPeers = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
-  Object.fromEntries(Object.keys(service).map((m) => [m, "peer"])) as Policy<S>;
 
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
@@ -29,6 +25,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         throw validationAsInvalidArgument(e);
       });
   const server = ctx.internalServer();
+  // Every method has one caller: the attested frontend, which the endpoint's connection check admits.
   const layers = [logging(ctx.log)];
   serve<management.TeaclaveManagementServer>(
     server,
@@ -58,13 +55,13 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       saveLogs: by(service.saveLogs),
       queryAuditLogs: by(service.queryAuditLogs),
     },
-    { layers, policy: fromPeers(management.TeaclaveManagementService), log: ctx.log },
+    { layers, policy: uniformPolicy(management.TeaclaveManagementService, "peer"), log: ctx.log },
   );
   serve<extensions.CloisterManagementServer>(
     server,
     extensions.CloisterManagementService,
     { getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request) },
-    { layers, policy: fromPeers(extensions.CloisterManagementService), log: ctx.log },
+    { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.management);
   return {
