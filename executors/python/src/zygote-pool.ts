@@ -1,9 +1,11 @@
 // The sandboxed CPython zygotes: which interpreter, which files it sees, how much memory.
-import { existsSync, realpathSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_LIMITS } from "@cloister/runtime";
-import { RecyclingSandboxPool, type SandboxLimits } from "@cloister/sandbox";
+import { RecyclingSandboxPool, type SandboxLimits, SandboxUnavailableError } from "@cloister/sandbox";
+import { ZYGOTE_SHA256 } from "./zygote-digests.js";
 
 export const ZYGOTE_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "zygote");
 export const DEFAULT_PYTHON = "/usr/bin/python3";
@@ -60,6 +62,25 @@ function systemPaths(python: string): string[] {
   return paths.filter((p) => existsSync(p));
 }
 
+/** Refuses zygote files other than the ones whose digests the measured code carries. */
+export function checkZygoteFiles(dir = ZYGOTE_DIR): void {
+  for (const [name, digest] of Object.entries(ZYGOTE_SHA256)) {
+    let actual: string;
+    try {
+      actual = createHash("sha256")
+        .update(readFileSync(join(dir, name)))
+        .digest("hex");
+    } catch (e) {
+      throw new SandboxUnavailableError(`the Python zygote's ${name} cannot be read`, { cause: e });
+    }
+    if (actual !== digest) {
+      throw new SandboxUnavailableError(
+        `the Python zygote's ${name} is not the one this build was made with`,
+      );
+    }
+  }
+}
+
 /**
  * A pool of sandboxed zygotes running `script` (the product's zygote/zygote.py; tests pass a
  * stand-in) with the interpreter and files above. Throws SandboxUnavailableError (no python3,
@@ -70,6 +91,8 @@ export function createZygotePool(
   script = join(ZYGOTE_DIR, "zygote.py"),
 ): RecyclingSandboxPool {
   const python = options.pythonPath ?? DEFAULT_PYTHON;
+  // task.py is the product's whatever the script (a stand-in imports it or not).
+  checkZygoteFiles();
   const scriptDir = dirname(script);
   return new RecyclingSandboxPool({
     program: { path: python, args: [...PYTHON_FLAGS, script] },
