@@ -236,7 +236,7 @@ export const ERRORS = {
     code: Status.INVALID_ARGUMENT,
     text: "Unsupported executor: {value}",
     source: "management",
-    when: "a task's executor is not builtin, mesapy, python, wamr, javascript or libos",
+    when: "a task's executor is not builtin, mesapy, python3, wamr, javascript or libos (the CLI's `python` is mesapy)",
     legacy: true,
   },
   ARGUMENTS_NOT_JSON: {
