@@ -1,5 +1,5 @@
 // A pool of warm, single-use sandboxes. Each sandbox pays the runtime's start-up cost (e.g.
-// loading pyodide) when it is filled in, serves exactly one job, and is then killed and
+// loading an interpreter) when it is filled in, serves exactly one job, and is then killed and
 // replaced — never reused, so nothing one task leaves in memory, in /tmp or in the runtime's
 // state can reach another task.
 import { existsSync, realpathSync } from "node:fs";
