@@ -195,6 +195,7 @@ export class LibosExecutor implements Executor {
         throw new TaskFailure(`LibOS evidence rejected: ${e.message}`, { cause: e });
       if (isLibosError(e, "limit")) throw new TaskFailure(`limit exceeded: ${e.message}`, { cause: e });
       if (isLibosError(e, "payload")) throw new TaskFailure(`the payload failed: ${e.message}`, { cause: e });
+      if (isLibosError(e, "epc")) throw new TaskFailure(`EPC budget exceeded: ${e.message}`, { cause: e });
       if (e instanceof LibosError) throw new TaskFailure(`LibOS instance failed: ${e.message}`, { cause: e });
       this.options.log?.warn({ err: e, task: request.taskId }, "libos: unexpected failure");
       throw new TaskFailure("LibOS instance failed", { cause: e });

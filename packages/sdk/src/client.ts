@@ -7,9 +7,11 @@ import {
   identityMetadata,
   type RequestOf,
   type ResponseOf,
+  toRpcError,
   type UnaryMethodName,
 } from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
+import type * as grpc from "@grpc/grpc-js";
 import { describeCallError } from "./errors.js";
 import { type ExecutorType, resolveTaskExecutor, type TaskExecutor } from "./executors.js";
 import { TaskWaitTimeoutError } from "./progress.js";
@@ -54,6 +56,17 @@ export interface FileView {
   owner: string[];
   /** Empty for an output no task has produced yet. */
   cmac: Buffer;
+}
+
+/** Lines of a task's log, as `taskLog` yields them. */
+export interface TaskLogChunk {
+  lines: string[];
+  /** The log reached its bound (1 MiB): nothing comes after these lines. */
+  truncated: boolean;
+  /** False when the task does not keep a log (no `save_log`): nothing will come. */
+  kept: boolean;
+  /** The task's status when these lines were read. */
+  status: common.TaskStatus;
 }
 
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
@@ -116,6 +129,58 @@ export class CloisterClient {
       throw describeCallError(e, "frontend", this.frontendAddress);
     });
     return r.evidence.length ? Buffer.from(r.evidence) : undefined;
+  }
+
+  /**
+   * A task's own log (Cloister extension): the function's stdout, stderr and console lines, kept
+   * while it runs when the task asked for `save_log`. Participants only. Yields chunks of lines;
+   * with `follow` the iteration ends once the task is finished, failed or canceled. Breaking out
+   * of the loop (or `signal`) cancels the stream.
+   */
+  async *taskLog(
+    taskId: string,
+    options: { follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<TaskLogChunk, void, undefined> {
+    const metadata = this.metadata();
+    const call = this.feExt.streamTaskLog(
+      { taskId, follow: options.follow ?? false },
+      ...((metadata ? [metadata] : []) as [grpc.Metadata]),
+    ) as grpc.ClientReadableStream<extensions.TaskLogChunk>;
+    const cancel = () => call.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const chunk of call as AsyncIterable<extensions.TaskLogChunk>) {
+        yield {
+          lines: chunk.lines,
+          truncated: chunk.truncated,
+          kept: chunk.kept,
+          status: chunk.status,
+        };
+      }
+    } catch (e) {
+      if ((e as { code?: number }).code !== undefined)
+        throw describeCallError(toRpcError(e as grpc.ServiceError), "frontend", this.frontendAddress);
+      throw e;
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /**
+   * Execution nodes and queue depth (Cloister extension). Every authenticated user gets the
+   * counts; a PlatformAdmin also gets each node's slots, executors and last heartbeats.
+   */
+  async platformStatus(): Promise<extensions.PlatformStatus> {
+    const metadata = this.metadata();
+    return callUnary(
+      this.feExt,
+      "getPlatformStatus",
+      {},
+      { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
   }
 
   private metadata() {

@@ -1,9 +1,10 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { accessControl, authentication, extensions, frontend, management } from "@cloister/proto";
-import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
+import { callUnary, createClient, readIdentityMetadata, toServiceError, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
 import { type Claims, FrontendGate } from "./gate.js";
+import { StreamSlots, streamTaskLog } from "./task-log-stream.js";
 
 type Method = keyof typeof frontend.TeaclaveFrontendService;
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
@@ -121,7 +122,12 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   });
   // Cloister extension beside the Teaclave API: the same admission, authentication,
   // authorisation and audit.
-  const evidencePath = extensions.CloisterFrontendService.getTaskEvidence.path;
+  const extensionApis = new Map<string, string>([
+    [extensions.CloisterFrontendService.getTaskEvidence.path, "get_task_evidence"],
+    [extensions.CloisterFrontendService.streamTaskLog.path, "stream_task_log"],
+    [extensions.CloisterFrontendService.getPlatformStatus.path, "get_platform_status"],
+  ]);
+  const followSlots = new StreamSlots();
   server.addService(
     extensions.CloisterFrontendService,
     {
@@ -139,11 +145,64 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           admitted.get(call.metadata),
         );
       }, ctx.log),
+      getPlatformStatus: unary(async (request: extensions.GetPlatformStatusRequest, call: Call) => {
+        const md = readIdentityMetadata(call.metadata);
+        return gate.call(
+          "get_platform_status",
+          { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
+          (caller) =>
+            callUnary(mgmtExt, "getPlatformStatus", request, {
+              metadata: forwardedMetadata(call.metadata, caller.role),
+              deadlineMs,
+              waitForReady: true,
+            }),
+          admitted.get(call.metadata),
+        );
+      }, ctx.log),
+      streamTaskLog: (
+        call: grpc.ServerWritableStream<extensions.StreamTaskLogRequest, extensions.TaskLogChunk>,
+      ) => {
+        const md = readIdentityMetadata(call.metadata);
+        const { taskId, follow } = call.request;
+        gate
+          .call(
+            "stream_task_log",
+            { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
+            async (caller) => {
+              const release = follow ? followSlots.take(caller.id) : () => undefined;
+              try {
+                await streamTaskLog(
+                  (offset) =>
+                    callUnary(
+                      mgmtExt,
+                      "readTaskLog",
+                      { taskId, offset },
+                      {
+                        metadata: forwardedMetadata(call.metadata, caller.role),
+                        deadlineMs,
+                        waitForReady: true,
+                      },
+                    ),
+                  (chunk) => call.write(chunk),
+                  () => call.cancelled,
+                  { follow },
+                );
+              } finally {
+                release();
+              }
+            },
+            admitted.get(call.metadata),
+          )
+          .then(
+            () => call.end(),
+            (e: unknown) => call.emit("error", toServiceError(e, ctx.log)),
+          );
+      },
     } satisfies extensions.CloisterFrontendServer,
     {
       admit: async ({ path, metadata, peer }) => {
         const md = readIdentityMetadata(metadata);
-        const claims = await gate.authenticate(path === evidencePath ? "get_task_evidence" : path, {
+        const claims = await gate.authenticate(extensionApis.get(path) ?? path, {
           id: md.id,
           token: md.token,
           ip: ipBytes(peer),

@@ -3,6 +3,7 @@ import { extensions, management } from "@cloister/proto";
 import { readIdentityMetadata, unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
+import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 
 type Method = keyof typeof management.TeaclaveManagementService;
@@ -20,6 +21,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
+  const ops = new OpsReads(store);
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(management.TeaclaveManagementService) as Method[]) {
     const handler = (service as unknown as Record<Method, Handler>)[method].bind(service);
@@ -40,6 +42,17 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       },
       ctx.log,
     ),
+    readTaskLog: unary(
+      async (req: extensions.ReadTaskLogRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
+        const md = readIdentityMetadata(call.metadata);
+        return ops.readTaskLog({ id: md.id ?? "", role: md.role ?? "" }, req);
+      },
+      ctx.log,
+    ),
+    getPlatformStatus: unary(async (_req: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
+      const md = readIdentityMetadata(call.metadata);
+      return ops.platformStatus({ id: md.id ?? "", role: md.role ?? "" });
+    }, ctx.log),
   } satisfies extensions.CloisterManagementServer);
   const port = await server.listen(ctx.config.listen.management);
   return {
