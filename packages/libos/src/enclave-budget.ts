@@ -1,6 +1,7 @@
 // EPC budget of an execution node. The kubelet gives the node's container a share of the host's
-// enclave page cache (the device plugin's Allocate sets CLOISTER_TEE_EPC_MIB; with Intel's model
-// the chart sets CLOISTER_TEE_EPC_BYTES to the pod's `sgx.intel.com/epc` request), but nothing in
+// enclave page cache (the device plugin's Allocate sets CLOISTER_TEE_EPC_MIB; with Intel's model,
+// which has no Allocate for EPC, the chart sets the same variable to the pod's `sgx.intel.com/epc`
+// request, and CLOISTER_TEE_EPC_BYTES is read for deployments that pass bytes), but nothing in
 // SGX stops one container from building enclaves beyond it. This budget does: every enclave
 // reserves its declared size (`sgx.enclave_size`) before it is built and gives it back when it is
 // gone. An enclave larger than the whole allocation can never run and is refused at once; one that

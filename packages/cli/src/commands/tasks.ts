@@ -154,6 +154,27 @@ export function taskCommands(program: Command, cli: Cli): void {
       );
   }
 
+  clientOptions(task.command("result <task-id>"))
+    .description(
+      "wait for the task and print its return value on stdout, output tags and log on stderr (fails with the reason if the task failed; on timeout says what the task waits for)",
+    )
+    .option("--timeout <seconds>", "how long to wait", "120")
+    .action(
+      withClient(cli, async (client, [id], o) => {
+        const timeoutMs = integer(o.timeout as string, "--timeout", 1, 86_400) * 1000;
+        const p = progress(id!);
+        const out = await client.taskOutputs(id!, { timeoutMs, onProgress: p.onProgress }).finally(p.done);
+        const tags = Object.fromEntries(Object.entries(out.tags).map(([k, v]) => [k, v.toString("hex")]));
+        const returnValue = out.returnValue.toString("utf8");
+        // stdout is the return value alone (x=$(cloister task result …)); tags and log go to stderr.
+        if (!cli.json()) {
+          for (const [k, v] of Object.entries(tags)) cli.note(`output tag ${k} ${v}`);
+          for (const l of out.log) cli.note(`log ${l}`);
+        }
+        cli.print(returnValue, { task_id: id, return_value: returnValue, tags, log: out.log });
+      }),
+    );
+
   clientOptions(task.command("logs <task-id>"))
     .description(
       "print the task's own log (its function's stdout, stderr and console lines) on stdout, one line each; participants only, and only for a task created with save_log=true",
@@ -174,27 +195,6 @@ export function taskCommands(program: Command, cli: Cli): void {
         else if (truncated && !cli.json())
           cli.note(`${id}: the log reached its 1 MiB bound; later lines were dropped`);
         if (cli.json()) cli.print("", { task_id: id, kept, truncated, lines: all });
-      }),
-    );
-
-  clientOptions(task.command("result <task-id>"))
-    .description(
-      "wait for the task and print its return value on stdout, output tags and log on stderr (fails with the reason if the task failed; on timeout says what the task waits for)",
-    )
-    .option("--timeout <seconds>", "how long to wait", "120")
-    .action(
-      withClient(cli, async (client, [id], o) => {
-        const timeoutMs = integer(o.timeout as string, "--timeout", 1, 86_400) * 1000;
-        const p = progress(id!);
-        const out = await client.taskOutputs(id!, { timeoutMs, onProgress: p.onProgress }).finally(p.done);
-        const tags = Object.fromEntries(Object.entries(out.tags).map(([k, v]) => [k, v.toString("hex")]));
-        const returnValue = out.returnValue.toString("utf8");
-        // stdout is the return value alone (x=$(cloister task result …)); tags and log go to stderr.
-        if (!cli.json()) {
-          for (const [k, v] of Object.entries(tags)) cli.note(`output tag ${k} ${v}`);
-          for (const l of out.log) cli.note(`log ${l}`);
-        }
-        cli.print(returnValue, { task_id: id, return_value: returnValue, tags, log: out.log });
       }),
     );
 }
