@@ -1,6 +1,6 @@
 // A task's own log as kept in storage (Cloister extension, JSON under `keys.taskLog`): written
 // by the scheduler for the node holding the task's lease, read by management for participants.
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "./ids.js";
 
 /** What is stored under `keys.taskLog(uuid)` (JSON). */
@@ -16,7 +16,7 @@ export function parseTaskLog(raw: Buffer | undefined): TaskLogRecord {
   if (!raw) return { lines: [], bytes: 0, truncated: false };
   const o = JSON.parse(raw.toString("utf8")) as Partial<TaskLogRecord>;
   if (!Array.isArray(o.lines) || !o.lines.every((l) => typeof l === "string"))
-    throw new CloisterError(Status.INTERNAL, "damaged task log record");
+    throw cloisterError("INTERNAL");
   return { lines: o.lines, bytes: Number(o.bytes) || 0, truncated: o.truncated === true };
 }
 

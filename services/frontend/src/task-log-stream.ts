@@ -2,7 +2,7 @@
 // client as it grows. Each read is authorised again by management (participants only), and with
 // `follow` the stream ends once the task is terminal and every line written before that was sent
 // (the execution node flushes a task's log before it reports the result).
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { common, type extensions } from "@cloister/proto";
 
 type Read = (offset: number) => Promise<extensions.ReadTaskLogResponse>;
@@ -41,8 +41,7 @@ export async function streamTaskLog(
     if (r.lines.length > 0) continue; // more may be waiting: read again at once
     // Nothing new. Without follow, or once the task was terminal when this read was made, done.
     if (!o.follow || terminalBefore) return;
-    if (Date.now() >= until)
-      throw new CloisterError(Status.DEADLINE_EXCEEDED, "log follow time limit reached");
+    if (Date.now() >= until) throw cloisterError("TASK_LOG_FOLLOW_LIMIT");
     await new Promise((res) => setTimeout(res, pollMs));
   }
 }
@@ -54,7 +53,7 @@ export class StreamSlots {
 
   take(user: string): () => void {
     const n = this.open.get(user) ?? 0;
-    if (n >= this.perUser) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many log streams open");
+    if (n >= this.perUser) throw cloisterError("TASK_LOG_STREAMS_EXHAUSTED");
     this.open.set(user, n + 1);
     let done = false;
     return () => {

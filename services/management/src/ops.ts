@@ -1,7 +1,7 @@
 // Cloister extensions of management for operators and participants: one read of a task's own log
 // (participants only, like GetTask) and the platform status (the scheduler's snapshot of nodes
 // and queue; counts for every authenticated user, node details for PlatformAdmin).
-import { CloisterError, parseRole, Status } from "@cloister/core";
+import { cloisterError, parseRole } from "@cloister/core";
 import {
   keys,
   parseTask,
@@ -17,13 +17,13 @@ import type { Caller } from "./service.js";
 /** Lines one read returns at most (the frontend reads again for the rest). */
 const READ_MAX_LINES = 2000;
 
-const denied = () => new CloisterError(Status.PERMISSION_DENIED, "permission denied");
+const denied = () => cloisterError("PERMISSION_DENIED");
 
 export class OpsReads {
   constructor(private readonly store: Pick<KvStore, "get">) {}
 
   private async participantTask(caller: Caller, taskId: string): Promise<TaskRecord> {
-    if (!caller.id) throw new CloisterError(Status.UNKNOWN, "missing user id");
+    if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
     const uuid = uuidOf(taskId, "task");
     const raw = uuid ? await this.store.get(Buffer.from(keys.task(uuid))) : undefined;
     let task: TaskRecord | undefined;
@@ -32,7 +32,7 @@ export class OpsReads {
     } catch {
       task = undefined;
     }
-    if (!task) throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+    if (!task) throw cloisterError("INVALID_TASK_ID");
     // PlatformAdmin is not exempt: a task's log is its participants' alone.
     if (!task.participants.has(caller.id)) throw denied();
     return task;
@@ -59,7 +59,7 @@ export class OpsReads {
   }
 
   async platformStatus(caller: Caller): Promise<extensions.PlatformStatus> {
-    if (!caller.id) throw new CloisterError(Status.UNKNOWN, "missing user id");
+    if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
     const raw = await this.store.get(Buffer.from(SCHEDULER_STATUS_KEY));
     const snap = raw ? (JSON.parse(raw.toString("utf8")) as StatusSnapshot) : undefined;
     const nodes = snap?.nodes ?? [];

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { CloisterError, cloisterError, Status } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { keys, TASK_EVIDENCE_MAX_BYTES, taskResultFromProto } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
@@ -140,8 +140,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     appendTaskLog: unary(async (req: extensions.AppendTaskLogRequest) => {
-      if (!/^[0-9a-f-]{36}$/.test(req.taskId))
-        throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+      if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
       await taskLogs.append(req.taskId, requiredGeneration(req.leaseGeneration), req.lines, req.truncated);
       return Empty.fromPartial({});
     }, log),

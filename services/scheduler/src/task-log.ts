@@ -1,7 +1,7 @@
 // A running task's own log (its function's stdout, stderr and console lines), kept with the task
 // in storage — sealed at rest like every record there — for its participants to read through
 // management. Only the node holding the task's lease may append, and what is kept is bounded.
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { appendLines, keys, parseTaskLog } from "@cloister/model";
 import type { KvStore } from "@cloister/storage";
 
@@ -27,13 +27,11 @@ export class TaskLogWriter {
     lines: readonly string[],
     truncated: boolean,
   ): Promise<void> {
-    if (lines.length > APPEND_MAX_LINES)
-      throw new CloisterError(Status.INVALID_ARGUMENT, "too many log lines");
     const size = lines.reduce((n, l) => n + Buffer.byteLength(l, "utf8"), 0);
-    if (size > APPEND_MAX_BYTES) throw new CloisterError(Status.INVALID_ARGUMENT, "log batch too large");
+    if (lines.length > APPEND_MAX_LINES || size > APPEND_MAX_BYTES)
+      throw cloisterError("TASK_LOG_BATCH_TOO_LARGE");
     await this.serialised(uuid, async () => {
-      if (!this.holdsLease(uuid, generation))
-        throw new CloisterError(Status.FAILED_PRECONDITION, "the task's lease is held by another node");
+      if (!this.holdsLease(uuid, generation)) throw cloisterError("LEASE_NOT_HELD");
       const key = Buffer.from(keys.taskLog(uuid));
       const current = parseTaskLog(await this.store.get(key));
       const next = appendLines(current, lines, truncated);
