@@ -28,11 +28,13 @@ export interface TaskLogRelayOptions {
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
+const CUT_MARK = " […]";
+
 function cut(line: string, maxBytes: number): string {
   if (utf8(line) <= maxBytes) return line;
   // Cut on a character boundary, then mark it.
-  const b = Buffer.from(line, "utf8").subarray(0, maxBytes - 4);
-  return `${b.toString("utf8").replace(/\uFFFD$/, "")} […]`;
+  const b = Buffer.from(line, "utf8").subarray(0, Math.max(0, maxBytes - utf8(CUT_MARK)));
+  return `${b.toString("utf8").replace(/\uFFFD$/, "")}${CUT_MARK}`;
 }
 
 class TaskLogStream {
