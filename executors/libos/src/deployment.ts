@@ -28,6 +28,8 @@ export interface NodeLibosOptions {
   stateDir?: string;
   /** The node's EPC allocation: enclave backends charge each instance's declared size to it. */
   enclaveBudget?: EnclaveBudget;
+  /** Boot time of every warm instance (seconds), by runtime. */
+  onInstanceBooted?: (runtime: string, seconds: number) => void;
 }
 
 /**
@@ -77,5 +79,6 @@ export async function createNodeLibosExecutor(
     poolSize: o.poolSize,
     memoryBytes: o.memoryBytes,
     ...(o.log ? { log: o.log } : {}),
+    ...(o.onInstanceBooted ? { onInstanceBooted: o.onInstanceBooted } : {}),
   });
 }

@@ -216,6 +216,8 @@ async function libosExecutor(ctx: ServiceContext, epc?: EnclaveBudget): Promise<
       log: ctx.log,
       auditorPublicKeysPem: auditorFiles(ctx.config).publicKeys.map((p) => readFileSync(p, "utf8")),
       ...(epc ? { enclaveBudget: epc } : {}),
+      onInstanceBooted: (runtime, seconds) =>
+        ctx.metrics.poolRefill.observe({ pool: `libos-${runtime}` }, seconds),
     },
   );
 }
