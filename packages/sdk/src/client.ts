@@ -5,6 +5,7 @@ import {
   callUnary,
   createClient,
   identityMetadata,
+  type PeerVerifier,
   type RequestOf,
   type ResponseOf,
   toRpcError,
@@ -80,6 +81,9 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
+  /** Made on first use (its own channel): most clients never follow a log. */
+  private logs: extensions.CloisterTaskLogsClient | undefined;
+  private readonly verifyFrontend: PeerVerifier;
   private readonly deadlineMs: number;
   readonly authenticationAddress: string;
   readonly frontendAddress: string;
@@ -107,6 +111,7 @@ export class CloisterClient {
       this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
+    this.verifyFrontend = verify("teaclave_frontend_service");
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
   }
@@ -142,7 +147,12 @@ export class CloisterClient {
     options: { follow?: boolean; signal?: AbortSignal } = {},
   ): AsyncGenerator<TaskLogChunk, void, undefined> {
     const metadata = this.metadata();
-    const call = this.feExt.streamTaskLog(
+    this.logs ??= createClient(
+      extensions.CloisterTaskLogsClient,
+      this.frontendAddress,
+      attestedChannelCredentials({ verifyServer: this.verifyFrontend }),
+    );
+    const call = this.logs.streamTaskLog(
       { taskId, follow: options.follow ?? false },
       ...((metadata ? [metadata] : []) as [grpc.Metadata]),
     ) as grpc.ClientReadableStream<extensions.TaskLogChunk>;
@@ -463,6 +473,7 @@ export class CloisterClient {
     this.api.close();
     this.fe.close();
     this.feExt.close();
+    this.logs?.close();
   }
 }
 
