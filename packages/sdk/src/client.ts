@@ -5,11 +5,14 @@ import {
   callUnary,
   createClient,
   identityMetadata,
+  type PeerVerifier,
   type RequestOf,
   type ResponseOf,
+  toRpcError,
   type UnaryMethodName,
 } from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
+import type * as grpc from "@grpc/grpc-js";
 import { describeCallError } from "./errors.js";
 import { type ExecutorType, resolveTaskExecutor, type TaskExecutor } from "./executors.js";
 import { TaskWaitTimeoutError } from "./progress.js";
@@ -56,6 +59,17 @@ export interface FileView {
   cmac: Buffer;
 }
 
+/** Lines of a task's log, as `taskLog` yields them. */
+export interface TaskLogChunk {
+  lines: string[];
+  /** The log reached its bound (1 MiB): nothing comes after these lines. */
+  truncated: boolean;
+  /** False when the task does not keep a log (no `save_log`): nothing will come. */
+  kept: boolean;
+  /** The task's status when these lines were read. */
+  status: common.TaskStatus;
+}
+
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
 
 /**
@@ -67,6 +81,9 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
+  /** Made on first use (its own channel): most clients never follow a log. */
+  private logs: extensions.CloisterTaskLogsClient | undefined;
+  private readonly verifyFrontend: PeerVerifier;
   private readonly deadlineMs: number;
   readonly authenticationAddress: string;
   readonly frontendAddress: string;
@@ -94,6 +111,7 @@ export class CloisterClient {
       this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
+    this.verifyFrontend = verify("teaclave_frontend_service");
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
   }
@@ -116,6 +134,63 @@ export class CloisterClient {
       throw describeCallError(e, "frontend", this.frontendAddress);
     });
     return r.evidence.length ? Buffer.from(r.evidence) : undefined;
+  }
+
+  /**
+   * A task's own log (Cloister extension): the function's stdout, stderr and console lines, kept
+   * while it runs when the task asked for `save_log`. Participants only. Yields chunks of lines;
+   * with `follow` the iteration ends once the task is finished, failed or canceled. Breaking out
+   * of the loop (or `signal`) cancels the stream.
+   */
+  async *taskLog(
+    taskId: string,
+    options: { follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<TaskLogChunk, void, undefined> {
+    const metadata = this.metadata();
+    this.logs ??= createClient(
+      extensions.CloisterTaskLogsClient,
+      this.frontendAddress,
+      attestedChannelCredentials({ verifyServer: this.verifyFrontend }),
+    );
+    const call = this.logs.streamTaskLog(
+      { taskId, follow: options.follow ?? false },
+      ...((metadata ? [metadata] : []) as [grpc.Metadata]),
+    ) as grpc.ClientReadableStream<extensions.TaskLogChunk>;
+    const cancel = () => call.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const chunk of call as AsyncIterable<extensions.TaskLogChunk>) {
+        yield {
+          lines: chunk.lines,
+          truncated: chunk.truncated,
+          kept: chunk.kept,
+          status: chunk.status,
+        };
+      }
+    } catch (e) {
+      if ((e as { code?: number }).code !== undefined)
+        throw describeCallError(toRpcError(e as grpc.ServiceError), "frontend", this.frontendAddress);
+      throw e;
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /**
+   * Execution nodes and queue depth (Cloister extension). Every authenticated user gets the
+   * counts; a PlatformAdmin also gets each node's slots, executors and last heartbeats.
+   */
+  async platformStatus(): Promise<extensions.PlatformStatus> {
+    const metadata = this.metadata();
+    return callUnary(
+      this.feExt,
+      "getPlatformStatus",
+      {},
+      { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
   }
 
   private metadata() {
@@ -398,6 +473,7 @@ export class CloisterClient {
     this.api.close();
     this.fe.close();
     this.feExt.close();
+    this.logs?.close();
   }
 }
 

@@ -15,6 +15,7 @@ import {
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer } from "./audit.js";
 import { FrontendGate } from "./gate.js";
+import { serveTaskLogs } from "./task-log-service.js";
 
 /** Client metadata worth forwarding: application keys only, never transport headers. */
 function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata {
@@ -135,8 +136,22 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           deadlineMs: rc.deadlineMs ?? deadlineMs,
           waitForReady: true,
         }),
+      getPlatformStatus: (request, rc) =>
+        callUnary(mgmtExt, "getPlatformStatus", request, {
+          metadata: forwardedMetadata(rc.metadata, rc.principal?.role ?? ""),
+          deadlineMs: rc.deadlineMs ?? deadlineMs,
+          waitForReady: true,
+        }),
     },
     { layers, policy: uniformPolicy(extensions.CloisterFrontendService, gate.rule), log: ctx.log },
+  );
+  // The task log stream (server streaming, which `serve` does not take): the same gate by hand.
+  serveTaskLogs(server, gate, (request, caller, metadata) =>
+    callUnary(mgmtExt, "readTaskLog", request, {
+      metadata: forwardedMetadata(metadata, caller.role),
+      deadlineMs,
+      waitForReady: true,
+    }),
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {

@@ -2,6 +2,7 @@ import { boundAddress, type RunningService, type ServiceContext } from "@cloiste
 import { extensions, management } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
+import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 
 /**
@@ -16,6 +17,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
+  const ops = new OpsReads(store);
   const callerOf = (rc: RpcContext): Caller => ({ id: rc.identity.id ?? "", role: rc.identity.role ?? "" });
   /** A handler of the service with the caller from the metadata and validation failures as 3. */
   const by =
@@ -60,7 +62,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   serve<extensions.CloisterManagementServer>(
     server,
     extensions.CloisterManagementService,
-    { getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request) },
+    {
+      getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
+      readTaskLog: (request, rc) => ops.readTaskLog(callerOf(rc), request),
+      getPlatformStatus: (_request, rc) => ops.platformStatus(callerOf(rc)),
+    },
     { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.management);
