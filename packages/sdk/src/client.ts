@@ -7,9 +7,11 @@ import {
   identityMetadata,
   type RequestOf,
   type ResponseOf,
+  toRpcError,
   type UnaryMethodName,
 } from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
+import * as grpc from "@grpc/grpc-js";
 import { describeCallError } from "./errors.js";
 import { type ExecutorType, resolveTaskExecutor, type TaskExecutor } from "./executors.js";
 import { TaskWaitTimeoutError } from "./progress.js";
@@ -68,6 +70,8 @@ export class CloisterClient {
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
   private readonly deadlineMs: number;
+  /** Set once the frontend answered WatchTask with UNIMPLEMENTED (a Teaclave platform). */
+  private watchUnsupported = false;
   readonly authenticationAddress: string;
   readonly frontendAddress: string;
   session: { id: string; token: string } | undefined;
@@ -338,20 +342,62 @@ export class CloisterClient {
   }
 
   /** Poll GetTask until the task has ended (Finished, Canceled or Failed). */
+  /**
+   * Resolves once the task has ended (Finished, Failed or Canceled). Follows the task with
+   * Cloister's WatchTask stream, which pushes every status change; against a platform without it
+   * (or after the stream broke off, e.g. the frontend restarted) it polls GetTask instead.
+   */
   async waitForTask(
     taskId: string,
     options: { timeoutMs?: number; pollMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<TaskView> {
     const timeoutMs = options.timeoutMs ?? 120_000;
     const deadline = Date.now() + timeoutMs;
+    const timedOut = async (task?: TaskView) =>
+      new TaskWaitTimeoutError(task ?? (await this.getTask(taskId)), taskId, Math.round(timeoutMs / 1000));
+    if (!this.watchUnsupported) {
+      const watched = await this.watchTask(taskId, deadline, options.onProgress);
+      if (watched === "timeout") throw await timedOut();
+      if (watched) return watched;
+    }
     let pollMs = options.pollMs ?? 10;
     for (;;) {
       const task = await this.getTask(taskId);
       if (ENDED.has(task.status)) return task;
       options.onProgress?.(task);
-      if (Date.now() > deadline) throw new TaskWaitTimeoutError(task, taskId, Math.round(timeoutMs / 1000));
+      if (Date.now() > deadline) throw await timedOut(task);
       await new Promise((r) => setTimeout(r, pollMs));
       pollMs = Math.min(pollMs * 2, options.pollMs ?? 250);
+    }
+  }
+
+  /**
+   * The ended task from WatchTask; undefined when polling must take over (the platform has no
+   * WatchTask, or the stream broke off before the end); "timeout" at the deadline.
+   */
+  private async watchTask(
+    taskId: string,
+    deadline: number,
+    onProgress?: (task: TaskView) => void,
+  ): Promise<TaskView | "timeout" | undefined> {
+    const stream = this.feExt.watchTask({ taskId }, this.metadata() ?? new grpc.Metadata(), { deadline });
+    try {
+      for await (const message of stream) {
+        const task = (message as extensions.WatchTaskResponse).task;
+        if (!task) continue;
+        if (ENDED.has(task.status)) return task;
+        onProgress?.(task);
+      }
+      return undefined;
+    } catch (e) {
+      const error = toRpcError(e as grpc.ServiceError);
+      if (error.code === Status.UNIMPLEMENTED) this.watchUnsupported = true;
+      else if (error.code === Status.DEADLINE_EXCEEDED) return "timeout";
+      else if (error.code !== Status.UNAVAILABLE && error.code !== Status.CANCELLED)
+        throw describeCallError(error, "frontend", this.frontendAddress);
+      return undefined;
+    } finally {
+      stream.cancel();
     }
   }
 

@@ -3,7 +3,7 @@ import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
+import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface LevelDbOptions {
@@ -20,9 +20,11 @@ type Db = ClassicLevel<Buffer, Buffer>;
  * The embedded backend: one LevelDB directory, owned by one process (LevelDB locks it), so
  * queue waiters are woken in-process.
  */
-export class LevelDbStore implements KvStore, IndexedQueues {
+export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   private readonly queueLock = new Mutex();
   private readonly waiters = new Map<string, Set<Wakeup>>();
+  /** Watchers of single keys (watchKey), by key in latin1. */
+  private readonly keyWaiters = new Map<string, Set<Wakeup>>();
   private readonly closing = new AbortController();
   private readonly write: { sync: boolean };
 
@@ -59,12 +61,14 @@ export class LevelDbStore implements KvStore, IndexedQueues {
   async put(key: Buffer, value: Buffer): Promise<void> {
     const k = bytes("key", key);
     const v = bytes("value", value);
-    return this.guard(() => this.db.put(k, v, this.write));
+    await this.guard(() => this.db.put(k, v, this.write));
+    this.changed([k]);
   }
 
   async delete(key: Buffer): Promise<void> {
     const k = bytes("key", key);
-    return this.guard(() => this.db.del(k, this.write));
+    await this.guard(() => this.db.del(k, this.write));
+    this.changed([k]);
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
@@ -79,7 +83,30 @@ export class LevelDbStore implements KvStore, IndexedQueues {
 
   async batch(ops: BatchOp[]): Promise<void> {
     const valid = validateBatch(ops);
-    return this.guard(() => this.db.batch(valid, this.write));
+    await this.guard(() => this.db.batch(valid, this.write));
+    this.changed(valid.map((op) => op.key));
+  }
+
+  /** Wakes the watchers of these keys (after their write is applied). */
+  private changed(keys: Buffer[]): void {
+    if (this.keyWaiters.size === 0) return;
+    for (const k of keys) for (const w of this.keyWaiters.get(k.toString("latin1")) ?? []) w.notify();
+  }
+
+  watchKey(key: Buffer): Subscription {
+    const name = bytes("key", key).toString("latin1");
+    const wakeup = new Wakeup();
+    const set = this.keyWaiters.get(name) ?? new Set<Wakeup>();
+    this.keyWaiters.set(name, set);
+    set.add(wakeup);
+    return {
+      wakeup,
+      ready: Promise.resolve(),
+      close: () => {
+        set.delete(wakeup);
+        if (set.size === 0 && this.keyWaiters.get(name) === set) this.keyWaiters.delete(name);
+      },
+    };
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
@@ -133,6 +160,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
           this.write,
         );
       });
+      this.changed(extra.map((op) => op.key));
       for (const w of this.waiters.get(q.toString("latin1")) ?? []) w.notify();
     });
   }
@@ -172,6 +200,7 @@ export class LevelDbStore implements KvStore, IndexedQueues {
           ],
           this.write,
         );
+        this.changed(moved.map((op) => op.key));
         // A slot between head and tail that vanished was removed underneath us; moving past it
         // keeps the queue usable, and the caller learns that an element was lost.
         if (value === undefined) throw new StorageIntegrityError();

@@ -4,6 +4,7 @@ import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
 import { type Claims, FrontendGate } from "./gate.js";
+import { watchTaskHandler } from "./watch.js";
 
 type Method = keyof typeof frontend.TeaclaveFrontendService;
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
@@ -122,6 +123,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   // Cloister extension beside the Teaclave API: the same admission, authentication,
   // authorisation and audit.
   const evidencePath = extensions.CloisterFrontendService.getTaskEvidence.path;
+  const watchPath = extensions.CloisterFrontendService.watchTask.path;
   server.addService(
     extensions.CloisterFrontendService,
     {
@@ -139,11 +141,20 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           admitted.get(call.metadata),
         );
       }, ctx.log),
+      watchTask: watchTaskHandler({
+        gate,
+        management: mgmtExt,
+        admitted: (metadata) => admitted.get(metadata),
+        forwardedMetadata,
+        peerAddress: (call) => peerAddress(call.getPeer()),
+        log: ctx.log,
+      }),
     } satisfies extensions.CloisterFrontendServer,
     {
       admit: async ({ path, metadata, peer }) => {
         const md = readIdentityMetadata(metadata);
-        const claims = await gate.authenticate(path === evidencePath ? "get_task_evidence" : path, {
+        const api = path === evidencePath ? "get_task_evidence" : path === watchPath ? "get_task" : path;
+        const claims = await gate.authenticate(api, {
           id: md.id,
           token: md.token,
           ip: ipBytes(peer),

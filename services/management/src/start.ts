@@ -1,9 +1,10 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
-import { readIdentityMetadata, unary } from "@cloister/rpc";
+import { readIdentityMetadata, serverStream, unary } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
+import { watchTask } from "./watch.js";
 
 type Method = keyof typeof management.TeaclaveManagementService;
 type Handler = (caller: Caller, request: unknown) => Promise<unknown>;
@@ -40,6 +41,17 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       },
       ctx.log,
     ),
+    watchTask: serverStream(async function* (req: extensions.WatchTaskRequest, call, signal) {
+      const md = readIdentityMetadata(call.metadata);
+      for await (const task of watchTask(
+        store,
+        { id: md.id ?? "", role: md.role ?? "" },
+        req.taskId,
+        signal,
+        ctx.log,
+      ))
+        yield { task };
+    }, ctx.log),
   } satisfies extensions.CloisterManagementServer);
   const port = await server.listen(ctx.config.listen.management);
   return {
