@@ -406,17 +406,7 @@ export class CloisterClient {
     taskId: string,
     options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<Buffer> {
-    const task = await this.waitForTask(taskId, options);
-    const ok = task.result?.Ok;
-    // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
-    if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
-      return Buffer.from(ok.returnValue);
-    const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
-    const state =
-      task.status === common.TaskStatus.Finished
-        ? "failed"
-        : common.taskStatusToJSON(task.status).toLowerCase();
-    throw new CloisterError(Status.UNKNOWN, `task ${state}: ${reason}`);
+    return returnValueOf(await this.waitForTask(taskId, options));
   }
 
   /**
@@ -427,8 +417,10 @@ export class CloisterClient {
     taskId: string,
     options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<{ returnValue: Buffer; tags: Record<string, Buffer>; log: string[] }> {
-    const returnValue = await this.taskResult(taskId, options);
-    const ok = (await this.getTask(taskId)).result?.Ok;
+    // The ended view carries everything: no second GetTask.
+    const task = await this.waitForTask(taskId, options);
+    const returnValue = returnValueOf(task);
+    const ok = task.result?.Ok;
     const tags = Object.fromEntries(Object.entries(ok?.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
     return { returnValue, tags, log: ok?.log ?? [] };
   }
@@ -464,4 +456,15 @@ function wireCrypto(info: CryptoInfoLike): common.FileCryptoInfo {
     key: info.key ? Buffer.from(info.key) : Buffer.alloc(0),
     iv: info.iv ? Buffer.from(info.iv) : Buffer.alloc(0),
   };
+}
+
+/** An ended task's return value, or a CloisterError carrying why it has none. */
+function returnValueOf(task: TaskView): Buffer {
+  const ok = task.result?.Ok;
+  // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
+  if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure) return Buffer.from(ok.returnValue);
+  const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
+  const state =
+    task.status === common.TaskStatus.Finished ? "failed" : common.taskStatusToJSON(task.status).toLowerCase();
+  throw new CloisterError(Status.UNKNOWN, `task ${state}: ${reason}`);
 }
