@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError, Status } from "@cloister/core";
 import { authentication, common, type Empty, extensions, frontend } from "@cloister/proto";
 import {
   attestedChannelCredentials,
@@ -462,9 +462,12 @@ function wireCrypto(info: CryptoInfoLike): common.FileCryptoInfo {
 function returnValueOf(task: TaskView): Buffer {
   const ok = task.result?.Ok;
   // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
-  if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure) return Buffer.from(ok.returnValue);
+  if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
+    return Buffer.from(ok.returnValue);
   const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
   const state =
-    task.status === common.TaskStatus.Finished ? "failed" : common.taskStatusToJSON(task.status).toLowerCase();
-  throw new CloisterError(Status.UNKNOWN, `task ${state}: ${reason}`);
+    task.status === common.TaskStatus.Finished
+      ? "failed"
+      : common.taskStatusToJSON(task.status).toLowerCase();
+  throw cloisterError("TASK_FAILED", { state, reason });
 }
