@@ -1,6 +1,7 @@
+import { CloisterError, Status } from "@cloister/core";
 import { boundAddress, openSealedStore, type RunningService, type ServiceContext } from "@cloister/host";
-import { authentication, Empty } from "@cloister/proto";
-import { peerHost, readIdentityMetadata, unary } from "@cloister/rpc";
+import { authentication, Empty, extensions } from "@cloister/proto";
+import { peerHost, readIdentityMetadata, serverStream, unary } from "@cloister/rpc";
 import type * as grpc from "@grpc/grpc-js";
 import { AuthenticationService } from "./service.js";
 
@@ -58,6 +59,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return { claims: { sub: claims.sub, role: claims.role, iss: claims.iss, exp: claims.exp } };
     }, log),
   } satisfies authentication.TeaclaveAuthenticationInternalServer);
+  internal.addService(extensions.CloisterAuthenticationInternalService, {
+    watchUserChanges: serverStream(async function* (_req, _call, signal) {
+      yield* userChanges(auth, signal);
+    }, log),
+  } satisfies extensions.CloisterAuthenticationInternalServer);
 
   const apiPort = await api.listen(ctx.config.listen.authentication_api);
   const internalPort = await internal.listen(ctx.config.listen.authentication_internal);
@@ -74,4 +80,42 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await store.close();
     },
   };
+}
+
+const MAX_PENDING_CHANGES = 10_000;
+
+/** Every user change from now on, after a first empty message that says the watch is in place. */
+async function* userChanges(
+  auth: AuthenticationService,
+  signal: AbortSignal,
+): AsyncGenerator<extensions.UserChange> {
+  const pending: string[] = [];
+  let wake: (() => void) | undefined;
+  let overflow = false;
+  const unsubscribe = auth.onUserChange((id) => {
+    // A watcher that does not read is cut off (it then forgets everything it cached).
+    if (pending.length >= MAX_PENDING_CHANGES) overflow = true;
+    else pending.push(id);
+    wake?.();
+  });
+  const stop = () => wake?.();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    yield { userId: "" };
+    while (!signal.aborted) {
+      if (overflow) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "user changes not read");
+      const id = pending.shift();
+      if (id !== undefined) {
+        yield { userId: id };
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener("abort", stop);
+  }
 }

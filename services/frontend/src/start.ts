@@ -3,7 +3,9 @@ import { accessControl, authentication, extensions, frontend, management } from 
 import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer, ipBytes } from "./audit.js";
+import { CredentialCache } from "./credentials.js";
 import { type Claims, FrontendGate } from "./gate.js";
+import { followUserChanges } from "./user-changes.js";
 import { watchTaskHandler } from "./watch.js";
 
 type Method = keyof typeof frontend.TeaclaveFrontendService;
@@ -61,17 +63,31 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     await callUnary(mgmt, "saveLogs", { logs: entries }, { deadlineMs, waitForReady: true });
   }, ctx.log);
   audit.start();
+  // Checked credentials are kept briefly, only while authentication streams its user changes.
+  const credentials = new CredentialCache();
+  const authExt = createClient(
+    extensions.CloisterAuthenticationInternalClient,
+    ctx.peerAddress("authentication"),
+    ctx.peerCredentials("authentication"),
+  );
+  const stopFollowing = followUserChanges(authExt, credentials, ctx.log);
   const gate = new FrontendGate({
     audit,
     log: ctx.log,
     authenticate: async (id, token) => {
+      const known = credentials.get(id, token);
+      if (known) return known;
+      const epoch = credentials.begin();
       const r = await callUnary(
         auth,
         "userAuthenticate",
         { credential: { id, token } },
         { deadlineMs, waitForReady: true },
       );
-      return r.claims ? { sub: r.claims.sub, role: r.claims.role } : undefined;
+      if (!r.claims) return undefined;
+      const claims = { sub: r.claims.sub, role: r.claims.role };
+      credentials.put(id, token, { ...claims, exp: Number(r.claims.exp) }, epoch);
+      return claims;
     },
     authorize: async (role, api) =>
       (await callUnary(acs, "authorizeApi", { userRole: role, api }, { deadlineMs, waitForReady: true }))
@@ -167,9 +183,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   return {
     endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],
     async close() {
+      stopFollowing();
       await server.close();
       await audit.close();
-      for (const c of [auth, acs, mgmt, mgmtExt]) c.close();
+      for (const c of [auth, authExt, acs, mgmt, mgmtExt]) c.close();
     },
   };
 }
