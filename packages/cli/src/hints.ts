@@ -16,7 +16,8 @@ export const HINTS: Partial<Record<ErrorKind, string>> = {
   INVALID_USER_ID: "no such user, or the id is empty",
   INVALID_ROLE: "the role is not one of PlatformAdmin, FunctionOwner, DataOwnerManager, DataOwner",
   INCORRECT_CREDENTIAL: LOGIN_AGAIN,
-  AUTHENTICATION_FAILED: "wrong user id or password, or the saved login is no longer valid: log in again",
+  AUTHENTICATION_FAILED:
+    "wrong user id or password, or the saved login is no longer valid: run `cloister user login <id>` again",
   MISSING_USER_ID: NOT_LOGGED_IN,
   MISSING_TOKEN: NOT_LOGGED_IN,
   PERMISSION_DENIED: PERMISSION,

@@ -518,6 +518,18 @@ export const ERRORS = {
     when: "a missing key or an empty queue (Teaclave collapses every storage error into this)",
     legacy: true,
   },
+  STORAGE_NO_KEY_WATCH: {
+    code: Status.UNIMPLEMENTED,
+    text: "this store cannot watch keys",
+    source: "storage (internal)",
+    when: "WaitForChange on a backend without key watches (both built-in backends have them)",
+  },
+  USER_CHANGES_NOT_READ: {
+    code: Status.RESOURCE_EXHAUSTED,
+    text: "user changes not read",
+    source: "authentication (internal)",
+    when: "a WatchUserChanges watcher fell 10 000 changes behind; it is cut off and forgets what it cached",
+  },
   // ---- any service --------------------------------------------------------------------------
   INTERNAL: {
     code: Status.INTERNAL,
@@ -547,9 +559,15 @@ export const ERRORS = {
   },
   SGX_DEVICE_UNAVAILABLE: {
     code: Status.FAILED_PRECONDITION,
-    text: "the SGX {nodes} device is unavailable on this node",
+    text: "the SGX device is unavailable on this node",
     source: "device plugin",
     when: "an Allocate while the enclave device nodes are missing",
+  },
+  SGX_NODES_UNAVAILABLE: {
+    code: Status.FAILED_PRECONDITION,
+    text: "the SGX {nodes} device is unavailable on this node",
+    source: "device plugin",
+    when: "an Allocate while the named device nodes are missing",
   },
   INVALID_RESOURCE_NAME: {
     code: Status.INVALID_ARGUMENT,

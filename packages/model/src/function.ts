@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { bytesToJson, JsonNumber, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
 
@@ -34,13 +34,13 @@ const reverse = <K extends string>(m: Record<K, string>, v: string, what: string
 /** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
 export function parseExecutorType(s: string): ExecutorType {
   if (s === "builtin" || s === "python" || s === "wamr" || s === "javascript" || s === "libos") return s;
-  throw new CloisterError(Status.INTERNAL, `Invalid executor type: ${s}`);
+  throw cloisterError("INVALID_EXECUTOR_TYPE", { value: s });
 }
 
 /** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
 export function parseExecutor(s: string): Executor {
   if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript" || s === "libos") return s;
-  throw new CloisterError(Status.INTERNAL, `Unsupported executor: ${s}`);
+  throw cloisterError("UNSUPPORTED_EXECUTOR", { value: s });
 }
 
 export const executorTypeToLegacy = (t: ExecutorType): string => EXECUTOR_TYPE_LEGACY[t];

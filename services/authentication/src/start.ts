@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { boundAddress, openSealedStore, type RunningService, type ServiceContext } from "@cloister/host";
 import { authentication, Empty, extensions } from "@cloister/proto";
 import { peerHost, readIdentityMetadata, serverStream, unary } from "@cloister/rpc";
@@ -103,7 +103,7 @@ async function* userChanges(
   try {
     yield { userId: "" };
     while (!signal.aborted) {
-      if (overflow) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "user changes not read");
+      if (overflow) throw cloisterError("USER_CHANGES_NOT_READ");
       const id = pending.shift();
       if (id !== undefined) {
         yield { userId: id };

@@ -7,11 +7,11 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import {
   CloisterError,
+  cloisterError,
   type Logger,
   parseRole,
   type Role,
   Status,
-  type StatusCode,
   silentLogger,
 } from "@cloister/core";
 import { exchangePath, isFileAgentError } from "@cloister/file-agent";
@@ -79,11 +79,10 @@ export interface ManagementServiceOptions {
   fileExchangeDir?: string | undefined;
 }
 
-const err = (code: StatusCode, message: string) => new CloisterError(code, message);
-const denied = () => err(Status.PERMISSION_DENIED, "permission denied");
-const invalidFunctionId = () => err(Status.INVALID_ARGUMENT, "invalid function id");
-const invalidDataId = () => err(Status.INVALID_ARGUMENT, "invalid data id");
-const invalidTaskId = () => err(Status.INVALID_ARGUMENT, "invalid task id");
+const denied = () => cloisterError("PERMISSION_DENIED");
+const invalidFunctionId = () => cloisterError("INVALID_FUNCTION_ID");
+const invalidDataId = () => cloisterError("INVALID_DATA_ID");
+const invalidTaskId = () => cloisterError("INVALID_TASK_ID");
 
 const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fusion`;
 
@@ -94,18 +93,13 @@ const FUSION_URL = (uuid: string) => `fusion:///TEACLAVE_FUSION_BASE/${uuid}.fus
  * stays 13 (docs/decisions.md).
  */
 export function validationAsInvalidArgument(e: unknown): unknown {
-  // Validation throws plain CloisterErrors; a peer's failure (RpcError, StorageError: a record
-  // that does not unseal, storage down) is a subclass and stays what it is.
-  if (
-    e instanceof CloisterError &&
-    e.constructor === CloisterError &&
-    e.code === Status.INTERNAL &&
-    e.message !== INTERNAL_ERROR_TEXT
-  )
+  // Validation failures are raised with their catalog kind, which is already code 3; what is
+  // left here is a failure of no kind (a parser's), never a peer's (RpcError, StorageError: a
+  // record that does not unseal, storage down), which stays what it is.
+  if (e instanceof CloisterError && e.constructor === CloisterError && e.kind === undefined)
     return new CloisterError(Status.INVALID_ARGUMENT, e.message, { cause: e });
   return e;
 }
-const INTERNAL_ERROR_TEXT = "service internal error";
 
 /** At most this many user records are updated at once when a function's allowlist fans out. */
 const FAN_OUT = 8;
@@ -142,12 +136,12 @@ export class ManagementService {
   // ---- caller checks -------------------------------------------------------------------------
 
   private static requireId(caller: Caller): string {
-    if (!caller.id) throw err(Status.UNKNOWN, "missing user id");
+    if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
     return caller.id;
   }
 
   private static requireRole(caller: Caller): Role {
-    if (!caller.role) throw err(Status.UNKNOWN, "missing user role");
+    if (!caller.role) throw cloisterError("CALLER_ROLE_MISSING");
     return parseRole(caller.role);
   }
 
@@ -160,7 +154,7 @@ export class ManagementService {
     } catch (e) {
       if (e instanceof CloisterError) throw e;
       this.log.error({ err: e, what }, "storage operation failed");
-      throw err(Status.INTERNAL, "service internal error");
+      throw cloisterError("INTERNAL");
     }
   }
 
@@ -232,13 +226,14 @@ export class ManagementService {
     return this.write(keys.task(t.uuid), serializeTask(t));
   }
 
-  /** Parse an id whose syntax error is reported as 13 with the parser's text (Update*File, AssignData). */
+  /** Parse an id whose syntax error is reported with the parser's text (Update*File, AssignData). */
   private static parseIdStrict(id: string, kind: "input" | "output"): string {
     let parts: { prefix: string; uuid: string };
     try {
       parts = splitExternalId(id);
     } catch (e) {
-      throw err(Status.INTERNAL, (e as Error).message);
+      // INVALID_EXTERNAL_ID or INVALID_UUID, recognised from the parser's (legacy) text.
+      throw new CloisterError(Status.INVALID_ARGUMENT, (e as Error).message, { cause: e });
     }
     if (parts.prefix !== kind) throw invalidDataId();
     return parts.uuid;
@@ -429,16 +424,14 @@ export class ManagementService {
    * platform alone (RegisterFusionOutput).
    */
   private checkDataUrl(url: string, userId: string): void {
-    if (url.startsWith("fusion:"))
-      throw err(Status.PERMISSION_DENIED, "fusion URLs are assigned by the platform");
+    if (url.startsWith("fusion:")) throw cloisterError("FUSION_URL_RESERVED");
     if (!url.startsWith("file:")) return;
     try {
       exchangePath(url, this.fileExchangeDir, [userId]);
     } catch (e) {
-      if (isFileAgentError(e, "FILE_URLS_DISABLED"))
-        throw err(Status.INVALID_ARGUMENT, "file URLs are disabled on this platform");
-      if (isFileAgentError(e, "INVALID_URL")) throw err(Status.INVALID_ARGUMENT, "invalid file URL");
-      throw err(Status.PERMISSION_DENIED, "file URL outside the caller's exchange directory");
+      if (isFileAgentError(e, "FILE_URLS_DISABLED")) throw cloisterError("FILE_URLS_DISABLED");
+      if (isFileAgentError(e, "INVALID_URL")) throw cloisterError("FILE_URL_INVALID");
+      throw cloisterError("FILE_URL_OUTSIDE_EXCHANGE");
     }
   }
 
@@ -450,7 +443,7 @@ export class ManagementService {
     const url = normalizeUrl(req.url ?? "");
     this.checkDataUrl(url, userId);
     const cmac = Buffer.from(req.cmac ?? []);
-    if (cmac.length !== CMAC_LENGTH) throw err(Status.INTERNAL, "Invalid length");
+    if (cmac.length !== CMAC_LENGTH) throw cloisterError("INVALID_CMAC_LENGTH");
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
     const file: InputFileRecord = { uuid: randomUUID(), url, cmac, crypto, owners: new Set([userId]) };
     await this.write(keys.input(file.uuid), serializeInputFile(file));
@@ -531,7 +524,7 @@ export class ManagementService {
     const userId = ManagementService.requireId(caller);
     const out = await this.loadOutput(req.dataId ?? "");
     if (!out.owners.has(userId)) throw denied();
-    if (out.cmac === null) throw err(Status.INVALID_ARGUMENT, "invalid output file");
+    if (out.cmac === null) throw cloisterError("INVALID_OUTPUT_FILE");
     const file: InputFileRecord = {
       uuid: out.uuid,
       url: out.url,

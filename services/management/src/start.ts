@@ -1,13 +1,14 @@
+import type { Logger } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
-import { readIdentityMetadata, serverStream, unary } from "@cloister/rpc";
+import { logging, type Policy, type RpcContext, serve } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
-import type * as grpc from "@grpc/grpc-js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 import { watchTask } from "./watch.js";
 
-type Method = keyof typeof management.TeaclaveManagementService;
-type Handler = (caller: Caller, request: unknown) => Promise<unknown>;
+/** Every method: only the attested frontend reaches this endpoint (its connection check). */
+const fromPeers = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
+  Object.fromEntries(Object.keys(service).map((m) => [m, "peer"])) as Policy<S>;
 
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
@@ -21,38 +22,55 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
-  const implementation: grpc.UntypedServiceImplementation = {};
-  for (const method of Object.keys(management.TeaclaveManagementService) as Method[]) {
-    const handler = (service as unknown as Record<Method, Handler>)[method].bind(service);
-    implementation[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      const md = readIdentityMetadata(call.metadata);
-      return handler({ id: md.id ?? "", role: md.role ?? "" }, request).catch((e: unknown) => {
+  const callerOf = (rc: RpcContext): Caller => ({ id: rc.identity.id ?? "", role: rc.identity.role ?? "" });
+  /** A handler of the service with the caller from the metadata and validation failures as 3. */
+  const by =
+    <Q, R>(method: (caller: Caller, request: Q) => Promise<R>) =>
+    (request: Q, rc: RpcContext): Promise<R> =>
+      method.call(service, callerOf(rc), request).catch((e: unknown) => {
         throw validationAsInvalidArgument(e);
       });
-    }, ctx.log);
-  }
   const server = ctx.internalServer();
-  server.addService(management.TeaclaveManagementService, implementation);
-  server.addService(extensions.CloisterManagementService, {
-    getTaskEvidence: unary(
-      async (req: extensions.GetTaskEvidenceRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-        const md = readIdentityMetadata(call.metadata);
-        return service.getTaskEvidence({ id: md.id ?? "", role: md.role ?? "" }, req);
-      },
-      ctx.log,
-    ),
-    watchTask: serverStream(async function* (req: extensions.WatchTaskRequest, call, signal) {
-      const md = readIdentityMetadata(call.metadata);
-      for await (const task of watchTask(
-        store,
-        { id: md.id ?? "", role: md.role ?? "" },
-        req.taskId,
-        signal,
-        ctx.log,
-      ))
-        yield { task };
-    }, ctx.log),
-  } satisfies extensions.CloisterManagementServer);
+  const layers = [logging(ctx.log)];
+  serve<management.TeaclaveManagementServer>(
+    server,
+    management.TeaclaveManagementService,
+    {
+      registerInputFile: by(service.registerInputFile),
+      registerOutputFile: by(service.registerOutputFile),
+      updateInputFile: by(service.updateInputFile),
+      updateOutputFile: by(service.updateOutputFile),
+      registerFusionOutput: by(service.registerFusionOutput),
+      registerInputFromOutput: by(service.registerInputFromOutput),
+      getOutputFile: by(service.getOutputFile),
+      getInputFile: by(service.getInputFile),
+      registerFunction: by(service.registerFunction),
+      getFunction: by(service.getFunction),
+      getFunctionUsageStats: by(service.getFunctionUsageStats),
+      updateFunction: by(service.updateFunction),
+      listFunctions: by(service.listFunctions),
+      deleteFunction: by(service.deleteFunction),
+      disableFunction: by(service.disableFunction),
+      createTask: by(service.createTask),
+      getTask: by(service.getTask),
+      assignData: by(service.assignData),
+      approveTask: by(service.approveTask),
+      invokeTask: by(service.invokeTask),
+      cancelTask: by(service.cancelTask),
+      saveLogs: by(service.saveLogs),
+      queryAuditLogs: by(service.queryAuditLogs),
+    },
+    { layers, policy: fromPeers(management.TeaclaveManagementService), log: ctx.log },
+  );
+  serve<extensions.CloisterManagementServer>(
+    server,
+    extensions.CloisterManagementService,
+    {
+      getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
+      watchTask: (request, rc) => watchViews(store, callerOf(rc), request.taskId, rc, ctx.log),
+    },
+    { layers, policy: fromPeers(extensions.CloisterManagementService), log: ctx.log },
+  );
   const port = await server.listen(ctx.config.listen.management);
   return {
     endpoints: [{ name: "management (internal)", address: boundAddress(ctx.config.listen.management, port) }],
@@ -61,4 +79,16 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await store.close();
     },
   };
+}
+
+/** WatchTask's messages: the task's views until it ends or the client goes away. */
+async function* watchViews(
+  store: RemoteKvStore,
+  caller: Caller,
+  taskId: string,
+  rc: RpcContext,
+  log: Logger,
+): AsyncGenerator<extensions.WatchTaskResponse> {
+  for await (const task of watchTask(store, caller, taskId, rc.signal ?? new AbortController().signal, log))
+    yield { task };
 }

@@ -1,4 +1,4 @@
-import { CloisterError, type Logger, Status, silentLogger } from "@cloister/core";
+import { cloisterError, type Logger, silentLogger } from "@cloister/core";
 import { isEnded, keys, parseTask, type TaskRecord, uuidOf } from "@cloister/model";
 import type { frontend } from "@cloister/proto";
 import type { KeyState } from "@cloister/storage";
@@ -31,9 +31,9 @@ export async function* watchTask(
   signal: AbortSignal,
   log: Logger = silentLogger,
 ): AsyncGenerator<frontend.GetTaskResponse> {
-  if (!caller.id) throw new CloisterError(Status.UNKNOWN, "missing user id");
+  if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
   const uuid = uuidOf(taskId, "task");
-  if (!uuid) throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+  if (!uuid) throw cloisterError("INVALID_TASK_ID");
   const key = Buffer.from(keys.task(uuid), "utf8");
   let known: Buffer = Buffer.alloc(0);
   let sent: number | undefined;
@@ -44,7 +44,7 @@ export async function* watchTask(
     } catch (e) {
       if (signal.aborted) return;
       log.error({ err: e, task: uuid }, "storage operation failed");
-      throw new CloisterError(Status.INTERNAL, "service internal error");
+      throw cloisterError("INTERNAL");
     }
     if (!state) continue;
     known = state.digest;
@@ -54,9 +54,8 @@ export async function* watchTask(
     } catch {
       task = undefined;
     }
-    if (!task) throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
-    if (!task.participants.has(caller.id))
-      throw new CloisterError(Status.PERMISSION_DENIED, "permission denied");
+    if (!task) throw cloisterError("INVALID_TASK_ID");
+    if (!task.participants.has(caller.id)) throw cloisterError("PERMISSION_DENIED");
     if (task.status !== sent) {
       sent = task.status;
       yield toGetTaskResponse(task);

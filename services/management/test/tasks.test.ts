@@ -84,17 +84,17 @@ describe("CreateTask", () => {
     await svc.createTask(admin, twoPartyTask(priv.functionId));
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { executor: "MesaPy" })),
-      13,
+      3,
       "Unsupported executor: MesaPy",
     );
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { functionArguments: "" })),
-      13,
+      3,
       "EOF while parsing a value at line 1 column 0",
     );
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { functionArguments: '"x"' })),
-      13,
+      3,
       "Cannot convert to function arguments",
     );
     await rejects(
@@ -185,7 +185,7 @@ describe("AssignData", () => {
       "invalid task id",
     );
     await rejects(assign(mallory, []), 7, "permission denied");
-    await rejects(assign(alice, [["input_data1", "garbage"]]), 13, "Invalid external id: garbage");
+    await rejects(assign(alice, [["input_data1", "garbage"]]), 3, "Invalid external id: garbage");
     await rejects(assign(alice, [["input_data1", out1]]), 3, "invalid data id");
     await rejects(assign(alice, [["input_data1", `input-${NO_SUCH}`]]), 3, "invalid data id");
     await rejects(assign(alice, [["input_data1", bobIn]]), 7, "permission denied"); // caller not an owner

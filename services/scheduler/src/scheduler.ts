@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
+import { CloisterError, cloisterError, ERRORS, isUuid, type Logger, silentLogger } from "@cloister/core";
 import {
   CANCEL_QUEUE,
   cancelByUser,
@@ -79,7 +79,7 @@ export interface HandedTask {
 
 const CANCEL_MARK = "scheduler-cancel-";
 const buf = (s: string) => Buffer.from(s, "utf8");
-const stale = () => new CloisterError(Status.FAILED_PRECONDITION, "task lease is not held by this executor");
+const stale = () => cloisterError("LEASE_NOT_HELD");
 
 /**
  * The scheduler of the legacy contract, reshaped so that nothing waits on a timer and nothing
@@ -307,7 +307,7 @@ export class Scheduler {
   }
 
   private async executor(id: string): Promise<ExecutorState> {
-    if (!isUuid(id)) throw new CloisterError(Status.INTERNAL, "invalid executor id");
+    if (!isUuid(id)) throw cloisterError("INVALID_EXECUTOR_ID");
     let e = this.executors.get(id);
     if (!e) {
       // Durable first: a node the scheduler admitted is remembered across its restarts.
@@ -329,7 +329,7 @@ export class Scheduler {
     options: { waitMs?: number; runningTask?: string; generation?: number } = {},
   ): Promise<ExecutorCommand> {
     if (status !== ExecutorStatus.Idle && status !== ExecutorStatus.Executing) {
-      throw new CloisterError(Status.INTERNAL, "invalid executor status");
+      throw cloisterError("INVALID_EXECUTOR_STATUS");
     }
     const e = await this.executor(executorId);
     e.lastSeen = this.now();
@@ -420,11 +420,10 @@ export class Scheduler {
       this.inFlight.add(claim);
       try {
         const item = await this.store.dequeueInto(buf(STAGED_TASK_QUEUE), claimKey(claim), remaining, signal);
-        if (!item) throw new CloisterError(Status.UNKNOWN, "task queue is empty");
+        if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
         const running = options.markRunning ?? false;
         const outcome = await this.lease(executorId, claim, item, running);
-        if (outcome === "canceled" && !options.waitMs)
-          throw new CloisterError(Status.UNKNOWN, "task to pull has been canceled");
+        if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
         if (typeof outcome === "number") return { stagedTask: item, generation: outcome, running };
       } finally {
         this.inFlight.delete(claim);
@@ -610,13 +609,16 @@ export class Scheduler {
     try {
       parseStagedTask(stagedTask);
     } catch (e) {
-      throw new CloisterError(Status.INTERNAL, (e as Error).message);
+      throw new CloisterError(ERRORS.INVALID_STAGED_TASK.code, (e as Error).message, {
+        kind: "INVALID_STAGED_TASK",
+        cause: e,
+      });
     }
     await this.store.enqueue(buf(STAGED_TASK_QUEUE), stagedTask);
   }
 
   private taskUuid(taskId: string): string {
-    if (!isUuid(taskId)) throw new CloisterError(Status.INTERNAL, "invalid task id");
+    if (!isUuid(taskId)) throw cloisterError("SCHEDULER_INVALID_TASK_ID");
     return taskId.toLowerCase();
   }
 
@@ -632,7 +634,7 @@ export class Scheduler {
 
   private async loadTask(uuid: string): Promise<TaskRecord> {
     const task = await this.loadTaskOptional(uuid);
-    if (!task) throw new CloisterError(Status.INTERNAL, "service internal error");
+    if (!task) throw cloisterError("INTERNAL");
     return task;
   }
 

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError, hasKind } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { keys, TASK_EVIDENCE_MAX_BYTES, taskResultFromProto } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
@@ -19,7 +19,7 @@ function generationOf(v: number): number | undefined {
 
 function requiredGeneration(v: number): number {
   const n = generationOf(v);
-  if (n === undefined) throw new CloisterError(Status.INVALID_ARGUMENT, "missing lease generation");
+  if (n === undefined) throw cloisterError("LEASE_GENERATION_MISSING");
   return n;
 }
 
@@ -50,7 +50,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     subscribe: unary(async () => {
-      throw new CloisterError(Status.UNIMPLEMENTED, "Subscribe is not implemented");
+      throw cloisterError("SUBSCRIBE_UNIMPLEMENTED");
     }, log),
     pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
       const handed = await handOver(await scheduler.pullTask(req.executorId), call);
@@ -62,7 +62,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     updateTaskResult: unary(async (req: proto.UpdateTaskResultRequest) => {
-      if (!req.result) throw new CloisterError(Status.INTERNAL, "missing task result");
+      if (!req.result) throw cloisterError("TASK_RESULT_MISSING");
       const result = taskResultFromProto(req.result);
       await scheduler.updateTaskResult(req.taskId, result);
       ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
@@ -93,7 +93,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
             }
           : NOT_FOUND;
       } catch (e) {
-        if (e instanceof CloisterError && e.message === "task queue is empty") return NOT_FOUND;
+        if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
         throw e;
       }
     }, log),
@@ -113,7 +113,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     updateTaskResultLeased: unary(async (req: extensions.LeasedTaskResultRequest) => {
-      if (!req.result) throw new CloisterError(Status.INVALID_ARGUMENT, "missing task result");
+      if (!req.result) throw cloisterError("LEASED_RESULT_MISSING");
       const result = taskResultFromProto(req.result);
       await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
       ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
@@ -121,13 +121,12 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     }, log),
     recordTaskEvidence: unary(async (req: extensions.RecordTaskEvidenceRequest) => {
       // Kept only for a task that exists, bounded in size; readable through management.
-      if (!/^[0-9a-f-]{36}$/.test(req.taskId))
-        throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+      if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
       if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
-        throw new CloisterError(Status.INVALID_ARGUMENT, "task evidence too large");
+        throw cloisterError("TASK_EVIDENCE_TOO_LARGE");
       }
       if (!(await store.get(Buffer.from(keys.task(req.taskId)))))
-        throw new CloisterError(Status.NOT_FOUND, "task not found");
+        throw cloisterError("TASK_EVIDENCE_NOT_FOUND");
       await store.put(Buffer.from(keys.taskEvidence(req.taskId)), Buffer.from(req.evidence));
       return Empty.fromPartial({});
     }, log),

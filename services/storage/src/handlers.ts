@@ -1,7 +1,13 @@
-import { CloisterError, type Logger, Status } from "@cloister/core";
+import { cloisterError, type Logger } from "@cloister/core";
 import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
-import { type BatchOp, hasKeyWatches, type KvStore, StorageError, waitForChange } from "@cloister/storage";
+import {
+  type BatchOp,
+  hasKeyWatches,
+  type KvStore,
+  StorageIntegrityError,
+  waitForChange,
+} from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 
 /** Longest long-poll a client may ask for. */
@@ -13,10 +19,9 @@ export const MAX_DEQUEUE_WAIT_MS = 30_000;
  */
 function invalidResponse(log: Logger) {
   return (e: unknown): never => {
-    if (e instanceof StorageError && e.name === "StorageIntegrityError")
-      log.error({ err: e }, "stored value failed its integrity check");
+    if (e instanceof StorageIntegrityError) log.error({ err: e }, "stored value failed its integrity check");
     else log.warn({ err: e }, "storage operation failed");
-    throw new CloisterError(Status.INTERNAL, "invalid response");
+    throw cloisterError("STORAGE_INVALID_RESPONSE");
   };
 }
 
@@ -25,7 +30,7 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
   return {
     get: unary(async (req: storage.GetRequest) => {
       const value = await store.get(req.key).catch(fail);
-      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
     }, log),
     put: unary(async (req: storage.PutRequest) => {
@@ -42,7 +47,7 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
     }, log),
     dequeue: unary(async (req: storage.DequeueRequest) => {
       const value = await store.dequeue(req.key).catch(fail);
-      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
     }, log),
     getKeysByPrefix: unary(async (req: storage.GetKeysByPrefixRequest) => {
@@ -77,8 +82,7 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
       return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
     }, log),
     waitForChange: unary(async (req: extensions.WaitForChangeRequest) => {
-      if (!hasKeyWatches(store))
-        throw new CloisterError(Status.UNIMPLEMENTED, "this store cannot watch keys");
+      if (!hasKeyWatches(store)) throw cloisterError("STORAGE_NO_KEY_WATCH");
       const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
       const state = await waitForChange(store, req.key, Buffer.from(req.knownDigest), waitMs).catch(fail);
       return state

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import {
   asObject,
   bool,
@@ -20,8 +20,7 @@ const PREFIX = "audit-";
 const keyOf = (microsecond: number) =>
   `${PREFIX}${String(Math.max(0, Math.trunc(microsecond))).padStart(20, "0")}-${randomUUID()}`;
 
-const queryError = (details: string) =>
-  new CloisterError(Status.INVALID_ARGUMENT, `audit log error, reason: failed to query logs ${details}`);
+const queryError = (details: string) => cloisterError("AUDIT_QUERY_INVALID", { details });
 
 function encode(e: common.Entry): string {
   return stringifyJson(
