@@ -3,6 +3,7 @@ import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { Mutex } from "./mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
+import { ReadCache } from "./read-cache.js";
 import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
@@ -25,6 +26,8 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   private readonly waiters = new Map<string, Set<Wakeup>>();
   /** Watchers of single keys (watchKey), by key in latin1. */
   private readonly keyWaiters = new Map<string, Set<Wakeup>>();
+  /** Reads served from memory: this process is the database's only user (LevelDB's lock). */
+  private readonly cache = new ReadCache();
   private readonly closing = new AbortController();
   private readonly write: { sync: boolean };
 
@@ -55,20 +58,38 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const k = bytes("key", key);
-    return this.guard(() => this.db.get(k));
+    const cached = this.cache.lookup(k);
+    if (cached !== undefined) {
+      if (this.closing.signal.aborted) throw new StorageClosedError();
+      return cached ?? undefined;
+    }
+    const epoch = this.cache.begin();
+    const value = await this.guard(() => this.db.get(k));
+    this.cache.fill(k, value, epoch);
+    return value;
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {
     const k = bytes("key", key);
     const v = bytes("value", value);
-    await this.guard(() => this.db.put(k, v, this.write));
-    this.changed([k]);
+    await this.guard(() => this.apply([{ type: "put", key: k, value: v }]));
   }
 
   async delete(key: Buffer): Promise<void> {
     const k = bytes("key", key);
-    await this.guard(() => this.db.del(k, this.write));
-    this.changed([k]);
+    await this.guard(() => this.apply([{ type: "del", key: k }]));
+  }
+
+  /** One atomic write (what every write of this store goes through): cache and watchers follow it. */
+  private async apply(ops: BatchOp[]): Promise<void> {
+    try {
+      await this.db.batch(ops, this.write);
+    } catch (e) {
+      this.cache.forget(ops);
+      throw e;
+    }
+    this.cache.wrote(ops);
+    this.changed(ops.map((op) => op.key));
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
@@ -83,8 +104,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
 
   async batch(ops: BatchOp[]): Promise<void> {
     const valid = validateBatch(ops);
-    await this.guard(() => this.db.batch(valid, this.write));
-    this.changed(valid.map((op) => op.key));
+    await this.guard(() => this.apply(valid));
   }
 
   /** Wakes the watchers of these keys (after their write is applied). */
@@ -151,16 +171,12 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
         const next = nextSlot(tail);
         if (next === head) throw queueFull();
         const element = bytes("encoded element", encode(tail));
-        await this.db.batch(
-          [
-            ...extra,
-            { type: "put", key: keys.element(tail), value: element },
-            { type: "put", key: keys.tail, value: encodeCounter(next) },
-          ],
-          this.write,
-        );
+        await this.apply([
+          ...extra,
+          { type: "put", key: keys.element(tail), value: element },
+          { type: "put", key: keys.tail, value: encodeCounter(next) },
+        ]);
       });
-      this.changed(extra.map((op) => op.key));
       for (const w of this.waiters.get(q.toString("latin1")) ?? []) w.notify();
     });
   }
@@ -192,15 +208,11 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
             failure = e;
           }
         }
-        await this.db.batch(
-          [
-            { type: "del", key: slot },
-            { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
-            ...moved,
-          ],
-          this.write,
-        );
-        this.changed(moved.map((op) => op.key));
+        await this.apply([
+          { type: "del", key: slot },
+          { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
+          ...moved,
+        ]);
         // A slot between head and tail that vanished was removed underneath us; moving past it
         // keeps the queue usable, and the caller learns that an element was lost.
         if (value === undefined) throw new StorageIntegrityError();
