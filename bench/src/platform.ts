@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import type { CloisterClient } from "@cloister/sdk";
 import { CLI, client, ECHO_FUNCTION, type Platform, platformConfig, startPlatform } from "@cloister/tests";
-import { attestedUnaryP50 } from "./grpc.js";
+import { attestedUnaryP50, crossProcessAttestedP50 } from "./grpc.js";
 import { childCpu, cpuBetween, serviceName } from "./procs.js";
 import { percentile } from "./stats.js";
 
@@ -71,6 +71,7 @@ export async function benchPlatform(
   concurrency = 8,
 ): Promise<Record<string, number>> {
   const unary = await attestedUnaryP50();
+  const crossUnary = await crossProcessAttestedP50();
   const platform = await startPlatform(await platformConfig(undefined, BUILTIN_ONLY));
   const c = client(platform);
   try {
@@ -95,9 +96,11 @@ export async function benchPlatform(
     const { perSecond, cpuPerTask } = await measuredThroughput(platform, c, functionId, total, concurrency);
     const cpuTotal = [...cpuPerTask.values()].reduce((a, b) => a + b, 0);
     return {
-      "attested mTLS unary p50 ms": unary,
+      "attested mTLS unary p50 ms (client and server in one process)": unary,
+      "attested mTLS unary p50 ms (server in another process)": crossUnary,
       "frontend call (GetFunctionUsageStats) p50 ms": call,
       [`frontend call / attested unary (target ≤ ${TARGET.callRatio})`]: call / unary,
+      "frontend call / cross-process attested unary": call / crossUnary,
       "builtin-echo invoke→Finished p50 ms": p50,
       [`  p50 / target ${TARGET.p50Ms} ms`]: p50 / TARGET.p50Ms,
       "builtin-echo invoke→Finished p99 ms": p99,
