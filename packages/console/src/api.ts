@@ -303,7 +303,7 @@ const routes: Array<[string, RegExp, Handler]> = [
         if (!e)
           throw new ConsoleError(
             "bad_request",
-            "executor must be one of builtin, python, wamr, javascript, libos",
+            "executor must be one of builtin, python, python3, wamr, javascript, libos",
           );
         return e;
       };
@@ -352,6 +352,28 @@ const routes: Array<[string, RegExp, Handler]> = [
       else if (action === "invoke") await platform(client.invokeTask(t));
       else await platform(client.cancelTask(t));
       return summarizeTask(await platform(client.getTask(t)), user);
+    },
+  ],
+  [
+    "GET",
+    /^\/api\/tasks\/([^/]+)\/log$/,
+    async (_ctx, s, _req, [taskId]) => {
+      const { client } = signedIn(s);
+      const t = id(taskId, "taskId");
+      // What the task has logged so far (participants only); the CLI's `task logs --follow` streams.
+      const lines: string[] = [];
+      let kept = true;
+      let truncated = false;
+      await platform(
+        (async () => {
+          for await (const chunk of client.taskLog(t)) {
+            lines.push(...chunk.lines);
+            kept = chunk.kept;
+            truncated ||= chunk.truncated;
+          }
+        })(),
+      );
+      return { taskId: t, kept, truncated, lines };
     },
   ],
   [

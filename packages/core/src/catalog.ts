@@ -236,7 +236,7 @@ export const ERRORS = {
     code: Status.INVALID_ARGUMENT,
     text: "Unsupported executor: {value}",
     source: "management",
-    when: "a task's executor is not builtin, mesapy, python, wamr, javascript or libos",
+    when: "a task's executor is not builtin, mesapy, python3, wamr, javascript or libos (the CLI's `python` is mesapy)",
     legacy: true,
   },
   ARGUMENTS_NOT_JSON: {
@@ -574,6 +574,25 @@ export const ERRORS = {
     text: "invalid extended resource name {name}",
     source: "device plugin",
     when: "a configured resource name that Kubernetes would refuse",
+  },
+  // ---- task logs (Cloister) -----------------------------------------------------------------
+  TASK_LOG_BATCH_TOO_LARGE: {
+    code: Status.INVALID_ARGUMENT,
+    text: "task log batch too large",
+    source: "scheduler (Cloister)",
+    when: "an execution node's AppendTaskLog carries more than 4096 lines or 256 KiB",
+  },
+  TASK_LOG_STREAMS_EXHAUSTED: {
+    code: Status.RESOURCE_EXHAUSTED,
+    text: "too many task log streams open",
+    source: "frontend (Cloister)",
+    when: "a user follows more than 8 task logs at once (`cloister task logs --follow`)",
+  },
+  TASK_LOG_FOLLOW_LIMIT: {
+    code: Status.DEADLINE_EXCEEDED,
+    text: "task log followed for too long",
+    source: "frontend (Cloister)",
+    when: "a followed task log stayed open for 6 hours; follow it again to go on",
   },
   // ---- client side (SDK, CLI): the call never reached the platform's code ---------------------
   ENDPOINT_UNREACHABLE: {

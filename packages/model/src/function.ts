@@ -8,8 +8,11 @@ import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings }
  * are Teaclave's.
  */
 export type ExecutorType = "builtin" | "python" | "wamr" | "javascript" | "libos";
-/** A task's executor as chosen at CreateTask (`javascript` and `libos` are Cloister extensions). */
-export type Executor = "mesapy" | "builtin" | "wamr" | "javascript" | "libos";
+/**
+ * A task's executor as chosen at CreateTask (`python3`, plain Python 3 for `python` functions,
+ * `javascript` and `libos` are Cloister extensions).
+ */
+export type Executor = "mesapy" | "python3" | "builtin" | "wamr" | "javascript" | "libos";
 
 const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
   builtin: "Builtin",
@@ -20,6 +23,7 @@ const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
 };
 const EXECUTOR_LEGACY: Record<Executor, string> = {
   mesapy: "MesaPy",
+  python3: "Python3",
   builtin: "Builtin",
   wamr: "WAMicroRuntime",
   javascript: "JavaScript",
@@ -39,7 +43,15 @@ export function parseExecutorType(s: string): ExecutorType {
 
 /** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
 export function parseExecutor(s: string): Executor {
-  if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript" || s === "libos") return s;
+  if (
+    s === "mesapy" ||
+    s === "python3" ||
+    s === "builtin" ||
+    s === "wamr" ||
+    s === "javascript" ||
+    s === "libos"
+  )
+    return s;
   throw cloisterError("UNSUPPORTED_EXECUTOR", { value: s });
 }
 

@@ -45,6 +45,8 @@ export const keys = {
   task: (uuid: string) => `task-${uuid}`,
   /** Attestation evidence of a task's run (Cloister extension; not a Teaclave record). */
   taskEvidence: (uuid: string) => `evidence-task-${uuid}`,
+  /** The task's own log, appended while it runs (Cloister extension; not a Teaclave record). */
+  taskLog: (uuid: string) => `log-task-${uuid}`,
   /** Function lists of a user: `user-<uuid v5(DNS, user id)>`. */
   user: (userId: string) => `user-${uuidV5(userId)}`,
 } as const;
@@ -54,6 +56,15 @@ export const FUNCTION_KEY_PREFIX = "function-";
 
 /** Largest task evidence kept (it holds certificates and quotes, never task data). */
 export const TASK_EVIDENCE_MAX_BYTES = 64 * 1024;
+
+/** Bytes of log lines kept per task; what comes after is dropped behind TASK_LOG_TRUNCATED. */
+export const TASK_LOG_MAX_BYTES = 1024 * 1024;
+
+/** The last line of a task log that reached TASK_LOG_MAX_BYTES. */
+export const TASK_LOG_TRUNCATED = "[cloister] log truncated: the task wrote more than 1 MiB of log";
+
+/** Where the scheduler keeps its snapshot of execution nodes and the queue, for `cloister status`. */
+export const SCHEDULER_STATUS_KEY = "status-scheduler";
 
 /** Queue names in storage. */
 export const STAGED_TASK_QUEUE = "staged-task";

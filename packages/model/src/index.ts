@@ -8,4 +8,5 @@ export * from "./read.js";
 export * from "./sets.js";
 export * from "./staged-task.js";
 export * from "./task.js";
+export * from "./task-log.js";
 export * from "./task-state.js";

@@ -3,6 +3,8 @@ import { test } from "node:test";
 import { CloisterError } from "@cloister/core";
 import {
   DNS_NAMESPACE,
+  executorFromLegacy,
+  executorToLegacy,
   type FunctionRecord,
   fileCryptoFromInfo,
   fileCryptoFromJson,
@@ -170,5 +172,8 @@ test("executor names", () => {
   assert.equal(parseExecutorType("wamr"), "wamr");
   assert.throws(() => parseExecutorType("Builtin"), err(3, "Invalid executor type: Builtin"));
   assert.equal(parseExecutor("mesapy"), "mesapy");
+  // Plain Python 3 (a Cloister extension) has its own name; `python` stays refused on the wire.
+  assert.equal(parseExecutor("python3"), "python3");
+  assert.equal(executorFromLegacy(executorToLegacy("python3")), "python3");
   assert.throws(() => parseExecutor("python"), err(3, "Unsupported executor: python"));
 });

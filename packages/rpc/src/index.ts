@@ -39,6 +39,7 @@ export {
   type ServeOptions,
   serve,
   snakeCase,
+  uniformPolicy,
 } from "./interceptors.js";
 export * from "./limits.js";
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";

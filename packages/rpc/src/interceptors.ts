@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { CloisterError, cloisterError, type Logger, silentLogger } from "@cloister/core";
 import type * as grpc from "@grpc/grpc-js";
+import { peerHost } from "./address.js";
 import { toServiceError, unary } from "./errors.js";
 import { type IdentityMetadata, readIdentityMetadata } from "./metadata.js";
 import { peerOf } from "./peer.js";
@@ -30,6 +31,8 @@ export interface RpcContext {
   deadlineMs?: number;
   /** Server-streaming calls: aborts when the client cancels or goes away. */
   signal?: AbortSignal;
+  /** Whether the client has cancelled (or its deadline passed); false before the body phase. */
+  cancelled(): boolean;
 }
 
 /** The rest of the chain, down to the method's handler. */
@@ -78,6 +81,13 @@ export type Handlers<S> = {
 
 /** One rule per method; the type demands every method, and a method left out at runtime is refused. */
 export type Policy<S> = { readonly [K in keyof S & string]: Rule };
+
+/** The same rule for every method of `service` (an endpoint whose methods all have one caller). */
+export function uniformPolicy<S>(service: grpc.ServiceDefinition, rule: Rule): Policy<S> {
+  const policy: Record<string, Rule> = {};
+  for (const method of Object.keys(service)) policy[method] = rule;
+  return policy as Policy<S>;
+}
 
 export const snakeCase = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -157,13 +167,6 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | und
   return Number.isFinite(at) && at > 0 ? Math.max(0, at - Date.now()) : undefined;
 }
 
-const hostOf = (peer: string): string => {
-  const p = peer.replace(/^ipv[46]:/, "");
-  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
-  const i = p.lastIndexOf(":");
-  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
-};
-
 /**
  * Registers `service` on `server` with its handlers behind `layers` and the policy: one place
  * where identity, authentication, authorisation, audit, deadlines and logging are composed,
@@ -191,6 +194,7 @@ export function serve<S>(
       metadata,
       address,
       identity: readIdentityMetadata(metadata),
+      cancelled: () => false,
     };
   };
   const streams = handlers as Record<string, (request: unknown, ctx: RpcContext) => AsyncIterable<unknown>>;
@@ -198,16 +202,18 @@ export function serve<S>(
     byPath.set(def.path, method);
     if (def.responseStream && !def.requestStream) {
       impl[method] = streamHandler(def.path, streams[method], layers, log, (call) => {
-        const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, hostOf(call.getPeer()));
+        const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
         ctx.peer = peerOf(call);
+        ctx.cancelled = () => call.cancelled;
         return ctx;
       });
       continue;
     }
     const handler = table[method];
     impl[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, hostOf(call.getPeer()));
+      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
       ctx.peer = peerOf(call);
+      ctx.cancelled = () => call.cancelled;
       const left = remainingMs(call);
       if (left !== undefined) ctx.deadlineMs = left;
       const run = (i: number): Promise<unknown> => {

@@ -5,6 +5,7 @@ import {
   callUnary,
   createClient,
   identityMetadata,
+  type PeerVerifier,
   type RequestOf,
   type ResponseOf,
   toRpcError,
@@ -58,6 +59,17 @@ export interface FileView {
   cmac: Buffer;
 }
 
+/** Lines of a task's log, as `taskLog` yields them. */
+export interface TaskLogChunk {
+  lines: string[];
+  /** The log reached its bound (1 MiB): nothing comes after these lines. */
+  truncated: boolean;
+  /** False when the task does not keep a log (no `save_log`): nothing will come. */
+  kept: boolean;
+  /** The task's status when these lines were read. */
+  status: common.TaskStatus;
+}
+
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
 
 /**
@@ -69,6 +81,9 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
+  /** Made on first use (its own channel): most clients never follow a log. */
+  private logs: extensions.CloisterTaskLogsClient | undefined;
+  private readonly verifyFrontend: PeerVerifier;
   private readonly deadlineMs: number;
   /** Set once the frontend answered WatchTask with UNIMPLEMENTED (a Teaclave platform). */
   private watchUnsupported = false;
@@ -98,6 +113,7 @@ export class CloisterClient {
       this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
+    this.verifyFrontend = verify("teaclave_frontend_service");
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
   }
@@ -120,6 +136,63 @@ export class CloisterClient {
       throw describeCallError(e, "frontend", this.frontendAddress);
     });
     return r.evidence.length ? Buffer.from(r.evidence) : undefined;
+  }
+
+  /**
+   * A task's own log (Cloister extension): the function's stdout, stderr and console lines, kept
+   * while it runs when the task asked for `save_log`. Participants only. Yields chunks of lines;
+   * with `follow` the iteration ends once the task is finished, failed or canceled. Breaking out
+   * of the loop (or `signal`) cancels the stream.
+   */
+  async *taskLog(
+    taskId: string,
+    options: { follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<TaskLogChunk, void, undefined> {
+    const metadata = this.metadata();
+    this.logs ??= createClient(
+      extensions.CloisterTaskLogsClient,
+      this.frontendAddress,
+      attestedChannelCredentials({ verifyServer: this.verifyFrontend }),
+    );
+    const call = this.logs.streamTaskLog(
+      { taskId, follow: options.follow ?? false },
+      ...((metadata ? [metadata] : []) as [grpc.Metadata]),
+    ) as grpc.ClientReadableStream<extensions.TaskLogChunk>;
+    const cancel = () => call.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const chunk of call as AsyncIterable<extensions.TaskLogChunk>) {
+        yield {
+          lines: chunk.lines,
+          truncated: chunk.truncated,
+          kept: chunk.kept,
+          status: chunk.status,
+        };
+      }
+    } catch (e) {
+      if ((e as { code?: number }).code !== undefined)
+        throw describeCallError(toRpcError(e as grpc.ServiceError), "frontend", this.frontendAddress);
+      throw e;
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /**
+   * Execution nodes and queue depth (Cloister extension). Every authenticated user gets the
+   * counts; a PlatformAdmin also gets each node's slots, executors and last heartbeats.
+   */
+  async platformStatus(): Promise<extensions.PlatformStatus> {
+    const metadata = this.metadata();
+    return callUnary(
+      this.feExt,
+      "getPlatformStatus",
+      {},
+      { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
   }
 
   private metadata() {
@@ -436,6 +509,7 @@ export class CloisterClient {
     this.api.close();
     this.fe.close();
     this.feExt.close();
+    this.logs?.close();
   }
 }
 

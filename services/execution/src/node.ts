@@ -214,7 +214,7 @@ export class ExecutionNode {
           }
         } catch (e) {
           if (done.signal.aborted) return;
-          log.warn({ err: e }, "heartbeat failed");
+          log.warn({ err: e, task: uuid, generation }, "heartbeat failed");
           await sleep(500, done.signal);
         }
       }

@@ -5,18 +5,19 @@ import {
   createClient,
   deadline,
   logging,
-  type Policy,
   type RequestOf,
   type ResponseOf,
   type RpcContext,
   type Rule,
   serve,
   type UnaryMethodName,
+  uniformPolicy,
 } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer } from "./audit.js";
 import { CredentialCache } from "./credentials.js";
 import { FrontendGate } from "./gate.js";
+import { serveTaskLogs } from "./task-log-service.js";
 import { followUserChanges } from "./user-changes.js";
 import { relayWatch } from "./watch.js";
 
@@ -113,8 +114,6 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   // unauthenticated peer cannot make the frontend buffer a request body); access control
   // authorises every method; every authenticated call is audited.
   const layers = [logging(ctx.log), deadline(deadlineMs), ...gate.layers()];
-  const everyMethod = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
-    Object.fromEntries(Object.keys(service).map((m) => [m, gate.rule])) as Policy<S>;
   /** WatchTask is GetTask as a stream: access control decides as for get_task (audited as watch_task). */
   const likeGetTask: Rule = (rc) =>
     rc.principal ? gate.allows(rc.principal.role, "get_task", rc.principal.id) : false;
@@ -145,7 +144,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       cancelTask: forward("cancelTask"),
       queryAuditLogs: forward("queryAuditLogs"),
     },
-    { layers, policy: everyMethod(frontend.TeaclaveFrontendService), log: ctx.log },
+    { layers, policy: uniformPolicy(frontend.TeaclaveFrontendService, gate.rule), log: ctx.log },
   );
   // Cloister extension beside the Teaclave API: the same layers and policy.
   serve<extensions.CloisterFrontendServer>(
@@ -158,14 +157,28 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           deadlineMs: rc.deadlineMs ?? deadlineMs,
           waitForReady: true,
         }),
+      getPlatformStatus: (request, rc) =>
+        callUnary(mgmtExt, "getPlatformStatus", request, {
+          metadata: forwardedMetadata(rc.metadata, rc.principal?.role ?? ""),
+          deadlineMs: rc.deadlineMs ?? deadlineMs,
+          waitForReady: true,
+        }),
       watchTask: (request, rc) =>
         relayWatch(mgmtExt, request, forwardedMetadata(rc.metadata, rc.principal?.role ?? ""), rc),
     },
     {
       layers,
-      policy: { ...everyMethod(extensions.CloisterFrontendService), watchTask: likeGetTask },
+      policy: { ...uniformPolicy(extensions.CloisterFrontendService, gate.rule), watchTask: likeGetTask },
       log: ctx.log,
     },
+  );
+  // The task log stream (server streaming, which `serve` does not take): the same gate by hand.
+  serveTaskLogs(server, gate, (request, caller, metadata) =>
+    callUnary(mgmtExt, "readTaskLog", request, {
+      metadata: forwardedMetadata(metadata, caller.role),
+      deadlineMs,
+      waitForReady: true,
+    }),
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {

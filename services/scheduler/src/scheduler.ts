@@ -604,6 +604,23 @@ export class Scheduler {
     this.log.debug({ task: uuid, result: result.kind, generation }, "task result recorded");
   }
 
+  /** Whether `generation` is the live lease of task `uuid` (fences task-log appends). */
+  holdsLease(uuid: string, generation: number): boolean {
+    const lease = this.leases.get(uuid.toLowerCase());
+    return lease !== undefined && lease.state !== "queued" && lease.generation === generation;
+  }
+
+  /** Executors as last heard from and the leased tasks, for status (read-only, in memory). */
+  view(): { executors: Array<{ id: string; lastSeen: number; task?: string }>; leased: number } {
+    const executors = [...this.executors].map(([id, e]) => ({
+      id,
+      lastSeen: e.lastSeen,
+      ...(e.task ? { task: e.task } : {}),
+    }));
+    const leased = [...this.leases.values()].filter((l) => l.state !== "queued").length;
+    return { executors, leased };
+  }
+
   /** PublishTask (legacy, unused by the platform): append a staged task to the durable queue. */
   async publishTask(stagedTask: Buffer): Promise<void> {
     try {

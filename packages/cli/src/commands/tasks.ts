@@ -67,6 +67,9 @@ export function fillArgumentDefaults(
     );
 }
 
+/** What `task create --executor` takes: a function's executor type, or `python3`. */
+const EXECUTOR_NAMES = [...EXECUTOR_TYPES.slice(0, 2), "python3", ...EXECUTOR_TYPES.slice(2)];
+
 export function taskCommands(program: Command, cli: Cli): void {
   const task = program.command("task").description("tasks: create, assign data, approve, invoke, follow");
 
@@ -77,10 +80,10 @@ export function taskCommands(program: Command, cli: Cli): void {
     .addOption(
       new Option(
         "--executor <name>",
-        `${EXECUTOR_TYPES.join(", ")} (mesapy is python's legacy name); default: the function's executor type`,
+        `${EXECUTOR_NAMES.join(", ")} (python runs MesaPy payloads, also called mesapy; python3 runs plain Python 3); default: the function's executor type`,
       ).argParser((v) => {
         if (!resolveTaskExecutor(v))
-          throw new InvalidArgumentError(`expected one of ${EXECUTOR_TYPES.join(", ")} (or mesapy).`);
+          throw new InvalidArgumentError(`expected one of ${EXECUTOR_NAMES.join(", ")} (or mesapy).`);
         return v;
       }),
     )
@@ -172,6 +175,29 @@ export function taskCommands(program: Command, cli: Cli): void {
           for (const l of out.log) cli.note(`log ${l}`);
         }
         cli.print(returnValue, { task_id: id, return_value: returnValue, tags, log: out.log });
+      }),
+    );
+
+  clientOptions(task.command("logs <task-id>"))
+    .description(
+      "print the task's own log (its function's stdout, stderr and console lines) on stdout, one line each; participants only, and only for a task created with save_log=true",
+    )
+    .option("-f, --follow", "keep printing lines as the task writes them; ends when the task has ended")
+    .action(
+      withClient(cli, async (client, [id], o) => {
+        const all: string[] = [];
+        let truncated = false;
+        let kept = true;
+        for await (const chunk of client.taskLog(id!, { follow: o.follow === true })) {
+          kept = chunk.kept;
+          truncated ||= chunk.truncated;
+          if (cli.json()) all.push(...chunk.lines);
+          else for (const line of chunk.lines) process.stdout.write(`${line}\n`);
+        }
+        if (!kept) cli.note(`${id}: this task keeps no log (it was created without save_log=true)`);
+        else if (truncated && !cli.json())
+          cli.note(`${id}: the log reached its 1 MiB bound; later lines were dropped`);
+        if (cli.json()) cli.print("", { task_id: id, kept, truncated, lines: all });
       }),
     );
 }
