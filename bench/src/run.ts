@@ -17,6 +17,10 @@ async function component(specifier: string, fn: string, ...args: unknown[]): Pro
 const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
+  [
+    "platform scale-out (1, 2, 4 execution nodes)",
+    async () => (await import("./platform.js")).benchScaleOut(),
+  ],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
   ["evidence verification (offline, full)", async () => (await import("./evidence.js")).benchEvidence()],
   ["etcd: leader killed (3 members)", async () => (await import("./etcd-failover.js")).benchEtcdFailover()],

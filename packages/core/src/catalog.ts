@@ -518,6 +518,18 @@ export const ERRORS = {
     when: "a missing key or an empty queue (Teaclave collapses every storage error into this)",
     legacy: true,
   },
+  STORAGE_NO_KEY_WATCH: {
+    code: Status.UNIMPLEMENTED,
+    text: "this store cannot watch keys",
+    source: "storage (internal)",
+    when: "WaitForChange on a backend without key watches (both built-in backends have them)",
+  },
+  USER_CHANGES_NOT_READ: {
+    code: Status.RESOURCE_EXHAUSTED,
+    text: "user changes not read",
+    source: "authentication (internal)",
+    when: "a WatchUserChanges watcher fell 10 000 changes behind; it is cut off and forgets what it cached",
+  },
   // ---- any service --------------------------------------------------------------------------
   INTERNAL: {
     code: Status.INTERNAL,

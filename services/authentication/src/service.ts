@@ -42,6 +42,7 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 export class AuthenticationService {
   private readonly loginsPerPeer: RateLimiter;
   private readonly loginsPerUser: RateLimiter;
+  private readonly userListeners = new Set<(userId: string) => void>();
 
   private constructor(
     readonly users: UserDb,
@@ -116,6 +117,7 @@ export class AuthenticationService {
     if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
       throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
+    this.changed(req.id);
     this.log.info(
       { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
       "user updated",
@@ -138,6 +140,7 @@ export class AuthenticationService {
     if (!req.password) throw cloisterError("AUTHENTICATION_FAILED");
     // The caller's role is rewritten from its token, as the legacy service does.
     await this.users.setPassword({ ...caller.user, role: caller.claims.role }, req.password);
+    this.changed(caller.user.id);
   }
 
   async resetUserPassword(cred: Credential | Caller, req: Req<"ResetUserPasswordRequest">): Promise<string> {
@@ -148,6 +151,7 @@ export class AuthenticationService {
     if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     const password = randomUUID().replaceAll("-", "");
     await this.users.setPassword(target, password);
+    this.changed(req.id);
     return password;
   }
 
@@ -158,6 +162,7 @@ export class AuthenticationService {
     if (!target) throw cloisterError("USER_PERMISSION_DENIED");
     if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.delete(req.id);
+    this.changed(req.id);
     this.log.info({ user: forLog(req.id), by: forLog(caller.user.id) }, "user deleted");
   }
 
@@ -173,6 +178,20 @@ export class AuthenticationService {
       if (user && user.role === `DataOwner-${attribute}`) out.push(id);
     }
     return out;
+  }
+
+  /**
+   * Calls `listener` with the id of every user whose account changes from now on (update,
+   * password change or reset, deletion), after the change is stored; returns the unsubscribe.
+   * Frontends drop what they cached about the user (CloisterAuthenticationInternal).
+   */
+  onUserChange(listener: (userId: string) => void): () => void {
+    this.userListeners.add(listener);
+    return () => this.userListeners.delete(listener);
+  }
+
+  private changed(userId: string): void {
+    for (const l of this.userListeners) l(userId);
   }
 
   /** Internal endpoint: validate a credential for the frontend. */

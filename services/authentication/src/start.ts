@@ -1,5 +1,6 @@
+import { cloisterError } from "@cloister/core";
 import { boundAddress, openSealedStore, type RunningService, type ServiceContext } from "@cloister/host";
-import { authentication, Empty } from "@cloister/proto";
+import { authentication, Empty, extensions } from "@cloister/proto";
 import { type Layer, logging, type RpcContext, serve } from "@cloister/rpc";
 import { AuthenticationService, type Caller } from "./service.js";
 
@@ -73,6 +74,12 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     },
     { layers: [logging(log)], policy: { userAuthenticate: "peer" }, log },
   );
+  serve<extensions.CloisterAuthenticationInternalServer>(
+    internal,
+    extensions.CloisterAuthenticationInternalService,
+    { watchUserChanges: (_req, rc) => userChanges(auth, rc.signal ?? new AbortController().signal) },
+    { layers: [logging(log)], policy: { watchUserChanges: "peer" }, log },
+  );
 
   const apiPort = await api.listen(ctx.config.listen.authentication_api);
   const internalPort = await internal.listen(ctx.config.listen.authentication_internal);
@@ -89,4 +96,42 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await store.close();
     },
   };
+}
+
+const MAX_PENDING_CHANGES = 10_000;
+
+/** Every user change from now on, after a first empty message that says the watch is in place. */
+async function* userChanges(
+  auth: AuthenticationService,
+  signal: AbortSignal,
+): AsyncGenerator<extensions.UserChange> {
+  const pending: string[] = [];
+  let wake: (() => void) | undefined;
+  let overflow = false;
+  const unsubscribe = auth.onUserChange((id) => {
+    // A watcher that does not read is cut off (it then forgets everything it cached).
+    if (pending.length >= MAX_PENDING_CHANGES) overflow = true;
+    else pending.push(id);
+    wake?.();
+  });
+  const stop = () => wake?.();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    yield { userId: "" };
+    while (!signal.aborted) {
+      if (overflow) throw cloisterError("USER_CHANGES_NOT_READ");
+      const id = pending.shift();
+      if (id !== undefined) {
+        yield { userId: id };
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener("abort", stop);
+  }
 }

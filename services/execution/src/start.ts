@@ -69,7 +69,9 @@ function schedulerLink(
         call.catch(() => undefined);
         return undefined;
       }
-      return r.found ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration } : undefined;
+      return r.found
+        ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration, running: r.running }
+        : undefined;
     },
     async recordEvidence(taskUuid, evidence) {
       await callUnary(

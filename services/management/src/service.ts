@@ -350,10 +350,15 @@ export class ManagementService {
   ): Promise<frontend.GetFunctionUsageStatsResponse> {
     const userId = ManagementService.requireId(caller);
     const role = ManagementService.requireRole(caller);
-    const fn = await this.loadFunction(req.functionId);
+    // Both records are read at once (one storage round trip of latency); the usage is only
+    // returned once the function's rules allow it.
+    const uuid = uuidOf(req.functionId, "function");
+    const [fn, usage] = await Promise.all([
+      this.loadFunction(req.functionId),
+      uuid ? this.load(keys.usage(uuid), parseUsage) : undefined,
+    ]);
     // The owner of a private function is not allowed unless allowlisted (legacy rule).
     if (!(fn.public || role.name === "PlatformAdmin" || fn.userAllowlist.includes(userId))) throw denied();
-    const usage = await this.load(keys.usage(fn.uuid), parseUsage);
     if (!usage) throw invalidFunctionId();
     return { functionQuota: fn.usageQuota ?? -1, currentUsage: usage.useNumbers };
   }

@@ -1,9 +1,11 @@
+import type { Logger } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
 import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
+import { watchTask } from "./watch.js";
 
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
@@ -66,6 +68,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
       readTaskLog: (request, rc) => ops.readTaskLog(callerOf(rc), request),
       getPlatformStatus: (_request, rc) => ops.platformStatus(callerOf(rc)),
+      watchTask: (request, rc) => watchViews(store, callerOf(rc), request.taskId, rc, ctx.log),
     },
     { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
@@ -77,4 +80,16 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await store.close();
     },
   };
+}
+
+/** WatchTask's messages: the task's views until it ends or the client goes away. */
+async function* watchViews(
+  store: RemoteKvStore,
+  caller: Caller,
+  taskId: string,
+  rc: RpcContext,
+  log: Logger,
+): AsyncGenerator<extensions.WatchTaskResponse> {
+  for await (const task of watchTask(store, caller, taskId, rc.signal ?? new AbortController().signal, log))
+    yield { task };
 }

@@ -73,6 +73,8 @@ type LiveLease = Lease & { since: number };
 export interface HandedTask {
   stagedTask: Buffer;
   generation: number;
+  /** Recorded Running with the lease (the node need not report it). */
+  running: boolean;
 }
 
 const CANCEL_MARK = "scheduler-cancel-";
@@ -106,6 +108,12 @@ export class Scheduler {
   private readonly inFlight = new Set<string>();
   private readonly cancels = new Set<string>();
   private readonly taskLocks = new Map<string, Promise<unknown>>();
+  /**
+   * Task records of live leases, as last written by this process. While a task is Staged or
+   * Running only the scheduler writes its record (management queues a cancel instead), so the
+   * copy is the stored record and the later steps need not read it again.
+   */
+  private readonly records = new Map<string, TaskRecord>();
   private readonly stop = new AbortController();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -274,6 +282,7 @@ export class Scheduler {
         { type: "del", key: claimKey(lease.claim) },
       ]);
       this.leases.set(uuid, { ...queued, since: this.now() });
+      this.records.delete(uuid);
       this.release(lease.executor, uuid);
       this.log.warn(
         { task: uuid, generation, attempts: lease.attempts, why },
@@ -285,6 +294,7 @@ export class Scheduler {
   private forget(uuid: string): void {
     const lease = this.leases.get(uuid);
     this.leases.delete(uuid);
+    this.records.delete(uuid);
     if (lease) this.release(lease.executor, uuid);
   }
 
@@ -392,7 +402,7 @@ export class Scheduler {
    */
   async pullTask(
     executorId: string,
-    options: { waitMs?: number; signal?: AbortSignal } = {},
+    options: { waitMs?: number; signal?: AbortSignal; markRunning?: boolean } = {},
   ): Promise<HandedTask> {
     const e = await this.executor(executorId);
     e.lastSeen = this.now();
@@ -411,20 +421,26 @@ export class Scheduler {
       try {
         const item = await this.store.dequeueInto(buf(STAGED_TASK_QUEUE), claimKey(claim), remaining, signal);
         if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
-        const outcome = await this.lease(executorId, claim, item);
+        const running = options.markRunning ?? false;
+        const outcome = await this.lease(executorId, claim, item, running);
         if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
-        if (typeof outcome === "number") return { stagedTask: item, generation: outcome };
+        if (typeof outcome === "number") return { stagedTask: item, generation: outcome, running };
       } finally {
         this.inFlight.delete(claim);
       }
     }
   }
 
-  /** Turn a claim into a lease for `executorId`; the generation, or why the claim was dropped. */
+  /**
+   * Turn a claim into a lease for `executorId`; the generation, or why the claim was dropped.
+   * With `running` the task is recorded Running in the same write as the lease (a Cloister node
+   * starts it on receipt), which saves the node's status report and two storage steps.
+   */
   private async lease(
     executorId: string,
     claim: string,
     item: Buffer,
+    running = false,
   ): Promise<number | "canceled" | "dropped"> {
     let uuid: string;
     try {
@@ -468,10 +484,17 @@ export class Scheduler {
         generation: (prev?.generation ?? 0) + 1,
         attempts: (prev?.attempts ?? 0) + 1,
         executor: executorId,
-        state: "handed",
+        state: running ? "running" : "handed",
       };
-      await this.store.put(leaseKey(uuid), serializeLease(lease));
+      const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
+      await this.store.batch([
+        { type: "put", key: leaseKey(uuid), value: serializeLease(lease) },
+        ...(record !== task
+          ? [{ type: "put" as const, key: buf(keys.task(uuid)), value: buf(serializeTask(record)) }]
+          : []),
+      ]);
       this.leases.set(uuid, { ...lease, since: this.now() });
+      this.records.set(uuid, record);
       // The node may have been declared lost while it long-polled: it is back.
       const e = await this.executor(executorId);
       e.lastSeen = this.now();
@@ -492,7 +515,7 @@ export class Scheduler {
     const uuid = parseStagedTask(stagedTask).taskUuid;
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
-      if (lease?.state !== "handed" || lease.generation !== generation) return;
+      if (!lease || lease.state === "queued" || lease.generation !== generation) return;
       const queued: Lease = {
         ...lease,
         claim: "",
@@ -505,6 +528,7 @@ export class Scheduler {
         { type: "del", key: claimKey(lease.claim) },
       ]);
       this.leases.set(uuid, { ...queued, since: this.now() });
+      this.records.delete(uuid);
       this.release(lease.executor, uuid);
     });
   }
@@ -520,17 +544,18 @@ export class Scheduler {
       const lease = this.leases.get(uuid);
       const current = lease && lease.state !== "queued" ? lease : undefined;
       if (generation !== undefined && current?.generation !== generation) throw stale();
-      const task = await this.loadTask(uuid);
+      const task = (current && this.records.get(uuid)) ?? (await this.loadTask(uuid));
       const running = current && task.status === TaskStatus.Running ? task : markRunning(task);
       const ops: BatchOp[] = [];
       if (running !== task)
         ops.push({ type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(running)) });
-      if (current) {
+      if (current && current.state !== "running") {
         const next: Lease = { ...withoutSince(current), state: "running" };
         ops.push({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
         this.leases.set(uuid, { ...next, since: this.now() });
       }
       if (ops.length) await this.store.batch(ops);
+      if (current) this.records.set(uuid, running);
     });
     this.log.debug({ task: uuid, generation }, "task running");
   }
@@ -544,7 +569,8 @@ export class Scheduler {
     const uuid = this.taskUuid(taskId);
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
-      const task = await this.loadTask(uuid);
+      const live = lease && lease.state !== "queued" ? this.records.get(uuid) : undefined;
+      const task = live ?? (await this.loadTask(uuid));
       if (generation !== undefined) {
         const holds = lease && lease.state !== "queued" && lease.generation === generation;
         if (!holds && !(lease === undefined && isEnded(task.status))) throw stale();
@@ -635,6 +661,7 @@ export class Scheduler {
       if (isEnded(task.status)) return;
       const next = change(task);
       if (next !== task) await this.store.put(buf(keys.task(uuid)), buf(serializeTask(next)));
+      if (this.records.has(uuid)) this.records.set(uuid, next);
     });
   }
 

@@ -11,7 +11,7 @@ import { TaskLogWriter } from "./task-log.js";
 
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
 const MAX_WAIT_MS = 25_000;
-const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0 };
+const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0, running: false };
 
 /** uint64 on the wire; 0 means "not sent" (a node that predates leases). */
 function generationOf(v: number): number | undefined {
@@ -95,10 +95,17 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       try {
         const leased = await scheduler.pullTask(req.executorId, {
           waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+          markRunning: true,
         });
         const handed = await handOver(leased, call);
+        if (handed?.running) ctx.metrics.tasks.inc({ state: "running" });
         return handed
-          ? { found: true, stagedTask: handed.stagedTask, leaseGeneration: handed.generation }
+          ? {
+              found: true,
+              stagedTask: handed.stagedTask,
+              leaseGeneration: handed.generation,
+              running: handed.running,
+            }
           : NOT_FOUND;
       } catch (e) {
         if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;

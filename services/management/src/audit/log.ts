@@ -87,10 +87,15 @@ export class AuditLog {
   }
 
   async save(entries: common.Entry[]): Promise<void> {
-    for (const e of entries)
-      await this.store.put(
-        Buffer.from(keyOf(Number(e.microsecond ?? 0)), "utf8"),
-        Buffer.from(encode(e), "utf8"),
+    // One storage step for the whole shipment: an entry per frontend call must not cost a
+    // storage round trip per call.
+    if (entries.length > 0)
+      await this.store.batch(
+        entries.map((e) => ({
+          type: "put" as const,
+          key: Buffer.from(keyOf(Number(e.microsecond ?? 0)), "utf8"),
+          value: Buffer.from(encode(e), "utf8"),
+        })),
       );
     this.sinceSweep += entries.length;
     if (this.sinceSweep >= this.retention.sweepEvery) {
