@@ -73,47 +73,49 @@ class TaskLogStream {
     }, this.o.flushMs);
   }
 
-  /** Sends what is buffered, one batch at a time. */
+  /**
+   * Sends what is buffered, one batch at a time; one drain runs at once. The drain is only
+   * forgotten from a later microtask: a drain with nothing to send completes synchronously, and
+   * clearing `sending` inside it would leave the finished promise set for ever (close() would
+   * then spin on it).
+   */
   private flush(): Promise<void> {
-    this.sending ??= (async () => {
-      try {
-        while (!this.stopped && (this.buffer.length > 0 || (this.truncated && !this.truncationSent))) {
-          let bytes = 0;
-          let n = 0;
-          while (
-            n < this.buffer.length &&
-            (n === 0 || bytes + utf8(this.buffer[n]!) <= this.o.maxBatchBytes)
-          ) {
-            bytes += utf8(this.buffer[n]!);
-            n++;
-          }
-          const batch = this.buffer.slice(0, n);
-          const last = n === this.buffer.length && this.truncated;
-          try {
-            await this.send(this.uuid, this.generation, batch, last);
-            this.buffer.splice(0, n);
-            if (last) this.truncationSent = true;
-            this.failures = 0;
-          } catch (e) {
-            const code = (e as { code?: number }).code;
-            if (code === 9 || ++this.failures >= this.o.maxFailures) {
-              // The lease is gone (the task may run elsewhere now) or the scheduler keeps refusing.
-              this.log.warn(
-                { err: e, task: this.uuid, generation: this.generation },
-                "task log relay stopped",
-              );
-              this.stopped = true;
-              this.buffer.length = 0;
-              return;
-            }
-            await new Promise((r) => setTimeout(r, this.o.flushMs * 2 ** this.failures));
-          }
-        }
-      } finally {
-        this.sending = undefined;
-      }
-    })();
+    if (!this.sending) {
+      const drain = this.drain().finally(() => {
+        if (this.sending === drain) this.sending = undefined;
+      });
+      this.sending = drain;
+    }
     return this.sending;
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped && (this.buffer.length > 0 || (this.truncated && !this.truncationSent))) {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.buffer.length && (n === 0 || bytes + utf8(this.buffer[n]!) <= this.o.maxBatchBytes)) {
+        bytes += utf8(this.buffer[n]!);
+        n++;
+      }
+      const batch = this.buffer.slice(0, n);
+      const last = n === this.buffer.length && this.truncated;
+      try {
+        await this.send(this.uuid, this.generation, batch, last);
+        this.buffer.splice(0, n);
+        if (last) this.truncationSent = true;
+        this.failures = 0;
+      } catch (e) {
+        const code = (e as { code?: number }).code;
+        if (code === 9 || ++this.failures >= this.o.maxFailures) {
+          // The lease is gone (the task may run elsewhere now) or the scheduler keeps refusing.
+          this.log.warn({ err: e, task: this.uuid, generation: this.generation }, "task log relay stopped");
+          this.stopped = true;
+          this.buffer.length = 0;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.o.flushMs * 2 ** this.failures));
+      }
+    }
   }
 
   /** Flushes everything left (the task's run is over). */

@@ -87,4 +87,25 @@ describe("task log relay", () => {
     );
     assert.equal(failures, 1);
   });
+
+  test("finish resolves when a flush timer fired after a slower append had already sent its lines", async () => {
+    // The append takes longer than the flush interval: "b" is sent by the drain that sent "a",
+    // so b's timer later finds nothing to send. That empty flush must not leave finish waiting.
+    const { relay, sent } = relayWith(() => new Promise((r) => setTimeout(r, 60)), { flushMs: 20 });
+    relay.leased(UUID, 1);
+    const sink = relay.open(UUID)!;
+    sink("a");
+    await new Promise((r) => setTimeout(r, 35));
+    sink("b");
+    await new Promise((r) => setTimeout(r, 200));
+    const finished = await Promise.race([
+      relay.finish(UUID).then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 2000)),
+    ]);
+    assert.equal(finished, true, "finish must not wait for ever");
+    assert.deepEqual(
+      sent.flatMap((s) => s.lines),
+      ["a", "b"],
+    );
+  });
 });
