@@ -18,6 +18,10 @@ const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
+  [
+    "records: 15 MiB payload through every hop",
+    async () => (await import("./records.js")).benchRecordsPlatform(),
+  ],
   ["evidence verification (offline, full)", async () => (await import("./evidence.js")).benchEvidence()],
   ["etcd: leader killed (3 members)", async () => (await import("./etcd-failover.js")).benchEtcdFailover()],
   ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],

@@ -1,3 +1,5 @@
+import { byteFormat } from "./byte-format.js";
+
 /**
  * A JSON model that behaves like the legacy serde_json one, because task arguments written by a
  * client are stored, re-serialised and flattened, and clients and executors observe the text:
@@ -409,5 +411,8 @@ export function obj(entries: Array<[string, JsonValue]>): JsonObject {
 
 export const isJsonObject = (v: JsonValue | undefined): v is JsonObject => v instanceof Map;
 
-/** Bytes as the legacy array-of-numbers form. */
-export const bytesToJson = (b: Uint8Array): JsonValue[] => Array.from(b);
+/** Bytes in the form the record being written uses: legacy number array, or base64 (`withByteFormat`). */
+export const bytesToJson = (b: Uint8Array): JsonValue =>
+  byteFormat() === "base64"
+    ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64")
+    : Array.from(b);

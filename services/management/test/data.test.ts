@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CloisterError as E, Status as S } from "@cloister/core";
-import { keys, parseInputFile, parseOutputFile } from "@cloister/model";
+import { parseInputFile, parseOutputFile } from "@cloister/model";
 import { RpcError } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { ManagementService, validationAsInvalidArgument } from "../src/index.js";
@@ -18,7 +18,7 @@ import {
   setup,
   tf128,
 } from "./helpers.js";
-import { MemoryStore } from "./memory-store.js";
+import { keys, MemoryStore } from "./memory-store.js";
 
 describe("RegisterInputFile / RegisterOutputFile", () => {
   test("stores a normalised URL, owner = caller", async () => {
