@@ -41,3 +41,52 @@ export async function benchRecordsPlatform(payloadMiB = 15): Promise<Record<stri
     await platform.stop();
   }
 }
+
+/** The record codecs alone, in process: a function record and its staged task with a large payload. */
+export async function benchRecordCodec(payloadMiB = 15): Promise<Record<string, number>> {
+  const { buildStagedTask, createTask, functionRecords, stagedTasks } = await import("@cloister/model");
+  const fn = {
+    uuid: "0b0e2a5c-7f43-4c8e-9a4e-2c8d6d1f3b21",
+    name: "builtin-echo",
+    description: "",
+    public: true,
+    executorType: "builtin" as const,
+    payload: Buffer.alloc(payloadMiB * MiB, 0x61),
+    arguments: [{ key: "message", defaultValue: "", allowOverwrite: true }],
+    inputs: [],
+    outputs: [],
+    owner: "admin",
+    userAllowlist: [],
+    usageQuota: null,
+  };
+  const task = createTask({
+    creator: "admin",
+    role: "PlatformAdmin",
+    fn,
+    executor: "builtin",
+    functionArguments: '{"message":"x"}',
+    inputsOwnership: [],
+    outputsOwnership: [],
+  });
+  const staged = buildStagedTask(task, fn);
+  const out: Record<string, number> = {};
+  for (const version of [1, 2] as const) {
+    const time = (run: () => unknown) => {
+      const t = process.hrtime.bigint();
+      run();
+      return Number(process.hrtime.bigint() - t) / 1e6;
+    };
+    let raw: Buffer = Buffer.alloc(0);
+    out[`v${version} function encode ms`] = time(() => {
+      raw = functionRecords.encode(fn, version);
+    });
+    out[`v${version} function size MiB`] = raw.length / MiB;
+    out[`v${version} function decode ms`] = time(() => functionRecords.decode(raw));
+    out[`v${version} staged task encode ms`] = time(() => {
+      raw = stagedTasks.encode(staged, version);
+    });
+    out[`v${version} staged task decode ms`] = time(() => stagedTasks.decode(raw));
+    out[`v${version} staged task id (no payload decode) ms`] = time(() => stagedTasks.taskIdOf(raw));
+  }
+  return out;
+}

@@ -19,6 +19,10 @@ const benches: Bench[] = [
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
   [
+    "records: codecs, 15 MiB payload (in process)",
+    async () => (await import("./records.js")).benchRecordCodec(),
+  ],
+  [
     "records: 15 MiB payload through every hop",
     async () => (await import("./records.js")).benchRecordsPlatform(),
   ],

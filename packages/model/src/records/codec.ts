@@ -1,5 +1,5 @@
 import { type ByteFormat, withByteFormat } from "../byte-format.js";
-import { isJsonObject, type JsonValue, parseJson, stringifyJson } from "../json.js";
+import { isJsonObject, type JsonValue, parseJson, parseJsonBytes, stringifyJson } from "../json.js";
 import { RecordFormatError } from "../read.js";
 
 /**
@@ -46,7 +46,7 @@ export function encodeJsonRecord<T>(
 
 /** A record of either version from its JSON text. */
 export function decodeJsonRecord<T>(fromJson: (v: JsonValue) => T, raw: Buffer | string, what: string): T {
-  const json = parseJson(typeof raw === "string" ? raw : raw.toString("utf8"));
+  const json = typeof raw === "string" ? parseJson(raw) : parseJsonBytes(raw);
   if (!isJsonObject(json)) throw new RecordFormatError(`${what}: expected an object`);
   return withByteFormat(formatOf(codecVersionOf(json)), () => fromJson(json));
 }

@@ -1,3 +1,4 @@
+import { isUuid } from "@cloister/core";
 import { stagedTaskFromJsonValue, stagedTaskToJsonValue } from "../staged-task.js";
 import { type CodecVersion, jsonCodec } from "./codec.js";
 import { TaskId } from "./ids.js";
@@ -16,8 +17,8 @@ export const stagedTasks = {
   taskIdOf(raw: Buffer): TaskId {
     const head = raw.subarray(0, V2_HEAD.length + 38).toString("latin1");
     if (head.startsWith(V2_HEAD) && head[V2_HEAD.length + 37] === '"') {
-      const id = TaskId.tryParse(`task-${head.slice(V2_HEAD.length + 1, V2_HEAD.length + 37)}`);
-      if (id) return id;
+      const uuid = head.slice(V2_HEAD.length + 1, V2_HEAD.length + 37);
+      if (isUuid(uuid)) return TaskId.fromUuid(uuid);
     }
     return stagedTasks.decode(raw).taskUuid;
   },
