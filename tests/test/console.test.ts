@@ -185,6 +185,9 @@ describe("web console", () => {
     await admin.getByLabel("Query").fill("user:alice");
     await admin.getByRole("button", { name: "Search" }).click();
     await admin.getByRole("cell", { name: "invoke_task" }).first().waitFor();
+    // Each entry says when it happened (the wire's microseconds, shown as a UTC time).
+    const when = await admin.getByRole("row").nth(1).getByRole("cell").first().textContent();
+    assert.match(when ?? "", /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/);
     await shot(admin, "audit");
   });
 

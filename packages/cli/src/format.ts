@@ -18,6 +18,8 @@ export interface ErrorView {
   message: string;
   code?: number;
   code_name?: string;
+  /** Which failure of the catalog (docs/errors.md) it is. */
+  kind?: string;
   /** What the platform's (legacy) text means and what to do; the text itself is unchanged. */
   hint?: string;
 }
@@ -26,14 +28,25 @@ export interface ErrorView {
 export function errorView(e: unknown): ErrorView {
   if (e instanceof PlatformEndpointError) {
     const hint =
-      e.kind === "attestation"
+      e.failure === "attestation"
         ? "check --as-root-ca/--enclave-info (or --data-dir) point at the platform you mean to trust"
         : `is the platform running? check --${e.service === "frontend" ? "frontend" : "authentication"}`;
-    return { message: `${e.message}; ${hint}`, code: e.code, code_name: codeName(e.code) };
+    return {
+      message: `${e.message}; ${hint}`,
+      code: e.code,
+      code_name: codeName(e.code),
+      ...(e.kind ? { kind: e.kind } : {}),
+    };
   }
   if (e instanceof CloisterError) {
-    const hint = hintFor(e.message);
-    return { message: e.message, code: e.code, code_name: codeName(e.code), ...(hint ? { hint } : {}) };
+    const hint = hintFor(e.kind);
+    return {
+      message: e.message,
+      code: e.code,
+      code_name: codeName(e.code),
+      ...(e.kind ? { kind: e.kind } : {}),
+      ...(hint ? { hint } : {}),
+    };
   }
   if (e instanceof UsageError || e instanceof ConfigError) return { message: e.message };
   if (e instanceof CommanderError) return { message: e.message.replace(/^error: /, "") };

@@ -29,13 +29,24 @@ describe("errors", () => {
     assert.equal(v.message, "permission denied");
     assert.equal(v.code, 7);
     assert.equal(v.code_name, "PERMISSION_DENIED");
+    assert.equal(v.kind, "PERMISSION_DENIED");
     assert.ok(v.hint);
     assert.equal(formatError(v), `cloister: permission denied (PERMISSION_DENIED) — ${v.hint}`);
-    for (const text of ["user id exist", "failed to invoke task", "invalid task", "incorrent credential"]) {
-      const view = errorView(new CloisterError(Status.UNKNOWN, text));
+    // Hints follow the kind, which the wire's code and text identify together.
+    for (const [code, text] of [
+      [Status.UNAUTHENTICATED, "user id exist"],
+      [Status.UNKNOWN, "failed to invoke task"],
+      [Status.INVALID_ARGUMENT, "invalid task"],
+      [Status.UNAUTHENTICATED, "incorrent credential"],
+      [Status.INVALID_ARGUMENT, "Invalid key length for AesGcm128: 15"],
+    ] as const) {
+      const view = errorView(new CloisterError(code, text));
       assert.equal(view.message, text, "the wire text is kept");
       assert.ok(view.hint, `${text} has a hint`);
     }
+    const user = errorView(new CloisterError(Status.UNAUTHENTICATED, "permission denied"));
+    assert.equal(user.kind, "USER_PERMISSION_DENIED");
+    assert.notEqual(user.hint, v.hint, "the same text under another code is another failure");
     const plain = errorView(new CloisterError(Status.UNKNOWN, "something new"));
     assert.equal(plain.hint, undefined);
     assert.equal(formatError(plain), "cloister: something new (UNKNOWN)");

@@ -1,7 +1,7 @@
 // The console UI: Preact components over the console's JSON API; live task state arrives by
 // server-sent events. Every control has a label, works from the keyboard, and errors are
 // announced to screen readers (role="alert").
-import { render } from "preact";
+import { type ComponentChildren, render } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { ApiError, api, fileToBase64 } from "./api.js";
 
@@ -27,6 +27,49 @@ function useAction(): [string | null, string | null, (f: () => Promise<unknown>)
     }
   }, []);
   return [error, done, run];
+}
+
+/** A cell whose content is an identifier or digest (monospace, so hex lines up). */
+const mono = (content: ComponentChildren) => ({ mono: true as const, content });
+type Cell = ComponentChildren | ReturnType<typeof mono>;
+const isMono = (c: Cell): c is ReturnType<typeof mono> =>
+  typeof c === "object" && c !== null && (c as { mono?: unknown }).mono === true;
+
+/** Every list of the console: a header row, then one row per item. */
+function DataTable<T>(props: {
+  caption?: string;
+  headers: string[];
+  rows: T[];
+  rowKey: (row: T, index: number) => string | number;
+  cells: (row: T) => Cell[];
+}) {
+  return (
+    <table>
+      {props.caption && <caption>{props.caption}</caption>}
+      <thead>
+        <tr>
+          {props.headers.map((h) => (
+            <th key={h}>{h}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map((row, i) => (
+          <tr key={props.rowKey(row, i)}>
+            {props.cells(row).map((c, j) =>
+              isMono(c) ? (
+                <td key={j} class="mono">
+                  {c.content}
+                </td>
+              ) : (
+                <td key={j}>{c}</td>
+              ),
+            )}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
 }
 
 function Feedback({ error, done }: { error: string | null; done: string | null }) {
@@ -120,32 +163,22 @@ function Platform() {
           SIMULATED TEE — attestation is verified end to end, but no hardware protects the data.
         </p>
       )}
-      <table>
-        <caption>Attested endpoints</caption>
-        <thead>
-          <tr>
-            <th>Endpoint</th>
-            <th>Address</th>
-            <th>Measurement (MRENCLAVE)</th>
-            <th>Status</th>
-            <th>Verified at</th>
-          </tr>
-        </thead>
-        <tbody>
-          {p.endpoints.map((e: Json) => (
-            <tr key={e.name}>
-              <td>{e.name}</td>
-              <td>{e.address}</td>
-              <td class="mono">{e.mrEnclave}</td>
-              <td>
-                {e.quoteStatus}
-                {e.simulated ? " (simulated)" : ""}
-              </td>
-              <td>{e.verifiedAt}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        caption="Attested endpoints"
+        headers={["Endpoint", "Address", "Measurement (MRENCLAVE)", "Status", "Verified at"]}
+        rows={p.endpoints}
+        rowKey={(e: Json) => e.name}
+        cells={(e: Json) => [
+          e.name,
+          e.address,
+          mono(e.mrEnclave),
+          <>
+            {e.quoteStatus}
+            {e.simulated ? " (simulated)" : ""}
+          </>,
+          e.verifiedAt,
+        ]}
+      />
       <button
         type="button"
         onClick={() =>
@@ -163,24 +196,12 @@ function Platform() {
         Auditor signatures: <strong>{p.auditors.verified ? "verified" : "NOT verified"}</strong> —{" "}
         {p.auditors.detail}
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Service</th>
-            <th>MRENCLAVE</th>
-            <th>MRSIGNER</th>
-          </tr>
-        </thead>
-        <tbody>
-          {p.measurements.map((m: Json) => (
-            <tr key={m.name}>
-              <td>{m.name}</td>
-              <td class="mono">{m.mrEnclave}</td>
-              <td class="mono">{m.mrSigner}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        headers={["Service", "MRENCLAVE", "MRSIGNER"]}
+        rows={p.measurements}
+        rowKey={(m: Json) => m.name}
+        cells={(m: Json) => [m.name, mono(m.mrEnclave), mono(m.mrSigner)]}
+      />
       <Feedback error={error} done={done} />
     </section>
   );
@@ -205,35 +226,23 @@ function Functions() {
   return (
     <section aria-labelledby="h-functions">
       <h2 id="h-functions">Functions</h2>
-      <table>
-        <thead>
-          <tr>
-            <th>Id</th>
-            <th>Name</th>
-            <th>Executor</th>
-            <th>Owner</th>
-            <th>Arguments</th>
-            <th>Inputs</th>
-            <th>Outputs</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.map((f) => (
-            <tr key={f.functionId}>
-              <td class="mono">{f.functionId}</td>
-              <td>{f.name}</td>
-              <td>{f.executorType}</td>
-              <td>
-                {f.owner}
-                {f.mine ? " (you)" : ""}
-              </td>
-              <td>{f.arguments.map((a: Json) => a.key).join(", ")}</td>
-              <td>{f.inputs.join(", ")}</td>
-              <td>{f.outputs.join(", ")}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        headers={["Id", "Name", "Executor", "Owner", "Arguments", "Inputs", "Outputs"]}
+        rows={list}
+        rowKey={(f) => f.functionId}
+        cells={(f) => [
+          mono(f.functionId),
+          f.name,
+          f.executorType,
+          <>
+            {f.owner}
+            {f.mine ? " (you)" : ""}
+          </>,
+          f.arguments.map((a: Json) => a.key).join(", "),
+          f.inputs.join(", "),
+          f.outputs.join(", "),
+        ]}
+      />
       <form
         aria-label="Register a function"
         onSubmit={(e) => {
@@ -432,33 +441,22 @@ function Tasks({ open }: { open: (id: string) => void }) {
         <Field label="Task id someone shared with you" name="open-task" value={openId} onInput={setOpenId} />
         <button type="submit">Open task</button>
       </form>
-      <table>
-        <thead>
-          <tr>
-            <th>Task</th>
-            <th>Status</th>
-            <th>Creator</th>
-            <th>Waiting for</th>
-          </tr>
-        </thead>
-        <tbody>
-          {tasks.map((t) => (
-            <tr key={t.taskId}>
-              <td>
-                <a href={`#/tasks/${t.taskId}`} class="mono">
-                  {t.taskId}
-                </a>
-              </td>
-              <td>{t.status}</td>
-              <td>{t.creator}</td>
-              <td>
-                {t.missing.assignments.length ? `${t.missing.assignments.length} assignment(s)` : ""}{" "}
-                {t.missing.approvals.length ? `approval by ${t.missing.approvals.join(", ")}` : ""}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        headers={["Task", "Status", "Creator", "Waiting for"]}
+        rows={tasks}
+        rowKey={(t) => t.taskId}
+        cells={(t) => [
+          <a href={`#/tasks/${t.taskId}`} class="mono">
+            {t.taskId}
+          </a>,
+          t.status,
+          t.creator,
+          <>
+            {t.missing.assignments.length ? `${t.missing.assignments.length} assignment(s)` : ""}{" "}
+            {t.missing.approvals.length ? `approval by ${t.missing.approvals.join(", ")}` : ""}
+          </>,
+        ]}
+      />
       <form
         aria-label="Create a task"
         onSubmit={(e) => {
@@ -699,6 +697,10 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
   );
 }
 
+/** Audit entries carry microseconds since the epoch (the Teaclave wire's `Entry.microsecond`). */
+const auditTime = (us: unknown) =>
+  typeof us === "number" && us > 0 ? new Date(us / 1000).toISOString().replace("T", " ").slice(0, 23) : "";
+
 function Audit() {
   const [q, setQ] = useState("*");
   const [entries, setEntries] = useState<Json[]>([]);
@@ -726,26 +728,12 @@ function Audit() {
         />
         <button type="submit">Search</button>
       </form>
-      <table>
-        <thead>
-          <tr>
-            <th>Time</th>
-            <th>User</th>
-            <th>Message</th>
-            <th>Result</th>
-          </tr>
-        </thead>
-        <tbody>
-          {entries.map((e, i) => (
-            <tr key={i}>
-              <td>{String(e.timestamp ?? e.date ?? "")}</td>
-              <td>{e.user}</td>
-              <td>{e.message}</td>
-              <td>{String(e.result)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        headers={["Time", "User", "Message", "Result"]}
+        rows={entries}
+        rowKey={(_e, i) => i}
+        cells={(e) => [auditTime(e.microsecond), e.user, e.message, String(e.result)]}
+      />
       <Feedback error={error} done={done} />
     </section>
   );

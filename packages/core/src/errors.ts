@@ -1,42 +1,57 @@
-/**
- * gRPC status codes as numbers. The wire contract fixes which code each
- * failure carries, so errors are created with their code at the point where the spec decides it.
- */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type StatusCode = (typeof Status)[keyof typeof Status];
+import {
+  ERRORS,
+  type ErrorKind,
+  type ErrorParamName,
+  type ErrorParams,
+  errorText,
+  kindOf,
+} from "./catalog.js";
+import type { StatusCode } from "./status.js";
 
+export { Status, type StatusCode } from "./status.js";
 /**
- * An error a client can act on: `code` is the gRPC status sent on the wire and `message` is the
- * exact text the spec prescribes. Never put secrets in the message: it crosses the trust boundary.
+ * An error a client can act on: `code` is the gRPC status sent on the wire, `message` the exact
+ * text, and `kind` which failure of the catalog (catalog.ts) it is. Code tests `kind`, never the
+ * message. Never put secrets in the message: it crosses the trust boundary.
  */
 export class CloisterError extends Error {
   readonly code: StatusCode;
-  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * Undefined only for an error received from a peer whose code and text match no kind (a
+   * legacy peer's own text, say).
+   */
+  readonly kind: ErrorKind | undefined;
+  constructor(
+    code: StatusCode,
+    message: string,
+    options?: { cause?: unknown; kind?: ErrorKind | undefined },
+  ) {
     super(message, options);
     this.name = "CloisterError";
     this.code = code;
+    this.kind = options?.kind ?? kindOf(code, message);
   }
 }
 
+/** The error of the catalog's `kind`, its text filled from `params`. */
+export function cloisterError<K extends ErrorKind>(
+  kind: K,
+  ...args: [ErrorParamName<K>] extends [never]
+    ? [params?: ErrorParams<K>, options?: { cause?: unknown }]
+    : [params: ErrorParams<K>, options?: { cause?: unknown }]
+): CloisterError {
+  const [params, options] = args;
+  return new CloisterError(ERRORS[kind].code, errorText(kind, params as Record<string, string>), {
+    ...options,
+    kind,
+  });
+}
+
 export const isCloisterError = (e: unknown): e is CloisterError => e instanceof CloisterError;
+
+/** Whether `e` is a failure of one of `kinds` (raised here or received from a peer). */
+export const hasKind = (e: unknown, ...kinds: ErrorKind[]): e is CloisterError =>
+  e instanceof CloisterError && e.kind !== undefined && kinds.includes(e.kind);
 
 /** Errors of the trust layer: attestation evidence that does not verify. */
 export class AttestationError extends Error {

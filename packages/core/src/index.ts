@@ -1,3 +1,4 @@
+export * from "./catalog.js";
 export * from "./errors.js";
 export * from "./ids.js";
 export * from "./log.js";

@@ -9,7 +9,7 @@ import { createLimitCgroups, removeCgroupParents, removeCgroups, sweepEmptyCgrou
 import { LibosUnavailableError } from "./errors.js";
 import { GUEST_PATH, POLICY_PATH, type RuntimeImage } from "./image.js";
 import { runtimeMeasurement } from "./measure.js";
-import { killGroup, spawnLauncher, withTimeout } from "./process.js";
+import { LiveInstances, spawnLauncher, withTimeout } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -39,7 +39,7 @@ export class BwrapBackend implements LibosBackend {
   readonly kind = "bwrap" as const;
   readonly simulated = true;
   private readonly bwrap: string;
-  private readonly live = new Map<string, Instance>();
+  private readonly live = new LiveInstances();
 
   constructor(private readonly options: BwrapOptions) {
     this.bwrap = options.bwrap ?? "/usr/bin/bwrap";
@@ -140,35 +140,19 @@ export class BwrapBackend implements LibosBackend {
           ...bwrapArgs,
         ])
       : spawnLauncher("/usr/bin/prlimit", [`--as=${limits.memoryBytes}`, "--", this.bwrap, ...bwrapArgs]);
-    let killing: Promise<void> | undefined;
-    const instance: Instance = {
+    return this.live.adopt(
       id,
-      input: child.stdin!,
-      output: child.stdout!,
-      diagnostics: child.stderr!,
-      exited,
-      kill: () => {
-        killing ??= (async () => {
-          killGroup(child);
-          await withTimeout(exited, 3000);
-          await removeCgroups(id);
-          this.live.delete(id);
-        })();
-        return killing;
+      { child, exited },
+      async () => {
+        await withTimeout(exited, 3000);
+        await removeCgroups(id);
       },
-    };
-    this.live.set(id, instance);
-    const onAbort = () => void instance.kill();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    exited.then(() => {
-      signal?.removeEventListener("abort", onAbort);
-      void instance.kill();
-    });
-    return instance;
+      signal,
+    );
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live.values()].map((i) => i.kill()));
+    await this.live.closeAll();
     await removeCgroupParents();
     await rm(this.options.stateDir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import type { Instance, InstanceLimits, LibosBackend, PreparedRuntime } from "./backend.js";
 import { LibosError, LibosUnavailableError } from "./errors.js";
 import { GUEST_PATH, POLICY_PATH, type RuntimeImage } from "./image.js";
-import { killGroup, spawnLauncher, withTimeout } from "./process.js";
+import { LiveInstances, spawnLauncher, withTimeout } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -146,7 +146,7 @@ export class GramineBackend implements LibosBackend {
   readonly kind: "gramine-sgx" | "gramine-direct";
   readonly simulated: boolean;
   private readonly tools: GramineTools;
-  private readonly live = new Map<string, Instance>();
+  private readonly live = new LiveInstances();
 
   constructor(private readonly o: GramineOptions) {
     this.kind = o.mode === "sgx" ? "gramine-sgx" : "gramine-direct";
@@ -268,35 +268,12 @@ export class GramineBackend implements LibosBackend {
       "cloister",
     ];
     const { child, exited } = spawnLauncher(this.tools.bwrap, args);
-    let killing: Promise<void> | undefined;
-    const instance: Instance = {
-      id,
-      input: child.stdin!,
-      output: child.stdout!,
-      diagnostics: child.stderr!,
-      exited,
-      kill: () => {
-        // In-enclave signals are unreliable: the loader's whole group is killed.
-        killing ??= (async () => {
-          killGroup(child);
-          await withTimeout(exited, 3000);
-          this.live.delete(id);
-        })();
-        return killing;
-      },
-    };
-    this.live.set(id, instance);
-    const onAbort = () => void instance.kill();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    exited.then(() => {
-      signal?.removeEventListener("abort", onAbort);
-      void instance.kill();
-    });
-    return instance;
+    // In-enclave signals are unreliable: the loader's whole group is killed.
+    return this.live.adopt(id, { child, exited }, async () => void (await withTimeout(exited, 3000)), signal);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live.values()].map((i) => i.kill()));
+    await this.live.closeAll();
     await rm(this.o.stateDir, { recursive: true, force: true });
   }
 }

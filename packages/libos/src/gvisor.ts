@@ -9,7 +9,7 @@ import { CGROUP_PARENT, removeCgroupParents, removeCgroups, sweepEmptyCgroups } 
 import { LibosUnavailableError } from "./errors.js";
 import { GUEST_PATH, POLICY_PATH, type RuntimeImage } from "./image.js";
 import { runtimeMeasurement } from "./measure.js";
-import { killGroup, spawnLauncher, withTimeout } from "./process.js";
+import { LiveInstances, spawnLauncher, withTimeout } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -45,7 +45,7 @@ export class GvisorBackend implements LibosBackend {
   readonly kind = "gvisor" as const;
   readonly simulated = true;
   private readonly runsc: string;
-  private readonly live = new Map<string, Instance>();
+  private readonly live = new LiveInstances();
 
   constructor(private readonly options: GvisorOptions) {
     this.runsc = options.runsc ?? "/usr/bin/runsc";
@@ -159,37 +159,23 @@ export class GvisorBackend implements LibosBackend {
       bundle,
       id,
     ]);
-    let killing: Promise<void> | undefined;
-    const instance: Instance = {
+    // runsc kill stops the sandbox while the group kill stops the launcher; then the state,
+    // bundle and cgroups go. `runsc wait` is avoided (it lags seconds behind).
+    const viaRunsc = () =>
+      run(this.runsc, [...this.globalArgs(), "kill", "--all", id, "KILL"], { timeout: 5000 }).catch(
+        () => undefined,
+      );
+    return this.live.adopt(
       id,
-      input: child.stdin!,
-      output: child.stdout!,
-      diagnostics: child.stderr!,
-      exited,
-      kill: () => {
-        killing ??= (async () => {
-          // Both at once: runsc kill stops the sandbox, the group kill the launcher; then the
-          // state, bundle and cgroups go. `runsc wait` is avoided (it lags seconds behind).
-          const viaRunsc = run(this.runsc, [...this.globalArgs(), "kill", "--all", id, "KILL"], {
-            timeout: 5000,
-          }).catch(() => undefined);
-          killGroup(child);
-          await withTimeout(exited, 3000);
-          await viaRunsc;
-          await this.cleanup(id);
-          this.live.delete(id);
-        })();
-        return killing;
+      { child, exited },
+      async () => {
+        const killed = viaRunsc();
+        await withTimeout(exited, 3000);
+        await killed;
+        await this.cleanup(id);
       },
-    };
-    this.live.set(id, instance);
-    const onAbort = () => void instance.kill();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    exited.then(() => {
-      signal?.removeEventListener("abort", onAbort);
-      void instance.kill();
-    });
-    return instance;
+      signal,
+    );
   }
 
   private async cleanup(id: string): Promise<void> {
@@ -210,7 +196,7 @@ export class GvisorBackend implements LibosBackend {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.live.values()].map((i) => i.kill()));
+    await this.live.closeAll();
     await removeCgroupParents();
     await rm(this.options.stateDir, { recursive: true, force: true });
   }

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { authentication, common, type Empty, extensions, frontend } from "@cloister/proto";
 import {
   attestedChannelCredentials,
@@ -370,7 +370,7 @@ export class CloisterClient {
       task.status === common.TaskStatus.Finished
         ? "failed"
         : common.taskStatusToJSON(task.status).toLowerCase();
-    throw new CloisterError(Status.UNKNOWN, `task ${state}: ${reason}`);
+    throw cloisterError("TASK_FAILED", { state, reason });
   }
 
   /**

@@ -1,32 +1,29 @@
-import { CloisterError, Status } from "@cloister/core";
+import { CloisterError, ERRORS, errorText, Status } from "@cloister/core";
 
 export type EndpointFailure = "attestation" | "unreachable";
 
 /**
  * A call that never reached the platform's code: the endpoint could not be contacted, or it
  * could not prove (by attestation) that it runs the code the client trusts. Code 14
- * (UNAVAILABLE), as gRPC reports both; `kind` and `reason` say which and why.
+ * (UNAVAILABLE), as gRPC reports both; `failure` (and `kind`) and `reason` say which and why.
  */
 export class PlatformEndpointError extends CloisterError {
-  readonly kind: EndpointFailure;
+  readonly failure: EndpointFailure;
   /** e.g. "frontend", "authentication service". */
   readonly service: string;
   readonly address: string;
   readonly reason: string;
   constructor(
-    kind: EndpointFailure,
+    failure: EndpointFailure,
     service: string,
     address: string,
     reason: string,
     options?: { cause?: unknown },
   ) {
-    const message =
-      kind === "attestation"
-        ? `the ${service} at ${address} failed attestation: ${reason}`
-        : `cannot reach the ${service} at ${address}: ${reason}`;
-    super(Status.UNAVAILABLE, message, options);
+    const kind = failure === "attestation" ? "ENDPOINT_ATTESTATION_FAILED" : "ENDPOINT_UNREACHABLE";
+    super(ERRORS[kind].code, errorText(kind, { service, address, reason }), { ...options, kind });
     this.name = "PlatformEndpointError";
-    this.kind = kind;
+    this.failure = failure;
     this.service = service;
     this.address = address;
     this.reason = reason;

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import {
   decryptBuffer,
   encryptFile,
@@ -70,12 +70,9 @@ async function readSource(source: string): Promise<{ bytes: Buffer; name: string
   if (url.protocol === "http:" || url.protocol === "https:") {
     const response = await fetch(url);
     if (!response.ok) {
-      throw new CloisterError(Status.UNAVAILABLE, `cannot download ${source}: HTTP ${response.status}`);
+      throw cloisterError("DOWNLOAD_FAILED", { source, status: response.status });
     }
     return { bytes: Buffer.from(await response.arrayBuffer()), name };
   }
-  throw new CloisterError(
-    Status.INVALID_ARGUMENT,
-    `cannot fetch ${url.protocol} URLs (use http, https, file or a path)`,
-  );
+  throw cloisterError("UNSUPPORTED_SOURCE", { scheme: url.protocol });
 }

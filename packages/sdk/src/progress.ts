@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { CloisterError, ERRORS, errorText } from "@cloister/core";
 import { common, type frontend } from "@cloister/proto";
 
 type Task = frontend.GetTaskResponse;
@@ -44,10 +44,10 @@ export class TaskWaitTimeoutError extends CloisterError {
   constructor(task: Task, taskId: string, seconds: number) {
     const waiting = waitingFor(task);
     const status = common.taskStatusToJSON(task.status);
-    super(
-      Status.DEADLINE_EXCEEDED,
-      `task ${taskId} has not ended after ${seconds} s (status ${status}); waiting for ${waiting.join(", ")}`,
-    );
+    const params = { task: taskId, seconds, status, waiting: waiting.join(", ") };
+    super(ERRORS.TASK_WAIT_TIMEOUT.code, errorText("TASK_WAIT_TIMEOUT", params), {
+      kind: "TASK_WAIT_TIMEOUT",
+    });
     this.name = "TaskWaitTimeoutError";
     this.taskId = taskId;
     this.status = status;

@@ -10,7 +10,8 @@ test("an attestation refusal names the endpoint and the reason", () => {
   );
   const e = describeCallError(raw, "frontend", "localhost:7777");
   assert.ok(e instanceof PlatformEndpointError);
-  assert.equal(e.kind, "attestation");
+  assert.equal(e.failure, "attestation");
+  assert.equal(e.kind, "ENDPOINT_ATTESTATION_FAILED");
   assert.equal(e.code, Status.UNAVAILABLE);
   assert.equal(e.reason, "Failed to verify mr_enclave");
   assert.equal(e.message, "the frontend at localhost:7777 failed attestation: Failed to verify mr_enclave");
@@ -23,7 +24,8 @@ test("a refused connection says the endpoint cannot be reached", () => {
   );
   const e = describeCallError(raw, "frontend", "localhost:7777");
   assert.ok(e instanceof PlatformEndpointError);
-  assert.equal(e.kind, "unreachable");
+  assert.equal(e.failure, "unreachable");
+  assert.equal(e.kind, "ENDPOINT_UNREACHABLE");
   assert.equal(e.message, "cannot reach the frontend at localhost:7777: connect ECONNREFUSED 127.0.0.1:7777");
 });
 

@@ -26,39 +26,39 @@ export const logisticRegressionTrain: Builtin = {
   },
 };
 
-export const logisticRegressionPredict: Builtin = {
-  name: "builtin-logistic-regression-predict",
-  descriptor: {
-    summary: "predicts with a logistic regression model",
-    arguments: {},
-    inputs: ["model_file", "data_file"],
-    outputs: ["result_file"],
-  },
-  async run(_raw, { runtime, offload }) {
-    const model = await runtime.readInput("model_file");
-    const data = await runtime.readInput("data_file");
-    const r = await offload("logisticRegressionPredict", { model, data });
-    await runtime.writeOutput("result_file", asBuffer(r.result));
-    return `Predicted ${r.rows} lines of data.`;
-  },
-};
+/** A model applied to CSV rows: the two predictors differ only in their model and reply text. */
+function predictor(
+  name: string,
+  summary: string,
+  job: "logisticRegressionPredict" | "gbdtPredict",
+  reply: (rows: number) => string,
+): Builtin {
+  return {
+    name,
+    descriptor: { summary, arguments: {}, inputs: ["model_file", "data_file"], outputs: ["result_file"] },
+    async run(_raw, { runtime, offload }) {
+      const model = await runtime.readInput("model_file");
+      const data = await runtime.readInput("data_file");
+      const r = await offload(job, { model, data });
+      await runtime.writeOutput("result_file", asBuffer(r.result));
+      return reply(r.rows);
+    },
+  };
+}
 
-export const gbdtPredict: Builtin = {
-  name: "builtin-gbdt-predict",
-  descriptor: {
-    summary: "predicts with a gradient-boosted decision tree model",
-    arguments: {},
-    inputs: ["model_file", "data_file"],
-    outputs: ["result_file"],
-  },
-  async run(_raw, { runtime, offload }) {
-    const model = await runtime.readInput("model_file");
-    const data = await runtime.readInput("data_file");
-    const r = await offload("gbdtPredict", { model, data });
-    await runtime.writeOutput("result_file", asBuffer(r.result));
-    return `Predict result has ${r.rows} lines of data.`;
-  },
-};
+export const logisticRegressionPredict = predictor(
+  "builtin-logistic-regression-predict",
+  "predicts with a logistic regression model",
+  "logisticRegressionPredict",
+  (rows) => `Predicted ${rows} lines of data.`,
+);
+
+export const gbdtPredict = predictor(
+  "builtin-gbdt-predict",
+  "predicts with a gradient-boosted decision tree model",
+  "gbdtPredict",
+  (rows) => `Predict result has ${rows} lines of data.`,
+);
 
 const pcaArgs = { n: t.uint(), center: t.bool(), feature_size: t.uint() };
 
