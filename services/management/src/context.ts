@@ -1,4 +1,4 @@
-import { CloisterError, type Logger, parseRole, type Role, Status, type StatusCode } from "@cloister/core";
+import { CloisterError, cloisterError, type Logger, parseRole, type Role, Status } from "@cloister/core";
 import { type IdPrefix, type IdType, isRecordIdError, type RecordId } from "@cloister/model";
 import type { KeyedMutex, RecordStore, TaskStaging } from "@cloister/storage";
 
@@ -19,27 +19,24 @@ export interface ManagementContext {
   fileExchangeDir: string | undefined;
 }
 
-const err = (code: StatusCode, message: string) => new CloisterError(code, message);
-export const fail = err;
-export const denied = () => err(Status.PERMISSION_DENIED, "permission denied");
-export const invalidFunctionId = () => err(Status.INVALID_ARGUMENT, "invalid function id");
-export const invalidDataId = () => err(Status.INVALID_ARGUMENT, "invalid data id");
-export const invalidTaskId = () => err(Status.INVALID_ARGUMENT, "invalid task id");
-export const INTERNAL_ERROR_TEXT = "service internal error";
+export const denied = () => cloisterError("PERMISSION_DENIED");
+export const invalidFunctionId = () => cloisterError("INVALID_FUNCTION_ID");
+export const invalidDataId = () => cloisterError("INVALID_DATA_ID");
+export const invalidTaskId = () => cloisterError("INVALID_TASK_ID");
 
 export function requireId(caller: Caller): string {
-  if (!caller.id) throw err(Status.UNKNOWN, "missing user id");
+  if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
   return caller.id;
 }
 
 export function requireRole(caller: Caller): Role {
-  if (!caller.role) throw err(Status.UNKNOWN, "missing user role");
+  if (!caller.role) throw cloisterError("CALLER_ROLE_MISSING");
   return parseRole(caller.role);
 }
 
 /**
- * An external id from a request, where a malformed one is reported with the parser's text as a
- * validation error (Update*File, AssignData) and one of another kind as `unknown()`.
+ * An external id from a request, where a malformed one is reported with the legacy parser's
+ * text as a validation error (Update*File, AssignData) and one of another kind as `unknown()`.
  */
 export function parseIdStrict<K extends IdPrefix>(
   type: IdType<K>,
@@ -49,8 +46,9 @@ export function parseIdStrict<K extends IdPrefix>(
   try {
     return type.parse(external);
   } catch (e) {
-    if (isRecordIdError(e, "malformed")) throw err(Status.INTERNAL, e.message);
-    throw unknown();
+    if (!isRecordIdError(e, "malformed")) throw unknown();
+    if (e.part && "uuid" in e.part) throw cloisterError("INVALID_UUID", { value: e.part.uuid });
+    throw cloisterError("INVALID_EXTERNAL_ID", { id: external });
   }
 }
 
@@ -62,7 +60,7 @@ export function storageFailure(log: Logger) {
   return (e: unknown, what: string): unknown => {
     if (e instanceof CloisterError) return e;
     log.error({ err: e, what }, "storage operation failed");
-    return err(Status.INTERNAL, INTERNAL_ERROR_TEXT);
+    return cloisterError("INTERNAL");
   };
 }
 
@@ -79,7 +77,7 @@ export function validationAsInvalidArgument(e: unknown): unknown {
     e instanceof CloisterError &&
     e.constructor === CloisterError &&
     e.code === Status.INTERNAL &&
-    e.message !== INTERNAL_ERROR_TEXT
+    e.kind !== "INTERNAL"
   )
     return new CloisterError(Status.INVALID_ARGUMENT, e.message, { cause: e });
   return e;

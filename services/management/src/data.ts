@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { exchangePath, isFileAgentError } from "@cloister/file-agent";
 import {
   CMAC_LENGTH,
@@ -16,7 +16,6 @@ import type { frontend } from "@cloister/proto";
 import {
   type Caller,
   denied,
-  fail,
   invalidDataId,
   type ManagementContext,
   parseIdStrict,
@@ -75,16 +74,14 @@ export class Data {
    * platform alone (RegisterFusionOutput).
    */
   private checkUrl(url: string, userId: string): void {
-    if (url.startsWith("fusion:"))
-      throw fail(Status.PERMISSION_DENIED, "fusion URLs are assigned by the platform");
+    if (url.startsWith("fusion:")) throw cloisterError("FUSION_URL_RESERVED");
     if (!url.startsWith("file:")) return;
     try {
       exchangePath(url, this.ctx.fileExchangeDir, [userId]);
     } catch (e) {
-      if (isFileAgentError(e, "FILE_URLS_DISABLED"))
-        throw fail(Status.INVALID_ARGUMENT, "file URLs are disabled on this platform");
-      if (isFileAgentError(e, "INVALID_URL")) throw fail(Status.INVALID_ARGUMENT, "invalid file URL");
-      throw fail(Status.PERMISSION_DENIED, "file URL outside the caller's exchange directory");
+      if (isFileAgentError(e, "FILE_URLS_DISABLED")) throw cloisterError("FILE_URLS_DISABLED");
+      if (isFileAgentError(e, "INVALID_URL")) throw cloisterError("FILE_URL_INVALID");
+      throw cloisterError("FILE_URL_OUTSIDE_EXCHANGE");
     }
   }
 
@@ -96,7 +93,7 @@ export class Data {
     const url = normalizeUrl(req.url ?? "");
     this.checkUrl(url, userId);
     const cmac = Buffer.from(req.cmac ?? []);
-    if (cmac.length !== CMAC_LENGTH) throw fail(Status.INTERNAL, "Invalid length");
+    if (cmac.length !== CMAC_LENGTH) throw cloisterError("INVALID_CMAC_LENGTH");
     const crypto = fileCryptoFromInfo(req.cryptoInfo);
     const dataId = await this.saveInput({
       uuid: InputId.create(),
@@ -178,7 +175,7 @@ export class Data {
     const userId = requireId(caller);
     const out = await this.output(req.dataId ?? "");
     if (!out.owners.has(userId)) throw denied();
-    if (out.cmac === null) throw fail(Status.INVALID_ARGUMENT, "invalid output file");
+    if (out.cmac === null) throw cloisterError("INVALID_OUTPUT_FILE");
     // The input keeps the output's uuid (legacy rule): `input-<same uuid>`.
     const dataId = await this.saveInput({
       uuid: out.uuid,

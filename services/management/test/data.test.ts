@@ -89,7 +89,7 @@ describe("RegisterInputFile / RegisterOutputFile", () => {
     await rejects(reg("http://[::1/"), 13, "InvalidIpv6Address");
     await rejects(reg("http://1.2.3.999/"), 13, "InvalidIpv4Address");
     await rejects(reg("http://exa mple.com/"), 13, "InvalidDomainCharacter");
-    await rejects(reg("http://h/", Buffer.alloc(15)), 13, "Invalid length");
+    await rejects(reg("http://h/", Buffer.alloc(15)), 3, "Invalid length");
     await rejects(reg("http://h/", Buffer.alloc(16), null), 13, '"missing crypto_info"');
     await rejects(
       reg("http://h/", Buffer.alloc(16), { schema: "rot13", key: Buffer.alloc(0), iv: Buffer.alloc(0) }),
@@ -125,14 +125,19 @@ describe("UpdateInputFile / UpdateOutputFile", () => {
     assert.equal(parseOutputFile(store.text(keys.output(r.dataId.slice(7)))!).url, "http://b/");
   });
 
-  test("errors: malformed id 13, wrong kind/unknown 3, not sole owner 7, URL 13", async () => {
+  test("errors: malformed id 3 (legacy 13), wrong kind/unknown 3, not sole owner 7, URL 13", async () => {
     const { svc } = setup();
     const id = await registerInput(svc, alice);
     const out = await registerOutput(svc, alice);
     await rejects(
       svc.updateInputFile(alice, { dataId: "garbage", url: "http://x/" }),
-      13,
+      3,
       "Invalid external id: garbage",
+    );
+    await rejects(
+      svc.updateInputFile(alice, { dataId: "input-xyz", url: "http://x/" }),
+      3,
+      "invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `xyz`",
     );
     await rejects(svc.updateInputFile(alice, { dataId: out, url: "http://x/" }), 3, "invalid data id");
     await rejects(

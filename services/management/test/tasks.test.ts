@@ -186,7 +186,7 @@ describe("AssignData", () => {
       "invalid task id",
     );
     await rejects(assign(mallory, []), 7, "permission denied");
-    await rejects(assign(alice, [["input_data1", "garbage"]]), 13, "Invalid external id: garbage");
+    await rejects(assign(alice, [["input_data1", "garbage"]]), 3, "Invalid external id: garbage");
     await rejects(assign(alice, [["input_data1", out1]]), 3, "invalid data id");
     await rejects(assign(alice, [["input_data1", `input-${NO_SUCH}`]]), 3, "invalid data id");
     await rejects(assign(alice, [["input_data1", bobIn]]), 7, "permission denied"); // caller not an owner

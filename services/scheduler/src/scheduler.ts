@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
+import { CloisterError, cloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
 import {
   cancelByUser,
   EXECUTOR_TIMEOUT_REASON,
@@ -578,7 +578,7 @@ export class Scheduler {
     try {
       await this.intake.publish(stagedTask);
     } catch (e) {
-      if (e instanceof RecordFormatError) throw new CloisterError(Status.INTERNAL, e.message);
+      if (e instanceof RecordFormatError) throw cloisterError("INVALID_STAGED_TASK", { reason: e.message });
       throw e;
     }
   }
@@ -588,7 +588,7 @@ export class Scheduler {
     try {
       return TaskId.fromUuid(taskId);
     } catch {
-      throw new CloisterError(Status.INTERNAL, "invalid task id");
+      throw cloisterError("SCHEDULER_INVALID_TASK_ID");
     }
   }
 

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { CloisterError, cloisterError, Status } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import {
   stagedTasks,
@@ -32,7 +32,7 @@ function requiredGeneration(v: number): number {
 
 /** A bare lowercase UUID, as execution nodes send task ids. */
 function bareTaskId(s: string): TaskId {
-  const invalid = () => new CloisterError(Status.INVALID_ARGUMENT, "invalid task id");
+  const invalid = () => cloisterError("INVALID_TASK_ID");
   let id: TaskId;
   try {
     id = TaskId.fromUuid(s);
@@ -138,10 +138,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       // Kept only for a task that exists, bounded in size; readable through management.
       const taskId = bareTaskId(req.taskId);
       if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
-        throw new CloisterError(Status.INVALID_ARGUMENT, "task evidence too large");
+        throw cloisterError("TASK_EVIDENCE_TOO_LARGE");
       }
       if (!(await records.backend.get(taskRecords.key(taskId))))
-        throw new CloisterError(Status.NOT_FOUND, "task not found");
+        throw cloisterError("TASK_EVIDENCE_NOT_FOUND");
       await records.put(taskEvidenceRecords, taskId, Buffer.from(req.evidence));
       return Empty.fromPartial({});
     }, log),

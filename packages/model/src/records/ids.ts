@@ -23,6 +23,8 @@ export class RecordIdError extends ExternalIdError {
     readonly reason: RecordIdFailure,
     readonly expected: IdPrefix,
     message: string,
+    /** What was wrong with a malformed id: no `-` separator, or no UUID after it (then `value`). */
+    readonly part?: { separator: true } | { uuid: string },
   ) {
     super(message);
     this.name = "RecordIdError";
@@ -54,13 +56,15 @@ function idType<K extends IdPrefix>(prefix: K): IdType<K> {
   const brand = (uuid: string) => uuid.toLowerCase() as RecordId<K>;
   const parse = (external: string): RecordId<K> => {
     const dash = external.indexOf("-");
-    if (dash < 0) throw new RecordIdError("malformed", prefix, `Invalid external id: ${external}`);
+    if (dash < 0)
+      throw new RecordIdError("malformed", prefix, `Invalid external id: ${external}`, { separator: true });
     const uuid = external.slice(dash + 1);
     if (!isUuid(uuid))
       throw new RecordIdError(
         "malformed",
         prefix,
         `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${uuid}\``,
+        { uuid },
       );
     if (external.slice(0, dash) !== prefix)
       throw new RecordIdError("wrong-kind", prefix, `Invalid external id: ${external}`);
