@@ -187,7 +187,7 @@ test("the versions do not mix, and damage is a RecordFormatError", () => {
     "[1,2]",
   ];
   for (const text of bad) assert.throws(() => functionRecords.decode(text), RecordFormatError, text);
-  assert.throws(() => functionRecords.decode("{"));
+  assert.throws(() => functionRecords.decode("{"), RecordFormatError);
   assert.throws(
     () => taskRecords.decode(serializeTask(task()).replace(/"task_id":"[^"]+"/, '"task_id":"x"')),
     RecordFormatError,

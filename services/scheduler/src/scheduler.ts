@@ -90,7 +90,7 @@ const stale = () => new CloisterError(Status.FAILED_PRECONDITION, "task lease is
 export class Scheduler {
   /** Lease, claim and node bookkeeping (raw keys of leases.ts). */
   private readonly store: RecordBackend;
-  private readonly records: RecordStore;
+  private readonly recordStore: RecordStore;
   /** The scheduler's end of the hand-off from management. */
   private readonly intake: TaskIntake;
   private readonly log: Logger;
@@ -110,7 +110,7 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.store = options.store;
-    this.records = new RecordStore(options.store);
+    this.recordStore = new RecordStore(options.store);
     this.intake = new TaskIntake(options.store);
     this.log = options.log ?? silentLogger;
     this.timeoutMs = options.heartbeatTimeoutMs ?? 30_000;
@@ -264,7 +264,7 @@ export class Scheduler {
           ? `${EXECUTOR_TIMEOUT_REASON} (handed to an execution node ${lease.attempts} times and lost each time; not retried)`
           : `${EXECUTOR_TIMEOUT_REASON} (the staged task could not be recovered)`;
         const failed: TaskRecord = { ...task, status: TaskStatus.Failed, result: { kind: "Err", reason } };
-        await this.records.commit(this.txn(cleanup).put(taskRecords, uuid, failed));
+        await this.recordStore.commit(this.txn(cleanup).put(taskRecords, uuid, failed));
         this.forget(uuid);
         this.log.warn({ task: uuid, attempts: lease.attempts, why }, "task failed: lease expired");
         return;
@@ -449,7 +449,7 @@ export class Scheduler {
       if (this.cancels.has(uuid)) {
         const task = await this.loadTaskOptional(uuid);
         if (task && !isEnded(task.status)) {
-          await this.records.put(taskRecords, uuid, cancelByUser(task));
+          await this.recordStore.put(taskRecords, uuid, cancelByUser(task));
         }
         await this.clearCancel(uuid);
         await drop("canceled");
@@ -531,7 +531,7 @@ export class Scheduler {
         writes.raw({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
         this.leases.set(uuid, { ...next, since: this.now() });
       }
-      await this.records.commit(writes);
+      await this.recordStore.commit(writes);
     });
     this.log.debug({ task: uuid, generation }, "task running");
   }
@@ -565,7 +565,7 @@ export class Scheduler {
       const { task: done, updatedOutputs } = finishWithResult(task, result);
       const writes = this.txn(cleanup).put(taskRecords, uuid, done);
       for (const o of updatedOutputs) writes.put(outputRecords, OutputId.fromUuid(o.uuid), o);
-      await this.records.commit(writes);
+      await this.recordStore.commit(writes);
       this.forget(uuid);
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
@@ -593,7 +593,7 @@ export class Scheduler {
   }
 
   private txn(ops: BatchOp[]): RecordTransaction {
-    const t = this.records.transaction();
+    const t = this.recordStore.transaction();
     for (const op of ops) t.raw(op);
     return t;
   }
@@ -604,7 +604,7 @@ export class Scheduler {
   }
 
   private loadTaskOptional(uuid: TaskId): Promise<TaskRecord | undefined> {
-    return this.records.get(taskRecords, uuid);
+    return this.recordStore.get(taskRecords, uuid);
   }
 
   private async loadTask(uuid: TaskId): Promise<TaskRecord> {
@@ -618,7 +618,7 @@ export class Scheduler {
       const task = await this.loadTask(uuid);
       if (isEnded(task.status)) return;
       const next = change(task);
-      if (next !== task) await this.records.put(taskRecords, uuid, next);
+      if (next !== task) await this.recordStore.put(taskRecords, uuid, next);
     });
   }
 

@@ -1,5 +1,12 @@
 import { type ByteFormat, withByteFormat } from "../byte-format.js";
-import { isJsonObject, type JsonValue, parseJson, parseJsonBytes, stringifyJson } from "../json.js";
+import {
+  isJsonObject,
+  JsonSyntaxError,
+  type JsonValue,
+  parseJson,
+  parseJsonBytes,
+  stringifyJson,
+} from "../json.js";
 import { RecordFormatError } from "../read.js";
 
 /**
@@ -46,7 +53,14 @@ export function encodeJsonRecord<T>(
 
 /** A record of either version from its JSON text. */
 export function decodeJsonRecord<T>(fromJson: (v: JsonValue) => T, raw: Buffer | string, what: string): T {
-  const json = typeof raw === "string" ? parseJson(raw) : parseJsonBytes(raw);
+  let json: JsonValue;
+  try {
+    json = typeof raw === "string" ? parseJson(raw) : parseJsonBytes(raw);
+  } catch (e) {
+    // Not JSON at all is damage like any other: one error type for "this record does not decode".
+    if (e instanceof JsonSyntaxError) throw new RecordFormatError(`${what}: ${e.message}`);
+    throw e;
+  }
   if (!isJsonObject(json)) throw new RecordFormatError(`${what}: expected an object`);
   return withByteFormat(formatOf(codecVersionOf(json)), () => fromJson(json));
 }
