@@ -26,6 +26,7 @@ import {
 } from "@cloister/storage";
 import {
   CLAIM_PREFIX,
+  cancelMarks,
   claimKey,
   LEASE_PREFIX,
   type Lease,
@@ -68,7 +69,6 @@ export interface HandedTask {
   generation: number;
 }
 
-const CANCEL_MARK = "scheduler-cancel-";
 const buf = (s: string) => Buffer.from(s, "utf8");
 const stale = () => new CloisterError(Status.FAILED_PRECONDITION, "task lease is not held by this executor");
 
@@ -119,10 +119,7 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    for (const key of await this.store.keysByPrefix(buf(CANCEL_MARK))) {
-      const uuid = key.toString("utf8").slice(CANCEL_MARK.length);
-      if (isUuid(uuid)) this.cancels.add(TaskId.fromUuid(uuid));
-    }
+    for (const uuid of await this.recordStore.list(cancelMarks)) this.cancels.add(uuid);
     const now = this.now();
     for (const key of await this.store.keysByPrefix(buf(NODE_PREFIX))) {
       const id = key.toString("utf8").slice(NODE_PREFIX.length);
@@ -194,7 +191,7 @@ export class Scheduler {
       }
       if (!uuid) continue;
       try {
-        await this.store.put(buf(CANCEL_MARK + uuid), Buffer.alloc(0));
+        await this.recordStore.put(cancelMarks, uuid, Buffer.alloc(0));
         this.cancels.add(uuid);
         for (const e of this.executors.values()) if (e.task === uuid) e.wake?.();
         this.log.info({ task: uuid }, "cancel requested");
@@ -600,7 +597,7 @@ export class Scheduler {
 
   private async clearCancel(uuid: TaskId): Promise<void> {
     if (!this.cancels.delete(uuid)) return;
-    await this.store.delete(buf(CANCEL_MARK + uuid));
+    await this.recordStore.delete(cancelMarks, uuid);
   }
 
   private loadTaskOptional(uuid: TaskId): Promise<TaskRecord | undefined> {

@@ -1,4 +1,5 @@
 export * from "./audit.js";
+export * from "./bare.js";
 export * from "./codec.js";
 export * from "./data.js";
 export * from "./functions.js";
