@@ -8,7 +8,6 @@ export {
   TaskStaging,
 } from "./handoff.js";
 export { type LevelDbOptions, LevelDbStore } from "./leveldb.js";
-export { KeyedMutex } from "./mutex.js";
 export { type QueueKeys, queueKeys } from "./queue-layout.js";
 export { type RecordBackend, RecordStore, type RecordStoreOptions, RecordTransaction } from "./records.js";
 export { RemoteKvStore } from "./remote.js";

@@ -1,7 +1,7 @@
+import { KeyedMutex } from "@cloister/core";
 import { ClassicLevel } from "classic-level";
 import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
-import { KeyedMutex } from "./mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
 import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";

@@ -1,6 +1,14 @@
-import { CloisterError, cloisterError, type Logger, parseRole, type Role, Status } from "@cloister/core";
+import {
+  CloisterError,
+  cloisterError,
+  type KeyedMutex,
+  type Logger,
+  parseRole,
+  type Role,
+  Status,
+} from "@cloister/core";
 import { type IdPrefix, type IdType, isRecordIdError, type RecordId } from "@cloister/model";
-import type { KeyedMutex, RecordStore, TaskStaging } from "@cloister/storage";
+import type { RecordStore, TaskStaging } from "@cloister/storage";
 
 /** Who is calling: metadata `id` and `role` (the token's full role string, e.g. `DataOwner-bank`). */
 export interface Caller {

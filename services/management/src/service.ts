@@ -5,15 +5,9 @@
  * code and text. The work is done by one part per concern (functions, data, tasks, audit); this
  * is the table of which part answers which method.
  */
-import { type Logger, silentLogger } from "@cloister/core";
+import { KeyedMutex, type Logger, silentLogger } from "@cloister/core";
 import type { management } from "@cloister/proto";
-import {
-  KeyedMutex,
-  type RecordBackend,
-  RecordStore,
-  type StagingBackend,
-  TaskStaging,
-} from "@cloister/storage";
+import { type RecordBackend, RecordStore, type StagingBackend, TaskStaging } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 import { AuditLog } from "./audit/log.js";
 import { Audit } from "./audit/service.js";

@@ -1,5 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, cloisterError, isUuid, type Logger, Status, silentLogger } from "@cloister/core";
+import {
+  CloisterError,
+  cloisterError,
+  isUuid,
+  KeyedMutex,
+  type Logger,
+  Status,
+  silentLogger,
+} from "@cloister/core";
 import {
   cancelByUser,
   EXECUTOR_TIMEOUT_REASON,
@@ -18,7 +26,6 @@ import { common } from "@cloister/proto";
 import {
   type BatchOp,
   type IntakeBackend,
-  KeyedMutex,
   type RecordBackend,
   RecordStore,
   type RecordTransaction,
