@@ -566,7 +566,7 @@ describe("the cloister CLI drives a two-party flow end to end", () => {
     assert.equal(await must(["task", "result", defaulted, "--timeout", "60"]), "hi there\n");
     const bad = await sh(["task", "create", "--function", fn, "--executor", "cobol"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--executor.*expected one of builtin, python, wamr, javascript/);
+    assert.match(bad.stderr, /--executor.*expected one of builtin, python, python3, wamr, javascript/);
     const missing = await sh(["task", "create"]);
     assert.equal(missing.code, 2, "commander's missing-option error is a usage error too");
 

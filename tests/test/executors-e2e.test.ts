@@ -1,5 +1,6 @@
 // Untrusted executors through the whole platform (issue 8): a raising or trapping function is a
-// failure for Cloister's SDK and CLI, while the Teaclave wire keeps the legacy Ok result.
+// failure for Cloister's SDK and CLI, while the Teaclave wire keeps the legacy Ok result; a
+// python function runs as plain Python 3 when its task asks for python3.
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -87,6 +88,66 @@ describe("executors through the platform", () => {
     const shown = await cli("task", "get", taskId);
     assert.equal(shown.code, 0, shown.stderr);
     assert.ok(shown.stdout.includes("function failed") && shown.stdout.includes(reason), shown.stdout);
+  });
+
+  test("a python function runs as plain Python 3 (python3) from the SDK and the CLI", async () => {
+    // No MesaPy shim: argv is str, but file data and results follow Python 3 (bytes stay bytes).
+    const src = [
+      "import numpy as np",
+      "def entrypoint(argv):",
+      "    return '%s %s %d' % (argv[1], type(b'').__name__, int(np.ones(3).sum()))",
+    ].join("\n");
+    const taskId = await runTask("python", "python3", Buffer.from(src));
+    assert.equal((await c.taskResult(taskId)).toString(), "hi bytes 3");
+    // A raising Python 3 function is an Err with the exception text (no legacy Ok result).
+    const raising = await runTask(
+      "python",
+      "python3",
+      Buffer.from("def entrypoint(argv):\n    raise KeyError('k')\n"),
+    );
+    assert.equal((await c.getTask(raising)).result?.Err?.reason, "PYTHON_EXEC_ERROR: KeyError: 'k'");
+
+    writeFileSync(join(work, "p3.py"), src);
+    await cli(
+      "user",
+      "login",
+      "admin",
+      "--password",
+      "teaclave",
+      "--authentication",
+      platform.authentication,
+      "--frontend",
+      platform.frontend,
+    );
+    const reg = await cli(
+      "function",
+      "register",
+      "--name",
+      "p3",
+      "--executor-type",
+      "python",
+      "--payload",
+      join(work, "p3.py"),
+      "--argument",
+      "message",
+    );
+    assert.equal(reg.code, 0, reg.stderr);
+    const created = await cli(
+      "task",
+      "create",
+      "--function",
+      reg.stdout.trim(),
+      "--executor",
+      "python3",
+      "--args",
+      '{"message":"cli"}',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const id = created.stdout.trim();
+    assert.equal((await cli("task", "invoke", id)).code, 0);
+    const r = await cli("task", "result", id);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "cli bytes 3");
   });
 
   test("a trapping WebAssembly function: failed for the SDK, WAMR's text on the Teaclave wire", async () => {

@@ -96,7 +96,7 @@ test("the packed SDK and CLI install and run in an empty directory", { timeout: 
     "ConfigError",
   ]);
   assert.equal(out.isError, true);
-  assert.deepEqual(out.executors, ["builtin", "mesapy", "wamr", "javascript", "libos"]);
+  assert.deepEqual(out.executors, ["builtin", "mesapy", "python3", "wamr", "javascript", "libos"]);
   assert.equal(out.python, "mesapy");
   assert.ok(out.enclaves.includes("teaclave_frontend_service"));
   assert.equal(out.pem, true);

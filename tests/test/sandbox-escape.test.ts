@@ -9,9 +9,9 @@ import { CLI, client, platformConfig } from "../src/index.js";
 
 // The attacks of issue 14 against `cloister up`: started from a shell that holds a directory
 // (fd 200) and a pipe (fd 251) open without close-on-exec, no sandbox of any executor may hold
-// either, and a Python payload that leaves Pyodide through its bridge must find neither; the
-// same payload forging a 20 MiB result frame fails its task at once, saying why; and a second
-// execution node on the same host runs sandboxed tasks beside the first without sharing a uid.
+// either, and a Python payload looking through every descriptor it has must find neither; a
+// 20 MiB result fails its task at once, saying why; and a second execution node on the same host
+// runs sandboxed tasks beside the first without sharing a uid.
 
 let up: ChildProcess;
 /** A second execution node on the same host, as a second node process would be. */
@@ -67,7 +67,6 @@ const exe = (pid: number) => {
   }
 };
 
-/** Runs `js` in the Python executor's sandbox the way an attacker does: out of Pyodide, into its JavaScript. */
 /** Runs a Python 3 payload (Debian CPython in the python executor's sandbox) as a mesapy task. */
 async function runPython(source: string): Promise<Buffer> {
   const functionId = await c.registerFunction({

@@ -1,6 +1,5 @@
 export { flattenArguments } from "@cloister/runtime";
-export { DEFAULT_PYTHON, PythonExecutor, type PythonExecutorOptions } from "./executor.js";
-export { PyodideExecutor, type PyodideExecutorOptions } from "./pyodide.js";
+export { PythonExecutor, type PythonExecutorOptions } from "./executor.js";
 export {
   CANCELED_REASON,
   MAX_RESULT_BYTES,
@@ -12,3 +11,5 @@ export {
   TIMEOUT_REASON,
   UNAVAILABLE_REASON,
 } from "./reasons.js";
+export { PYTHON_PAIRS } from "./run-task.js";
+export { DEFAULT_PYTHON } from "./zygote-pool.js";

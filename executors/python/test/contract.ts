@@ -1,4 +1,4 @@
-// The Teaclave payload contract every Python engine keeps (the CPython zygote and pyodide).
+// The Teaclave payload contract of the Python executor (MesaPy payloads and plain Python 3).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -16,10 +16,10 @@ export function payloadContract(get: () => Executor): void {
   it("(set-up)", () => {
     executor = get();
   });
-  it("accepts (python, mesapy) and (python, python) only", async () => {
+  it("accepts (python, mesapy) and (python, python3) only", async () => {
     assert.deepEqual(executor.accepts, [
       ["python", "mesapy"],
-      ["python", "python"],
+      ["python", "python3"],
     ]);
     await assert.rejects(call(executor, ECHO, { executor: "wamr" }), {
       name: "TaskFailure",
@@ -109,7 +109,7 @@ export function payloadContract(get: () => Executor): void {
     );
   });
 
-  it("gives plain bytes and a strict binary file to (python, python) payloads", async () => {
+  it("gives plain bytes and a strict binary file to (python, python3) payloads", async () => {
     const source = [
       "def entrypoint(argv):",
       "    data = teaclave_open('in', 'rb').read()",
@@ -121,7 +121,7 @@ export function payloadContract(get: () => Executor): void {
       "    return ' '.join(r)",
     ].join("\n");
     const { value } = await call(executor, source, {
-      executor: "python",
+      executor: "python3",
       inputs: { in: "abc" },
       outputs: ["out"],
     });

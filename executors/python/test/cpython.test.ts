@@ -9,6 +9,7 @@ import { TaskFailure } from "@cloister/runtime";
 import {
   CANCELED_REASON,
   MEMORY_REASON,
+  MESAPY_ERROR_BUFFER_TOO_SHORT,
   MESAPY_EXEC_ERROR,
   PythonExecutor,
   TIMEOUT_REASON,
@@ -49,7 +50,7 @@ describe("PythonExecutor (CPython zygote)", () => {
       "            pass",
       "    return ' '.join(r)",
     ].join("\n");
-    const { value } = await run(src, { executor: "python" });
+    const { value } = await run(src, { executor: "python3" });
     assert.ok(value.startsWith("45"), value);
   });
 
@@ -101,7 +102,7 @@ describe("PythonExecutor (CPython zygote)", () => {
 
   it("fails a raising Python 3 payload with an Err, no legacy result", async () => {
     const e = await failure(
-      run("def entrypoint(argv):\n    raise ValueError('bad input')\n", { executor: "python" }),
+      run("def entrypoint(argv):\n    raise ValueError('bad input')\n", { executor: "python3" }),
     );
     assert.equal(e.message, "PYTHON_EXEC_ERROR: ValueError: bad input");
     assert.equal(e.legacyReturnValue, undefined);
@@ -179,6 +180,49 @@ describe("PythonExecutor (CPython zygote)", () => {
       const { value } = await run(src);
       assert.equal(value, "[]");
       assert.ok(!value.includes(SECRET));
+    });
+
+    it("a payload that writes its own reply meets the host's checks", async () => {
+      // The child's result memfd is the only reply channel a task has: forge a frame there,
+      // skipping task.py's 20,480-byte cap and naming an undeclared output, and exit.
+      const src = [
+        "import json, os, stat, struct",
+        "def frame(header, blobs):",
+        "    header['$blobs'] = [[n, len(d)] for n, d in blobs]",
+        "    head = json.dumps(header).encode()",
+        "    body = 4 + len(head) + sum(len(d) for _, d in blobs)",
+        "    return struct.pack('>II', body, len(head)) + head + b''.join(d for _, d in blobs)",
+        "def entrypoint(argv):",
+        "    fds = [fd for fd in range(3, 64) if _memfd(fd)]",
+        "    forged = frame({'t': 'result', 'data': {'value': argv[1] * 30000, 'outputs': ['out', 'stolen']}},",
+        "                   [['o0', b'declared'], ['o1', b'undeclared']])",
+        "    for fd in fds:",
+        "        os.pwrite(fd, forged, 0)",
+        "    os._exit(0)",
+        "def _memfd(fd):",
+        "    try:",
+        "        s = os.fstat(fd)",
+        "    except OSError:",
+        "        return False",
+        "    return stat.S_ISREG(s.st_mode) and s.st_nlink == 0",
+      ].join("\n");
+      const runtime = new MemoryRuntime({}, ["out"]);
+      const forged = executor.execute({
+        taskId: "t",
+        functionName: "f",
+        payload: Buffer.from(src),
+        executorType: "python",
+        executor: "mesapy",
+        arguments: {},
+        argv: ["v", "v"],
+        runtime,
+        limits: { timeoutMs: 30_000, memoryBytes: 256 << 20, maxReturnBytes: 1 << 20 },
+        signal: new AbortController().signal,
+      });
+      const e = await failure(forged);
+      assert.match(e.message, /^MESAPY_ERROR_BUFFER_TOO_SHORT: /);
+      assert.equal(e.legacyReturnValue, MESAPY_ERROR_BUFFER_TOO_SHORT);
+      assert.deepEqual([...runtime.outputs.keys()], ["out"]);
     });
 
     it("a memory bomb ends in the memory limit", async () => {

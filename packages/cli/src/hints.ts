@@ -42,7 +42,7 @@ export const HINTS: Partial<Record<ErrorKind, string>> = {
   CANCEL_FAILED: "the task has already ended or been canceled",
   QUOTA_USED_UP: "the function's owner set a usage quota and it is reached",
   UNSUPPORTED_EXECUTOR:
-    "the task executor is one of builtin, mesapy (Python), python, wamr, javascript, libos",
+    "the task executor is one of builtin, mesapy (Python), python, python3 (plain Python 3), wamr, javascript, libos",
   INVALID_EXECUTOR_TYPE: "the executor type is one of builtin, python, wamr, javascript, libos",
   ARGUMENTS_NOT_JSON: "--args must be a JSON object of strings, numbers or booleans",
   ARGUMENTS_NOT_OBJECT: "--args must be a JSON object of strings, numbers or booleans",

@@ -303,7 +303,7 @@ const routes: Array<[string, RegExp, Handler]> = [
         if (!e)
           throw new ConsoleError(
             "bad_request",
-            "executor must be one of builtin, python, wamr, javascript, libos",
+            "executor must be one of builtin, python, python3, wamr, javascript, libos",
           );
         return e;
       };

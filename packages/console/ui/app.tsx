@@ -494,7 +494,7 @@ function Tasks({ open }: { open: (id: string) => void }) {
             value={form.executor}
             onChange={(e) => set("executor")((e.target as HTMLSelectElement).value)}
           >
-            {["builtin", "mesapy", "python", "wamr", "javascript", "libos"].map((x) => (
+            {["builtin", "mesapy", "python", "python3", "wamr", "javascript", "libos"].map((x) => (
               <option key={x} value={x}>
                 {x}
               </option>

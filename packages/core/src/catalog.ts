@@ -236,7 +236,7 @@ export const ERRORS = {
     code: Status.INVALID_ARGUMENT,
     text: "Unsupported executor: {value}",
     source: "management",
-    when: "a task's executor is not builtin, mesapy, python, wamr, javascript or libos",
+    when: "a task's executor is not builtin, mesapy, python3, wamr, javascript or libos (the CLI's `python` is mesapy)",
     legacy: true,
   },
   ARGUMENTS_NOT_JSON: {
@@ -547,9 +547,15 @@ export const ERRORS = {
   },
   SGX_DEVICE_UNAVAILABLE: {
     code: Status.FAILED_PRECONDITION,
-    text: "the SGX {nodes} device is unavailable on this node",
+    text: "the SGX device is unavailable on this node",
     source: "device plugin",
     when: "an Allocate while the enclave device nodes are missing",
+  },
+  SGX_NODES_UNAVAILABLE: {
+    code: Status.FAILED_PRECONDITION,
+    text: "the SGX {nodes} device is unavailable on this node",
+    source: "device plugin",
+    when: "an Allocate while the named device nodes are missing",
   },
   INVALID_RESOURCE_NAME: {
     code: Status.INVALID_ARGUMENT,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 
 /** The schema strings of the wire `FileCryptoInfo.schema` field. */
 export const FILE_CRYPTO_SCHEMAS = ["aes-gcm-128", "aes-gcm-256", "teaclave-file-128", "raw"] as const;
@@ -38,8 +38,6 @@ export interface WireFileCryptoInfo {
   iv?: Uint8Array;
 }
 
-const bad = (message: string) => new CloisterError(Status.INTERNAL, message);
-
 function copy(b: Uint8Array | undefined): Buffer {
   return b ? Buffer.from(b) : Buffer.alloc(0);
 }
@@ -54,19 +52,20 @@ function aesGcm<S extends "aes-gcm-128" | "aes-gcm-256">(
   iv: Buffer,
 ): { schema: S; key: Buffer; iv: Buffer } {
   const name = LEGACY_NAME[schema];
-  if (key.length !== keyLen) throw bad(`Invalid key length for ${name}: ${key.length}`);
-  if (iv.length !== 12) throw bad(`Invalid iv length for ${name}: ${iv.length}`);
+  if (key.length !== keyLen) throw cloisterError("INVALID_KEY_LENGTH", { schema: name, length: key.length });
+  if (iv.length !== 12) throw cloisterError("INVALID_IV_LENGTH", { schema: name, length: iv.length });
   return { schema, key, iv };
 }
 
 function teaclaveFile(key: Buffer, iv: Buffer): TeaclaveFile128Info {
-  if (key.length !== 16) throw bad(`Invalid key length for teaclave_file_128: ${key.length}`);
-  if (iv.length !== 0) throw bad("IV is not empty for teaclave_file_128");
+  if (key.length !== 16)
+    throw cloisterError("INVALID_KEY_LENGTH", { schema: "teaclave_file_128", length: key.length });
+  if (iv.length !== 0) throw cloisterError("IV_NOT_EMPTY");
   return { schema: "teaclave-file-128", key };
 }
 
 /**
- * Validates a wire `FileCryptoInfo`. Throws `CloisterError` code 13 with the
+ * Validates a wire `FileCryptoInfo`. Throws the catalog's `CloisterError` (code 3) with the
  * exact legacy text. Key and IV are copied, so later mutation of the wire buffers has no effect.
  */
 export function parseFileCryptoInfo(wire: WireFileCryptoInfo): FileCryptoInfo {
@@ -82,7 +81,7 @@ export function parseFileCryptoInfo(wire: WireFileCryptoInfo): FileCryptoInfo {
     case "raw":
       return { schema: "raw" };
     default:
-      throw bad(`Invalid crypto schema: ${wire.schema}`);
+      throw cloisterError("INVALID_CRYPTO_SCHEMA", { schema: wire.schema });
   }
 }
 
@@ -125,27 +124,27 @@ export function toLegacyFileCrypto(info: FileCryptoInfo): LegacyFileCrypto {
 
 function byteArray(v: unknown, what: string): Buffer {
   if (!Array.isArray(v) || !v.every((n) => Number.isInteger(n) && n >= 0 && n <= 255)) {
-    throw bad(`Invalid legacy crypto info: ${what} must be an array of bytes`);
+    throw cloisterError("INVALID_LEGACY_CRYPTO_FIELD", { field: what });
   }
   return Buffer.from(v as number[]);
 }
 
 /**
  * Parses the legacy JSON value (already `JSON.parse`d) and applies the same length rules as the
- * wire form. Unknown shapes throw `CloisterError` code 13.
+ * wire form. Unknown shapes throw `CloisterError` code 3.
  */
 export function fromLegacyFileCrypto(value: unknown): FileCryptoInfo {
   if (value === "Raw") return { schema: "raw" };
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw bad("Invalid legacy crypto info");
+    throw cloisterError("INVALID_LEGACY_CRYPTO_INFO");
   }
   const entries = Object.entries(value);
-  if (entries.length !== 1) throw bad("Invalid legacy crypto info");
+  if (entries.length !== 1) throw cloisterError("INVALID_LEGACY_CRYPTO_INFO");
   const [variant, body] = entries[0]!;
-  if (typeof body !== "object" || body === null) throw bad("Invalid legacy crypto info");
+  if (typeof body !== "object" || body === null) throw cloisterError("INVALID_LEGACY_CRYPTO_INFO");
   const b = body as Record<string, unknown>;
   const allowed = variant === "TeaclaveFile128" ? ["key"] : ["key", "iv"];
-  if (Object.keys(b).some((k) => !allowed.includes(k))) throw bad("Invalid legacy crypto info");
+  if (Object.keys(b).some((k) => !allowed.includes(k))) throw cloisterError("INVALID_LEGACY_CRYPTO_INFO");
   switch (variant) {
     case "AesGcm128":
       return aesGcm("aes-gcm-128", 16, byteArray(b.key, "key"), byteArray(b.iv, "iv"));
@@ -154,7 +153,7 @@ export function fromLegacyFileCrypto(value: unknown): FileCryptoInfo {
     case "TeaclaveFile128":
       return teaclaveFile(byteArray(b.key, "key"), Buffer.alloc(0));
     default:
-      throw bad("Invalid legacy crypto info");
+      throw cloisterError("INVALID_LEGACY_CRYPTO_INFO");
   }
 }
 
@@ -170,6 +169,6 @@ export function generateFileCryptoInfo(schema: FileCryptoSchema): FileCryptoInfo
     case "raw":
       return { schema };
     default:
-      throw bad(`Invalid crypto schema: ${schema as string}`);
+      throw cloisterError("INVALID_CRYPTO_SCHEMA", { schema: schema as string });
   }
 }

@@ -13,8 +13,9 @@ import {
 const fails = (fn: () => unknown, message: string) =>
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof CloisterError);
-    assert.equal(e.code, Status.INTERNAL);
+    assert.equal(e.code, Status.INVALID_ARGUMENT);
     assert.equal(e.message, message);
+    assert.ok(e.kind, "a catalog kind");
     return true;
   });
 
@@ -114,7 +115,7 @@ test("legacy JSON form, both ways", () => {
   );
 });
 
-test("legacy JSON: malformed values are rejected with code 13", () => {
+test("legacy JSON: malformed values are rejected with code 3 and a kind", () => {
   const bad = [
     "raw",
     null,
@@ -131,7 +132,8 @@ test("legacy JSON: malformed values are rejected with code 13", () => {
   for (const v of bad) {
     assert.throws(
       () => fromLegacyFileCrypto(v),
-      (e: unknown) => e instanceof CloisterError && e.code === Status.INTERNAL,
+      (e: unknown) =>
+        e instanceof CloisterError && e.code === Status.INVALID_ARGUMENT && e.kind !== undefined,
     );
   }
   fails(

@@ -1,7 +1,7 @@
 // Enclave memory as kubelet devices: each device is one chunk of EPC, so a pod asking for
 // `cloister.io/epc-mib: 256` is only placed on a node with 256 MiB of EPC left, and the kubelet
 // does the book-keeping. Allocating hands the container the SGX device nodes and its share.
-import { CloisterError, ConfigError, Status } from "@cloister/core";
+import { ConfigError, cloisterError } from "@cloister/core";
 import {
   hasEnclaveNode,
   presentDeviceNodes,
@@ -54,13 +54,12 @@ const deviceSpecs = (nodes: readonly SgxDeviceNode[]) =>
   nodes.map((n) => ({ containerPath: `/dev/${n}`, hostPath: `/dev/${n}`, permissions: "rw" }));
 
 function checkIds(ids: readonly string[], known: (id: string) => boolean): void {
-  if (ids.length === 0) throw new CloisterError(Status.INVALID_ARGUMENT, "no devices requested");
+  if (ids.length === 0) throw cloisterError("NO_DEVICES_REQUESTED");
   const unknown = ids.filter((id) => !known(id));
   if (unknown.length) {
-    throw new CloisterError(Status.INVALID_ARGUMENT, `unknown device ids: ${unknown.slice(0, 5).join(", ")}`);
+    throw cloisterError("UNKNOWN_DEVICES", { ids: unknown.slice(0, 5).join(", ") });
   }
-  if (new Set(ids).size !== ids.length)
-    throw new CloisterError(Status.INVALID_ARGUMENT, "duplicate device ids");
+  if (new Set(ids).size !== ids.length) throw cloisterError("DUPLICATE_DEVICES");
 }
 
 interface Slot {
@@ -135,8 +134,7 @@ export class EpcResource implements PluginResource {
   /** What the kubelet must give one container holding `ids`. */
   allocate(ids: readonly string[]): ContainerAllocateResponse {
     checkIds(ids, (id) => this.byId.has(id));
-    if (!this.healthy)
-      throw new CloisterError(Status.FAILED_PRECONDITION, "the SGX device is unavailable on this node");
+    if (!this.healthy) throw cloisterError("SGX_DEVICE_UNAVAILABLE");
     const wanted: readonly SgxDeviceNode[] = this.provision
       ? [...SGX_ENCLAVE_NODES, ...SGX_PROVISION_NODES]
       : SGX_ENCLAVE_NODES;
@@ -242,11 +240,7 @@ export class SharedDeviceResource implements PluginResource {
 
   allocate(ids: readonly string[]): ContainerAllocateResponse {
     checkIds(ids, (id) => this.ids.includes(id));
-    if (!this.healthy)
-      throw new CloisterError(
-        Status.FAILED_PRECONDITION,
-        `the SGX ${this.options.nodes} device is unavailable on this node`,
-      );
+    if (!this.healthy) throw cloisterError("SGX_NODES_UNAVAILABLE", { nodes: this.options.nodes });
     const nodes = this.options.inventory.kind === "sgx" ? this.present() : [];
     return {
       envs: {

@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { type FSWatcher, statSync, unlinkSync, watch } from "node:fs";
 import { join } from "node:path";
-import { CloisterError, isCloisterError, type Logger, Status, silentLogger } from "@cloister/core";
+import { cloisterError, isCloisterError, type Logger, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import type { PluginResource } from "./epc.js";
 import {
@@ -97,10 +97,7 @@ export class CloisterDevicePlugin extends EventEmitter {
   constructor(o: DevicePluginOptionsInput) {
     super();
     if (!RESOURCE_NAME.test(o.resourceName) || o.resourceName.length > 253) {
-      throw new CloisterError(
-        Status.INVALID_ARGUMENT,
-        `invalid extended resource name ${JSON.stringify(o.resourceName)}`,
-      );
+      throw cloisterError("INVALID_RESOURCE_NAME", { name: JSON.stringify(o.resourceName) });
     }
     this.resourceName = o.resourceName;
     this.resource = o.resource;

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { CloisterError, cloisterError, ERRORS } from "@cloister/core";
 import type { FunctionArgumentDecl } from "./function.js";
 import {
   canonicalize,
@@ -19,7 +19,7 @@ export function sortArguments(args: JsonObject): FunctionArguments {
 }
 
 /**
- * CreateTask's `function_arguments` text → object: 13 with the JSON
+ * CreateTask's `function_arguments` text → object: 3 with the JSON
  * parser's text, or `Cannot convert to function arguments` for valid JSON that is not an object.
  */
 export function parseFunctionArguments(text: string): JsonObject {
@@ -27,10 +27,15 @@ export function parseFunctionArguments(text: string): JsonObject {
   try {
     v = parseJson(text);
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new CloisterError(Status.INTERNAL, e.message);
+    if (e instanceof JsonSyntaxError)
+      // The parser's own text (serde's, as Teaclave reports it).
+      throw new CloisterError(ERRORS.ARGUMENTS_NOT_JSON.code, e.message, {
+        kind: "ARGUMENTS_NOT_JSON",
+        cause: e,
+      });
     throw e;
   }
-  if (!isJsonObject(v)) throw new CloisterError(Status.INTERNAL, "Cannot convert to function arguments");
+  if (!isJsonObject(v)) throw cloisterError("ARGUMENTS_NOT_OBJECT");
   return v;
 }
 
@@ -46,7 +51,7 @@ export function mergeFunctionArguments(
   const overwritable = new Set(decls.filter((d) => d.allowOverwrite).map((d) => d.key));
   const given = new Set(requested.keys());
   if (given.size !== overwritable.size || ![...given].every((k) => overwritable.has(k)))
-    throw new CloisterError(Status.INVALID_ARGUMENT, "invalid task");
+    throw cloisterError("INVALID_TASK");
   const merged: JsonObject = new Map();
   for (const d of decls)
     merged.set(d.key, d.allowOverwrite ? (requested.get(d.key) as JsonValue) : d.defaultValue);

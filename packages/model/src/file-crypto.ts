@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import {
   type FileCryptoInfo,
   type FileCryptoSchema,
@@ -21,7 +21,7 @@ export type { FileCryptoSchema };
  * a missing message is `"missing crypto_info"` (quotes included).
  */
 export function fileCryptoFromInfo(info: common.FileCryptoInfo | undefined): FileCrypto {
-  if (!info) throw new CloisterError(Status.INTERNAL, '"missing crypto_info"');
+  if (!info) throw cloisterError("MISSING_CRYPTO_INFO");
   return parseFileCryptoInfo(info);
 }
 

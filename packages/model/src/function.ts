@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { bytesToJson, JsonNumber, type JsonValue, obj, stringifyJson } from "./json.js";
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
 import { decodeJsonRecord } from "./records/codec.js";
@@ -9,8 +9,11 @@ import { decodeJsonRecord } from "./records/codec.js";
  * are Teaclave's.
  */
 export type ExecutorType = "builtin" | "python" | "wamr" | "javascript" | "libos";
-/** A task's executor as chosen at CreateTask (`javascript` and `libos` are Cloister extensions). */
-export type Executor = "mesapy" | "builtin" | "wamr" | "javascript" | "libos";
+/**
+ * A task's executor as chosen at CreateTask (`python3`, plain Python 3 for `python` functions,
+ * `javascript` and `libos` are Cloister extensions).
+ */
+export type Executor = "mesapy" | "python3" | "builtin" | "wamr" | "javascript" | "libos";
 
 const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
   builtin: "Builtin",
@@ -21,6 +24,7 @@ const EXECUTOR_TYPE_LEGACY: Record<ExecutorType, string> = {
 };
 const EXECUTOR_LEGACY: Record<Executor, string> = {
   mesapy: "MesaPy",
+  python3: "Python3",
   builtin: "Builtin",
   wamr: "WAMicroRuntime",
   javascript: "JavaScript",
@@ -35,13 +39,21 @@ const reverse = <K extends string>(m: Record<K, string>, v: string, what: string
 /** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
 export function parseExecutorType(s: string): ExecutorType {
   if (s === "builtin" || s === "python" || s === "wamr" || s === "javascript" || s === "libos") return s;
-  throw new CloisterError(Status.INTERNAL, `Invalid executor type: ${s}`);
+  throw cloisterError("INVALID_EXECUTOR_TYPE", { value: s });
 }
 
 /** CreateTask: 13 `Unsupported executor: <s>` for anything else. */
 export function parseExecutor(s: string): Executor {
-  if (s === "mesapy" || s === "builtin" || s === "wamr" || s === "javascript" || s === "libos") return s;
-  throw new CloisterError(Status.INTERNAL, `Unsupported executor: ${s}`);
+  if (
+    s === "mesapy" ||
+    s === "python3" ||
+    s === "builtin" ||
+    s === "wamr" ||
+    s === "javascript" ||
+    s === "libos"
+  )
+    return s;
+  throw cloisterError("UNSUPPORTED_EXECUTOR", { value: s });
 }
 
 export const executorTypeToLegacy = (t: ExecutorType): string => EXECUTOR_TYPE_LEGACY[t];

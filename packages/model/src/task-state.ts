@@ -4,7 +4,7 @@
  * exact legacy code and text. Storage and id lookups stay with the callers.
  */
 
-import { CloisterError, parseRole, type Role, Status } from "@cloister/core";
+import { cloisterError, parseRole, type Role } from "@cloister/core";
 import { mergeFunctionArguments, parseFunctionArguments } from "./arguments.js";
 import { CMAC_LENGTH, type InputFileRecord, type OutputFileRecord } from "./file.js";
 import { type FunctionIoDecl, type FunctionRecord, parseExecutor } from "./function.js";
@@ -24,8 +24,8 @@ export const CANCELED_EARLY_REASON = "Task canceled";
 export const CANCELED_BY_USER_REASON = "Task Canceled by the user";
 export const EXECUTOR_TIMEOUT_REASON = "Runtime Error: Executor Timeout";
 
-const denied = () => new CloisterError(Status.PERMISSION_DENIED, "permission denied");
-const invalidTask = () => new CloisterError(Status.INVALID_ARGUMENT, "invalid task");
+const denied = () => cloisterError("PERMISSION_DENIED");
+const invalidTask = () => cloisterError("INVALID_TASK");
 
 export interface OwnerListInput {
   dataName: string;
@@ -124,8 +124,7 @@ export const isParticipant = (t: TaskRecord, userId: string): boolean => t.parti
 /** AssignData steps 2–3: returns a working copy to which files are then assigned one by one. */
 export function beginAssign(task: TaskRecord, callerId: string): TaskRecord {
   if (!task.participants.has(callerId)) throw denied();
-  if (task.status !== TaskStatus.Created)
-    throw new CloisterError(Status.UNKNOWN, "failed to assign data to task");
+  if (task.status !== TaskStatus.Created) throw cloisterError("ASSIGN_FAILED");
   return cloneTask(task);
 }
 
@@ -181,7 +180,7 @@ export function assignData(
 export function approveTask(task: TaskRecord, callerId: string): TaskRecord {
   const ready =
     task.status === TaskStatus.DataAssigned || (task.status === TaskStatus.Created && allDataAssigned(task));
-  if (!ready) throw new CloisterError(Status.UNKNOWN, "failed to approve task");
+  if (!ready) throw cloisterError("APPROVE_FAILED");
   if (!task.participants.has(callerId)) throw denied();
   const t = cloneTask(task);
   t.approvedUsers.add(callerId);
@@ -196,8 +195,7 @@ export function ensureCreator(task: TaskRecord, callerId: string): void {
 
 /** InvokeTask step 4: a set quota must exceed the current usage. */
 export function checkQuota(fn: FunctionRecord, currentUsage: number): void {
-  if (fn.usageQuota !== null && fn.usageQuota <= currentUsage)
-    throw new CloisterError(Status.UNKNOWN, "function quota has been used up");
+  if (fn.usageQuota !== null && fn.usageQuota <= currentUsage) throw cloisterError("QUOTA_USED_UP");
 }
 
 /** Can InvokeTask stage this task now? */
@@ -211,7 +209,7 @@ export function canStage(t: TaskRecord): boolean {
 
 /** InvokeTask step 5 → status Staged. */
 export function stageTask(task: TaskRecord): TaskRecord {
-  if (!canStage(task)) throw new CloisterError(Status.UNKNOWN, "failed to invoke task");
+  if (!canStage(task)) throw cloisterError("INVOKE_FAILED");
   const t = cloneTask(task);
   t.status = TaskStatus.Staged;
   return t;
@@ -229,8 +227,7 @@ export function cancelTask(task: TaskRecord, callerId: string, role: string | Ro
   if (task.creator !== callerId && r.name !== "PlatformAdmin") throw denied();
   if (task.status === TaskStatus.Staged || task.status === TaskStatus.Running)
     return { action: "queue", task };
-  if (isEnded(task.status))
-    throw new CloisterError(Status.UNKNOWN, "failed to cancel task, reason: task has already been canceled");
+  if (isEnded(task.status)) throw cloisterError("CANCEL_FAILED");
   const t = cloneTask(task);
   t.status = TaskStatus.Canceled;
   t.result = { kind: "Err", reason: CANCELED_EARLY_REASON };
@@ -239,8 +236,7 @@ export function cancelTask(task: TaskRecord, callerId: string, role: string | Ro
 
 /** Scheduler UpdateTaskStatus: Staged → Running. */
 export function markRunning(task: TaskRecord): TaskRecord {
-  if (task.status !== TaskStatus.Staged)
-    throw new CloisterError(Status.INTERNAL, "Cannot restore to Run from saved state");
+  if (task.status !== TaskStatus.Staged) throw cloisterError("CANNOT_RESTORE_RUN");
   const t = cloneTask(task);
   t.status = TaskStatus.Running;
   return t;
@@ -257,19 +253,17 @@ export interface FinishOutcome {
  * must be 16 bytes and name an assigned output that has no cmac yet.
  */
 export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOutcome {
-  if (task.status !== TaskStatus.Running)
-    throw new CloisterError(Status.INTERNAL, "Cannot restore to Finish from saved state");
-  if (result.kind === "NotReady") throw new CloisterError(Status.INTERNAL, "missing task result");
+  if (task.status !== TaskStatus.Running) throw cloisterError("CANNOT_RESTORE_FINISH");
+  if (result.kind === "NotReady") throw cloisterError("TASK_RESULT_MISSING");
   const t = cloneTask(task);
   const updatedOutputs: OutputFileRecord[] = [];
   if (result.kind === "Ok") {
     for (const tag of result.tagsMap.values())
-      if (tag.length !== CMAC_LENGTH) throw new CloisterError(Status.INTERNAL, "Invalid length");
+      if (tag.length !== CMAC_LENGTH) throw cloisterError("RESULT_TAG_LENGTH");
     for (const [name, tag] of result.tagsMap) {
       const out = t.assignedOutputs.get(name);
-      if (!out)
-        throw new CloisterError(Status.INTERNAL, `Upadate_cmac: file not found. ${JSON.stringify(name)}`);
-      if (out.cmac !== null) throw new CloisterError(Status.INTERNAL, "Cannot overwrite output file cmac");
+      if (!out) throw cloisterError("RESULT_OUTPUT_UNKNOWN", { name: JSON.stringify(name) });
+      if (out.cmac !== null) throw cloisterError("RESULT_CMAC_SET");
       out.cmac = Buffer.from(tag);
       updatedOutputs.push({ ...out, owners: new Set(out.owners) });
     }

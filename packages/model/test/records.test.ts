@@ -3,6 +3,8 @@ import { test } from "node:test";
 import { CloisterError } from "@cloister/core";
 import {
   DNS_NAMESPACE,
+  executorFromLegacy,
+  executorToLegacy,
   FunctionId,
   type FunctionRecord,
   fileCryptoFromInfo,
@@ -34,7 +36,7 @@ import {
 const U = "00000000-0000-0000-0000-000000000001";
 
 const err = (code: number, message: string) => (e: unknown) =>
-  e instanceof CloisterError && e.code === code && e.message === message;
+  e instanceof CloisterError && e.code === code && e.message === message && e.kind !== undefined;
 
 test("uuid v5 in the DNS namespace matches the RFC test vector", () => {
   // Python: uuid.uuid5(uuid.NAMESPACE_DNS, "python.org")
@@ -68,34 +70,34 @@ test("external ids split at the first dash; the rest must be a UUID", () => {
 test("FileCryptoInfo validation texts", () => {
   const b = (n: number) => Buffer.alloc(n, 1);
   const info = (schema: string, k: number, iv: number) => ({ schema, key: b(k), iv: b(iv) });
-  assert.throws(() => fileCryptoFromInfo(undefined), err(13, '"missing crypto_info"'));
+  assert.throws(() => fileCryptoFromInfo(undefined), err(3, '"missing crypto_info"'));
   assert.throws(
     () => fileCryptoFromInfo(info("aes-gcm-64", 16, 12)),
-    err(13, "Invalid crypto schema: aes-gcm-64"),
+    err(3, "Invalid crypto schema: aes-gcm-64"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("aes-gcm-128", 15, 12)),
-    err(13, "Invalid key length for AesGcm128: 15"),
+    err(3, "Invalid key length for AesGcm128: 15"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("aes-gcm-128", 16, 11)),
-    err(13, "Invalid iv length for AesGcm128: 11"),
+    err(3, "Invalid iv length for AesGcm128: 11"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("aes-gcm-256", 16, 12)),
-    err(13, "Invalid key length for AesGcm256: 16"),
+    err(3, "Invalid key length for AesGcm256: 16"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("aes-gcm-256", 32, 0)),
-    err(13, "Invalid iv length for AesGcm256: 0"),
+    err(3, "Invalid iv length for AesGcm256: 0"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("teaclave-file-128", 32, 0)),
-    err(13, "Invalid key length for teaclave_file_128: 32"),
+    err(3, "Invalid key length for teaclave_file_128: 32"),
   );
   assert.throws(
     () => fileCryptoFromInfo(info("teaclave-file-128", 16, 12)),
-    err(13, "IV is not empty for teaclave_file_128"),
+    err(3, "IV is not empty for teaclave_file_128"),
   );
   assert.deepEqual(fileCryptoFromInfo(info("raw", 3, 5)), { schema: "raw" });
   assert.equal(fileCryptoFromInfo(info("aes-gcm-256", 32, 12)).schema, "aes-gcm-256");
@@ -186,7 +188,10 @@ test("function record, usage counter and user lists in legacy JSON", () => {
 
 test("executor names", () => {
   assert.equal(parseExecutorType("wamr"), "wamr");
-  assert.throws(() => parseExecutorType("Builtin"), err(13, "Invalid executor type: Builtin"));
+  assert.throws(() => parseExecutorType("Builtin"), err(3, "Invalid executor type: Builtin"));
   assert.equal(parseExecutor("mesapy"), "mesapy");
-  assert.throws(() => parseExecutor("python"), err(13, "Unsupported executor: python"));
+  // Plain Python 3 (a Cloister extension) has its own name; `python` stays refused on the wire.
+  assert.equal(parseExecutor("python3"), "python3");
+  assert.equal(executorFromLegacy(executorToLegacy("python3")), "python3");
+  assert.throws(() => parseExecutor("python"), err(3, "Unsupported executor: python"));
 });

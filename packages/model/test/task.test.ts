@@ -30,7 +30,7 @@ import {
 } from "../src/index.js";
 
 const err = (code: number, message: string) => (e: unknown) =>
-  e instanceof CloisterError && e.code === code && e.message === message;
+  e instanceof CloisterError && e.code === code && e.message === message && e.kind !== undefined;
 
 const FN_UUID = "11111111-1111-4111-8111-111111111111";
 const TASK_UUID = TaskId.fromUuid("22222222-2222-4222-8222-222222222222");
@@ -122,12 +122,12 @@ test("CreateTask: role rule uses the data-owner attribute against the allowlist"
 });
 
 test("CreateTask: executor, argument JSON and argument-set rules", () => {
-  assert.throws(() => create({ executor: "python" }), err(13, "Unsupported executor: python"));
+  assert.throws(() => create({ executor: "python" }), err(3, "Unsupported executor: python"));
   assert.throws(
     () => create({ functionArguments: "" }),
-    err(13, "EOF while parsing a value at line 1 column 0"),
+    err(3, "EOF while parsing a value at line 1 column 0"),
   );
-  assert.throws(() => create({ functionArguments: "[1]" }), err(13, "Cannot convert to function arguments"));
+  assert.throws(() => create({ functionArguments: "[1]" }), err(3, "Cannot convert to function arguments"));
   assert.throws(() => create({ functionArguments: "{}" }), err(3, "invalid task"));
   assert.throws(() => create({ functionArguments: '{"save_log":"x","order":"y"}' }), err(3, "invalid task"));
   const t = create({ functionArguments: '{"save_log": {"b": 1.0, "a": [true]}}' });

@@ -1,8 +1,8 @@
-import { CloisterError, createLogger, type Logger, Status } from "@cloister/core";
+import { CloisterError, createLogger, ERRORS, type Logger, Status } from "@cloister/core";
 import type * as grpc from "@grpc/grpc-js";
 
 /** The only text a client sees for a failure the service did not anticipate. */
-export const INTERNAL_ERROR_MESSAGE = "service internal error";
+export const INTERNAL_ERROR_MESSAGE: string = ERRORS.INTERNAL.text;
 
 let defaultLogger: Logger | undefined;
 const fallbackLogger = (): Logger => {

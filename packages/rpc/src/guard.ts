@@ -1,4 +1,4 @@
-import { Status } from "@cloister/core";
+import { errorText, Status } from "@cloister/core";
 import type * as grpc from "@grpc/grpc-js";
 import { statusError } from "./errors.js";
 import type { FieldLimits, MessageLimits } from "./limits.js";
@@ -23,16 +23,16 @@ export function checkFields(message: unknown, limits: FieldLimits): string | und
     const { value, field } = stack.pop() as { value: unknown; field: string };
     if (typeof value === "string" || value instanceof Uint8Array) {
       const max = limits.lengths[field] ?? limits.defaultLength;
-      if (value.length > max) return `invalid request: field ${snake(field)} is longer than ${max}`;
+      if (value.length > max) return errorText("FIELD_TOO_LONG", { field: snake(field), max });
     } else if (Array.isArray(value)) {
       const max = limits.counts[field] ?? limits.defaultCount;
-      if (value.length > max) return `invalid request: field ${snake(field)} has more than ${max} entries`;
+      if (value.length > max) return errorText("FIELD_TOO_MANY", { field: snake(field), max });
       for (const item of value) stack.push({ value: item, field });
     } else if (value !== null && typeof value === "object") {
       const entries = Object.entries(value);
       // A map field decodes to an object whose keys are data: bound their number too.
       if (field !== "" && entries.length > (limits.counts[field] ?? limits.defaultCount) + 16)
-        return `invalid request: field ${snake(field)} has too many entries`;
+        return errorText("FIELD_MAP_TOO_LARGE", { field: snake(field) });
       for (const [k, v] of entries) stack.push({ value: v, field: k });
     }
   }
@@ -46,12 +46,12 @@ export function guardedDeserializer<T>(
 ): (bytes: Buffer) => T | RejectedRequest {
   return (bytes) => {
     if (limits.message && bytes.length > limits.message.maxBytes)
-      return new RejectedRequest(`invalid request: message larger than ${limits.message.maxBytes} bytes`);
+      return new RejectedRequest(errorText("REQUEST_TOO_LARGE", { max: limits.message.maxBytes }));
     let decoded: T;
     try {
       decoded = decode(bytes);
     } catch {
-      return new RejectedRequest("invalid request: message does not parse");
+      return new RejectedRequest(errorText("REQUEST_UNPARSABLE"));
     }
     const tooLarge = limits.fields && checkFields(decoded, limits.fields);
     return tooLarge ? new RejectedRequest(tooLarge) : decoded;

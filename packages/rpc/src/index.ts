@@ -26,6 +26,20 @@ export {
   unary,
 } from "./errors.js";
 export { checkFields, RejectedRequest } from "./guard.js";
+export {
+  authorisation,
+  deadline,
+  type Handlers,
+  type Layer,
+  logging,
+  type Next,
+  type Policy,
+  type RpcContext,
+  type Rule,
+  type ServeOptions,
+  serve,
+  snakeCase,
+} from "./interceptors.js";
 export * from "./limits.js";
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
 export { type CallWithAuthContext, peerOf } from "./peer.js";

@@ -1,6 +1,6 @@
 import type { AddressInfo, Socket } from "node:net";
 import * as tls from "node:tls";
-import { type Logger, Status, silentLogger } from "@cloister/core";
+import { ERRORS, type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { parseHostPort } from "./address.js";
 import { ConnectionLimiter, type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connections.js";
@@ -187,7 +187,7 @@ export class AttestedServer {
           onReceiveMetadata: (metadata, forward) => {
             release = this.limiter.startCall(peer);
             if (!release) {
-              refuse(Status.RESOURCE_EXHAUSTED, "too many calls in progress");
+              refuse(ERRORS.TOO_MANY_CALLS.code, ERRORS.TOO_MANY_CALLS.text);
               return;
             }
             if (!admit) {

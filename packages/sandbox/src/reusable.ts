@@ -197,15 +197,34 @@ export class RecyclingSandboxPool {
   start(): Promise<void> {
     if (!this.startPromise) {
       this.startPromise = (async () => {
-        await checkSandbox({
+        const probe = checkSandbox({
           nodePath: this.nodePath,
           bwrapPath: this.bwrapPath,
           perSandboxUid: this.perSandboxUid,
         });
-        if (this.closed) throw new SandboxClosedError();
+        // The first workers boot while the probe runs (a worker's start is mostly its runtime's:
+        // an interpreter, numpy). No job reaches one before the probe passed: run() awaits this
+        // promise before it takes a worker, and a failed probe kills them.
         const first: Promise<void>[] = [];
-        for (let i = this.spare.length + this.starting.size; i < Math.max(1, this.spareTarget); i++)
-          first.push(this.spawn().process.ready);
+        const spawned: Worker[] = [];
+        let spawnError: unknown;
+        try {
+          for (let i = this.spare.length + this.starting.size; i < Math.max(1, this.spareTarget); i++) {
+            const w = this.spawn();
+            spawned.push(w);
+            first.push(w.process.ready);
+          }
+        } catch (e) {
+          spawnError = e;
+        }
+        try {
+          await probe;
+        } catch (e) {
+          for (const w of spawned) this.kill(w);
+          throw e;
+        }
+        if (spawnError) throw spawnError;
+        if (this.closed) throw new SandboxClosedError();
         await Promise.all(first);
       })();
       this.startPromise.catch(() => {

@@ -2,12 +2,14 @@
  * Executor names. A function's `executorType` says what its payload is; a task's `executor`
  * says which runtime runs it. Teaclave named the Python task executor `mesapy`, and the wire
  * keeps that name (`python` is refused there), so `taskExecutorFor` maps a function's type to
- * the name CreateTask expects. `javascript` and `libos` are Cloister extensions.
+ * the name CreateTask expects: `python` means MesaPy payloads (Python 3 with the Python 2 shim),
+ * as it always has. `python3` runs a `python` function as plain Python 3 (files give `bytes`, no
+ * shim); it is asked for by name. `python3`, `javascript` and `libos` are Cloister extensions.
  */
 export const EXECUTOR_TYPES = ["builtin", "python", "wamr", "javascript", "libos"] as const;
 export type ExecutorType = (typeof EXECUTOR_TYPES)[number];
 
-export const TASK_EXECUTORS = ["builtin", "mesapy", "wamr", "javascript", "libos"] as const;
+export const TASK_EXECUTORS = ["builtin", "mesapy", "python3", "wamr", "javascript", "libos"] as const;
 export type TaskExecutor = (typeof TASK_EXECUTORS)[number];
 
 const FOR_TYPE: Record<ExecutorType, TaskExecutor> = {

@@ -1,4 +1,4 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { accessControl } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
@@ -13,7 +13,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         return { accept: await acs.authorize(req.userRole, req.api) };
       } catch (e) {
         ctx.log.error({ err: e }, "policy evaluation failed");
-        throw new CloisterError(Status.PERMISSION_DENIED, "access control error");
+        throw cloisterError("ACCESS_CONTROL_ERROR");
       }
     }, ctx.log),
   } satisfies accessControl.TeaclaveAccessControlServer);

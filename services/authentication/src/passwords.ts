@@ -1,6 +1,6 @@
 import { pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import type { PasswordHash } from "@cloister/model";
 import { QueueFullError, WorkQueue } from "@cloister/rpc";
 
@@ -23,7 +23,7 @@ async function pbkdf2Async(
   try {
     return await hashing.run(() => pbkdf2Raw(password, salt, iterations, bytes, digest));
   } catch (e) {
-    if (e instanceof QueueFullError) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    if (e instanceof QueueFullError) throw cloisterError("TOO_MANY_REQUESTS");
     throw e;
   }
 }

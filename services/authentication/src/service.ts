@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import {
-  CloisterError,
+  cloisterError,
   type Logger,
   type Role,
   roleFromRequest,
   roleToString,
-  Status,
   silentLogger,
 } from "@cloister/core";
 import type { authentication } from "@cloister/proto";
@@ -16,9 +15,6 @@ import { UserDb, type UserRecord } from "./users.js";
 
 type Api = typeof authentication;
 type Req<K extends keyof Api> = Api[K] extends { decode(...a: never[]): infer R } ? R : never;
-
-/** Every error of this service is UNAUTHENTICATED, even authorisation failures. */
-const fail = (message: string) => new CloisterError(Status.UNAUTHENTICATED, message);
 
 export interface Credential {
   id?: string | undefined;
@@ -79,22 +75,22 @@ export class AuthenticationService {
   }
 
   private async authenticate(cred: Credential): Promise<Caller> {
-    if (!cred.id) throw fail("missing user id");
-    if (!cred.token) throw fail("missing token");
+    if (!cred.id) throw cloisterError("MISSING_USER_ID");
+    if (!cred.token) throw cloisterError("MISSING_TOKEN");
     const claims = await this.tokens.validate(cred.token, cred.id);
     const user = claims && (await this.users.get(cred.id));
-    if (!claims || !user) throw fail("authentication failed");
+    if (!claims || !user) throw cloisterError("AUTHENTICATION_FAILED");
     // The role in the token stays authoritative until the token expires.
     return { user, claims, role: this.users.role({ ...user, role: claims.role }) };
   }
 
   async userRegister(cred: Credential, req: Req<"UserRegisterRequest">): Promise<void> {
     const caller = await this.authenticate(cred);
-    if (!req.id) throw fail("invalid user id");
-    if (await this.users.exists(req.id)) throw fail("user id exist");
+    if (!req.id) throw cloisterError("INVALID_USER_ID");
+    if (await this.users.exists(req.id)) throw cloisterError("USER_ID_EXISTS");
     const role = roleFromRequest(req.role, req.attribute);
-    if (!role) throw fail("invalid role");
-    if (!mayRegister(caller.role, role)) throw fail("permission denied");
+    if (!role) throw cloisterError("INVALID_ROLE");
+    if (!mayRegister(caller.role, role)) throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.create(req.id, req.password, role);
     this.log.info(
       { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
@@ -104,15 +100,15 @@ export class AuthenticationService {
 
   async userUpdate(cred: Credential, req: Req<"UserUpdateRequest">): Promise<void> {
     const caller = await this.authenticate(cred);
-    if (!req.id) throw fail("invalid user id");
+    if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
-    if (!target) throw fail("invalid user id");
+    if (!target) throw cloisterError("INVALID_USER_ID");
     const role = roleFromRequest(req.role, req.attribute);
-    if (!role) throw fail("invalid role");
+    if (!role) throw cloisterError("INVALID_ROLE");
     // Like reset and delete, a manager may only touch its own group's data owners: without the
     // check on the target's current role it could take over any account (docs/decisions.md).
     if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
-      throw fail("permission denied");
+      throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
     this.log.info(
       { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
@@ -122,29 +118,28 @@ export class AuthenticationService {
 
   /** `peer` is the client's address, for the per-address rate limit. */
   async userLogin(req: Req<"UserLoginRequest">, peer = ""): Promise<string> {
-    if (!req.id || !req.password) throw fail("authentication failed");
+    if (!req.id || !req.password) throw cloisterError("AUTHENTICATION_FAILED");
     // Checked before any hashing, so a burst costs no CPU; both buckets are charged.
     const peerOk = this.loginsPerPeer.take(peer);
-    if (!this.loginsPerUser.take(req.id) || !peerOk)
-      throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    if (!this.loginsPerUser.take(req.id) || !peerOk) throw cloisterError("TOO_MANY_REQUESTS");
     const user = await this.users.verify(req.id, req.password);
-    if (!user) throw fail("authentication failed");
+    if (!user) throw cloisterError("AUTHENTICATION_FAILED");
     return this.tokens.issue(user.id, user.role);
   }
 
   async userChangePassword(cred: Credential, req: Req<"UserChangePasswordRequest">): Promise<void> {
     const caller = await this.authenticate(cred);
-    if (!req.password) throw fail("authentication failed");
+    if (!req.password) throw cloisterError("AUTHENTICATION_FAILED");
     // The caller's role is rewritten from its token, as the legacy service does.
     await this.users.setPassword({ ...caller.user, role: caller.claims.role }, req.password);
   }
 
   async resetUserPassword(cred: Credential, req: Req<"ResetUserPasswordRequest">): Promise<string> {
     const caller = await this.authenticate(cred);
-    if (!req.id) throw fail("invalid user id");
+    if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
-    if (!target) throw fail("permission denied");
-    if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
+    if (!target) throw cloisterError("USER_PERMISSION_DENIED");
+    if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     const password = randomUUID().replaceAll("-", "");
     await this.users.setPassword(target, password);
     return password;
@@ -152,20 +147,20 @@ export class AuthenticationService {
 
   async deleteUser(cred: Credential, req: Req<"DeleteUserRequest">): Promise<void> {
     const caller = await this.authenticate(cred);
-    if (!req.id) throw fail("invalid user id");
+    if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
-    if (!target) throw fail("permission denied");
-    if (!mayManage(caller.role, this.users.role(target))) throw fail("permission denied");
+    if (!target) throw cloisterError("USER_PERMISSION_DENIED");
+    if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.delete(req.id);
     this.log.info({ user: forLog(req.id), by: forLog(caller.user.id) }, "user deleted");
   }
 
   async listUsers(cred: Credential, req: Req<"ListUsersRequest">): Promise<string[]> {
     const caller = await this.authenticate(cred);
-    if (!req.id) throw fail("invalid user id");
+    if (!req.id) throw cloisterError("INVALID_USER_ID");
     const { name, attribute } = caller.role;
     if (name === "PlatformAdmin") return this.users.ids();
-    if (name !== "DataOwnerManager" || req.id !== attribute) throw fail("permission denied");
+    if (name !== "DataOwnerManager" || req.id !== attribute) throw cloisterError("USER_PERMISSION_DENIED");
     const out: string[] = [];
     for (const id of await this.users.ids()) {
       const user = await this.users.get(id);
@@ -176,9 +171,9 @@ export class AuthenticationService {
 
   /** Internal endpoint: validate a credential for the frontend. */
   async userAuthenticate(credential: Credential | undefined): Promise<Claims> {
-    if (!credential?.id || !credential.token) throw fail("authentication failed");
+    if (!credential?.id || !credential.token) throw cloisterError("AUTHENTICATION_FAILED");
     const claims = await this.tokens.validate(credential.token, credential.id);
-    if (!claims || !(await this.users.exists(credential.id))) throw fail("authentication failed");
+    if (!claims || !(await this.users.exists(credential.id))) throw cloisterError("AUTHENTICATION_FAILED");
     return claims;
   }
 }

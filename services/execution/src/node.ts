@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Logger } from "@cloister/core";
+import { type ErrorKind, hasKind, type Logger } from "@cloister/core";
 import { parseStagedTask, type TaskResult } from "@cloister/model";
 import { common } from "@cloister/proto";
 import { TaskFailure } from "@cloister/runtime";
@@ -42,9 +42,25 @@ export interface ExecutionNodeOptions {
   leaseTimeoutMs?: number;
 }
 
-// Codes after which retrying cannot help: the lease is gone (9) or the state forbids it (13).
-const FINAL_CODES = new Set([9, 13]);
-const codeOf = (e: unknown) => (e as { code?: number }).code;
+/**
+ * Scheduler answers after which retrying cannot help: the lease is gone (this run is void), the
+ * task's state forbids the step (canceled meanwhile), or the report itself is refused.
+ */
+const FINAL: readonly ErrorKind[] = [
+  "LEASE_NOT_HELD",
+  "CANNOT_RESTORE_RUN",
+  "CANNOT_RESTORE_FINISH",
+  "SCHEDULER_INVALID_TASK_ID",
+  "RESULT_TAG_LENGTH",
+  "RESULT_OUTPUT_UNKNOWN",
+  "RESULT_CMAC_SET",
+  "TASK_RESULT_MISSING",
+  "LEASED_RESULT_MISSING",
+  "LEASE_GENERATION_MISSING",
+  // The scheduler could not find the task record.
+  "INTERNAL",
+];
+const isFinal = (e: unknown) => hasKind(e, ...FINAL);
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -144,7 +160,7 @@ export class ExecutionNode {
         await link.updateTaskStatus(uuid, generation);
         return true;
       } catch (e) {
-        if (FINAL_CODES.has(codeOf(e) ?? -1) || Date.now() >= giveUp || this.closing.signal.aborted) {
+        if (isFinal(e) || Date.now() >= giveUp || this.closing.signal.aborted) {
           log.warn({ err: e, task: uuid, generation }, "task not started");
           return false;
         }
@@ -207,8 +223,7 @@ export class ExecutionNode {
         this.options.log.info({ task: uuid, generation, result: result.kind }, "task finished");
         return;
       } catch (e) {
-        // 9: the lease was taken away (this run is void); 13: a state error (e.g. canceled meanwhile).
-        if (FINAL_CODES.has(codeOf(e) ?? -1) || attempt >= 30 || this.closing.signal.aborted) {
+        if (isFinal(e) || attempt >= 30 || this.closing.signal.aborted) {
           this.options.log.warn({ err: e, task: uuid, generation }, "result not recorded");
           return;
         }

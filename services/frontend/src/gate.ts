@@ -1,14 +1,14 @@
 import {
   authorisationRoleName,
-  CloisterError,
+  cloisterError,
   type Logger,
   parseRole,
   roleForAudit,
   Status,
   silentLogger,
 } from "@cloister/core";
-import { forLog, RateLimiter } from "@cloister/rpc";
-import type { AuditBuffer } from "./audit.js";
+import { forLog, type Layer, RateLimiter, type Rule } from "@cloister/rpc";
+import { type AuditBuffer, ipBytes } from "./audit.js";
 
 export interface Claims {
   sub: string;
@@ -100,11 +100,11 @@ export class FrontendGate {
     const failed = `authenticate to ${api}: authentication failed`;
     if (!ctx.id) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing user id");
+      throw cloisterError("MISSING_USER_ID");
     }
     if (!ctx.token) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "missing token");
+      throw cloisterError("MISSING_TOKEN");
     }
     let claims: Claims | undefined;
     try {
@@ -114,9 +114,9 @@ export class FrontendGate {
     }
     if (!claims) {
       this.recordAnonymous(ctx, failed);
-      throw new CloisterError(Status.UNAUTHENTICATED, "incorrent credential");
+      throw cloisterError("INCORRECT_CREDENTIAL");
     }
-    if (!this.userRate.take(ctx.id)) throw new CloisterError(Status.RESOURCE_EXHAUSTED, "too many requests");
+    if (!this.userRate.take(ctx.id)) throw cloisterError("TOO_MANY_REQUESTS");
     return claims;
   }
 
@@ -130,9 +130,92 @@ export class FrontendGate {
     return accepted;
   }
 
+  /** Access control's answer for the token's role; an unreachable access control denies. */
+  async allows(role: string, api: string, user: string): Promise<boolean> {
+    try {
+      return await this.authorize(authorisationRoleName(role), api);
+    } catch (e) {
+      this.log.warn({ err: e, api, user: forLog(user) }, "access control unavailable; denying");
+      return false;
+    }
+  }
+
   /**
-   * The whole pipeline; `admitted` are the claims `authenticate` returned for this call when it
-   * already ran at admission.
+   * Runs an authenticated call and records its outcome: refused by authorisation (`authorised`
+   * still false) as `authenticate to <api>`, else the API name, or the API name with the
+   * failure's status in the legacy rendering.
+   */
+  async audited<T>(
+    api: string,
+    ctx: CallContext,
+    caller: { id: string; role: string },
+    authorised: () => boolean,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const user = `{ user: ${caller.id}, role: ${roleForAudit(parseRole(caller.role))} }`;
+    try {
+      const response = await run();
+      this.record(ctx, api, user, true);
+      return response;
+    } catch (e) {
+      if (!authorised()) {
+        this.record(ctx, `authenticate to ${api}`, "", false);
+        throw e;
+      }
+      const code = (e as { code?: number }).code ?? Status.UNKNOWN;
+      const message = (e as { details?: string }).details ?? (e as Error).message ?? "";
+      this.record(
+        ctx,
+        `${api}:status: ${CODE_NAMES[code] ?? "Unknown"}, message: ${JSON.stringify(message)}, details: [], metadata: MetadataMap { headers: {} }`,
+        user,
+        false,
+      );
+      throw e;
+    }
+  }
+
+  /**
+   * The RPC layers of the frontend: authentication at admission (before the body is read) and
+   * the audit of every authenticated call. Authorisation is the `rule` of every method.
+   */
+  layers(): Layer[] {
+    return [
+      {
+        name: "authentication",
+        admit: async (rc) => {
+          const claims = await this.authenticate(rc.api, {
+            id: rc.identity.id,
+            token: rc.identity.token,
+            ip: ipBytes(rc.address),
+          });
+          rc.principal = { id: rc.identity.id as string, role: claims.role };
+        },
+      },
+      {
+        name: "audit",
+        intercept: (rc, _request, next) => {
+          const caller = rc.principal;
+          // Admission authenticated every call that gets here; a layer order mistake fails closed.
+          if (!caller) throw cloisterError("INCORRECT_CREDENTIAL");
+          return this.audited(
+            rc.api,
+            { ip: ipBytes(rc.address) },
+            caller,
+            () => rc.authorised === true,
+            next,
+          );
+        },
+      },
+    ];
+  }
+
+  /** The authorisation rule of every frontend method: access control decides by role and API. */
+  readonly rule: Rule = (rc) =>
+    rc.principal ? this.allows(rc.principal.role, rc.api, rc.principal.id) : false;
+
+  /**
+   * The whole pipeline as one function (what the layers do for a served call); `admitted` are
+   * the claims `authenticate` returned for this call when it already ran at admission.
    */
   async call<T>(
     api: string,
@@ -140,33 +223,19 @@ export class FrontendGate {
     forward: (caller: { id: string; role: string }) => Promise<T>,
     admitted?: Claims,
   ): Promise<T> {
-    const audit = (message: string, user: string, result: boolean) => this.record(ctx, message, user, result);
     const claims = admitted ?? (await this.authenticate(api, ctx));
-    const id = ctx.id as string;
-    let accepted = false;
-    try {
-      accepted = await this.authorize(authorisationRoleName(claims.role), api);
-    } catch (e) {
-      this.log.warn({ err: e, api, user: forLog(id) }, "access control unavailable; denying");
-    }
-    if (!accepted) {
-      audit(`authenticate to ${api}`, "", false);
-      throw new CloisterError(Status.PERMISSION_DENIED, "permission denied");
-    }
-    const user = `{ user: ${id}, role: ${roleForAudit(parseRole(claims.role))} }`;
-    try {
-      const response = await forward({ id, role: claims.role });
-      audit(api, user, true);
-      return response;
-    } catch (e) {
-      const code = (e as { code?: number }).code ?? Status.UNKNOWN;
-      const message = (e as { details?: string }).details ?? (e as Error).message ?? "";
-      audit(
-        `${api}:status: ${CODE_NAMES[code] ?? "Unknown"}, message: ${JSON.stringify(message)}, details: [], metadata: MetadataMap { headers: {} }`,
-        user,
-        false,
-      );
-      throw e;
-    }
+    const caller = { id: ctx.id as string, role: claims.role };
+    let authorised = false;
+    return this.audited(
+      api,
+      ctx,
+      caller,
+      () => authorised,
+      async () => {
+        if (!(await this.allows(claims.role, api, caller.id))) throw cloisterError("PERMISSION_DENIED");
+        authorised = true;
+        return forward(caller);
+      },
+    );
   }
 }

@@ -1,14 +1,20 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { accessControl, authentication, extensions, frontend, management } from "@cloister/proto";
-import { callUnary, createClient, readIdentityMetadata, unary } from "@cloister/rpc";
+import {
+  callUnary,
+  createClient,
+  deadline,
+  logging,
+  type Policy,
+  type RequestOf,
+  type ResponseOf,
+  type RpcContext,
+  serve,
+  type UnaryMethodName,
+} from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
-import { AuditBuffer, ipBytes } from "./audit.js";
-import { type Claims, FrontendGate } from "./gate.js";
-
-type Method = keyof typeof frontend.TeaclaveFrontendService;
-type Call = grpc.ServerUnaryCall<unknown, unknown>;
-
-const snakeCase = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+import { AuditBuffer } from "./audit.js";
+import { FrontendGate } from "./gate.js";
 
 /** Client metadata worth forwarding: application keys only, never transport headers. */
 function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata {
@@ -24,14 +30,6 @@ function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata
   }
   out.set("role", role);
   return out;
-}
-
-/** `ipv4:1.2.3.4:5`, `1.2.3.4:5` or `[::1]:5` → the address part. */
-function peerAddress(peer: string): string {
-  const p = peer.replace(/^ipv[46]:/, "");
-  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
-  const i = p.lastIndexOf(":");
-  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
 }
 
 /**
@@ -77,80 +75,70 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         .accept,
   });
 
-  // Claims of calls authenticated at admission, by the call's metadata object (which grpc-js
-  // hands to the handler as call.metadata).
-  const admitted = new WeakMap<grpc.Metadata, Claims>();
-  const apiOfPath = new Map<string, string>();
-  const implementation: grpc.UntypedServiceImplementation = {};
-  for (const method of Object.keys(frontend.TeaclaveFrontendService) as Method[]) {
-    const api = snakeCase(method);
-    apiOfPath.set(frontend.TeaclaveFrontendService[method].path, api);
-    implementation[method] = unary(async (request: unknown, call: Call) => {
-      const md = readIdentityMetadata(call.metadata);
-      return gate.call(
-        api,
-        { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
-        (caller) =>
-          callUnary(mgmt, method as never, request as never, {
-            metadata: forwardedMetadata(call.metadata, caller.role),
-            deadlineMs,
-            waitForReady: true,
-          }),
-        admitted.get(call.metadata),
-      );
-    }, ctx.log);
-  }
   const mgmtExt = createClient(
     extensions.CloisterManagementClient,
     ctx.peerAddress("management"),
     ctx.peerCredentials("management"),
   );
-  const server = ctx.apiServer();
-  // Credentials are checked when the metadata arrives, before the message is read: an
-  // unauthenticated peer cannot make the frontend buffer a request body.
-  server.addService(frontend.TeaclaveFrontendService, implementation, {
-    admit: async ({ path, metadata, peer }) => {
-      const md = readIdentityMetadata(metadata);
-      const claims = await gate.authenticate(apiOfPath.get(path) ?? path, {
-        id: md.id,
-        token: md.token,
-        ip: ipBytes(peer),
+  type Mgmt = management.TeaclaveManagementClient;
+  /** Management's method of the same name, with the caller's role from its token and the call's deadline. */
+  const forward =
+    <M extends keyof frontend.TeaclaveFrontendServer & UnaryMethodName<Mgmt>>(method: M) =>
+    (request: RequestOf<Mgmt, M>, rc: RpcContext): Promise<ResponseOf<Mgmt, M>> =>
+      callUnary(mgmt, method, request, {
+        metadata: forwardedMetadata(rc.metadata, rc.principal?.role ?? ""),
+        deadlineMs: rc.deadlineMs ?? deadlineMs,
+        waitForReady: true,
       });
-      admitted.set(metadata, claims);
+  const server = ctx.apiServer();
+  // Credentials are checked when the metadata arrives, before the message is read (an
+  // unauthenticated peer cannot make the frontend buffer a request body); access control
+  // authorises every method; every authenticated call is audited.
+  const layers = [logging(ctx.log), deadline(deadlineMs), ...gate.layers()];
+  const everyMethod = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
+    Object.fromEntries(Object.keys(service).map((m) => [m, gate.rule])) as Policy<S>;
+  serve<frontend.TeaclaveFrontendServer>(
+    server,
+    frontend.TeaclaveFrontendService,
+    {
+      registerInputFile: forward("registerInputFile"),
+      registerOutputFile: forward("registerOutputFile"),
+      updateInputFile: forward("updateInputFile"),
+      updateOutputFile: forward("updateOutputFile"),
+      registerFusionOutput: forward("registerFusionOutput"),
+      registerInputFromOutput: forward("registerInputFromOutput"),
+      getOutputFile: forward("getOutputFile"),
+      getInputFile: forward("getInputFile"),
+      registerFunction: forward("registerFunction"),
+      getFunction: forward("getFunction"),
+      getFunctionUsageStats: forward("getFunctionUsageStats"),
+      updateFunction: forward("updateFunction"),
+      listFunctions: forward("listFunctions"),
+      deleteFunction: forward("deleteFunction"),
+      disableFunction: forward("disableFunction"),
+      createTask: forward("createTask"),
+      getTask: forward("getTask"),
+      assignData: forward("assignData"),
+      approveTask: forward("approveTask"),
+      invokeTask: forward("invokeTask"),
+      cancelTask: forward("cancelTask"),
+      queryAuditLogs: forward("queryAuditLogs"),
     },
-  });
-  // Cloister extension beside the Teaclave API: the same admission, authentication,
-  // authorisation and audit.
-  const evidencePath = extensions.CloisterFrontendService.getTaskEvidence.path;
-  server.addService(
+    { layers, policy: everyMethod(frontend.TeaclaveFrontendService), log: ctx.log },
+  );
+  // Cloister extension beside the Teaclave API: the same layers and policy.
+  serve<extensions.CloisterFrontendServer>(
+    server,
     extensions.CloisterFrontendService,
     {
-      getTaskEvidence: unary(async (request: extensions.GetTaskEvidenceRequest, call: Call) => {
-        const md = readIdentityMetadata(call.metadata);
-        return gate.call(
-          "get_task_evidence",
-          { id: md.id, token: md.token, ip: ipBytes(peerAddress(call.getPeer())) },
-          (caller) =>
-            callUnary(mgmtExt, "getTaskEvidence", request, {
-              metadata: forwardedMetadata(call.metadata, caller.role),
-              deadlineMs,
-              waitForReady: true,
-            }),
-          admitted.get(call.metadata),
-        );
-      }, ctx.log),
-    } satisfies extensions.CloisterFrontendServer,
-    {
-      admit: async ({ path, metadata, peer }) => {
-        const md = readIdentityMetadata(metadata);
-        const claims = await gate.authenticate(path === evidencePath ? "get_task_evidence" : path, {
-          id: md.id,
-          token: md.token,
-          ip: ipBytes(peer),
-        });
-        admitted.set(metadata, claims);
-      },
+      getTaskEvidence: (request, rc) =>
+        callUnary(mgmtExt, "getTaskEvidence", request, {
+          metadata: forwardedMetadata(rc.metadata, rc.principal?.role ?? ""),
+          deadlineMs: rc.deadlineMs ?? deadlineMs,
+          waitForReady: true,
+        }),
     },
+    { layers, policy: everyMethod(extensions.CloisterFrontendService), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {

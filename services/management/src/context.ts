@@ -79,14 +79,10 @@ export function storageFailure(log: Logger) {
  * stays 13 (docs/decisions.md).
  */
 export function validationAsInvalidArgument(e: unknown): unknown {
-  // Validation throws plain CloisterErrors; a peer's failure (RpcError, StorageError: a record
-  // that does not unseal, storage down) is a subclass and stays what it is.
-  if (
-    e instanceof CloisterError &&
-    e.constructor === CloisterError &&
-    e.code === Status.INTERNAL &&
-    e.kind !== "INTERNAL"
-  )
+  // Validation failures are raised with their catalog kind, which is already code 3; what is
+  // left here is a failure of no kind (a parser's), never a peer's (RpcError, StorageError: a
+  // record that does not unseal, storage down), which stays what it is.
+  if (e instanceof CloisterError && e.constructor === CloisterError && e.kind === undefined)
     return new CloisterError(Status.INVALID_ARGUMENT, e.message, { cause: e });
   return e;
 }

@@ -1,35 +1,12 @@
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
-import { readIdentityMetadata, unary } from "@cloister/rpc";
+import { logging, type Policy, type RpcContext, serve } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
-import type * as grpc from "@grpc/grpc-js";
-import {
-  type Caller,
-  type ManagementApi,
-  type ManagementMethod,
-  ManagementService,
-  type RequestOf,
-  validationAsInvalidArgument,
-} from "./service.js";
+import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 
-type Call = grpc.ServerUnaryCall<unknown, unknown>;
-
-const callerOf = (call: Call): Caller => {
-  const md = readIdentityMetadata(call.metadata);
-  return { id: md.id ?? "", role: md.role ?? "" };
-};
-
-/** One method of the API as a gRPC handler: caller from the metadata, validation failures as 3. */
-function handler<M extends ManagementMethod>(api: ManagementApi, method: M, log: ServiceContext["log"]) {
-  const run: ManagementApi[M] = api[method];
-  return unary(
-    (request: RequestOf<M>, call: Call) =>
-      run(callerOf(call), request).catch((e: unknown) => {
-        throw validationAsInvalidArgument(e);
-      }),
-    log,
-  );
-}
+/** Every method: only the attested frontend reaches this endpoint (its connection check). */
+const fromPeers = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
+  Object.fromEntries(Object.keys(service).map((m) => [m, "peer"])) as Policy<S>;
 
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
@@ -43,39 +20,52 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
-  const h = <M extends ManagementMethod>(m: M) => handler(service, m, ctx.log);
+  const callerOf = (rc: RpcContext): Caller => ({ id: rc.identity.id ?? "", role: rc.identity.role ?? "" });
+  /** A handler of the service with the caller from the metadata and validation failures as 3. */
+  const by =
+    <Q, R>(method: (caller: Caller, request: Q) => Promise<R>) =>
+    (request: Q, rc: RpcContext): Promise<R> =>
+      method.call(service, callerOf(rc), request).catch((e: unknown) => {
+        throw validationAsInvalidArgument(e);
+      });
   const server = ctx.internalServer();
-  server.addService(management.TeaclaveManagementService, {
-    registerInputFile: h("registerInputFile"),
-    registerOutputFile: h("registerOutputFile"),
-    updateInputFile: h("updateInputFile"),
-    updateOutputFile: h("updateOutputFile"),
-    registerFusionOutput: h("registerFusionOutput"),
-    registerInputFromOutput: h("registerInputFromOutput"),
-    getOutputFile: h("getOutputFile"),
-    getInputFile: h("getInputFile"),
-    registerFunction: h("registerFunction"),
-    updateFunction: h("updateFunction"),
-    getFunction: h("getFunction"),
-    getFunctionUsageStats: h("getFunctionUsageStats"),
-    deleteFunction: h("deleteFunction"),
-    disableFunction: h("disableFunction"),
-    listFunctions: h("listFunctions"),
-    createTask: h("createTask"),
-    getTask: h("getTask"),
-    assignData: h("assignData"),
-    approveTask: h("approveTask"),
-    invokeTask: h("invokeTask"),
-    cancelTask: h("cancelTask"),
-    saveLogs: h("saveLogs"),
-    queryAuditLogs: h("queryAuditLogs"),
-  } satisfies management.TeaclaveManagementServer);
-  server.addService(extensions.CloisterManagementService, {
-    getTaskEvidence: unary(
-      (req: extensions.GetTaskEvidenceRequest, call: Call) => service.getTaskEvidence(callerOf(call), req),
-      ctx.log,
-    ),
-  } satisfies extensions.CloisterManagementServer);
+  const layers = [logging(ctx.log)];
+  serve<management.TeaclaveManagementServer>(
+    server,
+    management.TeaclaveManagementService,
+    {
+      registerInputFile: by(service.registerInputFile),
+      registerOutputFile: by(service.registerOutputFile),
+      updateInputFile: by(service.updateInputFile),
+      updateOutputFile: by(service.updateOutputFile),
+      registerFusionOutput: by(service.registerFusionOutput),
+      registerInputFromOutput: by(service.registerInputFromOutput),
+      getOutputFile: by(service.getOutputFile),
+      getInputFile: by(service.getInputFile),
+      registerFunction: by(service.registerFunction),
+      getFunction: by(service.getFunction),
+      getFunctionUsageStats: by(service.getFunctionUsageStats),
+      updateFunction: by(service.updateFunction),
+      listFunctions: by(service.listFunctions),
+      deleteFunction: by(service.deleteFunction),
+      disableFunction: by(service.disableFunction),
+      createTask: by(service.createTask),
+      getTask: by(service.getTask),
+      assignData: by(service.assignData),
+      approveTask: by(service.approveTask),
+      invokeTask: by(service.invokeTask),
+      cancelTask: by(service.cancelTask),
+      saveLogs: by(service.saveLogs),
+      queryAuditLogs: by(service.queryAuditLogs),
+    },
+    { layers, policy: fromPeers(management.TeaclaveManagementService), log: ctx.log },
+  );
+  serve<extensions.CloisterManagementServer>(
+    server,
+    extensions.CloisterManagementService,
+    { getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request) },
+    { layers, policy: fromPeers(extensions.CloisterManagementService), log: ctx.log },
+  );
   const port = await server.listen(ctx.config.listen.management);
   return {
     endpoints: [{ name: "management (internal)", address: boundAddress(ctx.config.listen.management, port) }],

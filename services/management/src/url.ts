@@ -1,5 +1,5 @@
 import { domainToUnicode } from "node:url";
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 
 const SPECIAL = new Set(["http", "https", "ws", "wss", "ftp", "file"]);
 // Forbidden host code points of the URL standard (plus the domain-only ones for special schemes).
@@ -20,7 +20,7 @@ export function normalizeUrl(input: string): string {
   try {
     url = new URL(input);
   } catch {
-    throw new CloisterError(Status.INTERNAL, classify(input));
+    throw cloisterError("INVALID_URL", { error: classify(input) });
   }
   // Newer URL parsers (Node 24's) accept an ACE label that does not decode (`xn--a`); the
   // legacy parser and UTS #46 reject it, so the check does not depend on the Node version.
@@ -29,7 +29,7 @@ export function normalizeUrl(input: string): string {
       .split(".")
       .some((label) => label.startsWith("xn--") && domainToUnicode(label).startsWith("xn--"))
   ) {
-    throw new CloisterError(Status.INTERNAL, "IdnaError");
+    throw cloisterError("INVALID_URL", { error: "IdnaError" });
   }
   return url.href;
 }

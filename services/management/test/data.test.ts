@@ -81,24 +81,24 @@ describe("RegisterInputFile / RegisterOutputFile", () => {
       cmac = Buffer.alloc(16),
       cryptoInfo: ReturnType<typeof aes128> | null = aes128(),
     ) => svc.registerInputFile(alice, { url, cmac, cryptoInfo: cryptoInfo ?? undefined });
-    await rejects(reg("relative/path"), 13, "RelativeUrlWithoutBase");
-    await rejects(reg(""), 13, "RelativeUrlWithoutBase");
-    await rejects(reg("http://"), 13, "EmptyHost");
-    await rejects(reg("http://host:99999/"), 13, "InvalidPort");
-    await rejects(reg("http://host:12ab/"), 13, "InvalidPort");
-    await rejects(reg("http://[::1/"), 13, "InvalidIpv6Address");
-    await rejects(reg("http://1.2.3.999/"), 13, "InvalidIpv4Address");
-    await rejects(reg("http://exa mple.com/"), 13, "InvalidDomainCharacter");
+    await rejects(reg("relative/path"), 3, "RelativeUrlWithoutBase");
+    await rejects(reg(""), 3, "RelativeUrlWithoutBase");
+    await rejects(reg("http://"), 3, "EmptyHost");
+    await rejects(reg("http://host:99999/"), 3, "InvalidPort");
+    await rejects(reg("http://host:12ab/"), 3, "InvalidPort");
+    await rejects(reg("http://[::1/"), 3, "InvalidIpv6Address");
+    await rejects(reg("http://1.2.3.999/"), 3, "InvalidIpv4Address");
+    await rejects(reg("http://exa mple.com/"), 3, "InvalidDomainCharacter");
     await rejects(reg("http://h/", Buffer.alloc(15)), 3, "Invalid length");
-    await rejects(reg("http://h/", Buffer.alloc(16), null), 13, '"missing crypto_info"');
+    await rejects(reg("http://h/", Buffer.alloc(16), null), 3, '"missing crypto_info"');
     await rejects(
       reg("http://h/", Buffer.alloc(16), { schema: "rot13", key: Buffer.alloc(0), iv: Buffer.alloc(0) }),
-      13,
+      3,
       "Invalid crypto schema: rot13",
     );
     await rejects(
       svc.registerOutputFile(alice, { url: "http://h/", cryptoInfo: { ...tf128(), iv: Buffer.alloc(12) } }),
-      13,
+      3,
       "IV is not empty for teaclave_file_128",
     );
     await rejects(
@@ -125,7 +125,7 @@ describe("UpdateInputFile / UpdateOutputFile", () => {
     assert.equal(parseOutputFile(store.text(keys.output(r.dataId.slice(7)))!).url, "http://b/");
   });
 
-  test("errors: malformed id 3 (legacy 13), wrong kind/unknown 3, not sole owner 7, URL 13", async () => {
+  test("errors: malformed id 3, wrong kind/unknown 3, not sole owner 7, URL 3", async () => {
     const { svc } = setup();
     const id = await registerInput(svc, alice);
     const out = await registerOutput(svc, alice);
@@ -146,7 +146,7 @@ describe("UpdateInputFile / UpdateOutputFile", () => {
       "invalid data id",
     );
     await rejects(svc.updateInputFile(bob, { dataId: id, url: "http://x/" }), 7, "permission denied");
-    await rejects(svc.updateInputFile(alice, { dataId: id, url: "nope" }), 13, "RelativeUrlWithoutBase");
+    await rejects(svc.updateInputFile(alice, { dataId: id, url: "nope" }), 3, "RelativeUrlWithoutBase");
     await rejects(svc.updateOutputFile(alice, { dataId: id, url: "http://x/" }), 3, "invalid data id");
     // Fusion outputs have several owners, so nobody is the sole owner.
     const fusion = await svc.registerFusionOutput(alice, { ownerList: ["alice", "bob"] });

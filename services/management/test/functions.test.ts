@@ -23,13 +23,13 @@ describe("RegisterFunction", () => {
     assert.deepEqual(parseUserFunctions(store.text(keys.user("bob"))!).allowedFunctions, [functionId]);
   });
 
-  test("negative quota is unlimited; bad executor type is 13", async () => {
+  test("negative quota is unlimited; bad executor type is 3", async () => {
     const { svc, store } = setup();
     const { functionId } = await svc.registerFunction(fowner, fnReq({ usageQuota: -1 }));
     assert.equal(parseFunction(store.text(keys.function(functionId.slice(9)))!).usageQuota, null);
     await rejects(
       svc.registerFunction(fowner, fnReq({ executorType: "java" })),
-      13,
+      3,
       "Invalid executor type: java",
     );
   });
@@ -101,7 +101,7 @@ describe("UpdateFunction", () => {
     );
     await rejects(
       svc.updateFunction(fowner, { ...upd, executorType: "jvm" }),
-      13,
+      3,
       "Invalid executor type: jvm",
     );
     assert.deepEqual(await svc.updateFunction(fowner, upd), { functionId });

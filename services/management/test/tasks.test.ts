@@ -85,17 +85,17 @@ describe("CreateTask", () => {
     await svc.createTask(admin, twoPartyTask(priv.functionId));
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { executor: "MesaPy" })),
-      13,
+      3,
       "Unsupported executor: MesaPy",
     );
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { functionArguments: "" })),
-      13,
+      3,
       "EOF while parsing a value at line 1 column 0",
     );
     await rejects(
       svc.createTask(alice, twoPartyTask(functionId, { functionArguments: '"x"' })),
-      13,
+      3,
       "Cannot convert to function arguments",
     );
     await rejects(

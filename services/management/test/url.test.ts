@@ -8,7 +8,7 @@ const name = (u: string) => {
     normalizeUrl(u);
     return "ok";
   } catch (e) {
-    assert.ok(e instanceof CloisterError && e.code === 13);
+    assert.ok(e instanceof CloisterError && e.code === 3 && e.kind === "INVALID_URL");
     return e.message;
   }
 };

@@ -1,13 +1,5 @@
 import { randomUUID } from "node:crypto";
-import {
-  CloisterError,
-  cloisterError,
-  isUuid,
-  KeyedMutex,
-  type Logger,
-  Status,
-  silentLogger,
-} from "@cloister/core";
+import { cloisterError, isUuid, KeyedMutex, type Logger, silentLogger } from "@cloister/core";
 import {
   cancelByUser,
   EXECUTOR_TIMEOUT_REASON,
@@ -77,7 +69,7 @@ export interface HandedTask {
 }
 
 const buf = (s: string) => Buffer.from(s, "utf8");
-const stale = () => new CloisterError(Status.FAILED_PRECONDITION, "task lease is not held by this executor");
+const stale = () => cloisterError("LEASE_NOT_HELD");
 
 /**
  * The scheduler of the legacy contract, reshaped so that nothing waits on a timer and nothing
@@ -302,7 +294,7 @@ export class Scheduler {
   }
 
   private async executor(id: string): Promise<ExecutorState> {
-    if (!isUuid(id)) throw new CloisterError(Status.INTERNAL, "invalid executor id");
+    if (!isUuid(id)) throw cloisterError("INVALID_EXECUTOR_ID");
     let e = this.executors.get(id);
     if (!e) {
       // Durable first: a node the scheduler admitted is remembered across its restarts.
@@ -324,7 +316,7 @@ export class Scheduler {
     options: { waitMs?: number; runningTask?: string; generation?: number } = {},
   ): Promise<ExecutorCommand> {
     if (status !== ExecutorStatus.Idle && status !== ExecutorStatus.Executing) {
-      throw new CloisterError(Status.INTERNAL, "invalid executor status");
+      throw cloisterError("INVALID_EXECUTOR_STATUS");
     }
     const e = await this.executor(executorId);
     e.lastSeen = this.now();
@@ -415,10 +407,9 @@ export class Scheduler {
       this.inFlight.add(claim);
       try {
         const item = await this.intake.claim(claimKey(claim), remaining, signal);
-        if (!item) throw new CloisterError(Status.UNKNOWN, "task queue is empty");
+        if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
         const outcome = await this.lease(executorId, claim, item);
-        if (outcome === "canceled" && !options.waitMs)
-          throw new CloisterError(Status.UNKNOWN, "task to pull has been canceled");
+        if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
         if (typeof outcome === "number") return { stagedTask: item, generation: outcome };
       } finally {
         this.inFlight.delete(claim);
@@ -613,7 +604,7 @@ export class Scheduler {
 
   private async loadTask(uuid: TaskId): Promise<TaskRecord> {
     const task = await this.loadTaskOptional(uuid);
-    if (!task) throw new CloisterError(Status.INTERNAL, "service internal error");
+    if (!task) throw cloisterError("INTERNAL");
     return task;
   }
 

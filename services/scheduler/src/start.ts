@@ -1,4 +1,4 @@
-import { CloisterError, cloisterError, Status } from "@cloister/core";
+import { cloisterError, hasKind } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import {
   stagedTasks,
@@ -26,7 +26,7 @@ function generationOf(v: number): number | undefined {
 
 function requiredGeneration(v: number): number {
   const n = generationOf(v);
-  if (n === undefined) throw new CloisterError(Status.INVALID_ARGUMENT, "missing lease generation");
+  if (n === undefined) throw cloisterError("LEASE_GENERATION_MISSING");
   return n;
 }
 
@@ -71,7 +71,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     subscribe: unary(async () => {
-      throw new CloisterError(Status.UNIMPLEMENTED, "Subscribe is not implemented");
+      throw cloisterError("SUBSCRIBE_UNIMPLEMENTED");
     }, log),
     pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
       const handed = await handOver(await scheduler.pullTask(req.executorId), call);
@@ -84,7 +84,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     updateTaskResult: unary(async (req: proto.UpdateTaskResultRequest) => {
-      if (!req.result) throw new CloisterError(Status.INTERNAL, "missing task result");
+      if (!req.result) throw cloisterError("TASK_RESULT_MISSING");
       const result = taskResultFromProto(req.result);
       await scheduler.updateTaskResult(req.taskId, result);
       ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
@@ -108,7 +108,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           ? { found: true, stagedTask: handed.stagedTask, leaseGeneration: handed.generation }
           : NOT_FOUND;
       } catch (e) {
-        if (e instanceof CloisterError && e.message === "task queue is empty") return NOT_FOUND;
+        if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
         throw e;
       }
     }, log),
@@ -128,7 +128,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return Empty.fromPartial({});
     }, log),
     updateTaskResultLeased: unary(async (req: extensions.LeasedTaskResultRequest) => {
-      if (!req.result) throw new CloisterError(Status.INVALID_ARGUMENT, "missing task result");
+      if (!req.result) throw cloisterError("LEASED_RESULT_MISSING");
       const result = taskResultFromProto(req.result);
       await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
       ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });

@@ -1,7 +1,7 @@
-import { CloisterError, type Logger, Status } from "@cloister/core";
+import { cloisterError, type Logger } from "@cloister/core";
 import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
-import { type BatchOp, type KvStore, StorageError } from "@cloister/storage";
+import { type BatchOp, type KvStore, StorageIntegrityError } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 
 /** Longest long-poll a client may ask for. */
@@ -13,10 +13,9 @@ export const MAX_DEQUEUE_WAIT_MS = 30_000;
  */
 function invalidResponse(log: Logger) {
   return (e: unknown): never => {
-    if (e instanceof StorageError && e.name === "StorageIntegrityError")
-      log.error({ err: e }, "stored value failed its integrity check");
+    if (e instanceof StorageIntegrityError) log.error({ err: e }, "stored value failed its integrity check");
     else log.warn({ err: e }, "storage operation failed");
-    throw new CloisterError(Status.INTERNAL, "invalid response");
+    throw cloisterError("STORAGE_INVALID_RESPONSE");
   };
 }
 
@@ -25,7 +24,7 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
   return {
     get: unary(async (req: storage.GetRequest) => {
       const value = await store.get(req.key).catch(fail);
-      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
     }, log),
     put: unary(async (req: storage.PutRequest) => {
@@ -42,7 +41,7 @@ export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.Te
     }, log),
     dequeue: unary(async (req: storage.DequeueRequest) => {
       const value = await store.dequeue(req.key).catch(fail);
-      if (value === undefined) throw new CloisterError(Status.INTERNAL, "invalid response");
+      if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
     }, log),
     getKeysByPrefix: unary(async (req: storage.GetKeysByPrefixRequest) => {

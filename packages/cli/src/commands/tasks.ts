@@ -67,6 +67,9 @@ export function fillArgumentDefaults(
     );
 }
 
+/** What `task create --executor` takes: a function's executor type, or `python3`. */
+const EXECUTOR_NAMES = [...EXECUTOR_TYPES.slice(0, 2), "python3", ...EXECUTOR_TYPES.slice(2)];
+
 export function taskCommands(program: Command, cli: Cli): void {
   const task = program.command("task").description("tasks: create, assign data, approve, invoke, follow");
 
@@ -77,10 +80,10 @@ export function taskCommands(program: Command, cli: Cli): void {
     .addOption(
       new Option(
         "--executor <name>",
-        `${EXECUTOR_TYPES.join(", ")} (mesapy is python's legacy name); default: the function's executor type`,
+        `${EXECUTOR_NAMES.join(", ")} (python runs MesaPy payloads, also called mesapy; python3 runs plain Python 3); default: the function's executor type`,
       ).argParser((v) => {
         if (!resolveTaskExecutor(v))
-          throw new InvalidArgumentError(`expected one of ${EXECUTOR_TYPES.join(", ")} (or mesapy).`);
+          throw new InvalidArgumentError(`expected one of ${EXECUTOR_NAMES.join(", ")} (or mesapy).`);
         return v;
       }),
     )

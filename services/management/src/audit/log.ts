@@ -1,11 +1,10 @@
-import { CloisterError, Status } from "@cloister/core";
+import { cloisterError } from "@cloister/core";
 import { type AuditEntry, AuditEntryId, auditEntries } from "@cloister/model";
 import type { common } from "@cloister/proto";
 import type { RecordStore } from "@cloister/storage";
 import { type AuditDoc, AuditQueryError, compileQuery } from "./query.js";
 
-const queryError = (details: string) =>
-  new CloisterError(Status.INVALID_ARGUMENT, `audit log error, reason: failed to query logs ${details}`);
+const queryError = (details: string) => cloisterError("AUDIT_QUERY_INVALID", { details });
 
 const entryOf = (e: common.Entry): AuditEntry => ({
   microsecond: Math.trunc(Number(e.microsecond ?? 0)),
