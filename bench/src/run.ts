@@ -17,6 +17,10 @@ async function component(specifier: string, fn: string, ...args: unknown[]): Pro
 const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
+  [
+    "platform scale-out (1, 2, 4 execution nodes)",
+    async () => (await import("./platform.js")).benchScaleOut(),
+  ],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
   [
     "records: codecs, 15 MiB payload (in process)",
@@ -37,6 +41,7 @@ const benches: Bench[] = [
   ],
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
   ["executor: libos (gVisor / bubblewrap instances)", async () => (await import("./libos.js")).benchLibos()],
+  ["task log follow latency (javascript)", async () => (await import("./task-log.js")).benchTaskLog()],
   [
     "executors through the platform (invoke → Finished, beside builtin-echo)",
     async () => (await import("./executors-platform.js")).benchExecutorsPlatform(),

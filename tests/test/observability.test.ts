@@ -102,6 +102,40 @@ describe("operations endpoints", () => {
     );
   });
 
+  test("task path series exist and move: queue depth, task duration, pools, storage latency", async () => {
+    const storageOps = () =>
+      get("storage", "/metrics").then((m) => sample(m.body, "cloister_storage_operation_seconds_count"));
+    const durations = () =>
+      get("execution", "/metrics").then((m) =>
+        sample(m.body, "cloister_task_duration_seconds_count", { executor: "builtin", outcome: "ok" }),
+      );
+    const before = { storage: await storageOps(), tasks: await durations() };
+    const c = client(platform);
+    try {
+      await c.login("admin", "teaclave");
+      assert.equal(await echo(c, "series"), "series");
+    } finally {
+      c.close();
+    }
+    assert.ok((await durations()) >= before.tasks + 1, "task duration by executor moved");
+    assert.ok((await storageOps()) > before.storage, "storage latency moved");
+    const st = (await get("storage", "/metrics")).body;
+    assert.ok(sample(st, "cloister_storage_operation_seconds_count", { operation: "get" }) > 0);
+    const ex = (await get("execution", "/metrics")).body;
+    // Warm sandbox pools: their sizes by state, and how long each start took.
+    assert.match(ex, /cloister_pool_instances\{[^}]*pool="javascript"[^}]*state="spare"/);
+    assert.ok(sample(ex, "cloister_pool_refill_seconds_count") >= 1, "pool refills observed");
+    // The scheduler refreshes the queue gauges every few seconds.
+    const deadline = Date.now() + 15_000;
+    let sched = (await get("scheduler", "/metrics")).body;
+    while (!/cloister_queue_depth\{[^}]*queue="staged"/.test(sched) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      sched = (await get("scheduler", "/metrics")).body;
+    }
+    assert.match(sched, /cloister_queue_depth\{[^}]*queue="staged"[^}]*\} \d+/);
+    assert.match(sched, /cloister_queue_depth\{[^}]*queue="running"[^}]*\} \d+/);
+  });
+
   test("grpc.health.v1 answers on an attested API port", async () => {
     const trust = trustFromDataDir(platform.dataDir);
     const policy = policyFor(trust, "teaclave_frontend_service");

@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { loadConfig } from "@cloister/config";
-import { CloisterError } from "@cloister/core";
+import { CloisterError, ERRORS } from "@cloister/core";
 import { computeCmac, decryptBuffer, type FileCryptoInfo } from "@cloister/crypto";
 import { openSealedStore } from "@cloister/host";
 import { common } from "@cloister/proto";
@@ -46,6 +46,9 @@ export async function rejectsWith(
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof CloisterError, `${what}: expected a CloisterError, got ${String(e)}`);
     assert.deepEqual({ code: e.code, message: e.message }, { code, message }, what);
+    // Every status the platform answers is one failure of the catalog (docs/errors.md).
+    assert.ok(e.kind, `${what}: ${code} ${JSON.stringify(message)} is in the error catalog`);
+    assert.equal(ERRORS[e.kind].code, code, what);
     return true;
   });
 }

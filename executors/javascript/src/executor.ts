@@ -17,7 +17,7 @@ export interface JavascriptExecutorOptions {
   memoryBytes?: number;
   /** Total bytes a task may write across its outputs (default 64 MiB). */
   maxOutputBytes?: number;
-  /** Bytes of `teaclave.log` lines kept per task (default 1 MiB). */
+  /** Bytes of `teaclave.log` lines kept per task (default 1 MiB + 64 KiB). */
   maxLogBytes?: number;
   /** Further sandbox limits (CPU seconds, tmpfs, …). */
   sandboxLimits?: Partial<SandboxLimits>;
@@ -25,7 +25,9 @@ export interface JavascriptExecutorOptions {
 
 const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
+// A little over the 1 MiB a task keeps (TASK_LOG_MAX_BYTES): an over-long log then reaches the
+// execution node, which cuts it there with a marker instead of it ending silently here.
+const DEFAULT_MAX_LOG_BYTES = 1024 * 1024 + 64 * 1024;
 /** Room for the QuickJS wasm module itself next to its heap, inside the sandbox's memory limit. */
 const ENGINE_OVERHEAD_BYTES = 64 * 1024 * 1024;
 /** The guest stops itself at the deadline; the sandbox is killed only if it does not. */

@@ -36,6 +36,8 @@ export interface JavascriptGuestRequest {
   inputs: ReadonlyMap<string, Uint8Array>;
   outputNames: string[];
   limits: JavascriptGuestLimits;
+  /** Sends each kept log line at once (to follow the task live) instead of returning it. */
+  onLog?: (line: string) => void;
 }
 
 /** Reason prefix for an exception escaping the payload (its own error, so the message is kept). */
@@ -88,7 +90,9 @@ export function runJavascriptGuest(quickjs: QuickJSWASMModule, req: JavascriptGu
     }
     installTeaclave(ctx, files, (line) => {
       logBytes += Buffer.byteLength(line);
-      if (logBytes <= limits.maxLogBytes) logs.push(line);
+      if (logBytes > limits.maxLogBytes) return;
+      if (req.onLog) req.onLog(line);
+      else logs.push(line);
     });
     deadline = Date.now() + limits.timeoutMs;
 

@@ -27,6 +27,7 @@ export async function run(job: WorkerJob): Promise<SandboxReply> {
     inputs,
     outputNames: data.outputNames,
     limits: data.limits,
+    ...(job.log ? { onLog: job.log } : {}),
   });
   if (!result.ok) return { data: { ok: false, reason: result.reason, logs: result.logs ?? [] } };
   const blobs = new Map<string, Uint8Array>();

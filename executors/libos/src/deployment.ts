@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { ConfigError, type Logger } from "@cloister/core";
 import {
+  type EnclaveBudget,
   type LibosDeployment,
   LibosUnavailableError,
   loadRuntimeInfo,
@@ -9,6 +10,7 @@ import {
   type RuntimeTrust,
   runtimeEntryName,
   SimEvidenceIssuer,
+  withEnclaveBudget,
 } from "@cloister/libos";
 import type { AttestationService } from "@cloister/tee";
 import { LibosExecutor } from "./executor.js";
@@ -24,6 +26,10 @@ export interface NodeLibosOptions {
   auditorPublicKeysPem?: string[];
   /** Scratch state of this node's backend (default `<data>/libos/state-<pid>`). */
   stateDir?: string;
+  /** The node's EPC allocation: enclave backends charge each instance's declared size to it. */
+  enclaveBudget?: EnclaveBudget;
+  /** Boot time of every warm instance (seconds), by runtime. */
+  onInstanceBooted?: (runtime: string, seconds: number) => void;
 }
 
 /**
@@ -35,7 +41,8 @@ export async function createNodeLibosExecutor(
   o: NodeLibosOptions,
 ): Promise<LibosExecutor> {
   const info = loadRuntimeInfo(d.dataDir, o.auditorPublicKeysPem);
-  const backend = makeBackend(d, o.stateDir ?? join(d.dataDir, "libos", `state-${process.pid}`));
+  const made = makeBackend(d, o.stateDir ?? join(d.dataDir, "libos", `state-${process.pid}`));
+  const backend = o.enclaveBudget ? withEnclaveBudget(made, o.enclaveBudget) : made;
   if (!backend.simulated) {
     // Hardware quotes need a real (DCAP) attestation service; the simulated one refuses them.
     throw new LibosUnavailableError(
@@ -72,5 +79,6 @@ export async function createNodeLibosExecutor(
     poolSize: o.poolSize,
     memoryBytes: o.memoryBytes,
     ...(o.log ? { log: o.log } : {}),
+    ...(o.onInstanceBooted ? { onInstanceBooted: o.onInstanceBooted } : {}),
   });
 }

@@ -34,6 +34,8 @@ export interface LibosExecutorOptions {
   /** Memory class of pooled instances: what a payload may use by default, in bytes. */
   memoryBytes?: number;
   log?: Logger;
+  /** Called with the boot time of every warm instance (seconds), by runtime. */
+  onInstanceBooted?: (runtime: RuntimeName, seconds: number) => void;
 }
 
 /**
@@ -72,11 +74,23 @@ export class LibosExecutor implements Executor {
         this.classLimits(this.memoryBytes, DEFAULTS.tmpMib, DEFAULTS.processes),
         this.options.poolSize,
         (e) => this.options.log?.warn({ err: e, runtime }, "libos: warm instance failed to boot"),
+        (seconds) => this.options.onInstanceBooted?.(runtime, seconds),
       );
       this.pools.set(runtime, pool);
       pool.start();
     }
     return pool;
+  }
+
+  /** Warm instances of every runtime: waiting for a task (spare) and booting (starting). */
+  stats(): { spare: number; starting: number } {
+    let spare = 0;
+    let starting = 0;
+    for (const p of this.pools.values()) {
+      spare += p.idle;
+      starting += p.starting;
+    }
+    return { spare, starting };
   }
 
   /** Attested instances of `runtime` waiting for a task. */
@@ -195,6 +209,7 @@ export class LibosExecutor implements Executor {
         throw new TaskFailure(`LibOS evidence rejected: ${e.message}`, { cause: e });
       if (isLibosError(e, "limit")) throw new TaskFailure(`limit exceeded: ${e.message}`, { cause: e });
       if (isLibosError(e, "payload")) throw new TaskFailure(`the payload failed: ${e.message}`, { cause: e });
+      if (isLibosError(e, "epc")) throw new TaskFailure(`EPC budget exceeded: ${e.message}`, { cause: e });
       if (e instanceof LibosError) throw new TaskFailure(`LibOS instance failed: ${e.message}`, { cause: e });
       this.options.log?.warn({ err: e, task: request.taskId }, "libos: unexpected failure");
       throw new TaskFailure("LibOS instance failed", { cause: e });

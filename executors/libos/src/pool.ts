@@ -47,6 +47,8 @@ export class InstancePool {
     readonly limits: InstanceLimits,
     private readonly size: number,
     private readonly onError: (e: unknown) => void,
+    /** Seconds each warm instance took to boot and attest (for the refill-time metric). */
+    private readonly onBooted?: (seconds: number) => void,
   ) {}
 
   start(): void {
@@ -57,12 +59,19 @@ export class InstancePool {
     return this.ready.length;
   }
 
+  /** Instances booting to refill the pool. */
+  get starting(): number {
+    return this.filling;
+  }
+
   private fill(): void {
     while (!this.closed && this.ready.length + this.filling < this.size && this.failures < 5) {
       this.filling++;
+      const bootedFrom = performance.now();
       bootInstance(this.backend, this.options, this.limits)
         .then((r) => {
           this.failures = 0;
+          this.onBooted?.((performance.now() - bootedFrom) / 1000);
           if (this.closed) return void r.instance.kill();
           // An instance that dies while idle is dropped, never handed out.
           r.instance.exited.then(() => {

@@ -89,6 +89,16 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
     limits: opts.guestLimits,
     payloadDigest: digest,
   };
+  // Lines the guest sends while it runs (a JavaScript guest streams them); bounded here like the
+  // lines of a reply, since the guest is untrusted.
+  let lines = 0;
+  let logBytes = 0;
+  const maxLogBytes = opts.maxLogBytes ?? Number.POSITIVE_INFINITY;
+  const log = (line: string) => {
+    logBytes += Buffer.byteLength(line);
+    if (++lines > MAX_LOG_LINES || logBytes > maxLogBytes) return;
+    runtime.log(line);
+  };
   let result: SandboxResult;
   try {
     result = await pool.run(
@@ -114,6 +124,7 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
           maxHeaderBytes: replyHeaderLimit(request.limits.maxReturnBytes, opts.maxLogBytes ?? 0),
           maxBlobBytes: opts.maxOutputBytes,
         },
+        onLog: log,
       },
     );
   } catch (e) {
@@ -121,7 +132,7 @@ export async function runSandboxedGuest<L>(opts: RunGuestOptions<L>): Promise<st
   }
 
   const reply = parseReply(result.data);
-  for (const line of reply.logs?.slice(0, MAX_LOG_LINES) ?? []) runtime.log(line);
+  for (const line of reply.logs?.slice(0, MAX_LOG_LINES) ?? []) log(line);
   if (!reply.ok) throw new TaskFailure(reply.reason);
   const outputs = accepted(result, request, outputNames, opts.maxOutputBytes);
   for (const [name, value] of outputs) await runtime.writeOutput(name, value);

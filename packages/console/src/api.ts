@@ -356,6 +356,28 @@ const routes: Array<[string, RegExp, Handler]> = [
   ],
   [
     "GET",
+    /^\/api\/tasks\/([^/]+)\/log$/,
+    async (_ctx, s, _req, [taskId]) => {
+      const { client } = signedIn(s);
+      const t = id(taskId, "taskId");
+      // What the task has logged so far (participants only); the CLI's `task logs --follow` streams.
+      const lines: string[] = [];
+      let kept = true;
+      let truncated = false;
+      await platform(
+        (async () => {
+          for await (const chunk of client.taskLog(t)) {
+            lines.push(...chunk.lines);
+            kept = chunk.kept;
+            truncated ||= chunk.truncated;
+          }
+        })(),
+      );
+      return { taskId: t, kept, truncated, lines };
+    },
+  ],
+  [
+    "GET",
     /^\/api\/tasks\/([^/]+)\/evidence$/,
     async (ctx, s, _req, [taskId]) => {
       const { client } = signedIn(s);

@@ -527,6 +527,7 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
   const [assign, setAssign] = useState<Record<string, string>>({});
   const [plain, setPlain] = useState<Record<string, string>>({});
   const [evidence, setEvidence] = useState<Json | null>(null);
+  const [liveLog, setLiveLog] = useState<Json | null>(null);
   const [error, done, run] = useAction();
   useEffect(() => {
     void run(async () => setT(await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`)));
@@ -615,7 +616,25 @@ function TaskDetail({ taskId, user }: { taskId: string; user: string }) {
             Cancel task
           </button>
         )}
+        <button
+          type="button"
+          onClick={() =>
+            void run(async () => setLiveLog(await api("GET", `/api/tasks/${encodeURIComponent(taskId)}/log`)))
+          }
+        >
+          Show log so far
+        </button>
       </div>
+      {liveLog && (
+        <div data-testid="live-log">
+          <h4>Log so far</h4>
+          <pre>
+            {liveLog.kept
+              ? liveLog.lines.join("\n") || "(empty)"
+              : "(this task keeps no log: it was created without save_log=true)"}
+          </pre>
+        </div>
+      )}
       {t.result && (
         <div>
           <h3>Result</h3>

@@ -518,6 +518,18 @@ export const ERRORS = {
     when: "a missing key or an empty queue (Teaclave collapses every storage error into this)",
     legacy: true,
   },
+  STORAGE_NO_KEY_WATCH: {
+    code: Status.UNIMPLEMENTED,
+    text: "this store cannot watch keys",
+    source: "storage (internal)",
+    when: "WaitForChange on a backend without key watches (both built-in backends have them)",
+  },
+  USER_CHANGES_NOT_READ: {
+    code: Status.RESOURCE_EXHAUSTED,
+    text: "user changes not read",
+    source: "authentication (internal)",
+    when: "a WatchUserChanges watcher fell 10 000 changes behind; it is cut off and forgets what it cached",
+  },
   // ---- any service --------------------------------------------------------------------------
   INTERNAL: {
     code: Status.INTERNAL,
@@ -562,6 +574,25 @@ export const ERRORS = {
     text: "invalid extended resource name {name}",
     source: "device plugin",
     when: "a configured resource name that Kubernetes would refuse",
+  },
+  // ---- task logs (Cloister) -----------------------------------------------------------------
+  TASK_LOG_BATCH_TOO_LARGE: {
+    code: Status.INVALID_ARGUMENT,
+    text: "task log batch too large",
+    source: "scheduler (Cloister)",
+    when: "an execution node's AppendTaskLog carries more than 4096 lines or 256 KiB",
+  },
+  TASK_LOG_STREAMS_EXHAUSTED: {
+    code: Status.RESOURCE_EXHAUSTED,
+    text: "too many task log streams open",
+    source: "frontend (Cloister)",
+    when: "a user follows more than 8 task logs at once (`cloister task logs --follow`)",
+  },
+  TASK_LOG_FOLLOW_LIMIT: {
+    code: Status.DEADLINE_EXCEEDED,
+    text: "task log followed for too long",
+    source: "frontend (Cloister)",
+    when: "a followed task log stayed open for 6 hours; follow it again to go on",
   },
   // ---- client side (SDK, CLI): the call never reached the platform's code ---------------------
   ENDPOINT_UNREACHABLE: {

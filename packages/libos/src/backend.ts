@@ -47,6 +47,8 @@ export interface LibosBackend {
   readonly kind: BackendKind;
   /** Whether this backend's evidence is simulated (no hardware measured anything). */
   readonly simulated: boolean;
+  /** EPC each instance's enclave declares (`sgx.enclave_size`), in bytes; absent without enclaves. */
+  readonly enclaveBytes?: number | undefined;
   /** Proves the backend runs here; throws LibosUnavailableError otherwise. */
   probe(image: RuntimeImage): Promise<void>;
   /** Readies an image (bundle, manifest, signature) and predicts its measurement offline. */

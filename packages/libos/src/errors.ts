@@ -9,6 +9,7 @@ export type LibosErrorCode =
   | "limit" // the instance hit a limit (deadline, memory, output size)
   | "payload" // the payload failed (non-zero exit, crash, bad archive)
   | "manifest" // a function manifest is invalid
+  | "epc" // the enclave is larger than the node's whole EPC allocation
   | "cancelled";
 
 export class LibosError extends Error {

@@ -43,6 +43,9 @@ export const GRAMINE_TASK_URI = "file:/run/cloister/task";
 
 const tomlString = (s: string) => JSON.stringify(s);
 
+/** The enclave size the manifest declares, MiB (one source for the manifest and the EPC budget). */
+export const enclaveSizeMib = (o: Pick<GramineOptions, "enclaveSizeMib">): number => o.enclaveSizeMib ?? 1024;
+
 function imageFiles(root: string): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
@@ -82,7 +85,7 @@ export function gramineManifest(image: RuntimeImage, policyPath: string, o: Gram
     "sgx.debug = false",
     "sgx.edmm_enable = true",
     'sgx.remote_attestation = "dcap"',
-    `sgx.enclave_size = "${o.enclaveSizeMib ?? 1024}M"`,
+    `sgx.enclave_size = "${enclaveSizeMib(o)}M"`,
     `sgx.max_threads = ${o.maxThreads ?? 32}`,
     `sgx.isvprodid = ${o.isvProdId ?? 1}`,
     `sgx.isvsvn = ${o.isvSvn ?? 1}`,
@@ -145,6 +148,8 @@ export function parseSigstructView(json: string): Sigstruct {
 export class GramineBackend implements LibosBackend {
   readonly kind: "gramine-sgx" | "gramine-direct";
   readonly simulated: boolean;
+  /** The manifest's `sgx.enclave_size`: what each instance takes from the node's EPC budget. */
+  readonly enclaveBytes: number | undefined;
   private readonly tools: GramineTools;
   private readonly live = new LiveInstances();
 
@@ -152,6 +157,7 @@ export class GramineBackend implements LibosBackend {
     this.kind = o.mode === "sgx" ? "gramine-sgx" : "gramine-direct";
     // gramine-direct runs without an enclave: nothing is measured by hardware.
     this.simulated = o.mode !== "sgx";
+    this.enclaveBytes = o.mode === "sgx" ? enclaveSizeMib(o) * 1024 * 1024 : undefined;
     this.tools = {
       sign: o.tools?.sign ?? "/usr/bin/gramine-sgx-sign",
       sigstructView: o.tools?.sigstructView ?? "/usr/bin/gramine-sgx-sigstruct-view",

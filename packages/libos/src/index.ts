@@ -3,6 +3,7 @@ export * from "./backend.js";
 export * from "./bwrap.js";
 export * from "./cgroups.js";
 export * from "./deployment.js";
+export * from "./enclave-budget.js";
 export * from "./errors.js";
 export * from "./evidence.js";
 export * from "./frame.js";

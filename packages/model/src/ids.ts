@@ -12,3 +12,9 @@ export function uuidV5(name: string, namespace: string = DNS_NAMESPACE): string 
   const x = h.toString("hex");
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+
+/** Bytes of log lines kept per task; what comes after is dropped behind TASK_LOG_TRUNCATED. */
+export const TASK_LOG_MAX_BYTES = 1024 * 1024;
+
+/** The last line of a task log that reached TASK_LOG_MAX_BYTES. */
+export const TASK_LOG_TRUNCATED = "[cloister] log truncated: the task wrote more than 1 MiB of log";

@@ -10,4 +10,5 @@ export * from "./records/index.js";
 export * from "./sets.js";
 export * from "./staged-task.js";
 export * from "./task.js";
+export * from "./task-log.js";
 export * from "./task-state.js";

@@ -3,3 +3,4 @@ export { type CheckFn, type CheckResult, type HealthReport, HealthState } from "
 export { methodLabel, metricsInterceptor } from "./interceptor.js";
 export { ServiceMetrics } from "./metrics.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
+export { TIMED_STORE_OPERATIONS, timedStore } from "./timed-store.js";

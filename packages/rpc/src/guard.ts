@@ -72,9 +72,24 @@ export function guardedUnary(
   };
 }
 
+/** Like guardedUnary for a server-streaming method: a RejectedRequest ends the call with 3. */
+export function guardedServerStream(
+  handler: grpc.handleServerStreamingCall<unknown, unknown>,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const request = call.request as unknown;
+    if (request instanceof RejectedRequest) {
+      call.emit("error", statusError(Status.INVALID_ARGUMENT, request.reason));
+      return;
+    }
+    handler(call);
+  };
+}
+
 /**
- * The service with every unary method's deserializer guarded. Streaming methods are left as they
- * are (no service of the platform has one on an API endpoint).
+ * The service with the deserializer of every method that takes one request (unary and
+ * server-streaming) guarded. Client-streaming methods are left as they are (no service of the
+ * platform has one on an API endpoint).
  */
 export function guardService(
   service: grpc.ServiceDefinition,
@@ -84,7 +99,7 @@ export function guardService(
   const guarded: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const impl: grpc.UntypedServiceImplementation = { ...implementation };
   for (const [name, def] of Object.entries(service) as [string, grpc.MethodDefinition<unknown, unknown>][]) {
-    if (def.requestStream || def.responseStream) {
+    if (def.requestStream) {
       guarded[name] = def;
       continue;
     }
@@ -92,12 +107,13 @@ export function guardService(
       ...def,
       requestDeserialize: guardedDeserializer(def.requestDeserialize, limitsFor(def.path)),
     };
+    // biome-ignore lint/suspicious/noExplicitAny: both handler kinds take (call, ...) and are wrapped alike
+    const wrap = (h: any) => (def.responseStream ? guardedServerStream(h) : guardedUnary(h));
     const handler = implementation[name];
-    if (typeof handler === "function")
-      impl[name] = guardedUnary(handler as grpc.handleUnaryCall<unknown, unknown>);
+    if (typeof handler === "function") impl[name] = wrap(handler);
     const original = def.originalName;
     if (original && original !== name && typeof implementation[original] === "function")
-      impl[original] = guardedUnary(implementation[original] as grpc.handleUnaryCall<unknown, unknown>);
+      impl[original] = wrap(implementation[original]);
   }
   return { service: guarded as grpc.ServiceDefinition, implementation: impl };
 }

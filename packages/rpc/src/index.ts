@@ -39,6 +39,7 @@ export {
   type ServeOptions,
   serve,
   snakeCase,
+  uniformPolicy,
 } from "./interceptors.js";
 export * from "./limits.js";
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
@@ -51,5 +52,6 @@ export {
   createAttestedServer,
   type ServiceOptions,
 } from "./server.js";
+export { readStream, type ServerStreamHandler, serverStream } from "./stream.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";
 export type { CertificateSource, PeerVerifier, VerifiedPeerInfo } from "./types.js";

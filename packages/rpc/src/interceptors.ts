@@ -1,6 +1,8 @@
+import { once } from "node:events";
 import { CloisterError, cloisterError, type Logger, silentLogger } from "@cloister/core";
 import type * as grpc from "@grpc/grpc-js";
-import { unary } from "./errors.js";
+import { peerHost } from "./address.js";
+import { toServiceError, unary } from "./errors.js";
 import { type IdentityMetadata, readIdentityMetadata } from "./metadata.js";
 import { peerOf } from "./peer.js";
 import type { Admission, AttestedServer } from "./server.js";
@@ -27,6 +29,10 @@ export interface RpcContext {
   authorised?: boolean;
   /** Milliseconds left before the call's deadline (capped by a deadline layer). */
   deadlineMs?: number;
+  /** Server-streaming calls: aborts when the client cancels or goes away. */
+  signal?: AbortSignal;
+  /** Whether the client has cancelled (or its deadline passed); false before the body phase. */
+  cancelled(): boolean;
 }
 
 /** The rest of the chain, down to the method's handler. */
@@ -56,13 +62,32 @@ export type Rule =
 
 type UnaryOf<T> = T extends grpc.handleUnaryCall<infer Q, infer R> ? [Q, R] : never;
 
-/** A service's handlers: `async (request, ctx) => response`, typed by the generated server interface. */
+type StreamOf<T> = T extends grpc.handleServerStreamingCall<infer Q, infer R> ? [Q, R] : never;
+
+/**
+ * A service's handlers, typed by the generated server interface: `async (request, ctx) =>
+ * response` for unary methods; for server-streaming ones an async iterable of the messages to
+ * send (the layers see the whole stream as one call: it ends when the iterable does).
+ */
 export type Handlers<S> = {
-  [K in keyof S]: (request: UnaryOf<S[K]>[0], ctx: RpcContext) => Promise<UnaryOf<S[K]>[1]>;
+  // Generated server interfaces also carry grpc-js's index signature: only the named methods count.
+  [K in keyof S as string extends K ? never : K]: S[K] extends grpc.handleServerStreamingCall<
+    infer _Q,
+    infer _R
+  >
+    ? (request: StreamOf<S[K]>[0], ctx: RpcContext) => AsyncIterable<StreamOf<S[K]>[1]>
+    : (request: UnaryOf<S[K]>[0], ctx: RpcContext) => Promise<UnaryOf<S[K]>[1]>;
 };
 
 /** One rule per method; the type demands every method, and a method left out at runtime is refused. */
 export type Policy<S> = { readonly [K in keyof S & string]: Rule };
+
+/** The same rule for every method of `service` (an endpoint whose methods all have one caller). */
+export function uniformPolicy<S>(service: grpc.ServiceDefinition, rule: Rule): Policy<S> {
+  const policy: Record<string, Rule> = {};
+  for (const method of Object.keys(service)) policy[method] = rule;
+  return policy as Policy<S>;
+}
 
 export const snakeCase = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -142,13 +167,6 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | und
   return Number.isFinite(at) && at > 0 ? Math.max(0, at - Date.now()) : undefined;
 }
 
-const hostOf = (peer: string): string => {
-  const p = peer.replace(/^ipv[46]:/, "");
-  if (p.startsWith("[")) return p.slice(1, p.indexOf("]"));
-  const i = p.lastIndexOf(":");
-  return i > 0 && p.indexOf(":") === i ? p.slice(0, i) : p;
-};
-
 /**
  * Registers `service` on `server` with its handlers behind `layers` and the policy: one place
  * where identity, authentication, authorisation, audit, deadlines and logging are composed,
@@ -176,14 +194,26 @@ export function serve<S>(
       metadata,
       address,
       identity: readIdentityMetadata(metadata),
+      cancelled: () => false,
     };
   };
+  const streams = handlers as Record<string, (request: unknown, ctx: RpcContext) => AsyncIterable<unknown>>;
   for (const [method, def] of Object.entries(service)) {
     byPath.set(def.path, method);
+    if (def.responseStream && !def.requestStream) {
+      impl[method] = streamHandler(def.path, streams[method], layers, log, (call) => {
+        const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
+        ctx.peer = peerOf(call);
+        ctx.cancelled = () => call.cancelled;
+        return ctx;
+      });
+      continue;
+    }
     const handler = table[method];
     impl[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, hostOf(call.getPeer()));
+      const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
       ctx.peer = peerOf(call);
+      ctx.cancelled = () => call.cancelled;
       const left = remainingMs(call);
       if (left !== undefined) ctx.deadlineMs = left;
       const run = (i: number): Promise<unknown> => {
@@ -203,4 +233,54 @@ export function serve<S>(
     contexts.set(metadata, ctx);
   };
   server.addService(service, impl, admitting.length === 0 ? {} : { admit });
+}
+
+/**
+ * A server-streaming method behind the layers: the chain's innermost step pumps the handler's
+ * messages into the call (with back-pressure); a client that goes away aborts `ctx.signal` and
+ * ends the stream quietly; a failure ends it with the error's status.
+ */
+function streamHandler(
+  path: string,
+  handler: ((request: unknown, ctx: RpcContext) => AsyncIterable<unknown>) | undefined,
+  layers: readonly Layer[],
+  log: Logger,
+  contextOf: (call: grpc.ServerWritableStream<unknown, unknown>) => RpcContext,
+): grpc.handleServerStreamingCall<unknown, unknown> {
+  return (call) => {
+    const gone = new AbortController();
+    call.once("cancelled", () => gone.abort(new Error("the client went away")));
+    const ctx = contextOf(call);
+    ctx.signal = gone.signal;
+    const left = remainingMs(call as unknown as grpc.ServerUnaryCall<unknown, unknown>);
+    if (left !== undefined) ctx.deadlineMs = left;
+    const pump = async (): Promise<undefined> => {
+      if (!handler) throw cloisterError("NO_POLICY");
+      try {
+        for await (const message of handler(call.request, ctx)) {
+          if (gone.signal.aborted) break;
+          if (!call.write(message)) await once(call, "drain", { signal: gone.signal });
+        }
+      } catch (e) {
+        // What fails once the client is gone (a cancelled relay, an aborted wait) is no failure.
+        if (!gone.signal.aborted) throw e;
+      }
+      return undefined;
+    };
+    const run = (i: number): Promise<unknown> => {
+      const layer = layers[i];
+      if (!layer) return pump();
+      return layer.intercept ? layer.intercept(ctx, call.request, () => run(i + 1)) : run(i + 1);
+    };
+    run(0).then(
+      () => {
+        if (!gone.signal.aborted) call.end();
+      },
+      (err: unknown) => {
+        if (gone.signal.aborted) return;
+        call.emit("error", toServiceError(err, log));
+        log.debug({ method: path }, "stream ended with an error");
+      },
+    );
+  };
 }

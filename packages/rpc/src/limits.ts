@@ -120,6 +120,9 @@ export const API_METHOD_LIMITS: Readonly<Record<string, MessageLimits>> = {
       "ListUsers",
     ].map((m) => [AUTH_API + m, SMALL]),
   ),
+  // Cloister extensions on the frontend endpoint.
+  "/cloister.v1.CloisterFrontend/GetTaskEvidence": SMALL,
+  "/cloister.v1.CloisterFrontend/WatchTask": SMALL,
   // Served on every endpoint by @cloister/host.
   "/grpc.health.v1.Health/Check": SMALL,
 };

@@ -16,10 +16,17 @@ export function markVerified(socket: TLSSocket, info: VerifiedPeerInfo): void {
   const frozen = Object.freeze({ ...info });
   const original = socket.getPeerCertificate;
   socket.authorized = true;
+  // A connection's peer certificate never changes, and grpc-js asks for it at every call
+  // (getAuthContext): it is decoded once per connection, not once per call.
+  const decoded = new Map<boolean, ReturnType<TLSSocket["getPeerCertificate"]>>();
   const patched = function (this: TLSSocket, detailed?: boolean) {
-    const cert = original.call(this, detailed as boolean);
+    const key = detailed === true;
+    const known = decoded.get(key);
+    if (known) return known;
+    const cert = original.call(this, key);
     if (cert && typeof cert === "object") {
       Object.defineProperty(cert, VERIFIED_PEER, { value: frozen, enumerable: false });
+      decoded.set(key, cert);
     }
     return cert;
   };

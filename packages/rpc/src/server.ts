@@ -96,6 +96,9 @@ export class AttestedServer {
     });
     this.tlsServer.on("connection", (socket: Socket) => {
       if (!this.limiter.accept(socket)) return;
+      // Answers are small and latency-bound: no Nagle delay behind an unacknowledged segment
+      // (net servers leave it on; grpc-js clients already turn it off on their side).
+      socket.setNoDelay(true);
       this.sockets.add(socket);
       socket.once("close", () => this.sockets.delete(socket));
     });

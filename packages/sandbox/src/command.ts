@@ -2,8 +2,8 @@
 //   bash (closes inherited descriptors) -> prlimit (RLIMIT_AS/CPU/NPROC)
 //     -> bwrap (namespaces, minimal read-only filesystem, seccomp) -> node entry.js
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, realpathSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import { SandboxUnavailableError } from "./errors.js";
 import { seccompProgram } from "./seccomp.js";
 import type { SandboxLimits } from "./types.js";
@@ -198,6 +198,20 @@ export function nearestPackageJson(file: string): string | undefined {
     if (parent === dir) return undefined;
     dir = parent;
   }
+}
+
+/** `javascript` for a worker of @cloister/executor-javascript; a program's file name otherwise. */
+export function poolNameOf(file: string): string {
+  const pkg = nearestPackageJson(file);
+  if (pkg) {
+    try {
+      const name = String((JSON.parse(readFileSync(pkg, "utf8")) as { name?: unknown }).name ?? "");
+      if (name) return name.replace(/^@cloister\/(executor-)?/, "");
+    } catch {
+      // fall through to the file name
+    }
+  }
+  return basename(file);
 }
 
 /** Synchronous part of the availability check: the binaries exist and are executable. */

@@ -1,5 +1,6 @@
 export { BWRAP_PATH, NODE_SANDBOX_FLAGS, PRLIMIT_PATH } from "./command.js";
 export * from "./errors.js";
+export { type SandboxEvents, sandboxEvents } from "./events.js";
 export {
   checkSandbox,
   type RunOptions,

@@ -1,5 +1,5 @@
 // A pool of warm, single-use sandboxes. Each sandbox pays the runtime's start-up cost (e.g.
-// loading pyodide) when it is filled in, serves exactly one job, and is then killed and
+// loading an interpreter) when it is filled in, serves exactly one job, and is then killed and
 // replaced — never reused, so nothing one task leaves in memory, in /tmp or in the runtime's
 // state can reach another task.
 import { existsSync, realpathSync } from "node:fs";
@@ -11,6 +11,7 @@ import {
   type Command,
   checkBinaries,
   nearestPackageJson,
+  poolNameOf,
   runtimeReserveFor,
   spawnCommand,
 } from "./command.js";
@@ -73,6 +74,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Size limits of this job's reply, enforced before it is read. */
   replyLimits?: ReplyLimits;
+  /** Log lines the job sends while it runs (`WorkerJob.log`), as they arrive. */
+  onLog?: (line: string) => void;
 }
 
 export interface SandboxPoolStats {
@@ -248,6 +251,7 @@ export class SandboxPool {
       timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
       ...(signal ? { signal } : {}),
       ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
     });
     this.refill();
     try {
@@ -376,6 +380,7 @@ export class SandboxPool {
         startTimeoutMs: this.startTimeoutMs,
         maxMessageBytes: this.limits.maxMessageBytes,
         maxCapturedOutputBytes: this.limits.maxCapturedOutputBytes,
+        pool: poolNameOf(this.workerScript),
       });
     } catch (e) {
       if (uid !== undefined) releaseSandboxUid(uid);

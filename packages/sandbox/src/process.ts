@@ -12,6 +12,7 @@ import {
   SandboxStartError,
   SandboxTimeoutError,
 } from "./errors.js";
+import { sandboxEvents } from "./events.js";
 import type { ReplyLimits, SandboxJob, SandboxResult } from "./types.js";
 import { encodeFrame, type Frame, FrameDecoder, FrameError } from "./worker/frame.js";
 
@@ -29,6 +30,8 @@ export interface SandboxProcessOptions {
    * see reusable.ts). Any failure still kills it.
    */
   reusable?: boolean;
+  /** The pool's name in `sandboxEvents` (e.g. `javascript`). */
+  pool?: string;
 }
 
 /** Bounded capture of a stream of untrusted text. */
@@ -162,6 +165,15 @@ export class SandboxProcess {
     });
     // A failed start is reported through `ready`; keep it from being an unhandled rejection.
     this.ready.catch(() => {});
+    const spawnedAt = performance.now();
+    this.ready.then(
+      () =>
+        sandboxEvents.emit("worker-started", {
+          pool: opts.pool ?? "sandbox",
+          seconds: (performance.now() - spawnedAt) / 1000,
+        }),
+      () => undefined,
+    );
     channel.write(opts.initFrame);
   }
 
@@ -179,7 +191,12 @@ export class SandboxProcess {
    */
   run(
     job: SandboxJob,
-    options: { signal?: AbortSignal; timeoutMs: number; replyLimits?: ReplyLimits },
+    options: {
+      signal?: AbortSignal;
+      timeoutMs: number;
+      replyLimits?: ReplyLimits;
+      onLog?: (line: string) => void;
+    },
   ): Promise<SandboxResult> {
     if (this.state !== "ready") return Promise.reject(new SandboxProtocolError("sandbox is not ready"));
     this.state = "running";
@@ -227,6 +244,9 @@ export class SandboxProcess {
             stdout: this.stdout.text(),
             stderr: this.stderr.text(),
           });
+        } else if (f.header.t === "log") {
+          // A live log line; the job goes on. Lines are bounded by the reply limits like any frame.
+          if (typeof f.header.line === "string") options.onLog?.(f.header.line);
         } else if (f.header.t === "error") {
           finish(new SandboxJobError(String(f.header.message)));
         } else finish(new SandboxProtocolError("unexpected message during job"));

@@ -18,6 +18,7 @@ import {
   checkBinaries,
   NODE_SANDBOX_FLAGS,
   nearestPackageJson,
+  poolNameOf,
   runtimeReserveFor,
 } from "./command.js";
 import { SandboxAbortedError, SandboxClosedError, type SandboxError, SandboxStartError } from "./errors.js";
@@ -52,6 +53,8 @@ export interface SandboxProgram {
 }
 
 export interface RecyclingPoolOptions {
+  /** Name in `sandboxEvents` (default: the worker's package without `@cloister/executor-`). */
+  name?: string;
   /** Worker module for node workers (as for SandboxPool); ignored when `program` is given. */
   workerScript?: string;
   /** Run this program instead of node + reusable-entry.js. */
@@ -85,6 +88,8 @@ export interface RecyclingRunOptions {
   keep?: (result: SandboxResult) => boolean;
   /** Bounds of this job's reply, judged from its length fields before it is read (see pool.ts). */
   replyLimits?: ReplyLimits;
+  /** Log lines the job sends while it runs (`WorkerJob.log`), as they arrive. */
+  onLog?: (line: string) => void;
 }
 
 export interface RecyclingPoolStats {
@@ -128,6 +133,8 @@ export class RecyclingSandboxPool {
   private readonly perSandboxUid: boolean;
   private readonly readOnlyPaths: string[];
   private readonly script: string;
+  /** This pool's name in `sandboxEvents`: the option, else the worker's package or program. */
+  private readonly poolName: string;
   private readonly spare: Worker[] = [];
   private readonly starting = new Set<Worker>();
   private readonly idle: Worker[] = []; // least recently used first
@@ -191,6 +198,7 @@ export class RecyclingSandboxPool {
         throw new TypeError(`read-only path must exist and be absolute: ${p}`);
     }
     this.readOnlyPaths = paths;
+    this.poolName = options.name ?? poolNameOf(this.script);
   }
 
   /** Checks that sandboxes run here and starts the spare workers; resolves when they are warm. */
@@ -251,6 +259,7 @@ export class RecyclingSandboxPool {
         timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
         ...(signal ? { signal } : {}),
         ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
+        ...(options.onLog ? { onLog: options.onLog } : {}),
       });
       keep = options.keep ? options.keep(result) : true;
       return result;
@@ -454,6 +463,7 @@ export class RecyclingSandboxPool {
         maxMessageBytes: this.limits.maxMessageBytes,
         maxCapturedOutputBytes: this.limits.maxCapturedOutputBytes,
         reusable: true,
+        pool: this.poolName,
       });
     } catch (e) {
       if (uid !== undefined) releaseSandboxUid(uid);

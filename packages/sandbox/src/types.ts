@@ -43,6 +43,12 @@ export interface ReplyLimits {
 export interface WorkerJob {
   data: unknown;
   blobs: Map<string, Buffer>;
+  /**
+   * Sends one line of the job's log to the host at once (the host relays it while the job still
+   * runs). Present in workers served by this package; a program speaking the frame protocol
+   * sends `{ t: "log", line }` frames itself.
+   */
+  log?(line: string): void;
 }
 
 /**

@@ -1,9 +1,16 @@
 // Recyclable sandboxed workers: bound to one key, replaced after any failure or a rejected result.
 import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { RecyclingSandboxPool, SandboxJobError, SandboxTimeoutError } from "../src/index.js";
+import {
+  RecyclingSandboxPool,
+  SandboxJobError,
+  SandboxTimeoutError,
+  SandboxUnavailableError,
+} from "../src/index.js";
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "state-worker.js");
 
@@ -51,5 +58,34 @@ describe("RecyclingSandboxPool", () => {
     const [x, y] = await Promise.all([run("x", "x1"), run("y", "y1")]);
     assert.notEqual(x.pid, y.pid);
     assert.ok(pool.stats().idle <= 2);
+  });
+});
+
+describe("RecyclingSandboxPool start-up", () => {
+  it("boots the first workers beside the probe; a failed probe fails start and no job runs", async () => {
+    // A bwrap that refuses the probe (node -e …) and starts workers normally: the spare is
+    // already booting when the probe fails, and must be killed without serving anything.
+    const dir = mkdtempSync(join(tmpdir(), "cloister-probe-bwrap-"));
+    chmodSync(dir, 0o755);
+    const fake = join(dir, "bwrap");
+    writeFileSync(
+      fake,
+      '#!/bin/sh\nfor a in "$@"; do [ "$a" = "-e" ] && { echo "bwrap: probe refused" >&2; exit 1; }; done\nexec /usr/bin/bwrap "$@"\n',
+    );
+    chmodSync(fake, 0o755);
+    const pool = new RecyclingSandboxPool({ workerScript, bwrapPath: fake, maxWorkers: 1, spare: 1 });
+    try {
+      await assert.rejects(pool.start(), SandboxUnavailableError);
+      assert.equal(pool.stats().started, 1, "the spare was started beside the probe");
+      await assert.rejects(pool.run("k", { data: { note: "n" } }), SandboxUnavailableError);
+      const deadline = Date.now() + 10_000;
+      while (pool.stats().spare + pool.stats().starting > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const stats = pool.stats();
+      assert.equal(stats.spare + stats.starting + stats.idle + stats.running, 0, "no worker is left");
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

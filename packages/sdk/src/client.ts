@@ -1,15 +1,18 @@
-import { cloisterError } from "@cloister/core";
+import { cloisterError, Status } from "@cloister/core";
 import { authentication, common, type Empty, extensions, frontend } from "@cloister/proto";
 import {
   attestedChannelCredentials,
   callUnary,
   createClient,
   identityMetadata,
+  type PeerVerifier,
   type RequestOf,
   type ResponseOf,
+  toRpcError,
   type UnaryMethodName,
 } from "@cloister/rpc";
 import { verifyAttestedCertificate } from "@cloister/tee";
+import * as grpc from "@grpc/grpc-js";
 import { describeCallError } from "./errors.js";
 import { type ExecutorType, resolveTaskExecutor, type TaskExecutor } from "./executors.js";
 import { TaskWaitTimeoutError } from "./progress.js";
@@ -56,6 +59,17 @@ export interface FileView {
   cmac: Buffer;
 }
 
+/** Lines of a task's log, as `taskLog` yields them. */
+export interface TaskLogChunk {
+  lines: string[];
+  /** The log reached its bound (1 MiB): nothing comes after these lines. */
+  truncated: boolean;
+  /** False when the task does not keep a log (no `save_log`): nothing will come. */
+  kept: boolean;
+  /** The task's status when these lines were read. */
+  status: common.TaskStatus;
+}
+
 const ENDED = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
 
 /**
@@ -67,7 +81,12 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
+  /** Made on first use (its own channel): most clients never follow a log. */
+  private logs: extensions.CloisterTaskLogsClient | undefined;
+  private readonly verifyFrontend: PeerVerifier;
   private readonly deadlineMs: number;
+  /** Set once the frontend answered WatchTask with UNIMPLEMENTED (a Teaclave platform). */
+  private watchUnsupported = false;
   readonly authenticationAddress: string;
   readonly frontendAddress: string;
   session: { id: string; token: string } | undefined;
@@ -94,6 +113,7 @@ export class CloisterClient {
       this.frontendAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
     );
+    this.verifyFrontend = verify("teaclave_frontend_service");
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
   }
@@ -116,6 +136,63 @@ export class CloisterClient {
       throw describeCallError(e, "frontend", this.frontendAddress);
     });
     return r.evidence.length ? Buffer.from(r.evidence) : undefined;
+  }
+
+  /**
+   * A task's own log (Cloister extension): the function's stdout, stderr and console lines, kept
+   * while it runs when the task asked for `save_log`. Participants only. Yields chunks of lines;
+   * with `follow` the iteration ends once the task is finished, failed or canceled. Breaking out
+   * of the loop (or `signal`) cancels the stream.
+   */
+  async *taskLog(
+    taskId: string,
+    options: { follow?: boolean; signal?: AbortSignal } = {},
+  ): AsyncGenerator<TaskLogChunk, void, undefined> {
+    const metadata = this.metadata();
+    this.logs ??= createClient(
+      extensions.CloisterTaskLogsClient,
+      this.frontendAddress,
+      attestedChannelCredentials({ verifyServer: this.verifyFrontend }),
+    );
+    const call = this.logs.streamTaskLog(
+      { taskId, follow: options.follow ?? false },
+      ...((metadata ? [metadata] : []) as [grpc.Metadata]),
+    ) as grpc.ClientReadableStream<extensions.TaskLogChunk>;
+    const cancel = () => call.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const chunk of call as AsyncIterable<extensions.TaskLogChunk>) {
+        yield {
+          lines: chunk.lines,
+          truncated: chunk.truncated,
+          kept: chunk.kept,
+          status: chunk.status,
+        };
+      }
+    } catch (e) {
+      if ((e as { code?: number }).code !== undefined)
+        throw describeCallError(toRpcError(e as grpc.ServiceError), "frontend", this.frontendAddress);
+      throw e;
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  /**
+   * Execution nodes and queue depth (Cloister extension). Every authenticated user gets the
+   * counts; a PlatformAdmin also gets each node's slots, executors and last heartbeats.
+   */
+  async platformStatus(): Promise<extensions.PlatformStatus> {
+    const metadata = this.metadata();
+    return callUnary(
+      this.feExt,
+      "getPlatformStatus",
+      {},
+      { deadlineMs: this.deadlineMs, ...(metadata ? { metadata } : {}) },
+    ).catch((e: unknown) => {
+      throw describeCallError(e, "frontend", this.frontendAddress);
+    });
   }
 
   private metadata() {
@@ -338,20 +415,62 @@ export class CloisterClient {
   }
 
   /** Poll GetTask until the task has ended (Finished, Canceled or Failed). */
+  /**
+   * Resolves once the task has ended (Finished, Failed or Canceled). Follows the task with
+   * Cloister's WatchTask stream, which pushes every status change; against a platform without it
+   * (or after the stream broke off, e.g. the frontend restarted) it polls GetTask instead.
+   */
   async waitForTask(
     taskId: string,
     options: { timeoutMs?: number; pollMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<TaskView> {
     const timeoutMs = options.timeoutMs ?? 120_000;
     const deadline = Date.now() + timeoutMs;
+    const timedOut = async (task?: TaskView) =>
+      new TaskWaitTimeoutError(task ?? (await this.getTask(taskId)), taskId, Math.round(timeoutMs / 1000));
+    if (!this.watchUnsupported) {
+      const watched = await this.watchTask(taskId, deadline, options.onProgress);
+      if (watched === "timeout") throw await timedOut();
+      if (watched) return watched;
+    }
     let pollMs = options.pollMs ?? 10;
     for (;;) {
       const task = await this.getTask(taskId);
       if (ENDED.has(task.status)) return task;
       options.onProgress?.(task);
-      if (Date.now() > deadline) throw new TaskWaitTimeoutError(task, taskId, Math.round(timeoutMs / 1000));
+      if (Date.now() > deadline) throw await timedOut(task);
       await new Promise((r) => setTimeout(r, pollMs));
       pollMs = Math.min(pollMs * 2, options.pollMs ?? 250);
+    }
+  }
+
+  /**
+   * The ended task from WatchTask; undefined when polling must take over (the platform has no
+   * WatchTask, or the stream broke off before the end); "timeout" at the deadline.
+   */
+  private async watchTask(
+    taskId: string,
+    deadline: number,
+    onProgress?: (task: TaskView) => void,
+  ): Promise<TaskView | "timeout" | undefined> {
+    const stream = this.feExt.watchTask({ taskId }, this.metadata() ?? new grpc.Metadata(), { deadline });
+    try {
+      for await (const message of stream) {
+        const task = (message as extensions.WatchTaskResponse).task;
+        if (!task) continue;
+        if (ENDED.has(task.status)) return task;
+        onProgress?.(task);
+      }
+      return undefined;
+    } catch (e) {
+      const error = toRpcError(e as grpc.ServiceError);
+      if (error.code === Status.UNIMPLEMENTED) this.watchUnsupported = true;
+      else if (error.code === Status.DEADLINE_EXCEEDED) return "timeout";
+      else if (error.code !== Status.UNAVAILABLE && error.code !== Status.CANCELLED)
+        throw describeCallError(error, "frontend", this.frontendAddress);
+      return undefined;
+    } finally {
+      stream.cancel();
     }
   }
 
@@ -360,17 +479,7 @@ export class CloisterClient {
     taskId: string,
     options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<Buffer> {
-    const task = await this.waitForTask(taskId, options);
-    const ok = task.result?.Ok;
-    // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
-    if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
-      return Buffer.from(ok.returnValue);
-    const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
-    const state =
-      task.status === common.TaskStatus.Finished
-        ? "failed"
-        : common.taskStatusToJSON(task.status).toLowerCase();
-    throw cloisterError("TASK_FAILED", { state, reason });
+    return returnValueOf(await this.waitForTask(taskId, options));
   }
 
   /**
@@ -381,8 +490,10 @@ export class CloisterClient {
     taskId: string,
     options: { timeoutMs?: number; onProgress?: (task: TaskView) => void } = {},
   ): Promise<{ returnValue: Buffer; tags: Record<string, Buffer>; log: string[] }> {
-    const returnValue = await this.taskResult(taskId, options);
-    const ok = (await this.getTask(taskId)).result?.Ok;
+    // The ended view carries everything: no second GetTask.
+    const task = await this.waitForTask(taskId, options);
+    const returnValue = returnValueOf(task);
+    const ok = task.result?.Ok;
     const tags = Object.fromEntries(Object.entries(ok?.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)]));
     return { returnValue, tags, log: ok?.log ?? [] };
   }
@@ -398,6 +509,7 @@ export class CloisterClient {
     this.api.close();
     this.fe.close();
     this.feExt.close();
+    this.logs?.close();
   }
 }
 
@@ -418,4 +530,18 @@ function wireCrypto(info: CryptoInfoLike): common.FileCryptoInfo {
     key: info.key ? Buffer.from(info.key) : Buffer.alloc(0),
     iv: info.iv ? Buffer.from(info.iv) : Buffer.alloc(0),
   };
+}
+
+/** An ended task's return value, or a CloisterError carrying why it has none. */
+function returnValueOf(task: TaskView): Buffer {
+  const ok = task.result?.Ok;
+  // cloisterFailure: the function failed, though legacy clients see an Ok result (decisions.md).
+  if (task.status === common.TaskStatus.Finished && ok && !ok.cloisterFailure)
+    return Buffer.from(ok.returnValue);
+  const reason = ok?.cloisterFailure || task.result?.Err?.reason || "no result";
+  const state =
+    task.status === common.TaskStatus.Finished
+      ? "failed"
+      : common.taskStatusToJSON(task.status).toLowerCase();
+  throw cloisterError("TASK_FAILED", { state, reason });
 }

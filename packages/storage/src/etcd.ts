@@ -18,7 +18,7 @@ import {
 import { bytes, lastOpPerKey, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { invalidArgument, StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
+import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface EtcdStoreOptions {
@@ -46,7 +46,7 @@ type KeyValue = { key: Buffer; value: Buffer; mod_revision: string };
  * an etcd transaction guarded by the mod revision of the counter it advances, so any number of
  * processes can enqueue and dequeue concurrently. Waiters watch the queue's tail counter.
  */
-export class EtcdStore implements KvStore, IndexedQueues {
+export class EtcdStore implements KvStore, IndexedQueues, KeyWatches {
   private readonly closing = new AbortController();
   private readonly watchers = new Set<Watcher>();
 
@@ -283,6 +283,30 @@ export class EtcdStore implements KvStore, IndexedQueues {
         counters = countersFrom(res.responses);
       }
     });
+  }
+
+  /** An etcd watch on the key: writes by any process (every storage replica) wake it. */
+  watchKey(key: Buffer): Subscription {
+    const wakeup = new Wakeup();
+    const watcher = this.client
+      .watch()
+      .key(this.k(bytes("key", key)))
+      .watcher();
+    this.watchers.add(watcher);
+    const ready = new Promise<void>((resolve) => watcher.once("connected", () => resolve()));
+    watcher.on("put", () => wakeup.notify());
+    watcher.on("delete", () => wakeup.notify());
+    // A reconnect may have skipped events: read again.
+    watcher.on("connected", () => wakeup.notify());
+    watcher.on("error", () => wakeup.notify());
+    return {
+      wakeup,
+      ready,
+      close: async () => {
+        this.watchers.delete(watcher);
+        await watcher.cancel().catch(() => {});
+      },
+    };
   }
 
   async dequeueIndexedWait(

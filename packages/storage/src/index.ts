@@ -1,3 +1,4 @@
+export { digestOf, type KeyState, waitForChange } from "./change.js";
 export { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd.js";
 export {
@@ -16,7 +17,9 @@ export { loadOrCreateSealingKey, sealingKeyPath } from "./sealing-key.js";
 export {
   type BatchOp,
   hasIndexedQueues,
+  hasKeyWatches,
   type IndexedQueues,
+  type KeyWatches,
   type KvStore,
   type QueueEntry,
 } from "./types.js";

@@ -3,7 +3,8 @@ import { ClassicLevel } from "classic-level";
 import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
-import type { BatchOp, IndexedQueues, KvStore, QueueEntry, QueueMove } from "./types.js";
+import { ReadCache } from "./read-cache.js";
+import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface LevelDbOptions {
@@ -20,10 +21,14 @@ type Db = ClassicLevel<Buffer, Buffer>;
  * The embedded backend: one LevelDB directory, owned by one process (LevelDB locks it), so
  * queue waiters are woken in-process.
  */
-export class LevelDbStore implements KvStore, IndexedQueues {
+export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   // LevelDB has one writer per process; queue steps (read counters, write batch) go one at a time.
   private readonly queueLock = new KeyedMutex<"queues">();
   private readonly waiters = new Map<string, Set<Wakeup>>();
+  /** Watchers of single keys (watchKey), by key in latin1. */
+  private readonly keyWaiters = new Map<string, Set<Wakeup>>();
+  /** Reads served from memory: this process is the database's only user (LevelDB's lock). */
+  private readonly cache = new ReadCache();
   private readonly closing = new AbortController();
   private readonly write: { sync: boolean };
 
@@ -54,18 +59,38 @@ export class LevelDbStore implements KvStore, IndexedQueues {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const k = bytes("key", key);
-    return this.guard(() => this.db.get(k));
+    const cached = this.cache.lookup(k);
+    if (cached !== undefined) {
+      if (this.closing.signal.aborted) throw new StorageClosedError();
+      return cached ?? undefined;
+    }
+    const epoch = this.cache.begin();
+    const value = await this.guard(() => this.db.get(k));
+    this.cache.fill(k, value, epoch);
+    return value;
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {
     const k = bytes("key", key);
     const v = bytes("value", value);
-    return this.guard(() => this.db.put(k, v, this.write));
+    await this.guard(() => this.apply([{ type: "put", key: k, value: v }]));
   }
 
   async delete(key: Buffer): Promise<void> {
     const k = bytes("key", key);
-    return this.guard(() => this.db.del(k, this.write));
+    await this.guard(() => this.apply([{ type: "del", key: k }]));
+  }
+
+  /** One atomic write (what every write of this store goes through): cache and watchers follow it. */
+  private async apply(ops: BatchOp[]): Promise<void> {
+    try {
+      await this.db.batch(ops, this.write);
+    } catch (e) {
+      this.cache.forget(ops);
+      throw e;
+    }
+    this.cache.wrote(ops);
+    this.changed(ops.map((op) => op.key));
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
@@ -80,7 +105,29 @@ export class LevelDbStore implements KvStore, IndexedQueues {
 
   async batch(ops: BatchOp[]): Promise<void> {
     const valid = validateBatch(ops);
-    return this.guard(() => this.db.batch(valid, this.write));
+    await this.guard(() => this.apply(valid));
+  }
+
+  /** Wakes the watchers of these keys (after their write is applied). */
+  private changed(keys: Buffer[]): void {
+    if (this.keyWaiters.size === 0) return;
+    for (const k of keys) for (const w of this.keyWaiters.get(k.toString("latin1")) ?? []) w.notify();
+  }
+
+  watchKey(key: Buffer): Subscription {
+    const name = bytes("key", key).toString("latin1");
+    const wakeup = new Wakeup();
+    const set = this.keyWaiters.get(name) ?? new Set<Wakeup>();
+    this.keyWaiters.set(name, set);
+    set.add(wakeup);
+    return {
+      wakeup,
+      ready: Promise.resolve(),
+      close: () => {
+        set.delete(wakeup);
+        if (set.size === 0 && this.keyWaiters.get(name) === set) this.keyWaiters.delete(name);
+      },
+    };
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
@@ -125,14 +172,11 @@ export class LevelDbStore implements KvStore, IndexedQueues {
         const next = nextSlot(tail);
         if (next === head) throw queueFull();
         const element = bytes("encoded element", encode(tail));
-        await this.db.batch(
-          [
-            ...extra,
-            { type: "put", key: keys.element(tail), value: element },
-            { type: "put", key: keys.tail, value: encodeCounter(next) },
-          ],
-          this.write,
-        );
+        await this.apply([
+          ...extra,
+          { type: "put", key: keys.element(tail), value: element },
+          { type: "put", key: keys.tail, value: encodeCounter(next) },
+        ]);
       });
       for (const w of this.waiters.get(q.toString("latin1")) ?? []) w.notify();
     });
@@ -165,14 +209,11 @@ export class LevelDbStore implements KvStore, IndexedQueues {
             failure = e;
           }
         }
-        await this.db.batch(
-          [
-            { type: "del", key: slot },
-            { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
-            ...moved,
-          ],
-          this.write,
-        );
+        await this.apply([
+          { type: "del", key: slot },
+          { type: "put", key: keys.head, value: encodeCounter(nextSlot(head)) },
+          ...moved,
+        ]);
         // A slot between head and tail that vanished was removed underneath us; moving past it
         // keeps the queue usable, and the caller learns that an element was lost.
         if (value === undefined) throw new StorageIntegrityError();

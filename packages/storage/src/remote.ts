@@ -1,6 +1,7 @@
 import { extensions, storage } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type * as grpc from "@grpc/grpc-js";
+import type { KeyState } from "./change.js";
 import type { BatchOp, KvStore } from "./types.js";
 
 /** Longest single long-poll asked of the storage service; longer waits are split. */
@@ -73,6 +74,32 @@ export class RemoteKvStore implements KvStore {
         { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
       if (r.found) return Buffer.from(r.value);
+      if (Date.now() >= deadline) return undefined;
+    }
+  }
+
+  /**
+   * The value under `key` once it differs from the one whose digest is `known` (see
+   * waitForChange), or undefined when `timeoutMs` passes without a change.
+   */
+  async waitForChange(
+    key: Buffer,
+    known: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<KeyState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
+      const r = await callUnary(
+        this.ext,
+        "waitForChange",
+        { key, knownDigest: known, waitMs },
+        { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
+      );
+      if (r.changed)
+        return { value: r.found ? Buffer.from(r.value) : undefined, digest: Buffer.from(r.digest) };
       if (Date.now() >= deadline) return undefined;
     }
   }

@@ -1,7 +1,15 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { bytes, validateBatch } from "./bytes.js";
 import { invalidArgument, StorageError, StorageIntegrityError } from "./errors.js";
-import { type BatchOp, hasIndexedQueues, type IndexedQueues, type KvStore } from "./types.js";
+import {
+  type BatchOp,
+  hasIndexedQueues,
+  hasKeyWatches,
+  type IndexedQueues,
+  type KeyWatches,
+  type KvStore,
+} from "./types.js";
+import type { Subscription } from "./wait.js";
 
 /** Layout: version (1) ‖ IV (12) ‖ GCM tag (16) ‖ ciphertext. */
 const VERSION = 0x01;
@@ -31,7 +39,7 @@ const DOMAIN_QUEUE = 0x02; // binding: the queue name (inner store cannot report
  *
  * The wrapper owns the inner store: close() closes it.
  */
-export class SealedStore implements KvStore {
+export class SealedStore implements KvStore, KeyWatches {
   private readonly key: KeyObject;
   private readonly indexed: (KvStore & IndexedQueues) | undefined;
 
@@ -133,6 +141,12 @@ export class SealedStore implements KvStore {
       },
     });
     return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
+  }
+
+  /** Keys are in clear, so the inner store's watch serves as it is. */
+  watchKey(key: Buffer): Subscription {
+    if (!hasKeyWatches(this.inner)) throw new StorageError("the backend cannot watch keys");
+    return this.inner.watchKey(key);
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import type { Subscription } from "./wait.js";
+
 /** One write of an atomic batch. */
 export type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
 
@@ -90,3 +92,15 @@ export const hasIndexedQueues = (store: KvStore): store is KvStore & IndexedQueu
     typeof s.dequeueIndexedWait === "function"
   );
 };
+
+/**
+ * Optional backend capability: a subscription woken whenever the value under `key` may have
+ * changed (a put, delete or batch touching it, or a queue element moved into it). A wake-up is
+ * a hint to read again, never a value: spurious ones are allowed, missed ones are not.
+ */
+export interface KeyWatches {
+  watchKey(key: Buffer): Subscription;
+}
+
+export const hasKeyWatches = (store: KvStore): store is KvStore & KeyWatches =>
+  typeof (store as Partial<KeyWatches>).watchKey === "function";

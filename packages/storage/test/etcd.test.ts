@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { EtcdStore, StorageError } from "../src/index.js";
+import { changeSuite } from "./change.js";
 import { type Backend, b, conformance, sealed } from "./conformance.js";
 import { type EtcdServer, startEtcd } from "./etcd-server.js";
 import { integritySuite } from "./integrity.js";
@@ -30,6 +31,8 @@ const etcd: Backend = {
 };
 
 conformance(etcd);
+changeSuite(etcd);
+changeSuite(sealed(etcd));
 conformance(sealed(etcd));
 integritySuite(etcd);
 

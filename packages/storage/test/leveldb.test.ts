@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ClassicLevel } from "classic-level";
 import { LevelDbStore, SealedStore, StorageError, StorageIntegrityError } from "../src/index.js";
+import { changeSuite } from "./change.js";
 import { type Backend, b, conformance, sealed } from "./conformance.js";
 import { integritySuite } from "./integrity.js";
 
@@ -29,6 +30,8 @@ const leveldb: Backend = {
 };
 
 conformance(leveldb);
+changeSuite(leveldb);
+changeSuite(sealed(leveldb));
 conformance(sealed(leveldb));
 integritySuite(leveldb);
 

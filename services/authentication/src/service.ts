@@ -21,7 +21,8 @@ export interface Credential {
   token?: string | undefined;
 }
 
-interface Caller {
+/** An authenticated caller of the authentication API. */
+export interface Caller {
   user: UserRecord;
   role: Role;
   claims: Claims;
@@ -41,6 +42,7 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
 export class AuthenticationService {
   private readonly loginsPerPeer: RateLimiter;
   private readonly loginsPerUser: RateLimiter;
+  private readonly userListeners = new Set<(userId: string) => void>();
 
   private constructor(
     readonly users: UserDb,
@@ -74,7 +76,8 @@ export class AuthenticationService {
     }
   }
 
-  private async authenticate(cred: Credential): Promise<Caller> {
+  /** The credential check every call but UserLogin starts with (the server runs it at admission). */
+  async authenticate(cred: Credential): Promise<Caller> {
     if (!cred.id) throw cloisterError("MISSING_USER_ID");
     if (!cred.token) throw cloisterError("MISSING_TOKEN");
     const claims = await this.tokens.validate(cred.token, cred.id);
@@ -84,8 +87,13 @@ export class AuthenticationService {
     return { user, claims, role: this.users.role({ ...user, role: claims.role }) };
   }
 
-  async userRegister(cred: Credential, req: Req<"UserRegisterRequest">): Promise<void> {
-    const caller = await this.authenticate(cred);
+  /** A caller already authenticated at admission, or a credential to check now. */
+  private resolve(who: Credential | Caller): Promise<Caller> {
+    return "claims" in who ? Promise.resolve(who) : this.authenticate(who);
+  }
+
+  async userRegister(cred: Credential | Caller, req: Req<"UserRegisterRequest">): Promise<void> {
+    const caller = await this.resolve(cred);
     if (!req.id) throw cloisterError("INVALID_USER_ID");
     if (await this.users.exists(req.id)) throw cloisterError("USER_ID_EXISTS");
     const role = roleFromRequest(req.role, req.attribute);
@@ -98,8 +106,8 @@ export class AuthenticationService {
     );
   }
 
-  async userUpdate(cred: Credential, req: Req<"UserUpdateRequest">): Promise<void> {
-    const caller = await this.authenticate(cred);
+  async userUpdate(cred: Credential | Caller, req: Req<"UserUpdateRequest">): Promise<void> {
+    const caller = await this.resolve(cred);
     if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
     if (!target) throw cloisterError("INVALID_USER_ID");
@@ -110,6 +118,7 @@ export class AuthenticationService {
     if (!mayUpdate(caller.role, role) || !mayManage(caller.role, this.users.role(target)))
       throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.setPassword({ ...target, role: roleToString(role) }, req.password);
+    this.changed(req.id);
     this.log.info(
       { user: forLog(req.id), role: roleToString(role), by: forLog(caller.user.id) },
       "user updated",
@@ -127,36 +136,39 @@ export class AuthenticationService {
     return this.tokens.issue(user.id, user.role);
   }
 
-  async userChangePassword(cred: Credential, req: Req<"UserChangePasswordRequest">): Promise<void> {
-    const caller = await this.authenticate(cred);
+  async userChangePassword(cred: Credential | Caller, req: Req<"UserChangePasswordRequest">): Promise<void> {
+    const caller = await this.resolve(cred);
     if (!req.password) throw cloisterError("AUTHENTICATION_FAILED");
     // The caller's role is rewritten from its token, as the legacy service does.
     await this.users.setPassword({ ...caller.user, role: caller.claims.role }, req.password);
+    this.changed(caller.user.id);
   }
 
-  async resetUserPassword(cred: Credential, req: Req<"ResetUserPasswordRequest">): Promise<string> {
-    const caller = await this.authenticate(cred);
+  async resetUserPassword(cred: Credential | Caller, req: Req<"ResetUserPasswordRequest">): Promise<string> {
+    const caller = await this.resolve(cred);
     if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
     if (!target) throw cloisterError("USER_PERMISSION_DENIED");
     if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     const password = randomUUID().replaceAll("-", "");
     await this.users.setPassword(target, password);
+    this.changed(req.id);
     return password;
   }
 
-  async deleteUser(cred: Credential, req: Req<"DeleteUserRequest">): Promise<void> {
-    const caller = await this.authenticate(cred);
+  async deleteUser(cred: Credential | Caller, req: Req<"DeleteUserRequest">): Promise<void> {
+    const caller = await this.resolve(cred);
     if (!req.id) throw cloisterError("INVALID_USER_ID");
     const target = await this.users.get(req.id);
     if (!target) throw cloisterError("USER_PERMISSION_DENIED");
     if (!mayManage(caller.role, this.users.role(target))) throw cloisterError("USER_PERMISSION_DENIED");
     await this.users.delete(req.id);
+    this.changed(req.id);
     this.log.info({ user: forLog(req.id), by: forLog(caller.user.id) }, "user deleted");
   }
 
-  async listUsers(cred: Credential, req: Req<"ListUsersRequest">): Promise<string[]> {
-    const caller = await this.authenticate(cred);
+  async listUsers(cred: Credential | Caller, req: Req<"ListUsersRequest">): Promise<string[]> {
+    const caller = await this.resolve(cred);
     if (!req.id) throw cloisterError("INVALID_USER_ID");
     const { name, attribute } = caller.role;
     if (name === "PlatformAdmin") return this.users.ids();
@@ -167,6 +179,20 @@ export class AuthenticationService {
       if (user && user.role === `DataOwner-${attribute}`) out.push(id);
     }
     return out;
+  }
+
+  /**
+   * Calls `listener` with the id of every user whose account changes from now on (update,
+   * password change or reset, deletion), after the change is stored; returns the unsubscribe.
+   * Frontends drop what they cached about the user (CloisterAuthenticationInternal).
+   */
+  onUserChange(listener: (userId: string) => void): () => void {
+    this.userListeners.add(listener);
+    return () => this.userListeners.delete(listener);
+  }
+
+  private changed(userId: string): void {
+    for (const l of this.userListeners) l(userId);
   }
 
   /** Internal endpoint: validate a credential for the frontend. */

@@ -23,6 +23,8 @@ export interface SchedulerLink {
 export interface LeasedTask {
   stagedTask: Buffer;
   generation: number;
+  /** The scheduler recorded it Running with the lease: no status report is needed. */
+  running?: boolean;
 }
 
 export interface ExecutionNodeOptions {
@@ -35,6 +37,8 @@ export interface ExecutionNodeOptions {
   log: Logger;
   pullWaitMs?: number;
   heartbeatWaitMs?: number;
+  /** How long a task runs before its first heartbeat (default 200 ms). */
+  firstHeartbeatMs?: number;
   /**
    * The scheduler's node timeout. A node that could not renew its lease for two thirds of it
    * stops the task itself: by then the scheduler may have handed it to another node.
@@ -124,7 +128,7 @@ export class ExecutionNode {
     try {
       const staged = parseStagedTask(leased.stagedTask);
       uuid = staged.taskUuid;
-      if (!(await this.markRunning(uuid, generation))) return;
+      if (!leased.running && !(await this.markRunning(uuid, generation))) return;
       const cancel = new AbortController();
       const watching = this.watch(executorId, uuid, generation, cancel);
       log.info({ task: uuid, generation, executor: executorId }, "task started");
@@ -192,6 +196,9 @@ export class ExecutionNode {
     }, 250);
     done.signal.addEventListener("abort", () => clearInterval(fence), { once: true });
     void (async () => {
+      // A short task ends before its first heartbeat is due and costs no call: a cancel sent
+      // meanwhile waits as a durable mark and is answered Stop by that first heartbeat.
+      await sleep(this.options.firstHeartbeatMs ?? 200, done.signal);
       while (!done.signal.aborted && !this.closing.signal.aborted && !cancel.signal.aborted) {
         const sentAt = Date.now();
         try {
@@ -207,7 +214,7 @@ export class ExecutionNode {
           }
         } catch (e) {
           if (done.signal.aborted) return;
-          log.warn({ err: e }, "heartbeat failed");
+          log.warn({ err: e, task: uuid, generation }, "heartbeat failed");
           await sleep(500, done.signal);
         }
       }

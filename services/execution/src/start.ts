@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { BuiltinExecutor } from "@cloister/executor-builtin";
 import { JavascriptExecutor } from "@cloister/executor-javascript";
@@ -7,6 +8,7 @@ import { PythonExecutor } from "@cloister/executor-python";
 import { WasmExecutor } from "@cloister/executor-wasm";
 import { FileAgent } from "@cloister/file-agent";
 import { auditorFiles, type RunningService, type ServiceContext } from "@cloister/host";
+import { type EnclaveBudget, epcBudgetFromEnvironment } from "@cloister/libos";
 import { taskResultToProto } from "@cloister/model";
 import { extensions } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
@@ -14,14 +16,21 @@ import type { Executor } from "@cloister/runtime";
 import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
+import { feedPoolMetrics, feedRefillMetrics, instrumentExecutor } from "./instrument.js";
 import { ExecutionNode, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
 import { claimExecutorIds } from "./seats.js";
+import { TaskLogRelay } from "./task-log.js";
 
 /** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
 function schedulerLink(
   ctx: ServiceContext,
-): SchedulerLink & { close(): void; recordEvidence(taskUuid: string, evidence: Buffer): Promise<void> } {
+  node: extensions.ExecutionNodeInfo,
+): SchedulerLink & {
+  close(): void;
+  recordEvidence(taskUuid: string, evidence: Buffer): Promise<void>;
+  appendTaskLog(taskUuid: string, generation: number, lines: string[], truncated: boolean): Promise<void>;
+} {
   const address = ctx.peerAddress("scheduler");
   const credentials = ctx.peerCredentials("scheduler");
   const ext = createClient(extensions.CloisterSchedulerClient, address, credentials);
@@ -30,7 +39,14 @@ function schedulerLink(
       const r = await callUnary(
         ext,
         "heartbeatWait",
-        { executorId, status, waitMs, runningTaskId: runningTask ?? "", leaseGeneration: generation ?? 0 },
+        {
+          executorId,
+          status,
+          waitMs,
+          runningTaskId: runningTask ?? "",
+          leaseGeneration: generation ?? 0,
+          node,
+        },
         { deadlineMs: waitMs + 10_000, waitForReady: true },
       );
       return r.command;
@@ -45,7 +61,7 @@ function schedulerLink(
       const call = callUnary(
         ext,
         "pullTaskWait",
-        { executorId, waitMs },
+        { executorId, waitMs, node },
         { deadlineMs: waitMs + 10_000, waitForReady: true },
       );
       const r = await Promise.race([call, stopped]);
@@ -53,7 +69,9 @@ function schedulerLink(
         call.catch(() => undefined);
         return undefined;
       }
-      return r.found ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration } : undefined;
+      return r.found
+        ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration, running: r.running }
+        : undefined;
     },
     async recordEvidence(taskUuid, evidence) {
       await callUnary(
@@ -61,6 +79,14 @@ function schedulerLink(
         "recordTaskEvidence",
         { taskId: taskUuid, evidence },
         { deadlineMs: 30_000, waitForReady: true },
+      );
+    },
+    async appendTaskLog(taskUuid, generation, lines, truncated) {
+      await callUnary(
+        ext,
+        "appendTaskLog",
+        { taskId: taskUuid, leaseGeneration: generation, lines, truncated },
+        { deadlineMs: 10_000, waitForReady: true },
       );
     },
     async updateTaskStatus(taskUuid, generation) {
@@ -113,7 +139,7 @@ function platformPorts(config: ServiceContext["config"]): number[] {
  * node refuses to start. Warm pools then fill in the background (Python's takes seconds); a
  * task that arrives first waits for its pool.
  */
-export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutors> {
+export async function loadExecutors(ctx: ServiceContext, epc?: EnclaveBudget): Promise<LoadedExecutors> {
   const { execution } = ctx.config;
   const memoryBytes = execution.task_memory_mb * 1024 * 1024;
   // Recyclable workers: as many as tasks run at once, plus warm spares not yet bound to a function.
@@ -146,7 +172,7 @@ export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutor
     let executor: Executor | Startable;
     if (name === "libos") {
       try {
-        executor = await libosExecutor(ctx);
+        executor = await libosExecutor(ctx, epc);
       } catch (e) {
         // Its backend (gVisor runsc) or an audited runtime is missing: off, and said so.
         if (execution.require_all_executors) throw e;
@@ -172,7 +198,7 @@ export async function loadExecutors(ctx: ServiceContext): Promise<LoadedExecutor
 }
 
 /** The LibOS executor: refuses to start if its backend cannot run or a runtime is not the audited one. */
-async function libosExecutor(ctx: ServiceContext): Promise<Startable> {
+async function libosExecutor(ctx: ServiceContext, epc?: EnclaveBudget): Promise<Startable> {
   const { execution, data_dir } = ctx.config;
   return createNodeLibosExecutor(
     {
@@ -191,6 +217,9 @@ async function libosExecutor(ctx: ServiceContext): Promise<Startable> {
       memoryBytes: execution.task_memory_mb * 1024 * 1024,
       log: ctx.log,
       auditorPublicKeysPem: auditorFiles(ctx.config).publicKeys.map((p) => readFileSync(p, "utf8")),
+      ...(epc ? { enclaveBudget: epc } : {}),
+      onInstanceBooted: (runtime, seconds) =>
+        ctx.metrics.poolRefill.observe({ pool: `libos-${runtime}` }, seconds),
     },
   );
 }
@@ -198,9 +227,41 @@ async function libosExecutor(ctx: ServiceContext): Promise<Startable> {
 /** An execution node: no server, a client of the scheduler only (docs/architecture.md). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   const { execution } = ctx.config;
-  const link = schedulerLink(ctx);
-  const loaded = await loadExecutors(ctx);
-  const executors = new ExecutorRegistry(loaded.executors);
+  // The EPC share the device plugin's Allocate gave this container (none: enclaves unbudgeted).
+  const epc = epcBudgetFromEnvironment();
+  const stopRefillMetrics = feedRefillMetrics(ctx.metrics);
+  const loaded = await loadExecutors(ctx, epc);
+  const executorIds = claimExecutorIds(join(ctx.config.data_dir, "execution-seats"), execution.concurrency);
+  const nodeInfo: extensions.ExecutionNodeInfo = {
+    nodeId: `${hostname()}:${executorIds[0]?.slice(0, 8) ?? process.pid}`,
+    executors: loaded.executors.flatMap((e) => e.accepts.map((p) => p.join("/"))),
+    epcMib: epc ? Math.floor(epc.totalBytes / (1024 * 1024)) : 0,
+  };
+  const rawLink = schedulerLink(ctx, nodeInfo);
+  const relay = new TaskLogRelay(
+    (uuid, generation, lines, truncated) => rawLink.appendTaskLog(uuid, generation, lines, truncated),
+    ctx.log,
+  );
+  // The relay learns each task's lease generation when the task is reported Running.
+  const link: SchedulerLink = {
+    heartbeat: (...a) => rawLink.heartbeat(...a),
+    pullTask: (...a) => rawLink.pullTask(...a),
+    updateTaskStatus: async (uuid, generation) => {
+      await rawLink.updateTaskStatus(uuid, generation);
+      relay.leased(uuid, generation);
+    },
+    updateTaskResult: async (uuid, generation, result) => {
+      await relay.finish(uuid);
+      await rawLink.updateTaskResult(uuid, generation, result);
+    },
+  };
+  const stopPoolMetrics = feedPoolMetrics(
+    loaded.executors.map((executor) => ({ name: executor.accepts[0]?.[0] ?? "executor", executor })),
+    ctx.metrics,
+  );
+  const executors = new ExecutorRegistry(
+    loaded.executors.map((e) => instrumentExecutor(e, { metrics: ctx.metrics, relay })),
+  );
   // Probed at start (sandboxes and LibOS backends proven to run); a node with none is not ready.
   ctx.health.addCheck("executors", async () => {
     if (loaded.executors.length === 0) throw new Error("no executor can run on this node");
@@ -208,7 +269,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const node = new ExecutionNode({
     link,
     slots: execution.concurrency,
-    executorIds: claimExecutorIds(join(ctx.config.data_dir, "execution-seats"), execution.concurrency),
+    executorIds,
     leaseTimeoutMs: execution.heartbeat_timeout_secs * 1000,
     // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
     pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),
@@ -235,7 +296,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         maxReturnBytes: 1024 * 1024,
       },
       log: ctx.log,
-      recordEvidence: (taskUuid, evidence) => link.recordEvidence(taskUuid, evidence),
+      recordEvidence: (taskUuid, evidence) => rawLink.recordEvidence(taskUuid, evidence),
     },
   });
   node.start();
@@ -270,8 +331,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     ],
     async close() {
       await node.close();
+      stopPoolMetrics();
+      stopRefillMetrics();
       await executors.close();
-      link.close();
+      rawLink.close();
     },
   };
 }

@@ -5,16 +5,21 @@ import {
   createClient,
   deadline,
   logging,
-  type Policy,
   type RequestOf,
   type ResponseOf,
   type RpcContext,
+  type Rule,
   serve,
   type UnaryMethodName,
+  uniformPolicy,
 } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer } from "./audit.js";
+import { CredentialCache } from "./credentials.js";
 import { FrontendGate } from "./gate.js";
+import { serveTaskLogs } from "./task-log-service.js";
+import { followUserChanges } from "./user-changes.js";
+import { relayWatch } from "./watch.js";
 
 /** Client metadata worth forwarding: application keys only, never transport headers. */
 function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata {
@@ -58,17 +63,31 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     await callUnary(mgmt, "saveLogs", { logs: entries }, { deadlineMs, waitForReady: true });
   }, ctx.log);
   audit.start();
+  // Checked credentials are kept briefly, only while authentication streams its user changes.
+  const credentials = new CredentialCache();
+  const authExt = createClient(
+    extensions.CloisterAuthenticationInternalClient,
+    ctx.peerAddress("authentication"),
+    ctx.peerCredentials("authentication"),
+  );
+  const stopFollowing = followUserChanges(authExt, credentials, ctx.log);
   const gate = new FrontendGate({
     audit,
     log: ctx.log,
     authenticate: async (id, token) => {
+      const known = credentials.get(id, token);
+      if (known) return known;
+      const epoch = credentials.begin();
       const r = await callUnary(
         auth,
         "userAuthenticate",
         { credential: { id, token } },
         { deadlineMs, waitForReady: true },
       );
-      return r.claims ? { sub: r.claims.sub, role: r.claims.role } : undefined;
+      if (!r.claims) return undefined;
+      const claims = { sub: r.claims.sub, role: r.claims.role };
+      credentials.put(id, token, { ...claims, exp: Number(r.claims.exp) }, epoch);
+      return claims;
     },
     authorize: async (role, api) =>
       (await callUnary(acs, "authorizeApi", { userRole: role, api }, { deadlineMs, waitForReady: true }))
@@ -95,8 +114,9 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   // unauthenticated peer cannot make the frontend buffer a request body); access control
   // authorises every method; every authenticated call is audited.
   const layers = [logging(ctx.log), deadline(deadlineMs), ...gate.layers()];
-  const everyMethod = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
-    Object.fromEntries(Object.keys(service).map((m) => [m, gate.rule])) as Policy<S>;
+  /** WatchTask is GetTask as a stream: access control decides as for get_task (audited as watch_task). */
+  const likeGetTask: Rule = (rc) =>
+    rc.principal ? gate.allows(rc.principal.role, "get_task", rc.principal.id) : false;
   serve<frontend.TeaclaveFrontendServer>(
     server,
     frontend.TeaclaveFrontendService,
@@ -124,7 +144,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       cancelTask: forward("cancelTask"),
       queryAuditLogs: forward("queryAuditLogs"),
     },
-    { layers, policy: everyMethod(frontend.TeaclaveFrontendService), log: ctx.log },
+    { layers, policy: uniformPolicy(frontend.TeaclaveFrontendService, gate.rule), log: ctx.log },
   );
   // Cloister extension beside the Teaclave API: the same layers and policy.
   serve<extensions.CloisterFrontendServer>(
@@ -137,16 +157,37 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           deadlineMs: rc.deadlineMs ?? deadlineMs,
           waitForReady: true,
         }),
+      getPlatformStatus: (request, rc) =>
+        callUnary(mgmtExt, "getPlatformStatus", request, {
+          metadata: forwardedMetadata(rc.metadata, rc.principal?.role ?? ""),
+          deadlineMs: rc.deadlineMs ?? deadlineMs,
+          waitForReady: true,
+        }),
+      watchTask: (request, rc) =>
+        relayWatch(mgmtExt, request, forwardedMetadata(rc.metadata, rc.principal?.role ?? ""), rc),
     },
-    { layers, policy: everyMethod(extensions.CloisterFrontendService), log: ctx.log },
+    {
+      layers,
+      policy: { ...uniformPolicy(extensions.CloisterFrontendService, gate.rule), watchTask: likeGetTask },
+      log: ctx.log,
+    },
+  );
+  // The task log stream (server streaming, which `serve` does not take): the same gate by hand.
+  serveTaskLogs(server, gate, (request, caller, metadata) =>
+    callUnary(mgmtExt, "readTaskLog", request, {
+      metadata: forwardedMetadata(metadata, caller.role),
+      deadlineMs,
+      waitForReady: true,
+    }),
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {
     endpoints: [{ name: "frontend API", address: boundAddress(ctx.config.listen.frontend, port) }],
     async close() {
+      stopFollowing();
       await server.close();
       await audit.close();
-      for (const c of [auth, acs, mgmt, mgmtExt]) c.close();
+      for (const c of [auth, authExt, acs, mgmt, mgmtExt]) c.close();
     },
   };
 }

@@ -1,12 +1,11 @@
+import type { Logger } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
-import { logging, type Policy, type RpcContext, serve } from "@cloister/rpc";
+import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
 import { RemoteKvStore } from "@cloister/storage";
+import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
-
-/** Every method: only the attested frontend reaches this endpoint (its connection check). */
-const fromPeers = <S>(service: Record<keyof S & string, unknown>): Policy<S> =>
-  Object.fromEntries(Object.keys(service).map((m) => [m, "peer"])) as Policy<S>;
+import { watchTask } from "./watch.js";
 
 /**
  * Management (17777, for the frontend only): functions, data and tasks on top of the storage
@@ -20,6 +19,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
+  const ops = new OpsReads(store);
   const callerOf = (rc: RpcContext): Caller => ({ id: rc.identity.id ?? "", role: rc.identity.role ?? "" });
   /** A handler of the service with the caller from the metadata and validation failures as 3. */
   const by =
@@ -29,6 +29,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         throw validationAsInvalidArgument(e);
       });
   const server = ctx.internalServer();
+  // Every method has one caller: the attested frontend, which the endpoint's connection check admits.
   const layers = [logging(ctx.log)];
   serve<management.TeaclaveManagementServer>(
     server,
@@ -58,13 +59,18 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       saveLogs: by(service.saveLogs),
       queryAuditLogs: by(service.queryAuditLogs),
     },
-    { layers, policy: fromPeers(management.TeaclaveManagementService), log: ctx.log },
+    { layers, policy: uniformPolicy(management.TeaclaveManagementService, "peer"), log: ctx.log },
   );
   serve<extensions.CloisterManagementServer>(
     server,
     extensions.CloisterManagementService,
-    { getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request) },
-    { layers, policy: fromPeers(extensions.CloisterManagementService), log: ctx.log },
+    {
+      getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
+      readTaskLog: (request, rc) => ops.readTaskLog(callerOf(rc), request),
+      getPlatformStatus: (_request, rc) => ops.platformStatus(callerOf(rc)),
+      watchTask: (request, rc) => watchViews(store, callerOf(rc), request.taskId, rc, ctx.log),
+    },
+    { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.management);
   return {
@@ -74,4 +80,16 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await store.close();
     },
   };
+}
+
+/** WatchTask's messages: the task's views until it ends or the client goes away. */
+async function* watchViews(
+  store: RemoteKvStore,
+  caller: Caller,
+  taskId: string,
+  rc: RpcContext,
+  log: Logger,
+): AsyncGenerator<extensions.WatchTaskResponse> {
+  for await (const task of watchTask(store, caller, taskId, rc.signal ?? new AbortController().signal, log))
+    yield { task };
 }

@@ -66,6 +66,8 @@ type LiveLease = Lease & { since: number };
 export interface HandedTask {
   stagedTask: Buffer;
   generation: number;
+  /** Recorded Running with the lease (the node need not report it). */
+  running: boolean;
 }
 
 const buf = (s: string) => Buffer.from(s, "utf8");
@@ -102,6 +104,12 @@ export class Scheduler {
   private readonly inFlight = new Set<string>();
   private readonly cancels = new Set<TaskId>();
   private readonly taskLocks = new KeyedMutex();
+  /**
+   * Task records of live leases, as last written by this process. While a task is Staged or
+   * Running only the scheduler writes its record (management queues a cancel instead), so the
+   * copy is the stored record and the later steps need not read it again.
+   */
+  private readonly records = new Map<TaskId, TaskRecord>();
   private readonly stop = new AbortController();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -271,6 +279,7 @@ export class Scheduler {
         { type: "del", key: claimKey(lease.claim) },
       ]);
       this.leases.set(uuid, { ...queued, since: this.now() });
+      this.records.delete(uuid);
       this.release(lease.executor, uuid);
       this.log.warn(
         { task: uuid, generation, attempts: lease.attempts, why },
@@ -282,6 +291,7 @@ export class Scheduler {
   private forget(uuid: TaskId): void {
     const lease = this.leases.get(uuid);
     this.leases.delete(uuid);
+    this.records.delete(uuid);
     if (lease) this.release(lease.executor, uuid);
   }
 
@@ -389,7 +399,7 @@ export class Scheduler {
    */
   async pullTask(
     executorId: string,
-    options: { waitMs?: number; signal?: AbortSignal } = {},
+    options: { waitMs?: number; signal?: AbortSignal; markRunning?: boolean } = {},
   ): Promise<HandedTask> {
     const e = await this.executor(executorId);
     e.lastSeen = this.now();
@@ -408,20 +418,26 @@ export class Scheduler {
       try {
         const item = await this.intake.claim(claimKey(claim), remaining, signal);
         if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
-        const outcome = await this.lease(executorId, claim, item);
+        const running = options.markRunning ?? false;
+        const outcome = await this.lease(executorId, claim, item, running);
         if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
-        if (typeof outcome === "number") return { stagedTask: item, generation: outcome };
+        if (typeof outcome === "number") return { stagedTask: item, generation: outcome, running };
       } finally {
         this.inFlight.delete(claim);
       }
     }
   }
 
-  /** Turn a claim into a lease for `executorId`; the generation, or why the claim was dropped. */
+  /**
+   * Turn a claim into a lease for `executorId`; the generation, or why the claim was dropped.
+   * With `running` the task is recorded Running in the same write as the lease (a Cloister node
+   * starts it on receipt), which saves the node's status report and two storage steps.
+   */
   private async lease(
     executorId: string,
     claim: string,
     item: Buffer,
+    running = false,
   ): Promise<number | "canceled" | "dropped"> {
     let uuid: TaskId;
     try {
@@ -465,10 +481,14 @@ export class Scheduler {
         generation: (prev?.generation ?? 0) + 1,
         attempts: (prev?.attempts ?? 0) + 1,
         executor: executorId,
-        state: "handed",
+        state: running ? "running" : "handed",
       };
-      await this.store.put(leaseKey(uuid), serializeLease(lease));
+      const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
+      const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
+      if (record !== task) writes.put(taskRecords, uuid, record);
+      await this.recordStore.commit(writes);
       this.leases.set(uuid, { ...lease, since: this.now() });
+      this.records.set(uuid, record);
       // The node may have been declared lost while it long-polled: it is back.
       const e = await this.executor(executorId);
       e.lastSeen = this.now();
@@ -489,7 +509,7 @@ export class Scheduler {
     const uuid = this.intake.taskIdOf(stagedTask);
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
-      if (lease?.state !== "handed" || lease.generation !== generation) return;
+      if (!lease || lease.state === "queued" || lease.generation !== generation) return;
       const queued: Lease = {
         ...lease,
         claim: "",
@@ -502,6 +522,7 @@ export class Scheduler {
         { type: "del", key: claimKey(lease.claim) },
       ]);
       this.leases.set(uuid, { ...queued, since: this.now() });
+      this.records.delete(uuid);
       this.release(lease.executor, uuid);
     });
   }
@@ -517,16 +538,17 @@ export class Scheduler {
       const lease = this.leases.get(uuid);
       const current = lease && lease.state !== "queued" ? lease : undefined;
       if (generation !== undefined && current?.generation !== generation) throw stale();
-      const task = await this.loadTask(uuid);
+      const task = (current && this.records.get(uuid)) ?? (await this.loadTask(uuid));
       const running = current && task.status === TaskStatus.Running ? task : markRunning(task);
       const writes = this.txn([]);
       if (running !== task) writes.put(taskRecords, uuid, running);
-      if (current) {
+      if (current && current.state !== "running") {
         const next: Lease = { ...withoutSince(current), state: "running" };
         writes.raw({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
         this.leases.set(uuid, { ...next, since: this.now() });
       }
       await this.recordStore.commit(writes);
+      if (current) this.records.set(uuid, running);
     });
     this.log.debug({ task: uuid, generation }, "task running");
   }
@@ -540,7 +562,8 @@ export class Scheduler {
     const uuid = this.taskUuid(taskId);
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
-      const task = await this.loadTask(uuid);
+      const live = lease && lease.state !== "queued" ? this.records.get(uuid) : undefined;
+      const task = live ?? (await this.loadTask(uuid));
       if (generation !== undefined) {
         const holds = lease && lease.state !== "queued" && lease.generation === generation;
         if (!holds && !(lease === undefined && isEnded(task.status))) throw stale();
@@ -566,6 +589,23 @@ export class Scheduler {
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
     await this.clearCancel(uuid);
     this.log.debug({ task: uuid, result: result.kind, generation }, "task result recorded");
+  }
+
+  /** Whether `generation` is the live lease of task `uuid` (fences task-log appends). */
+  holdsLease(uuid: string, generation: number): boolean {
+    const lease = isUuid(uuid) ? this.leases.get(TaskId.fromUuid(uuid)) : undefined;
+    return lease !== undefined && lease.state !== "queued" && lease.generation === generation;
+  }
+
+  /** Executors as last heard from and the leased tasks, for status (read-only, in memory). */
+  view(): { executors: Array<{ id: string; lastSeen: number; task?: string }>; leased: number } {
+    const executors = [...this.executors].map(([id, e]) => ({
+      id,
+      lastSeen: e.lastSeen,
+      ...(e.task ? { task: e.task } : {}),
+    }));
+    const leased = [...this.leases.values()].filter((l) => l.state !== "queued").length;
+    return { executors, leased };
   }
 
   /** PublishTask (legacy, unused by the platform): append a staged task to the durable queue. */
@@ -614,6 +654,7 @@ export class Scheduler {
       if (isEnded(task.status)) return;
       const next = change(task);
       if (next !== task) await this.recordStore.put(taskRecords, uuid, next);
+      if (this.records.has(uuid)) this.records.set(uuid, next);
     });
   }
 

@@ -13,10 +13,12 @@ import { unary } from "@cloister/rpc";
 import { RecordStore, RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 import { type HandedTask, Scheduler } from "./scheduler.js";
+import { NodeDirectory, startStatusSnapshots } from "./status.js";
+import { TaskLogWriter } from "./task-log.js";
 
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
 const MAX_WAIT_MS = 25_000;
-const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0 };
+const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0, running: false };
 
 /** uint64 on the wire; 0 means "not sent" (a node that predates leases). */
 function generationOf(v: number): number | undefined {
@@ -55,6 +57,18 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   await scheduler.start();
   const records = new RecordStore(store);
   const log = ctx.log;
+  const taskLogs = new TaskLogWriter(store, (uuid, generation) => scheduler.holdsLease(uuid, generation));
+  const nodes = new NodeDirectory();
+  const snapshots = startStatusSnapshots({
+    store,
+    view: () => scheduler.view(),
+    directory: nodes,
+    log,
+    onQueueDepth: (depth, running) => {
+      ctx.metrics.queueDepth.set({ queue: "staged" }, depth);
+      ctx.metrics.queueDepth.set({ queue: "running" }, running);
+    },
+  });
 
   /** A task leased to a caller that hung up goes back to the queue at once instead of waiting out its lease. */
   const handOver = async (handed: HandedTask, call: Call): Promise<HandedTask | undefined> => {
@@ -99,29 +113,37 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   } satisfies proto.TeaclaveSchedulerServer);
   server.addService(extensions.CloisterSchedulerService, {
     pullTaskWait: unary(async (req: extensions.PullTaskWaitRequest, call: Call) => {
+      nodes.seen(req.executorId, req.node);
       try {
         const leased = await scheduler.pullTask(req.executorId, {
           waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+          markRunning: true,
         });
         const handed = await handOver(leased, call);
+        if (handed?.running) ctx.metrics.tasks.inc({ state: "running" });
         return handed
-          ? { found: true, stagedTask: handed.stagedTask, leaseGeneration: handed.generation }
+          ? {
+              found: true,
+              stagedTask: handed.stagedTask,
+              leaseGeneration: handed.generation,
+              running: handed.running,
+            }
           : NOT_FOUND;
       } catch (e) {
         if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
         throw e;
       }
     }, log),
-    heartbeatWait: unary(
-      async (req: extensions.HeartbeatWaitRequest) => ({
+    heartbeatWait: unary(async (req: extensions.HeartbeatWaitRequest) => {
+      nodes.seen(req.executorId, req.node);
+      return {
         command: await scheduler.heartbeat(req.executorId, req.status, {
           waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
           runningTask: req.runningTaskId || undefined,
           generation: generationOf(req.leaseGeneration),
         }),
-      }),
-      log,
-    ),
+      };
+    }, log),
     updateTaskStatusLeased: unary(async (req: extensions.LeasedTaskStatusRequest) => {
       await scheduler.updateTaskStatus(req.taskId, requiredGeneration(req.leaseGeneration));
       ctx.metrics.tasks.inc({ state: "running" });
@@ -145,11 +167,17 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       await records.put(taskEvidenceRecords, taskId, Buffer.from(req.evidence));
       return Empty.fromPartial({});
     }, log),
+    appendTaskLog: unary(async (req: extensions.AppendTaskLogRequest) => {
+      if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
+      await taskLogs.append(req.taskId, requiredGeneration(req.leaseGeneration), req.lines, req.truncated);
+      return Empty.fromPartial({});
+    }, log),
   } satisfies extensions.CloisterSchedulerServer);
   const port = await server.listen(ctx.config.listen.scheduler);
   return {
     endpoints: [{ name: "scheduler (internal)", address: boundAddress(ctx.config.listen.scheduler, port) }],
     async close() {
+      await snapshots.stop();
       await scheduler.close();
       await server.close();
       await store.close();

@@ -1,7 +1,13 @@
 import { cloisterError, type Logger } from "@cloister/core";
 import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
-import { type BatchOp, type KvStore, StorageIntegrityError } from "@cloister/storage";
+import {
+  type BatchOp,
+  hasKeyWatches,
+  type KvStore,
+  StorageIntegrityError,
+  waitForChange,
+} from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 
 /** Longest long-poll a client may ask for. */
@@ -74,6 +80,19 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
       const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
       const value = await store.dequeueInto(req.key, req.targetKey, waitMs).catch(fail);
       return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+    }, log),
+    waitForChange: unary(async (req: extensions.WaitForChangeRequest) => {
+      if (!hasKeyWatches(store)) throw cloisterError("STORAGE_NO_KEY_WATCH");
+      const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+      const state = await waitForChange(store, req.key, Buffer.from(req.knownDigest), waitMs).catch(fail);
+      return state
+        ? {
+            changed: true,
+            found: state.value !== undefined,
+            value: state.value ?? Buffer.alloc(0),
+            digest: state.digest,
+          }
+        : { changed: false, found: false, value: Buffer.alloc(0), digest: Buffer.alloc(0) };
     }, log),
     getOptional: unary(async (req: extensions.GetOptionalRequest) => {
       const value = await store.get(req.key).catch(fail);

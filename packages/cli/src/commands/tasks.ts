@@ -177,4 +177,27 @@ export function taskCommands(program: Command, cli: Cli): void {
         cli.print(returnValue, { task_id: id, return_value: returnValue, tags, log: out.log });
       }),
     );
+
+  clientOptions(task.command("logs <task-id>"))
+    .description(
+      "print the task's own log (its function's stdout, stderr and console lines) on stdout, one line each; participants only, and only for a task created with save_log=true",
+    )
+    .option("-f, --follow", "keep printing lines as the task writes them; ends when the task has ended")
+    .action(
+      withClient(cli, async (client, [id], o) => {
+        const all: string[] = [];
+        let truncated = false;
+        let kept = true;
+        for await (const chunk of client.taskLog(id!, { follow: o.follow === true })) {
+          kept = chunk.kept;
+          truncated ||= chunk.truncated;
+          if (cli.json()) all.push(...chunk.lines);
+          else for (const line of chunk.lines) process.stdout.write(`${line}\n`);
+        }
+        if (!kept) cli.note(`${id}: this task keeps no log (it was created without save_log=true)`);
+        else if (truncated && !cli.json())
+          cli.note(`${id}: the log reached its 1 MiB bound; later lines were dropped`);
+        if (cli.json()) cli.print("", { task_id: id, kept, truncated, lines: all });
+      }),
+    );
 }

@@ -22,3 +22,19 @@ export const taskEvidenceRecords = recordType<TaskId, Buffer>({
 
 /** Largest task evidence kept (it holds certificates and quotes, never task data). */
 export const TASK_EVIDENCE_MAX_BYTES = 64 * 1024;
+
+/** `log-task-<uuid>`: a task's own log, appended while it runs (JSON, `parseTaskLog`). */
+export const taskLogRecords = recordType<TaskId, Buffer>({
+  name: "task log",
+  prefix: "log-task-",
+  codec: rawCodec,
+  idOfSuffix: uuidSuffix(TaskId),
+});
+
+/** `status-scheduler`: the scheduler's snapshot of execution nodes and the queue (`cloister status`). */
+export const schedulerStatusRecords = recordType<"scheduler", Buffer>({
+  name: "scheduler status",
+  prefix: "status-",
+  codec: rawCodec,
+  idOfSuffix: (s) => (s === "scheduler" ? "scheduler" : undefined),
+});

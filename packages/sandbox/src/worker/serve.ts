@@ -67,7 +67,13 @@ export async function serve(jobs: "one" | "many"): Promise<void> {
     if (job.header.t !== "job") throw new Error("expected job");
     let reply: SandboxReply;
     try {
-      reply = await worker.run({ data: job.header.data, blobs: job.blobs });
+      reply = await worker.run({
+        data: job.header.data,
+        blobs: job.blobs,
+        // Written at once, even from synchronous guest code: the socket writes straight to the
+        // channel while nothing is queued.
+        log: (line: string) => void send({ t: "log", line: String(line) }).catch(() => undefined),
+      });
     } catch (e) {
       await send({ t: "error", message: describe(e) });
       continue;

@@ -1,0 +1,34 @@
+// Storage latency without touching the stores: a view of a store whose one-shot operations are
+// timed into `cloister_storage_operation_seconds`. Long polls (dequeueWait and the like) are left
+// out: their time is waiting, not latency.
+import type { ServiceMetrics } from "./metrics.js";
+
+export const TIMED_STORE_OPERATIONS = [
+  "get",
+  "put",
+  "delete",
+  "keysByPrefix",
+  "batch",
+  "enqueue",
+  "dequeue",
+  "enqueueWith",
+] as const;
+
+/** `store` with its operations timed; every other member passes through bound to the store. */
+export function timedStore<T extends object>(
+  store: T,
+  metrics: Pick<ServiceMetrics, "timeStorage">,
+  operations: readonly string[] = TIMED_STORE_OPERATIONS,
+): T {
+  const timed = new Set(operations);
+  return new Proxy(store, {
+    get(target, prop, _receiver) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (typeof prop === "string" && timed.has(prop))
+        return (...args: unknown[]) => metrics.timeStorage(prop, async () => fn.apply(target, args));
+      return fn.bind(target);
+    },
+  });
+}

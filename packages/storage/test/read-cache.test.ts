@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { LevelDbStore } from "../src/index.js";
+import { ReadCache } from "../src/read-cache.js";
+
+const b = (s: string) => Buffer.from(s);
+
+test("a read that overlapped a write never puts the older value back", () => {
+  const c = new ReadCache();
+  const epoch = c.begin();
+  c.wrote([{ type: "put", key: b("k"), value: b("new") }]);
+  c.fill(b("k"), b("old"), epoch);
+  assert.equal(c.lookup(b("k"))?.toString(), "new");
+  c.forget([{ type: "put", key: b("k"), value: b("?") }]);
+  assert.equal(c.lookup(b("k")), undefined, "a failed write's key is read again");
+  c.fill(b("gone"), undefined, c.begin());
+  assert.equal(c.lookup(b("gone")), null, "known absent");
+});
+
+test("bounded in bytes, least recently used out; copies, never shared buffers", () => {
+  const c = new ReadCache(40, 16);
+  c.wrote([{ type: "put", key: b("a"), value: Buffer.alloc(10) }]);
+  c.wrote([{ type: "put", key: b("b"), value: Buffer.alloc(10) }]);
+  c.lookup(b("a"));
+  c.wrote([{ type: "put", key: b("c"), value: Buffer.alloc(10) }]);
+  c.wrote([{ type: "put", key: b("d"), value: Buffer.alloc(10) }]);
+  assert.equal(c.lookup(b("b")), undefined, "b was least recently used");
+  assert.ok(c.lookup(b("a")));
+  c.wrote([{ type: "put", key: b("big"), value: Buffer.alloc(17) }]);
+  assert.equal(c.lookup(b("big")), undefined, "too large to keep");
+  const v = c.lookup(b("a"))!;
+  v.fill(1);
+  assert.equal(c.lookup(b("a"))![0], 0);
+});
+
+test("LevelDB reads see every write through the cache, across a reopen", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "cloister-cache-"));
+  try {
+    const path = join(dir, "db");
+    let s = await LevelDbStore.open(path);
+    await s.put(b("k"), b("1"));
+    assert.equal((await s.get(b("k")))?.toString(), "1");
+    await Promise.all([s.get(b("k")), s.put(b("k"), b("2")), s.get(b("k"))]);
+    assert.equal((await s.get(b("k")))?.toString(), "2");
+    await s.batch([{ type: "del", key: b("k") }]);
+    assert.equal(await s.get(b("k")), undefined);
+    await s.enqueueWith(b("q"), b("e"), [{ type: "put", key: b("k"), value: b("3") }]);
+    assert.equal((await s.get(b("k")))?.toString(), "3");
+    assert.equal((await s.dequeueInto(b("q"), b("claim"), 0))?.toString(), "e");
+    assert.equal((await s.get(b("claim")))?.toString(), "e");
+    await s.close();
+    s = await LevelDbStore.open(path);
+    assert.equal((await s.get(b("k")))?.toString(), "3");
+    await s.close();
+    await assert.rejects(s.get(b("k")));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

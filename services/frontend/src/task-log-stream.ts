@@ -1,0 +1,67 @@
+// StreamTaskLog: a task's own log, read from management from an offset and written to the
+// client as it grows. Each read is authorised again by management (participants only), and with
+// `follow` the stream ends once the task is terminal and every line written before that was sent
+// (the execution node flushes a task's log before it reports the result).
+import { cloisterError } from "@cloister/core";
+import { common, type extensions } from "@cloister/proto";
+
+type Read = (offset: number) => Promise<extensions.ReadTaskLogResponse>;
+
+const TERMINAL = new Set([common.TaskStatus.Finished, common.TaskStatus.Canceled, common.TaskStatus.Failed]);
+
+export interface StreamOptions {
+  follow: boolean;
+  /** Pause between reads that brought nothing new (default 300 ms). */
+  pollMs?: number;
+  /** Longest a followed stream stays open (default 6 h); the client may reconnect. */
+  maxFollowMs?: number;
+}
+
+/** Follows one task's log; resolves when it is done, `cancelled` is true, or a read fails. */
+export async function streamTaskLog(
+  read: Read,
+  write: (chunk: extensions.TaskLogChunk) => void,
+  cancelled: () => boolean,
+  o: StreamOptions,
+): Promise<void> {
+  const pollMs = o.pollMs ?? 300;
+  const until = Date.now() + (o.maxFollowMs ?? 6 * 3600_000);
+  let offset = 0;
+  let first = true;
+  for (;;) {
+    if (cancelled()) return;
+    const r = await read(offset);
+    const terminalBefore = TERMINAL.has(r.status);
+    if (first || r.lines.length > 0 || r.truncated) {
+      write({ lines: r.lines, truncated: r.truncated, kept: r.kept, status: r.status });
+      first = false;
+    }
+    offset = r.nextOffset;
+    if (!r.kept || r.truncated) return;
+    if (r.lines.length > 0) continue; // more may be waiting: read again at once
+    // Nothing new. Without follow, or once the task was terminal when this read was made, done.
+    if (!o.follow || terminalBefore) return;
+    if (Date.now() >= until) throw cloisterError("TASK_LOG_FOLLOW_LIMIT");
+    await new Promise((res) => setTimeout(res, pollMs));
+  }
+}
+
+/** Followed streams one user may hold open at once. */
+export class StreamSlots {
+  private readonly open = new Map<string, number>();
+  constructor(private readonly perUser = 8) {}
+
+  take(user: string): () => void {
+    const n = this.open.get(user) ?? 0;
+    if (n >= this.perUser) throw cloisterError("TASK_LOG_STREAMS_EXHAUSTED");
+    this.open.set(user, n + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.open.get(user) ?? 1) - 1;
+      if (left <= 0) this.open.delete(user);
+      else this.open.set(user, left);
+    };
+  }
+}
