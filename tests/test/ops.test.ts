@@ -179,6 +179,7 @@ describe("platform status", () => {
     const r = await cli("--config", platform.configFile, "status", "-o", "json");
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
+    assert.ok(j.platform, j.platform_note);
     assert.equal(j.platform.node_count, 1);
     assert.equal(j.platform.nodes[0].executors.includes("javascript/javascript"), true);
     const human = await cli("--config", platform.configFile, "status", "-o", "wide");

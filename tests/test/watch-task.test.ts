@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
 import { after, before, test } from "node:test";
 import { CloisterError, Status } from "@cloister/core";
 import { common } from "@cloister/proto";
@@ -125,5 +126,35 @@ test("the frontend's credential cache forgets a deleted user at once (well withi
   } finally {
     admin.close();
     user.close();
+  }
+});
+
+test("against a frontend without WatchTask (12 UNIMPLEMENTED), waitForTask polls GetTask instead", async () => {
+  const c = client(platform);
+  try {
+    await c.login("admin", "teaclave");
+    // What a Teaclave frontend answers: the stream fails at once with UNIMPLEMENTED.
+    const ext = (c as unknown as { feExt: { watchTask: unknown } }).feExt;
+    let asked = 0;
+    ext.watchTask = () => {
+      asked++;
+      const stream = new PassThrough({ objectMode: true }) as PassThrough & { cancel(): void };
+      stream.cancel = () => undefined;
+      setImmediate(() =>
+        stream.destroy(Object.assign(new Error("12 UNIMPLEMENTED"), { code: 12, details: "", metadata: {} })),
+      );
+      return stream;
+    };
+    const functionId = await c.registerFunction(ECHO_FUNCTION);
+    const before = await calls("frontend");
+    for (const message of ["one", "two"]) {
+      const taskId = await c.createTask({ functionId, arguments: { message } });
+      await c.invokeTask(taskId);
+      assert.equal((await c.taskResult(taskId, { timeoutMs: 30_000 })).toString(), message);
+    }
+    assert.equal(asked, 1, "asked once; the platform is then known not to have it");
+    assert.ok(grew(before, await calls("frontend"), "TeaclaveFrontend/GetTask OK") >= 2, "it polled");
+  } finally {
+    c.close();
   }
 });

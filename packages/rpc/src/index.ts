@@ -52,6 +52,5 @@ export {
   createAttestedServer,
   type ServiceOptions,
 } from "./server.js";
-export { readStream, type ServerStreamHandler, serverStream } from "./stream.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";
 export type { CertificateSource, PeerVerifier, VerifiedPeerInfo } from "./types.js";

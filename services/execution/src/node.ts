@@ -39,6 +39,8 @@ export interface ExecutionNodeOptions {
   heartbeatWaitMs?: number;
   /** How long a task runs before its first heartbeat (default 200 ms). */
   firstHeartbeatMs?: number;
+  /** Told the lease each task runs under before it runs (the task log relay quotes it). */
+  onTaskLeased?(uuid: string, generation: number): void;
   /**
    * The scheduler's node timeout. A node that could not renew its lease for two thirds of it
    * stops the task itself: by then the scheduler may have handed it to another node.
@@ -128,6 +130,7 @@ export class ExecutionNode {
     try {
       const staged = parseStagedTask(leased.stagedTask);
       uuid = staged.taskUuid;
+      this.options.onTaskLeased?.(uuid, generation);
       if (!leased.running && !(await this.markRunning(uuid, generation))) return;
       const cancel = new AbortController();
       const watching = this.watch(executorId, uuid, generation, cancel);

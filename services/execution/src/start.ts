@@ -242,14 +242,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     (uuid, generation, lines, truncated) => rawLink.appendTaskLog(uuid, generation, lines, truncated),
     ctx.log,
   );
-  // The relay learns each task's lease generation when the task is reported Running.
+  // The log is flushed before the result is reported: a follower that sees the end saw every line.
   const link: SchedulerLink = {
     heartbeat: (...a) => rawLink.heartbeat(...a),
     pullTask: (...a) => rawLink.pullTask(...a),
-    updateTaskStatus: async (uuid, generation) => {
-      await rawLink.updateTaskStatus(uuid, generation);
-      relay.leased(uuid, generation);
-    },
+    updateTaskStatus: (...a) => rawLink.updateTaskStatus(...a),
     updateTaskResult: async (uuid, generation, result) => {
       await relay.finish(uuid);
       await rawLink.updateTaskResult(uuid, generation, result);
@@ -274,6 +271,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     // An idle slot shows up well within the node timeout, so the scheduler's table stays accurate.
     pullWaitMs: Math.min(20_000, (execution.heartbeat_timeout_secs * 1000) / 2),
     log: ctx.log,
+    onTaskLeased: (uuid, generation) => relay.leased(uuid, generation),
     deps: {
       agent: new FileAgent({
         fusionBaseDir: execution.fusion_base_dir,

@@ -28,6 +28,9 @@ export interface TaskLogRelayOptions {
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
+/** Leases remembered at once (a node runs a few tasks at a time; this bounds what refusals leave). */
+const MAX_LEASES = 1024;
+
 const CUT_MARK = " […]";
 
 function cut(line: string, maxBytes: number): string {
@@ -144,7 +147,15 @@ export class TaskLogRelay {
 
   /** The node now runs `uuid` under `generation` (it was reported Running). */
   leased(uuid: string, generation: number): void {
-    this.generations.set(uuid.toLowerCase(), generation);
+    const key = uuid.toLowerCase();
+    this.generations.delete(key);
+    this.generations.set(key, generation);
+    // A task refused before it ran is never finished here: keep only the most recent leases.
+    for (const old of this.generations.keys()) {
+      if (this.generations.size <= MAX_LEASES) break;
+      if (!this.streams.has(old)) this.generations.delete(old);
+      else break;
+    }
   }
 
   /** A line sink for the task's run, or undefined when the task is not leased here. */

@@ -17,7 +17,7 @@ import * as grpc from "@grpc/grpc-js";
 import { AuditBuffer } from "./audit.js";
 import { CredentialCache } from "./credentials.js";
 import { FrontendGate } from "./gate.js";
-import { serveTaskLogs } from "./task-log-service.js";
+import { StreamSlots, taskLogChunks } from "./task-log-stream.js";
 import { followUserChanges } from "./user-changes.js";
 import { relayWatch } from "./watch.js";
 
@@ -172,13 +172,35 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       log: ctx.log,
     },
   );
-  // The task log stream (server streaming, which `serve` does not take): the same gate by hand.
-  serveTaskLogs(server, gate, (request, caller, metadata) =>
-    callUnary(mgmtExt, "readTaskLog", request, {
-      metadata: forwardedMetadata(metadata, caller.role),
-      deadlineMs,
-      waitForReady: true,
-    }),
+  // The task log (its own service, server streaming): the same layers and access control
+  // (`stream_task_log`); each read is authorised again by management.
+  const followSlots = new StreamSlots();
+  serve<extensions.CloisterTaskLogsServer>(
+    server,
+    extensions.CloisterTaskLogsService,
+    {
+      streamTaskLog: (request, rc) =>
+        (async function* () {
+          const caller = rc.principal ?? { id: "", role: "" };
+          const release = request.follow ? followSlots.take(caller.id) : () => undefined;
+          try {
+            yield* taskLogChunks(
+              (offset) =>
+                callUnary(
+                  mgmtExt,
+                  "readTaskLog",
+                  { taskId: request.taskId, offset },
+                  { metadata: forwardedMetadata(rc.metadata, caller.role), deadlineMs, waitForReady: true },
+                ),
+              { follow: request.follow },
+              rc.signal,
+            );
+          } finally {
+            release();
+          }
+        })(),
+    },
+    { layers, policy: uniformPolicy(extensions.CloisterTaskLogsService, gate.rule), log: ctx.log },
   );
   const port = await server.listen(ctx.config.listen.frontend);
   return {

@@ -17,23 +17,25 @@ export interface StreamOptions {
   maxFollowMs?: number;
 }
 
-/** Follows one task's log; resolves when it is done, `cancelled` is true, or a read fails. */
-export async function streamTaskLog(
+/**
+ * One task's log as chunks: what is there now, and with `follow` what comes until the task is
+ * terminal. Ends early when `signal` aborts (the client went away).
+ */
+export async function* taskLogChunks(
   read: Read,
-  write: (chunk: extensions.TaskLogChunk) => void,
-  cancelled: () => boolean,
   o: StreamOptions,
-): Promise<void> {
+  signal?: AbortSignal,
+): AsyncGenerator<extensions.TaskLogChunk, void, undefined> {
   const pollMs = o.pollMs ?? 300;
   const until = Date.now() + (o.maxFollowMs ?? 6 * 3600_000);
   let offset = 0;
   let first = true;
   for (;;) {
-    if (cancelled()) return;
+    if (signal?.aborted) return;
     const r = await read(offset);
     const terminalBefore = TERMINAL.has(r.status);
     if (first || r.lines.length > 0 || r.truncated) {
-      write({ lines: r.lines, truncated: r.truncated, kept: r.kept, status: r.status });
+      yield { lines: r.lines, truncated: r.truncated, kept: r.kept, status: r.status };
       first = false;
     }
     offset = r.nextOffset;
@@ -42,7 +44,17 @@ export async function streamTaskLog(
     // Nothing new. Without follow, or once the task was terminal when this read was made, done.
     if (!o.follow || terminalBefore) return;
     if (Date.now() >= until) throw cloisterError("TASK_LOG_FOLLOW_LIMIT");
-    await new Promise((res) => setTimeout(res, pollMs));
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, pollMs);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(t);
+          res();
+        },
+        { once: true },
+      );
+    });
   }
 }
 

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { hasKind } from "@cloister/core";
 import { common, type extensions } from "@cloister/proto";
-import { StreamSlots, streamTaskLog } from "../src/task-log-stream.js";
+import { StreamSlots, taskLogChunks } from "../src/task-log-stream.js";
+
+async function collect(it: AsyncIterable<extensions.TaskLogChunk>): Promise<extensions.TaskLogChunk[]> {
+  const out: extensions.TaskLogChunk[] = [];
+  for await (const c of it) out.push(c);
+  return out;
+}
 
 const { Running, Finished } = common.TaskStatus;
 
@@ -23,13 +29,7 @@ function growing(total: number) {
 describe("StreamTaskLog", () => {
   test("follow sends every line once and ends after the task is terminal", async () => {
     const log = growing(3);
-    const chunks: extensions.TaskLogChunk[] = [];
-    await streamTaskLog(
-      log.read,
-      (c) => chunks.push(c),
-      () => false,
-      { follow: true, pollMs: 1 },
-    );
+    const chunks = await collect(taskLogChunks(log.read, { follow: true, pollMs: 1 }));
     assert.deepEqual(
       chunks.flatMap((c) => c.lines),
       ["line 0", "line 1", "line 2"],
@@ -39,33 +39,25 @@ describe("StreamTaskLog", () => {
 
   test("without follow: what is there now, then the end", async () => {
     const log = growing(5);
-    const chunks: extensions.TaskLogChunk[] = [];
-    await streamTaskLog(
-      log.read,
-      (c) => chunks.push(c),
-      () => false,
-      { follow: false, pollMs: 1 },
-    );
+    const chunks = await collect(taskLogChunks(log.read, { follow: false, pollMs: 1 }));
     assert.equal(chunks.length, 1, "one chunk, even when empty");
     assert.ok(log.reads() <= 2);
   });
 
   test("a log that is not kept answers once; a cancelled stream stops reading", async () => {
-    const chunks: extensions.TaskLogChunk[] = [];
-    await streamTaskLog(
-      async () => ({ lines: [], nextOffset: 0, truncated: false, kept: false, status: Running }),
-      (c) => chunks.push(c),
-      () => false,
-      { follow: true },
+    const chunks = await collect(
+      taskLogChunks(
+        async () => ({ lines: [], nextOffset: 0, truncated: false, kept: false, status: Running }),
+        {
+          follow: true,
+        },
+      ),
     );
     assert.deepEqual(chunks, [{ lines: [], truncated: false, kept: false, status: Running }]);
     const log = growing(1000);
-    await streamTaskLog(
-      log.read,
-      () => undefined,
-      () => log.reads() >= 3,
-      { follow: true, pollMs: 1 },
-    );
+    const gone = new AbortController();
+    for await (const _ of taskLogChunks(log.read, { follow: true, pollMs: 1 }, gone.signal))
+      if (log.reads() >= 3) gone.abort();
     assert.equal(log.reads(), 3);
   });
 

@@ -122,6 +122,7 @@ export function statusCommand(program: Command, cli: Cli, config: () => Cloister
               })),
             }
           : null,
+        ...(platform ? {} : { platform_note: platformNote }),
       };
       if (format === "json") {
         console.log(JSON.stringify(json, null, 2));

@@ -1,3 +1,4 @@
+import { common } from "@cloister/proto";
 import {
   EXECUTOR_TYPES,
   isExecutorType,
@@ -188,9 +189,24 @@ export function taskCommands(program: Command, cli: Cli): void {
         const all: string[] = [];
         let truncated = false;
         let kept = true;
-        for await (const chunk of client.taskLog(id!, { follow: o.follow === true })) {
+        const follow = o.follow === true;
+        let waitingNoted = false;
+        for await (const chunk of client.taskLog(id!, { follow })) {
           kept = chunk.kept;
           truncated ||= chunk.truncated;
+          // On a terminal, say once why nothing comes yet: the task has not started running.
+          if (
+            follow &&
+            kept &&
+            !waitingNoted &&
+            process.stderr.isTTY &&
+            chunk.status < common.TaskStatus.Running
+          ) {
+            waitingNoted = true;
+            cli.note(
+              `${id}: ${common.taskStatusToJSON(chunk.status)}, not running yet; waiting (Ctrl-C to stop)`,
+            );
+          }
           if (cli.json()) all.push(...chunk.lines);
           else for (const line of chunk.lines) process.stdout.write(`${line}\n`);
         }
