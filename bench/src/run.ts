@@ -22,6 +22,14 @@ const benches: Bench[] = [
     async () => (await import("./platform.js")).benchScaleOut(),
   ],
   ["storage", () => component("@cloister/storage/bench", "benchStorage")],
+  [
+    "records: codecs, 15 MiB payload (in process)",
+    async () => (await import("./records.js")).benchRecordCodec(),
+  ],
+  [
+    "records: 15 MiB payload through every hop",
+    async () => (await import("./records.js")).benchRecordsPlatform(),
+  ],
   ["evidence verification (offline, full)", async () => (await import("./evidence.js")).benchEvidence()],
   ["etcd: leader killed (3 members)", async () => (await import("./etcd-failover.js")).benchEtcdFailover()],
   ["file crypto (MiB/s)", () => component("@cloister/crypto/bench", "benchCrypto", 64)],

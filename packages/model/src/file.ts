@@ -1,6 +1,7 @@
 import { type FileCrypto, fileCryptoFromJson, fileCryptoToJson } from "./file-crypto.js";
-import { bytesToJson, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
+import { bytesToJson, type JsonValue, obj, stringifyJson } from "./json.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { decodeJsonRecord } from "./records/codec.js";
 import { sortedSet } from "./sets.js";
 
 /** A registered input file (`input-<uuid>`); the cmac is mandatory. */
@@ -69,5 +70,7 @@ export function outputFileFromJsonValue(v: JsonValue | undefined): OutputFileRec
 
 export const serializeInputFile = (f: InputFileRecord): string => stringifyJson(inputFileToJsonValue(f));
 export const serializeOutputFile = (f: OutputFileRecord): string => stringifyJson(outputFileToJsonValue(f));
-export const parseInputFile = (text: string): InputFileRecord => inputFileFromJsonValue(parseJson(text));
-export const parseOutputFile = (text: string): OutputFileRecord => outputFileFromJsonValue(parseJson(text));
+export const parseInputFile = (text: string): InputFileRecord =>
+  decodeJsonRecord(inputFileFromJsonValue, text, "input");
+export const parseOutputFile = (text: string): OutputFileRecord =>
+  decodeJsonRecord(outputFileFromJsonValue, text, "output");

@@ -1,6 +1,7 @@
 import { cloisterError } from "@cloister/core";
-import { bytesToJson, JsonNumber, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
+import { bytesToJson, JsonNumber, type JsonValue, obj, stringifyJson } from "./json.js";
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
+import { decodeJsonRecord } from "./records/codec.js";
 
 /**
  * A function's executor type as registered on the wire. `javascript` (sandboxed QuickJS) and
@@ -93,8 +94,6 @@ export interface FunctionRecord {
 /** Wire `usage_quota` → record: negative means unlimited. */
 export const quotaFromWire = (q: number): number | null => (q < 0 ? null : q);
 
-export const functionExternalId = (f: Pick<FunctionRecord, "uuid">): string => `function-${f.uuid}`;
-
 const ioJson = (d: FunctionIoDecl): JsonValue =>
   obj([
     ["name", d.name],
@@ -159,8 +158,11 @@ export function functionFromJsonValue(v: JsonValue | undefined): FunctionRecord 
   };
 }
 
+/** Legacy (version 1) text; stored records are written by `functionRecords` (records/functions.ts). */
 export const serializeFunction = (f: FunctionRecord): string => stringifyJson(functionToJsonValue(f));
-export const parseFunction = (text: string): FunctionRecord => functionFromJsonValue(parseJson(text));
+/** Either codec version. */
+export const parseFunction = (text: string): FunctionRecord =>
+  decodeJsonRecord(functionFromJsonValue, text, "function");
 
 /** How many times a function has been invoked (`usage-<uuid>`). */
 export interface UsageRecord {
@@ -168,18 +170,19 @@ export interface UsageRecord {
   useNumbers: number;
 }
 
-export const serializeUsage = (u: UsageRecord): string =>
-  stringifyJson(
-    obj([
-      ["function_id", u.functionUuid],
-      ["use_numbers", u.useNumbers],
-    ]),
-  );
+export const usageToJsonValue = (u: UsageRecord): JsonValue =>
+  obj([
+    ["function_id", u.functionUuid],
+    ["use_numbers", u.useNumbers],
+  ]);
 
-export function parseUsage(text: string): UsageRecord {
-  const o = asObject(parseJson(text), "usage");
+export function usageFromJsonValue(v: JsonValue): UsageRecord {
+  const o = asObject(v, "usage");
   return { functionUuid: str(o, "function_id"), useNumbers: intValue(o.get("use_numbers"), "use_numbers") };
 }
+
+export const serializeUsage = (u: UsageRecord): string => stringifyJson(usageToJsonValue(u));
+export const parseUsage = (text: string): UsageRecord => decodeJsonRecord(usageFromJsonValue, text, "usage");
 
 /** The function lists of one user (`user-<uuid v5 of user id>`); entries are `function-<uuid>` ids. */
 export interface UserFunctionsRecord {
@@ -188,17 +191,20 @@ export interface UserFunctionsRecord {
   allowedFunctions: string[];
 }
 
-export const serializeUserFunctions = (u: UserFunctionsRecord): string =>
-  stringifyJson(
-    obj([
-      ["id", u.id],
-      ["registered_functions", [...u.registeredFunctions]],
-      ["allowed_functions", [...u.allowedFunctions]],
-    ]),
-  );
+export const userFunctionsToJsonValue = (u: UserFunctionsRecord): JsonValue =>
+  obj([
+    ["id", u.id],
+    ["registered_functions", [...u.registeredFunctions]],
+    ["allowed_functions", [...u.allowedFunctions]],
+  ]);
 
-export function parseUserFunctions(text: string): UserFunctionsRecord {
-  const o = asObject(parseJson(text), "user");
+export const serializeUserFunctions = (u: UserFunctionsRecord): string =>
+  stringifyJson(userFunctionsToJsonValue(u));
+export const parseUserFunctions = (text: string): UserFunctionsRecord =>
+  decodeJsonRecord(userFunctionsFromJsonValue, text, "user");
+
+export function userFunctionsFromJsonValue(v: JsonValue): UserFunctionsRecord {
+  const o = asObject(v, "user");
   return {
     id: str(o, "id"),
     registeredFunctions: strings(o.get("registered_functions"), "registered_functions"),

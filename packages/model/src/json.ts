@@ -1,3 +1,5 @@
+import { byteFormat } from "./byte-format.js";
+
 /**
  * A JSON model that behaves like the legacy serde_json one, because task arguments written by a
  * client are stored, re-serialised and flattened, and clients and executors observe the text:
@@ -39,10 +41,17 @@ const U64_MAX = (1n << 64n) - 1n;
 const SMALL_INTS = Array.from({ length: 256 }, (_, n) => new JsonNumber("int", String(n)));
 const I64_MIN = -(1n << 63n);
 const MAX_DEPTH = 128;
+// An escape or a control character: the byte loop handles (or refuses) those.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it looks for
+const NEEDS_SLOW_PATH = /[\\\u0000-\u001f]/;
 
 /** Parse JSON text. Errors have serde_json's wording and line/column convention. */
 export function parseJson(text: string): JsonValue {
-  const bytes = Buffer.from(text, "utf8");
+  return parseJsonBytes(Buffer.from(text, "utf8"));
+}
+
+/** As parseJson, from UTF-8 bytes (a stored value) without a round trip through a JS string. */
+export function parseJsonBytes(bytes: Buffer): JsonValue {
   const p = new Parser(bytes);
   p.skipWs();
   const v = p.value(0);
@@ -182,6 +191,16 @@ class Parser {
   }
 
   string(): string {
+    // Fast path for strings without escapes (base64 bytes of stored records are megabytes long):
+    // find the closing quote natively and check the run for escapes and control characters.
+    const end = this.b.indexOf(0x22, this.i);
+    if (end >= 0) {
+      const run = this.b.toString("utf8", this.i, end);
+      if (!NEEDS_SLOW_PATH.test(run)) {
+        this.i = end + 1;
+        return run;
+      }
+    }
     const parts: string[] = [];
     let runStart = this.i;
     for (;;) {
@@ -409,5 +428,8 @@ export function obj(entries: Array<[string, JsonValue]>): JsonObject {
 
 export const isJsonObject = (v: JsonValue | undefined): v is JsonObject => v instanceof Map;
 
-/** Bytes as the legacy array-of-numbers form. */
-export const bytesToJson = (b: Uint8Array): JsonValue[] => Array.from(b);
+/** Bytes in the form the record being written uses: legacy number array, or base64 (`withByteFormat`). */
+export const bytesToJson = (b: Uint8Array): JsonValue =>
+  byteFormat() === "base64"
+    ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64")
+    : Array.from(b);

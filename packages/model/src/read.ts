@@ -1,3 +1,4 @@
+import { byteFormat } from "./byte-format.js";
 import { isJsonObject, JsonNumber, type JsonObject, type JsonValue } from "./json.js";
 
 /** A stored record that does not have the expected legacy shape. */
@@ -46,7 +47,14 @@ export function strings(v: JsonValue | undefined, what: string): string[] {
   return v.map((x) => (typeof x === "string" ? x : fail(`${what}: expected strings`)));
 }
 
+/** A byte field in the form of the record being read (`withByteFormat`); the other form is refused. */
 export function bytes(v: JsonValue | undefined, what: string): Buffer {
+  if (byteFormat() === "base64") {
+    if (typeof v !== "string") return fail(`${what}: expected base64 bytes`);
+    const b = Buffer.from(v, "base64");
+    // Only the canonical spelling (Node's decoder skips stray characters): one value, one text.
+    return b.toString("base64") === v ? b : fail(`${what}: expected base64 bytes`);
+  }
   if (!Array.isArray(v)) return fail(`${what}: expected a byte array`);
   return Buffer.from(
     v.map((x) => {

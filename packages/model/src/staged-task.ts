@@ -10,10 +10,12 @@ import {
   executorTypeToLegacy,
   type FunctionRecord,
 } from "./function.js";
-import { bytesToJson, compareBytes, type JsonValue, obj, parseJson, stringifyJson } from "./json.js";
+import { bytesToJson, compareBytes, type JsonValue, obj, stringifyJson } from "./json.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { decodeJsonRecord } from "./records/codec.js";
+import type { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
-import type { TaskRecord } from "./task.js";
+import { type TaskRecord, taskIdField } from "./task.js";
 
 export interface StagedInput {
   url: string;
@@ -31,7 +33,7 @@ export interface StagedOutput {
 
 /** Everything an executor needs to run one task. */
 export interface StagedTask {
-  taskUuid: string;
+  taskUuid: TaskId;
   functionUuid: string;
   userId: string;
   executor: Executor;
@@ -130,11 +132,18 @@ export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
   ]);
 }
 
-/** The compact JSON text queued on `staged-task` and returned by PullTask. */
+/**
+ * The legacy (version 1) JSON text a legacy execution node expects from PullTask. What is
+ * queued is written by `stagedTasks` (records/staged-tasks.ts).
+ */
 export const serializeStagedTask = (s: StagedTask): string => stringifyJson(stagedTaskToJsonValue(s));
 
-export function parseStagedTask(text: string | Buffer): StagedTask {
-  const o = asObject(parseJson(typeof text === "string" ? text : text.toString("utf8")), "staged task");
+/** Either codec version. */
+export const parseStagedTask = (text: string | Buffer): StagedTask =>
+  decodeJsonRecord(stagedTaskFromJsonValue, text, "staged task");
+
+export function stagedTaskFromJsonValue(v: JsonValue): StagedTask {
+  const o = asObject(v, "staged task");
   const innerOf = (key: string) => asObject(asObject(o.get(key), key).get("inner"), `${key}.inner`);
   const inputData = new Map<string, StagedInput>();
   for (const [k, v] of innerOf("input_data")) {
@@ -158,7 +167,7 @@ export function parseStagedTask(text: string | Buffer): StagedTask {
     });
   }
   return {
-    taskUuid: str(o, "task_id"),
+    taskUuid: taskIdField(o, "task_id"),
     functionUuid: str(o, "function_id"),
     userId: str(o, "user_id"),
     executor: executorFromLegacy(str(o, "executor")),

@@ -1,9 +1,9 @@
-// A task's own log as kept in storage (Cloister extension, JSON under `keys.taskLog`): written
+// A task's own log as kept in storage (Cloister extension, JSON under `taskLogRecords`): written
 // by the scheduler for the node holding the task's lease, read by management for participants.
 import { cloisterError } from "@cloister/core";
 import { TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "./ids.js";
 
-/** What is stored under `keys.taskLog(uuid)` (JSON). */
+/** What is stored under `taskLogRecords.key(id)` (JSON). */
 export interface TaskLogRecord {
   lines: string[];
   /** UTF-8 bytes of `lines`, the marker excluded. */

@@ -3,11 +3,12 @@
  * and returns a new one (the input is never modified) or throws a CloisterError carrying the
  * exact legacy code and text. Storage and id lookups stay with the callers.
  */
-import { randomUUID } from "node:crypto";
+
 import { cloisterError, parseRole, type Role } from "@cloister/core";
 import { mergeFunctionArguments, parseFunctionArguments } from "./arguments.js";
 import { CMAC_LENGTH, type InputFileRecord, type OutputFileRecord } from "./file.js";
 import { type FunctionIoDecl, type FunctionRecord, parseExecutor } from "./function.js";
+import { TaskId } from "./records/ids.js";
 import { setsEqual } from "./sets.js";
 import {
   cloneTask,
@@ -33,7 +34,7 @@ export interface OwnerListInput {
 
 export interface CreateTaskInput {
   /** Task UUID (random when omitted). */
-  uuid?: string;
+  uuid?: TaskId;
   creator: string;
   /** The creator's full token role string (`DataOwner-bank`) or a parsed Role. */
   role: string | Role;
@@ -90,7 +91,7 @@ export function createTask(input: CreateTaskInput): TaskRecord {
   participants.add(input.creator);
   if (!fn.public) participants.add(fn.owner);
   return {
-    uuid: input.uuid ?? randomUUID(),
+    uuid: input.uuid ?? TaskId.create(),
     creator: input.creator,
     functionUuid: fn.uuid,
     functionArguments,

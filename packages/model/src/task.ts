@@ -16,10 +16,11 @@ import {
   type JsonObject,
   type JsonValue,
   obj,
-  parseJson,
   stringifyJson,
 } from "./json.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { decodeJsonRecord } from "./records/codec.js";
+import { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
 
 export const TaskStatus = common.TaskStatus;
@@ -72,7 +73,7 @@ export type Ownership = Map<string, Set<string>>;
 
 /** A task (`task-<uuid>`), as stored by management and updated by the scheduler. */
 export interface TaskRecord {
-  uuid: string;
+  uuid: TaskId;
   creator: string;
   functionUuid: string;
   functionArguments: FunctionArguments;
@@ -88,8 +89,6 @@ export interface TaskRecord {
   result: TaskResult;
   status: TaskStatus;
 }
-
-export const taskExternalId = (t: Pick<TaskRecord, "uuid">): string => `task-${t.uuid}`;
 
 const sortedEntries = <V>(m: Map<string, V>): Array<[string, V]> =>
   [...m.entries()].sort((a, b) => compareBytes(a[0], b[0]));
@@ -182,6 +181,16 @@ function ownershipFromJson(v: JsonValue | undefined, what: string): Ownership {
 const uidSet = (v: JsonValue | undefined, what: string): Set<string> =>
   new Set(strings(asObject(v, what).get("uids"), what));
 
+/** A stored task id: a bare UUID; anything else means the record is damaged. */
+export function taskIdField(o: JsonObject, key: string): TaskId {
+  const v = str(o, key);
+  try {
+    return TaskId.fromUuid(v);
+  } catch {
+    throw new RecordFormatError(`${key}: expected a UUID`);
+  }
+}
+
 export function taskFromJsonValue(v: JsonValue | undefined): TaskRecord {
   const o = asObject(v, "task");
   const fid = asObject(o.get("function_id"), "function_id");
@@ -193,7 +202,7 @@ export function taskFromJsonValue(v: JsonValue | undefined): TaskRecord {
   for (const [k, x] of innerMap(o.get("assigned_outputs"), "assigned_outputs"))
     assignedOutputs.set(k, outputFileFromJsonValue(x));
   return {
-    uuid: str(o, "task_id"),
+    uuid: taskIdField(o, "task_id"),
     creator: str(o, "creator"),
     functionUuid: str(fid, "uuid"),
     functionArguments: sortArguments(innerMap(o.get("function_arguments"), "function_arguments")),
@@ -211,7 +220,8 @@ export function taskFromJsonValue(v: JsonValue | undefined): TaskRecord {
 }
 
 export const serializeTask = (t: TaskRecord): string => stringifyJson(taskToJsonValue(t));
-export const parseTask = (text: string): TaskRecord => taskFromJsonValue(parseJson(text));
+/** Either codec version (a queued cancel request, a stored record). */
+export const parseTask = (text: string): TaskRecord => decodeJsonRecord(taskFromJsonValue, text, "task");
 
 /** A deep copy, so state transitions can be pure. */
 export function cloneTask(t: TaskRecord): TaskRecord {

@@ -5,11 +5,15 @@ import {
   DNS_NAMESPACE,
   executorFromLegacy,
   executorToLegacy,
+  FunctionId,
   type FunctionRecord,
   fileCryptoFromInfo,
   fileCryptoFromJson,
   fileCryptoToJson,
-  keys,
+  functionRecords,
+  InputId,
+  isRecordIdError,
+  OutputId,
   parseExecutor,
   parseExecutorType,
   parseFunction,
@@ -22,9 +26,10 @@ import {
   serializeOutputFile,
   serializeUsage,
   serializeUserFunctions,
-  splitExternalId,
   stringifyJson,
-  uuidOf,
+  TaskId,
+  taskRecords,
+  userFunctionsRecords,
   uuidV5,
 } from "../src/index.js";
 
@@ -36,17 +41,30 @@ const err = (code: number, message: string) => (e: unknown) =>
 test("uuid v5 in the DNS namespace matches the RFC test vector", () => {
   // Python: uuid.uuid5(uuid.NAMESPACE_DNS, "python.org")
   assert.equal(uuidV5("python.org", DNS_NAMESPACE), "886313e1-3b8a-5372-9b90-0c9aee199e5d");
-  assert.equal(keys.user("python.org"), "user-886313e1-3b8a-5372-9b90-0c9aee199e5d");
-  assert.equal(keys.function(U), `function-${U}`);
-  assert.equal(keys.task(U), `task-${U}`);
+  assert.equal(
+    userFunctionsRecords.key("python.org").toString(),
+    "user-886313e1-3b8a-5372-9b90-0c9aee199e5d",
+  );
+  assert.equal(functionRecords.key(FunctionId.fromUuid(U)).toString(), `function-${U}`);
+  assert.equal(taskRecords.key(TaskId.fromUuid(U)).toString(), `task-${U}`);
 });
 
 test("external ids split at the first dash; the rest must be a UUID", () => {
-  assert.deepEqual(splitExternalId(`input-${U.toUpperCase()}`), { prefix: "input", uuid: U });
-  assert.throws(() => splitExternalId("nodash"), /Invalid external id: nodash/);
-  assert.throws(() => splitExternalId("input-xyz"), /invalid character/);
-  assert.equal(uuidOf(`output-${U}`, "input"), undefined);
-  assert.equal(uuidOf(`output-${U}`, "output"), U);
+  assert.equal(InputId.parse(`input-${U.toUpperCase()}`), U);
+  assert.throws(
+    () => InputId.parse("nodash"),
+    (e) => isRecordIdError(e, "malformed"),
+  );
+  assert.throws(
+    () => InputId.parse("input-xyz"),
+    (e) => isRecordIdError(e, "malformed"),
+  );
+  assert.throws(
+    () => InputId.parse(`output-${U}`),
+    (e) => isRecordIdError(e, "wrong-kind"),
+  );
+  assert.equal(InputId.tryParse(`output-${U}`), undefined);
+  assert.equal(OutputId.tryParse(`output-${U}`), U);
 });
 
 test("FileCryptoInfo validation texts", () => {

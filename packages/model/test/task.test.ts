@@ -22,6 +22,7 @@ import {
   serializeStagedTask,
   serializeTask,
   stageTask,
+  TaskId,
   type TaskRecord,
   TaskStatus,
   taskResultFromProto,
@@ -32,7 +33,7 @@ const err = (code: number, message: string) => (e: unknown) =>
   e instanceof CloisterError && e.code === code && e.message === message && e.kind !== undefined;
 
 const FN_UUID = "11111111-1111-4111-8111-111111111111";
-const TASK_UUID = "22222222-2222-4222-8222-222222222222";
+const TASK_UUID = TaskId.fromUuid("22222222-2222-4222-8222-222222222222");
 
 function fn(over: Partial<FunctionRecord> = {}): FunctionRecord {
   return {

@@ -1,6 +1,6 @@
 // Builds the command line that starts one sandboxed worker:
 //   bash (closes inherited descriptors) -> prlimit (RLIMIT_AS/CPU/NPROC)
-//     -> bwrap (namespaces, minimal read-only filesystem, seccomp) -> node entry.js
+//     -> bwrap (namespaces, minimal read-only filesystem, seccomp) -> node worker/reusable-entry.js
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join } from "node:path";

@@ -1,13 +1,7 @@
 export { BWRAP_PATH, NODE_SANDBOX_FLAGS, PRLIMIT_PATH } from "./command.js";
 export * from "./errors.js";
 export { type SandboxEvents, sandboxEvents } from "./events.js";
-export {
-  checkSandbox,
-  type RunOptions,
-  SandboxPool,
-  type SandboxPoolOptions,
-  type SandboxPoolStats,
-} from "./pool.js";
+export { checkSandbox } from "./probe.js";
 export {
   decodeFrames,
   type RecyclingPoolOptions,

@@ -22,7 +22,7 @@ import {
   runtimeReserveFor,
 } from "./command.js";
 import { SandboxAbortedError, SandboxClosedError, type SandboxError, SandboxStartError } from "./errors.js";
-import { checkSandbox } from "./pool.js";
+import { checkSandbox } from "./probe.js";
 import { SandboxProcess } from "./process.js";
 import {
   DEFAULT_SANDBOX_LIMITS,
@@ -55,7 +55,7 @@ export interface SandboxProgram {
 export interface RecyclingPoolOptions {
   /** Name in `sandboxEvents` (default: the worker's package without `@cloister/executor-`). */
   name?: string;
-  /** Worker module for node workers (as for SandboxPool); ignored when `program` is given. */
+  /** Worker module for node workers (an ES module exporting `run` and optionally `init`); ignored when `program` is given. */
   workerScript?: string;
   /** Run this program instead of node + reusable-entry.js. */
   program?: SandboxProgram;
@@ -86,7 +86,7 @@ export interface RecyclingRunOptions {
   timeoutMs?: number;
   /** Decides from a job's result whether its worker may serve another job (default: yes). */
   keep?: (result: SandboxResult) => boolean;
-  /** Bounds of this job's reply, judged from its length fields before it is read (see pool.ts). */
+  /** Bounds of this job's reply, judged from its length fields before it is read. */
   replyLimits?: ReplyLimits;
   /** Log lines the job sends while it runs (`WorkerJob.log`), as they arrive. */
   onLog?: (line: string) => void;

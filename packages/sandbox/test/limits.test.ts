@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { SandboxPool, SandboxReplyTooLargeError } from "../src/index.js";
+import { SandboxReplyTooLargeError } from "../src/index.js";
 import { encodeFrame, FrameDecoder, FrameError } from "../src/worker/frame.js";
+import { SingleUsePool } from "./single-use.js";
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "probe-worker.js");
 const MiB = 1024 * 1024;
@@ -65,9 +66,9 @@ describe("FrameDecoder limits", () => {
 });
 
 describe("reply limits of a job", () => {
-  let pool: SandboxPool;
+  let pool: SingleUsePool;
   before(async () => {
-    pool = new SandboxPool({ workerScript, size: 1 });
+    pool = new SingleUsePool({ workerScript, size: 1 });
     await pool.start();
   });
   after(() => pool.close());

@@ -12,12 +12,12 @@ import {
   SandboxCrashedError,
   SandboxError,
   SandboxJobError,
-  SandboxPool,
   SandboxReplyTooLargeError,
   SandboxStartError,
   SandboxTimeoutError,
   SandboxUnavailableError,
 } from "../src/index.js";
+import { SingleUsePool } from "./single-use.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const workerScript = join(here, "fixtures", "probe-worker.js");
@@ -53,7 +53,7 @@ const newMarker = () => `cloister-probe-${randomBytes(6).toString("hex")}`;
 
 /** Starts a job that hangs, waits until its processes are visible, and returns the pending call. */
 async function startHanging(
-  pool: SandboxPool,
+  pool: SingleUsePool,
   op: string,
   opts: { signal?: AbortSignal; timeoutMs?: number },
 ) {
@@ -70,19 +70,19 @@ async function assertNoSurvivors(marker: string): Promise<void> {
   assert.deepEqual(processesWith(marker), [], "processes of a killed sandbox survived");
 }
 
-async function assertServes(pool: SandboxPool): Promise<void> {
+async function assertServes(pool: SingleUsePool): Promise<void> {
   const r = await pool.run({ data: { op: "echo", arg: "still here" } });
   assert.equal((r.data as { data: string }).data, "still here");
 }
 
-describe("SandboxPool", () => {
-  let pool: SandboxPool;
+describe("SingleUsePool", () => {
+  let pool: SingleUsePool;
   let dataDir: string;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "cloister-data-"));
     writeFileSync(join(dataDir, "secret.bin"), "do not read");
-    pool = new SandboxPool({
+    pool = new SingleUsePool({
       workerScript,
       size: 2,
       limits: { memoryBytes: 256 * 1024 * 1024, maxProcesses: 48 },
@@ -279,7 +279,7 @@ describe("SandboxPool", () => {
     const script = join(dir, "w.mjs");
     writeFileSync(script, "export function run() { return { data: 'from tmp' }; }\n");
     chmodSync(script, 0o644);
-    const p = new SandboxPool({ workerScript: script, size: 1 });
+    const p = new SingleUsePool({ workerScript: script, size: 1 });
     try {
       assert.equal((await p.run({})).data, "from tmp");
     } finally {
@@ -299,10 +299,10 @@ describe("SandboxPool", () => {
   });
 });
 
-describe("SandboxPool start-up checks", () => {
+describe("SingleUsePool start-up checks", () => {
   it("fails with SandboxUnavailableError when bubblewrap is missing", () => {
     assert.throws(
-      () => new SandboxPool({ workerScript, bwrapPath: "/nonexistent/bwrap" }),
+      () => new SingleUsePool({ workerScript, bwrapPath: "/nonexistent/bwrap" }),
       SandboxUnavailableError,
     );
   });
@@ -313,7 +313,7 @@ describe("SandboxPool start-up checks", () => {
     const fake = join(dir, "bwrap");
     writeFileSync(fake, "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n");
     chmodSync(fake, 0o755);
-    const pool = new SandboxPool({ workerScript, bwrapPath: fake, size: 1 });
+    const pool = new SingleUsePool({ workerScript, bwrapPath: fake, size: 1 });
     try {
       await assert.rejects(pool.start(), (e: unknown) => {
         assert.ok(e instanceof SandboxUnavailableError);
@@ -321,7 +321,10 @@ describe("SandboxPool start-up checks", () => {
         return true;
       });
       await assert.rejects(pool.run({ data: { op: "echo" } }), SandboxUnavailableError);
-      assert.equal(pool.stats().started, 0, "nothing may run unsandboxed");
+      // Workers may have been spawned beside the probe (through the same broken bwrap, so nothing
+      // ran unsandboxed), but none may be left, and no job reached one.
+      assert.equal(pool.stats().running, 0, "no job ran");
+      assert.equal(pool.stats().spare, 0, "no worker is left for a job");
     } finally {
       await pool.close();
       rmSync(dir, { recursive: true, force: true });
@@ -329,7 +332,7 @@ describe("SandboxPool start-up checks", () => {
   });
 
   it("fails start() with SandboxStartError when the worker's init throws", async () => {
-    const pool = new SandboxPool({ workerScript, size: 1, workerOptions: { failInit: true } });
+    const pool = new SingleUsePool({ workerScript, size: 1, workerOptions: { failInit: true } });
     try {
       await assert.rejects(pool.start(), (e: unknown) => {
         assert.ok(e instanceof SandboxStartError);
@@ -342,7 +345,7 @@ describe("SandboxPool start-up checks", () => {
   });
 
   it("rejects a running job with SandboxClosedError when the pool closes", async () => {
-    const pool = new SandboxPool({ workerScript, size: 1 });
+    const pool = new SingleUsePool({ workerScript, size: 1 });
     const { marker, call } = await startHanging(pool, "spin", {});
     await pool.close();
     await assert.rejects(call, SandboxClosedError);
@@ -351,7 +354,7 @@ describe("SandboxPool start-up checks", () => {
   });
 
   it("rejects a relative worker script path", () => {
-    assert.throws(() => new SandboxPool({ workerScript: "worker.js" }), TypeError);
+    assert.throws(() => new SingleUsePool({ workerScript: "worker.js" }), TypeError);
   });
 
   it("errors are SandboxErrors with a kind", () => {

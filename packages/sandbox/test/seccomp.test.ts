@@ -3,13 +3,8 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import {
-  DENIED_SYSCALLS,
-  SandboxPool,
-  SandboxUnavailableError,
-  seccompProgram,
-  syscallNumbers,
-} from "../src/index.js";
+import { DENIED_SYSCALLS, SandboxUnavailableError, seccompProgram, syscallNumbers } from "../src/index.js";
+import { SingleUsePool } from "./single-use.js";
 
 const workerScript = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "probe-worker.js");
 
@@ -137,10 +132,10 @@ describe("seccomp program", () => {
 });
 
 describe("inside a sandbox", () => {
-  let pool: SandboxPool;
+  let pool: SingleUsePool;
   before(async () => {
     // Two small util-linux binaries bound in so the worker can issue the calls the filter refuses.
-    pool = new SandboxPool({
+    pool = new SingleUsePool({
       workerScript,
       size: 1,
       readOnlyPaths: ["/usr/bin/unshare", "/usr/bin/setarch"],

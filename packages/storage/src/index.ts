@@ -1,8 +1,16 @@
 export { digestOf, type KeyState, waitForChange } from "./change.js";
 export { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd.js";
+export {
+  handoffQueues,
+  type IntakeBackend,
+  type StagingBackend,
+  TaskIntake,
+  TaskStaging,
+} from "./handoff.js";
 export { type LevelDbOptions, LevelDbStore } from "./leveldb.js";
 export { type QueueKeys, queueKeys } from "./queue-layout.js";
+export { type RecordBackend, RecordStore, type RecordStoreOptions, RecordTransaction } from "./records.js";
 export { RemoteKvStore } from "./remote.js";
 export { SealedStore } from "./sealed.js";
 export { loadOrCreateSealingKey, sealingKeyPath } from "./sealing-key.js";

@@ -1,7 +1,7 @@
+import { KeyedMutex } from "@cloister/core";
 import { ClassicLevel } from "classic-level";
 import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
-import { Mutex } from "./mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
 import { ReadCache } from "./read-cache.js";
 import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
@@ -22,7 +22,8 @@ type Db = ClassicLevel<Buffer, Buffer>;
  * queue waiters are woken in-process.
  */
 export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
-  private readonly queueLock = new Mutex();
+  // LevelDB has one writer per process; queue steps (read counters, write batch) go one at a time.
+  private readonly queueLock = new KeyedMutex<"queues">();
   private readonly waiters = new Map<string, Set<Wakeup>>();
   /** Watchers of single keys (watchKey), by key in latin1. */
   private readonly keyWaiters = new Map<string, Set<Wakeup>>();
@@ -163,7 +164,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     const keys = queueKeys(q);
     const extra = validateBatch(ops);
     return this.guard(async () => {
-      await this.queueLock.run(async () => {
+      await this.queueLock.run("queues", async () => {
         const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
           number,
           number,
@@ -185,7 +186,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     const q = bytes("queue", queue);
     const keys = queueKeys(q);
     return this.guard(() =>
-      this.queueLock.run(async () => {
+      this.queueLock.run("queues", async () => {
         const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
           number,
           number,
@@ -252,7 +253,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   async close(): Promise<void> {
     if (!this.closing.signal.aborted) this.closing.abort(new StorageClosedError());
     // Let queued queue operations finish before the handle goes away.
-    await this.queueLock.run(async () => {});
+    await this.queueLock.run("queues", async () => {});
     if (this.db.status === "open" || this.db.status === "opening") await this.db.close();
   }
 

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { prefixEnd } from "../src/bytes.js";
-import { Mutex } from "../src/mutex.js";
 import { decodeCounter, encodeCounter, nextSlot, queueKeys } from "../src/queue-layout.js";
 import { Wakeup } from "../src/wait.js";
 
@@ -41,29 +40,6 @@ test("slot indexes wrap at 2^32 and skip the two slots whose keys are the counte
   assert.deepEqual(k.element(tail), k.tail);
   assert.equal(nextSlot(head - 1), head + 1);
   assert.equal(nextSlot(tail - 1), tail + 1);
-});
-
-test("Mutex runs sections one at a time in call order, surviving failures", async () => {
-  const m = new Mutex();
-  const log: string[] = [];
-  let inside = 0;
-  const section = (name: string, fail = false) =>
-    m.run(async () => {
-      inside++;
-      assert.equal(inside, 1);
-      log.push(`start ${name}`);
-      await new Promise((r) => setImmediate(r));
-      log.push(`end ${name}`);
-      inside--;
-      if (fail) throw new Error(name);
-      return name;
-    });
-  const results = await Promise.allSettled([section("a"), section("b", true), section("c")]);
-  assert.deepEqual(log, ["start a", "end a", "start b", "end b", "start c", "end c"]);
-  assert.deepEqual(
-    results.map((r) => r.status),
-    ["fulfilled", "rejected", "fulfilled"],
-  );
 });
 
 test("Wakeup does not lose a notify that comes before next()", async () => {

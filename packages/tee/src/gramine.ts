@@ -2,7 +2,7 @@
 // (write 64 bytes to user_report_data, read a DCAP quote from quote).
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { AttestationError } from "@cloister/core";
+import { AttestationError, KeyedMutex } from "@cloister/core";
 import { teaclaveIdentityOf } from "./hardware.js";
 import type { Measurement, TeeProvider } from "./provider.js";
 
@@ -18,16 +18,6 @@ export const nodeDeviceFs: DeviceFs = {
 
 const MAX_QUOTE = 64 * 1024;
 
-/** Serialises one device's report-data write and quote read (they are one transaction). */
-export class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 export interface GramineProviderOptions {
   /** Default `/dev/attestation`. */
   root?: string;
@@ -37,7 +27,8 @@ export interface GramineProviderOptions {
 export class GramineTeeProvider implements TeeProvider {
   readonly kind = "gramine-sgx";
   readonly simulated = false;
-  private readonly lock = new Mutex();
+  /** One device's report-data write and quote read are one transaction. */
+  private readonly lock = new KeyedMutex<"device">();
 
   private constructor(
     private readonly root: string,
@@ -71,7 +62,7 @@ export class GramineTeeProvider implements TeeProvider {
   /** A DCAP quote whose REPORTDATA is `reportData`. */
   quote(reportData: Buffer): Promise<Buffer> {
     if (reportData.length !== 64) throw new AttestationError("report data must be 64 bytes");
-    return this.lock.run(async () => {
+    return this.lock.run("device", async () => {
       await this.dev.writeFile(join(this.root, "user_report_data"), reportData);
       const quote = await this.dev.readFile(join(this.root, "quote"));
       if (quote.length > MAX_QUOTE) throw new AttestationError("Gramine quote is implausibly large");

@@ -4,8 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
-import { AttestationError } from "@cloister/core";
-import { Mutex } from "./gramine.js";
+import { AttestationError, KeyedMutex } from "@cloister/core";
 import { teaclaveIdentityOf } from "./hardware.js";
 import type { Measurement, TeeProvider } from "./provider.js";
 
@@ -41,7 +40,7 @@ const MAX_BLOB = 1024 * 1024;
 
 export class TsmTeeProvider implements TeeProvider {
   readonly simulated = false;
-  private readonly lock = new Mutex();
+  private readonly lock = new KeyedMutex<"device">();
   private closed = false;
 
   private constructor(
@@ -127,7 +126,7 @@ export class TsmTeeProvider implements TeeProvider {
   quote(reportData: Buffer): Promise<Buffer> {
     if (reportData.length !== 64) throw new AttestationError("report data must be 64 bytes");
     if (this.closed) return Promise.reject(new AttestationError("configfs-tsm provider is closed"));
-    return this.lock.run(async () => {
+    return this.lock.run("device", async () => {
       for (let i = 0; i < (this.o.attempts ?? 3); i++) {
         const ev = await this.once(reportData);
         if (!ev) continue;

@@ -1,6 +1,7 @@
 import { pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
 import { promisify } from "node:util";
 import { cloisterError } from "@cloister/core";
+import type { PasswordHash } from "@cloister/model";
 import { QueueFullError, WorkQueue } from "@cloister/rpc";
 
 const pbkdf2Raw = promisify(pbkdf2);
@@ -32,10 +33,7 @@ const ITERATIONS = 100_000;
 const KEY_BYTES = 64;
 const SALT_BYTES = 16;
 
-export interface PasswordHash {
-  salt: string; // hex
-  hash: string; // hex
-}
+export type { PasswordHash };
 
 export async function hashPassword(password: string): Promise<PasswordHash> {
   const salt = randomBytes(SALT_BYTES);

@@ -9,7 +9,7 @@ import {
 } from "@cloister/core";
 import type { authentication } from "@cloister/proto";
 import { forLog, RateLimiter } from "@cloister/rpc";
-import type { Kv } from "./kv.js";
+import { type RecordBackend, RecordStore } from "@cloister/storage";
 import { type Claims, TokenService } from "./tokens.js";
 import { UserDb, type UserRecord } from "./users.js";
 
@@ -55,11 +55,12 @@ export class AuthenticationService {
   }
 
   static async open(
-    kv: Kv,
+    store: RecordBackend,
     log: Logger = silentLogger,
     limits: Partial<LoginLimits> = {},
   ): Promise<AuthenticationService> {
-    const service = new AuthenticationService(new UserDb(kv), await TokenService.open(kv), log, {
+    const records = new RecordStore(store);
+    const service = new AuthenticationService(new UserDb(records), await TokenService.open(records), log, {
       ...DEFAULT_LOGIN_LIMITS,
       ...limits,
     });

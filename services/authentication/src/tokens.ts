@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { tokenSigningKey } from "@cloister/model";
+import type { RecordStore } from "@cloister/storage";
 import { errors, jwtVerify, SignJWT } from "jose";
-import type { Kv } from "./kv.js";
 
 export const TOKEN_ISSUER = "Teaclave";
 export const TOKEN_LIFETIME_SECS = 86_400;
-const KEY_NAME = Buffer.from("token-signing-key", "utf8");
 
 export interface Claims {
   sub: string;
@@ -21,11 +21,11 @@ export interface Claims {
 export class TokenService {
   private constructor(private readonly key: Uint8Array) {}
 
-  static async open(kv: Kv): Promise<TokenService> {
-    let key = await kv.get(KEY_NAME);
+  static async open(records: RecordStore): Promise<TokenService> {
+    let key = await records.get(tokenSigningKey, "token-signing-key");
     if (key?.length !== 512) {
       key = randomBytes(512);
-      await kv.put(KEY_NAME, key);
+      await records.put(tokenSigningKey, "token-signing-key", key);
     }
     return new TokenService(new Uint8Array(key));
   }

@@ -1,23 +1,17 @@
 import { parseRole, type Role, roleToString } from "@cloister/core";
-import type { Kv } from "./kv.js";
+import { type UserAccount, userAccounts } from "@cloister/model";
+import type { RecordStore } from "@cloister/storage";
 import { checkPassword, hashPassword, type PasswordHash } from "./passwords.js";
 
-export interface UserRecord {
-  id: string;
-  role: string; // token form, e.g. "DataOwner-bank"
-  password: PasswordHash;
-}
+export type UserRecord = UserAccount;
 
-const PREFIX = "user/";
-const keyOf = (id: string) => Buffer.from(PREFIX + id, "utf8");
-
-/** User accounts in the authentication service's own sealed database. */
+/** User accounts in the authentication service's own sealed database (`userAccounts` records). */
 export class UserDb {
-  constructor(private readonly kv: Kv) {}
+  constructor(private readonly records: RecordStore) {}
 
-  async get(id: string): Promise<UserRecord | undefined> {
-    const raw = await this.kv.get(keyOf(id));
-    return raw ? (JSON.parse(raw.toString("utf8")) as UserRecord) : undefined;
+  /** The account; a damaged record is an error (it is never treated as a missing account). */
+  get(id: string): Promise<UserRecord | undefined> {
+    return this.records.get(userAccounts, id);
   }
 
   async exists(id: string): Promise<boolean> {
@@ -32,20 +26,17 @@ export class UserDb {
     await this.save({ ...user, password: await hashPassword(password) });
   }
 
-  async save(user: UserRecord): Promise<void> {
-    await this.kv.put(keyOf(user.id), Buffer.from(JSON.stringify(user), "utf8"));
+  save(user: UserRecord): Promise<void> {
+    return this.records.put(userAccounts, user.id, user);
   }
 
-  async delete(id: string): Promise<void> {
-    await this.kv.delete(keyOf(id));
+  delete(id: string): Promise<void> {
+    return this.records.delete(userAccounts, id);
   }
 
   /** Every user id in ascending byte order. */
-  async ids(): Promise<string[]> {
-    const keys = await this.kv.keysByPrefix(Buffer.from(PREFIX, "utf8"));
-    return keys
-      .map((k) => k.toString("utf8").slice(PREFIX.length))
-      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  ids(): Promise<string[]> {
+    return this.records.list(userAccounts);
   }
 
   /** Login check; false for unknown users too, after doing the same work, so timing says nothing. */

@@ -1,7 +1,7 @@
-import type { Kv } from "../src/kv.js";
+import type { BatchOp, RecordBackend } from "@cloister/storage";
 
-/** Test-only in-memory Kv; the product uses @cloister/storage. */
-export class MemoryKv implements Kv {
+/** Test-only in-memory store; the product uses @cloister/storage. */
+export class MemoryKv implements RecordBackend {
   readonly map = new Map<string, Buffer>();
   async get(key: Buffer) {
     return this.map.get(key.toString("latin1"));
@@ -18,5 +18,10 @@ export class MemoryKv implements Kv {
       .filter((k) => k.startsWith(p))
       .sort()
       .map((k) => Buffer.from(k, "latin1"));
+  }
+  async batch(ops: BatchOp[]) {
+    for (const op of ops)
+      if (op.type === "put") this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+      else this.map.delete(op.key.toString("latin1"));
   }
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { silentLogger } from "@cloister/core";
 import { FileAgent } from "@cloister/file-agent";
-import { type StagedTask, serializeStagedTask, type TaskResult } from "@cloister/model";
+import { type StagedTask, serializeStagedTask, TaskId, type TaskResult } from "@cloister/model";
 import { common } from "@cloister/proto";
 import { DEFAULT_LIMITS, type ExecutionRequest, type Executor } from "@cloister/runtime";
 import {
@@ -39,7 +39,7 @@ class HangingExecutor implements Executor {
 
 const stagedTask = (functionName: string): Buffer => {
   const task: StagedTask = {
-    taskUuid: randomUUID(),
+    taskUuid: TaskId.create(),
     functionUuid: randomUUID(),
     userId: "u",
     executor: "builtin",

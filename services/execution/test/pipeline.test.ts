@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { silentLogger } from "@cloister/core";
 import { decryptBuffer, encryptBuffer, generateFileCryptoInfo } from "@cloister/crypto";
 import { FileAgent } from "@cloister/file-agent";
-import type { FileCrypto, StagedTask } from "@cloister/model";
+import { type FileCrypto, type StagedTask, TaskId } from "@cloister/model";
 import { DEFAULT_LIMITS, type ExecutionRequest, type Executor } from "@cloister/runtime";
 import { cryptoCodec, ExecutorRegistry, type PipelineDeps, runStagedTask } from "../src/index.js";
 
@@ -49,7 +49,7 @@ async function staged(name: string, args: Record<string, unknown> = {}) {
   const outInfo = generateFileCryptoInfo("teaclave-file-128") as FileCrypto;
   const outPath = join(home, `${randomUUID()}.out`);
   const task: StagedTask = {
-    taskUuid: randomUUID(),
+    taskUuid: TaskId.create(),
     functionUuid: randomUUID(),
     userId: "u",
     executor: "builtin",

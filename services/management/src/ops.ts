@@ -3,12 +3,12 @@
 // and queue; counts for every authenticated user, node details for PlatformAdmin).
 import { cloisterError, parseRole } from "@cloister/core";
 import {
-  keys,
-  parseTask,
   parseTaskLog,
-  SCHEDULER_STATUS_KEY,
+  schedulerStatusRecords,
+  TaskId,
   type TaskRecord,
-  uuidOf,
+  taskLogRecords,
+  taskRecords,
 } from "@cloister/model";
 import type { extensions } from "@cloister/proto";
 import type { KvStore } from "@cloister/storage";
@@ -24,11 +24,11 @@ export class OpsReads {
 
   private async participantTask(caller: Caller, taskId: string): Promise<TaskRecord> {
     if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
-    const uuid = uuidOf(taskId, "task");
-    const raw = uuid ? await this.store.get(Buffer.from(keys.task(uuid))) : undefined;
+    const uuid = TaskId.tryParse(taskId);
+    const raw = uuid ? await this.store.get(taskRecords.key(uuid)) : undefined;
     let task: TaskRecord | undefined;
     try {
-      task = raw ? parseTask(raw.toString("utf8")) : undefined;
+      task = raw ? taskRecords.decode(raw) : undefined;
     } catch {
       task = undefined;
     }
@@ -44,9 +44,7 @@ export class OpsReads {
   ): Promise<extensions.ReadTaskLogResponse> {
     const task = await this.participantTask(caller, req.taskId);
     const kept = task.functionArguments.get("save_log") === "true";
-    const record = kept
-      ? parseTaskLog(await this.store.get(Buffer.from(keys.taskLog(task.uuid))))
-      : undefined;
+    const record = kept ? parseTaskLog(await this.store.get(taskLogRecords.key(task.uuid))) : undefined;
     const offset = Math.min(Math.max(0, req.offset >>> 0), record?.lines.length ?? 0);
     const lines = record ? record.lines.slice(offset, offset + READ_MAX_LINES) : [];
     return {
@@ -60,7 +58,7 @@ export class OpsReads {
 
   async platformStatus(caller: Caller): Promise<extensions.PlatformStatus> {
     if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
-    const raw = await this.store.get(Buffer.from(SCHEDULER_STATUS_KEY));
+    const raw = await this.store.get(schedulerStatusRecords.key("scheduler"));
     const snap = raw ? (JSON.parse(raw.toString("utf8")) as StatusSnapshot) : undefined;
     const nodes = snap?.nodes ?? [];
     const slots = nodes.flatMap((n) => n.slots);

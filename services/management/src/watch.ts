@@ -1,5 +1,5 @@
 import { cloisterError, type Logger, silentLogger } from "@cloister/core";
-import { isEnded, keys, parseTask, type TaskRecord, uuidOf } from "@cloister/model";
+import { isEnded, TaskId, type TaskRecord, taskRecords } from "@cloister/model";
 import type { frontend } from "@cloister/proto";
 import type { KeyState } from "@cloister/storage";
 import type { Caller } from "./service.js";
@@ -32,9 +32,9 @@ export async function* watchTask(
   log: Logger = silentLogger,
 ): AsyncGenerator<frontend.GetTaskResponse> {
   if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
-  const uuid = uuidOf(taskId, "task");
+  const uuid = TaskId.tryParse(taskId);
   if (!uuid) throw cloisterError("INVALID_TASK_ID");
-  const key = Buffer.from(keys.task(uuid), "utf8");
+  const key = taskRecords.key(uuid);
   let known: Buffer = Buffer.alloc(0);
   let sent: number | undefined;
   while (!signal.aborted) {
@@ -50,7 +50,7 @@ export async function* watchTask(
     known = state.digest;
     let task: TaskRecord | undefined;
     try {
-      task = state.value && parseTask(state.value.toString("utf8"));
+      task = state.value && taskRecords.decode(state.value);
     } catch {
       task = undefined;
     }

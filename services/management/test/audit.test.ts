@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { common } from "@cloister/proto";
+import { RecordStore } from "@cloister/storage";
 import { AuditLog } from "../src/index.js";
 import { alice, rejects, setup } from "./helpers.js";
 import { MemoryStore } from "./memory-store.js";
@@ -143,7 +144,7 @@ describe("QueryAuditLogs", () => {
     const store = new MemoryStore();
     const now = T0 / 1000 + 100_000;
     const log = new AuditLog(
-      store,
+      new RecordStore(store),
       { maxEntries: 5, maxAgeMs: 50_000, maxScanned: 3, sweepEvery: 4 },
       () => now,
     );

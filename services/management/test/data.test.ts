@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CloisterError as E, Status as S } from "@cloister/core";
-import { keys, parseInputFile, parseOutputFile } from "@cloister/model";
+import { parseInputFile, parseOutputFile } from "@cloister/model";
 import { RpcError } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
 import { ManagementService, validationAsInvalidArgument } from "../src/index.js";
@@ -18,7 +18,7 @@ import {
   setup,
   tf128,
 } from "./helpers.js";
-import { MemoryStore } from "./memory-store.js";
+import { keys, MemoryStore } from "./memory-store.js";
 
 describe("RegisterInputFile / RegisterOutputFile", () => {
   test("stores a normalised URL, owner = caller", async () => {
@@ -133,6 +133,11 @@ describe("UpdateInputFile / UpdateOutputFile", () => {
       svc.updateInputFile(alice, { dataId: "garbage", url: "http://x/" }),
       3,
       "Invalid external id: garbage",
+    );
+    await rejects(
+      svc.updateInputFile(alice, { dataId: "input-xyz", url: "http://x/" }),
+      3,
+      "invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `xyz`",
     );
     await rejects(svc.updateInputFile(alice, { dataId: out, url: "http://x/" }), 3, "invalid data id");
     await rejects(

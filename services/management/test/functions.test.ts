@@ -1,8 +1,9 @@
 // functions.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { keys, parseFunction, parseUsage, parseUserFunctions } from "@cloister/model";
+import { parseFunction, parseUsage, parseUserFunctions } from "@cloister/model";
 import { admin, alice, bob, fnReq, fowner, mallory, NO_SUCH, rejects, setup } from "./helpers.js";
+import { keys } from "./memory-store.js";
 
 describe("RegisterFunction", () => {
   test("stores the record, usage counter and user lists", async () => {

@@ -1,7 +1,20 @@
-import type { ManagementStore } from "../src/store.js";
+import {
+  FunctionId,
+  functionRecords,
+  InputId,
+  inputRecords,
+  OutputId,
+  outputRecords,
+  TaskId,
+  taskRecords,
+  usageRecords,
+  userFunctionsRecords,
+} from "@cloister/model";
+import type { BatchOp, RecordBackend, StagingBackend } from "@cloister/storage";
+import { handoffQueues } from "@cloister/storage";
 
 /** Test-only in-memory store; the product uses @cloister/storage. Yields between steps like real I/O. */
-export class MemoryStore implements ManagementStore {
+export class MemoryStore implements RecordBackend, StagingBackend {
   readonly map = new Map<string, Buffer>();
   readonly queues = new Map<string, Buffer[]>();
   failing = false;
@@ -30,9 +43,14 @@ export class MemoryStore implements ManagementStore {
       .sort()
       .map((k) => Buffer.from(k, "latin1"));
   }
-  async batch(ops: Array<{ type: "put"; key: Buffer; value: Buffer }>) {
+  private apply(ops: BatchOp[]) {
+    for (const op of ops)
+      if (op.type === "put") this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+      else this.map.delete(op.key.toString("latin1"));
+  }
+  async batch(ops: BatchOp[]) {
     await this.tick();
-    for (const op of ops) this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+    this.apply(ops);
   }
   async enqueue(queue: Buffer, value: Buffer) {
     await this.tick();
@@ -40,9 +58,9 @@ export class MemoryStore implements ManagementStore {
     q.push(Buffer.from(value));
     this.queues.set(queue.toString("latin1"), q);
   }
-  async enqueueWith(queue: Buffer, value: Buffer, ops: Array<{ type: "put"; key: Buffer; value: Buffer }>) {
+  async enqueueWith(queue: Buffer, value: Buffer, ops: BatchOp[]) {
     await this.tick();
-    for (const op of ops) this.map.set(op.key.toString("latin1"), Buffer.from(op.value));
+    this.apply(ops);
     const q = this.queues.get(queue.toString("latin1")) ?? [];
     q.push(Buffer.from(value));
     this.queues.set(queue.toString("latin1"), q);
@@ -54,3 +72,15 @@ export class MemoryStore implements ManagementStore {
     return this.map.get(key)?.toString("utf8");
   }
 }
+
+/** Storage keys of the records tests look at, from the record types (test shorthand). */
+export const keys = {
+  function: (uuid: string) => functionRecords.key(FunctionId.fromUuid(uuid)).toString(),
+  usage: (uuid: string) => usageRecords.key(FunctionId.fromUuid(uuid)).toString(),
+  input: (uuid: string) => inputRecords.key(InputId.fromUuid(uuid)).toString(),
+  output: (uuid: string) => outputRecords.key(OutputId.fromUuid(uuid)).toString(),
+  task: (uuid: string) => taskRecords.key(TaskId.fromUuid(uuid)).toString(),
+  user: (userId: string) => userFunctionsRecords.key(userId).toString(),
+};
+export const STAGED_TASK_QUEUE = handoffQueues.staged;
+export const CANCEL_QUEUE = handoffQueues.cancel;

@@ -6,7 +6,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { CloisterError, Status } from "@cloister/core";
-import { finishWithResult, keys, markRunning, parseTask, serializeTask, TaskStatus } from "@cloister/model";
+import {
+  finishWithResult,
+  markRunning,
+  parseTask,
+  serializeTask,
+  TaskId,
+  TaskStatus,
+  taskRecords,
+} from "@cloister/model";
 import { LevelDbStore, waitForChange } from "@cloister/storage";
 import { ManagementService } from "../src/index.js";
 import { type WatchStore, watchTask } from "../src/watch.js";
@@ -34,7 +42,7 @@ async function setup() {
     outputsOwnership: [],
   });
   // What the scheduler writes: Running, then Finished.
-  const key = Buffer.from(keys.task(taskId.slice("task-".length)));
+  const key = taskRecords.key(TaskId.parse(taskId));
   const step = async (change: (t: ReturnType<typeof parseTask>) => ReturnType<typeof parseTask>) => {
     const t = parseTask((await store.get(key))!.toString());
     await store.put(key, Buffer.from(serializeTask(change(t))));

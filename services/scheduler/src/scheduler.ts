@@ -1,25 +1,31 @@
 import { randomUUID } from "node:crypto";
-import { CloisterError, cloisterError, ERRORS, isUuid, type Logger, silentLogger } from "@cloister/core";
+import { cloisterError, isUuid, KeyedMutex, type Logger, silentLogger } from "@cloister/core";
 import {
-  CANCEL_QUEUE,
   cancelByUser,
   EXECUTOR_TIMEOUT_REASON,
   finishWithResult,
   isEnded,
-  keys,
   markRunning,
-  parseStagedTask,
-  parseTask,
-  STAGED_TASK_QUEUE,
-  serializeOutputFile,
-  serializeTask,
+  OutputId,
+  outputRecords,
+  RecordFormatError,
+  TaskId,
   type TaskRecord,
   type TaskResult,
+  taskRecords,
 } from "@cloister/model";
 import { common } from "@cloister/proto";
-import type { BatchOp, KvStore } from "@cloister/storage";
+import {
+  type BatchOp,
+  type IntakeBackend,
+  type RecordBackend,
+  RecordStore,
+  type RecordTransaction,
+  TaskIntake,
+} from "@cloister/storage";
 import {
   CLAIM_PREFIX,
+  cancelMarks,
   claimKey,
   LEASE_PREFIX,
   type Lease,
@@ -33,22 +39,9 @@ import {
 const { ExecutorCommand, ExecutorStatus, TaskStatus } = common;
 type ExecutorCommand = common.ExecutorCommand;
 
-/** The part of the state layer the scheduler uses (the storage service, seen through its client). */
-export type SchedulerStore = Pick<
-  KvStore,
-  | "get"
-  | "put"
-  | "delete"
-  | "batch"
-  | "keysByPrefix"
-  | "enqueue"
-  | "enqueueWith"
-  | "dequeueWait"
-  | "dequeueInto"
->;
-
 export interface SchedulerOptions {
-  store: SchedulerStore;
+  /** The state layer (the storage service, seen through its client). */
+  store: RecordBackend & IntakeBackend;
   log?: Logger;
   /** A node silent for this long is declared lost and its tasks re-queued (legacy: 30 s). */
   heartbeatTimeoutMs?: number;
@@ -61,7 +54,7 @@ interface ExecutorState {
   lastSeen: number;
   status: common.ExecutorStatus;
   /** Task uuid the executor holds a lease on, if any. */
-  task?: string | undefined;
+  task?: TaskId | undefined;
   /** Resolves a long-polling heartbeat early (a Stop is waiting). */
   wake?: (() => void) | undefined;
 }
@@ -77,7 +70,6 @@ export interface HandedTask {
   running: boolean;
 }
 
-const CANCEL_MARK = "scheduler-cancel-";
 const buf = (s: string) => Buffer.from(s, "utf8");
 const stale = () => cloisterError("LEASE_NOT_HELD");
 
@@ -97,23 +89,27 @@ const stale = () => cloisterError("LEASE_NOT_HELD");
  * One scheduler per platform: per-task steps are serialised in this process.
  */
 export class Scheduler {
-  private readonly store: SchedulerStore;
+  /** Lease, claim and node bookkeeping (raw keys of leases.ts). */
+  private readonly store: RecordBackend;
+  private readonly recordStore: RecordStore;
+  /** The scheduler's end of the hand-off from management. */
+  private readonly intake: TaskIntake;
   private readonly log: Logger;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly now: () => number;
   private readonly executors = new Map<string, ExecutorState>();
-  private readonly leases = new Map<string, LiveLease>();
+  private readonly leases = new Map<TaskId, LiveLease>();
   /** Claims being turned into leases right now: not orphans. */
   private readonly inFlight = new Set<string>();
-  private readonly cancels = new Set<string>();
-  private readonly taskLocks = new Map<string, Promise<unknown>>();
+  private readonly cancels = new Set<TaskId>();
+  private readonly taskLocks = new KeyedMutex();
   /**
    * Task records of live leases, as last written by this process. While a task is Staged or
    * Running only the scheduler writes its record (management queues a cancel instead), so the
    * copy is the stored record and the later steps need not read it again.
    */
-  private readonly records = new Map<string, TaskRecord>();
+  private readonly records = new Map<TaskId, TaskRecord>();
   private readonly stop = new AbortController();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -121,6 +117,8 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.store = options.store;
+    this.recordStore = new RecordStore(options.store);
+    this.intake = new TaskIntake(options.store);
     this.log = options.log ?? silentLogger;
     this.timeoutMs = options.heartbeatTimeoutMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 3;
@@ -128,18 +126,17 @@ export class Scheduler {
   }
 
   async start(): Promise<void> {
-    for (const key of await this.store.keysByPrefix(buf(CANCEL_MARK))) {
-      this.cancels.add(key.toString("utf8").slice(CANCEL_MARK.length));
-    }
+    for (const uuid of await this.recordStore.list(cancelMarks)) this.cancels.add(uuid);
     const now = this.now();
     for (const key of await this.store.keysByPrefix(buf(NODE_PREFIX))) {
       const id = key.toString("utf8").slice(NODE_PREFIX.length);
       if (isUuid(id)) this.executors.set(id, { lastSeen: now, status: ExecutorStatus.Idle });
     }
     for (const key of await this.store.keysByPrefix(buf(LEASE_PREFIX))) {
-      const uuid = key.toString("utf8").slice(LEASE_PREFIX.length);
+      const suffix = key.toString("utf8").slice(LEASE_PREFIX.length);
       const raw = await this.store.get(key);
-      if (!raw) continue;
+      if (!raw || !isUuid(suffix)) continue;
+      const uuid = TaskId.fromUuid(suffix);
       try {
         const lease = parseLease(raw);
         this.leases.set(uuid, { ...lease, since: now });
@@ -186,19 +183,22 @@ export class Scheduler {
   /** Cancel requests pushed by management's CancelTask (full task JSON). */
   private async consumeCancels(): Promise<void> {
     while (!this.stop.signal.aborted) {
-      let item: Buffer | undefined;
+      let uuid: TaskId | undefined;
       try {
-        item = await this.store.dequeueWait(buf(CANCEL_QUEUE), 30_000, this.stop.signal);
+        uuid = await this.intake.nextCancel(30_000, this.stop.signal);
       } catch (e) {
         if (this.stop.signal.aborted) return;
+        if (e instanceof RecordFormatError) {
+          this.log.error({ err: e }, "malformed cancel request dropped");
+          continue;
+        }
         this.log.warn({ err: e }, "cancel queue unavailable; retrying");
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      if (!item) continue;
+      if (!uuid) continue;
       try {
-        const uuid = parseTask(item.toString("utf8")).uuid;
-        await this.store.put(buf(CANCEL_MARK + uuid), Buffer.alloc(0));
+        await this.recordStore.put(cancelMarks, uuid, Buffer.alloc(0));
         this.cancels.add(uuid);
         for (const e of this.executors.values()) if (e.task === uuid) e.wake?.();
         this.log.info({ task: uuid }, "cancel requested");
@@ -239,7 +239,7 @@ export class Scheduler {
       const item = await this.store.get(key);
       if (!item) continue;
       // Back to the queue and out of the claim in one step: never both, never neither.
-      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), item, [{ type: "del", key }]);
+      await this.intake.requeue(item, [{ type: "del", key }]);
       this.log.warn({ claim: id }, "unleased claim put back on the queue");
     }
   }
@@ -248,7 +248,7 @@ export class Scheduler {
    * A lease that can no longer complete: re-queue its task (atomically with the lease update),
    * or fail it once every attempt is used.
    */
-  private async expire(uuid: string, generation: number, why: string): Promise<void> {
+  private async expire(uuid: TaskId, generation: number, why: string): Promise<void> {
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
       if (!lease || lease.state === "queued" || lease.generation !== generation) return;
@@ -268,16 +268,13 @@ export class Scheduler {
           ? `${EXECUTOR_TIMEOUT_REASON} (handed to an execution node ${lease.attempts} times and lost each time; not retried)`
           : `${EXECUTOR_TIMEOUT_REASON} (the staged task could not be recovered)`;
         const failed: TaskRecord = { ...task, status: TaskStatus.Failed, result: { kind: "Err", reason } };
-        await this.store.batch([
-          { type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(failed)) },
-          ...cleanup,
-        ]);
+        await this.recordStore.commit(this.txn(cleanup).put(taskRecords, uuid, failed));
         this.forget(uuid);
         this.log.warn({ task: uuid, attempts: lease.attempts, why }, "task failed: lease expired");
         return;
       }
       const queued: Lease = { ...lease, claim: "", executor: "", state: "queued" };
-      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), staged, [
+      await this.intake.requeue(staged, [
         { type: "put", key: leaseKey(uuid), value: serializeLease(queued) },
         { type: "del", key: claimKey(lease.claim) },
       ]);
@@ -291,14 +288,14 @@ export class Scheduler {
     });
   }
 
-  private forget(uuid: string): void {
+  private forget(uuid: TaskId): void {
     const lease = this.leases.get(uuid);
     this.leases.delete(uuid);
     this.records.delete(uuid);
     if (lease) this.release(lease.executor, uuid);
   }
 
-  private release(executor: string, uuid: string): void {
+  private release(executor: string, uuid: TaskId): void {
     const e = this.executors.get(executor);
     if (e?.task === uuid) {
       e.task = undefined;
@@ -342,7 +339,7 @@ export class Scheduler {
         await this.expire(e.task, held.generation, "its node reported idle");
       if (held?.state !== "handed") e.task = undefined;
     } else if (options.runningTask && isUuid(options.runningTask)) {
-      const uuid = options.runningTask.toLowerCase();
+      const uuid = TaskId.fromUuid(options.runningTask);
       const lease = this.leases.get(uuid);
       if (options.generation) {
         if (!lease || lease.state === "queued" || lease.generation !== options.generation) {
@@ -419,7 +416,7 @@ export class Scheduler {
       const claim = randomUUID();
       this.inFlight.add(claim);
       try {
-        const item = await this.store.dequeueInto(buf(STAGED_TASK_QUEUE), claimKey(claim), remaining, signal);
+        const item = await this.intake.claim(claimKey(claim), remaining, signal);
         if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
         const running = options.markRunning ?? false;
         const outcome = await this.lease(executorId, claim, item, running);
@@ -442,9 +439,9 @@ export class Scheduler {
     item: Buffer,
     running = false,
   ): Promise<number | "canceled" | "dropped"> {
-    let uuid: string;
+    let uuid: TaskId;
     try {
-      uuid = parseStagedTask(item).taskUuid;
+      uuid = this.intake.taskIdOf(item);
     } catch (err) {
       this.log.error({ err }, "malformed staged task dropped");
       await this.store.delete(claimKey(claim));
@@ -463,7 +460,7 @@ export class Scheduler {
       if (this.cancels.has(uuid)) {
         const task = await this.loadTaskOptional(uuid);
         if (task && !isEnded(task.status)) {
-          await this.store.put(buf(keys.task(uuid)), buf(serializeTask(cancelByUser(task))));
+          await this.recordStore.put(taskRecords, uuid, cancelByUser(task));
         }
         await this.clearCancel(uuid);
         await drop("canceled");
@@ -487,12 +484,9 @@ export class Scheduler {
         state: running ? "running" : "handed",
       };
       const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
-      await this.store.batch([
-        { type: "put", key: leaseKey(uuid), value: serializeLease(lease) },
-        ...(record !== task
-          ? [{ type: "put" as const, key: buf(keys.task(uuid)), value: buf(serializeTask(record)) }]
-          : []),
-      ]);
+      const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
+      if (record !== task) writes.put(taskRecords, uuid, record);
+      await this.recordStore.commit(writes);
       this.leases.set(uuid, { ...lease, since: this.now() });
       this.records.set(uuid, record);
       // The node may have been declared lost while it long-polled: it is back.
@@ -512,7 +506,7 @@ export class Scheduler {
    * back to the queue without using up an attempt.
    */
   async returnTask(stagedTask: Buffer, generation: number): Promise<void> {
-    const uuid = parseStagedTask(stagedTask).taskUuid;
+    const uuid = this.intake.taskIdOf(stagedTask);
     await this.withTask(uuid, async () => {
       const lease = this.leases.get(uuid);
       if (!lease || lease.state === "queued" || lease.generation !== generation) return;
@@ -523,7 +517,7 @@ export class Scheduler {
         state: "queued",
         attempts: lease.attempts - 1,
       };
-      await this.store.enqueueWith(buf(STAGED_TASK_QUEUE), stagedTask, [
+      await this.intake.requeue(stagedTask, [
         { type: "put", key: leaseKey(uuid), value: serializeLease(queued) },
         { type: "del", key: claimKey(lease.claim) },
       ]);
@@ -546,15 +540,14 @@ export class Scheduler {
       if (generation !== undefined && current?.generation !== generation) throw stale();
       const task = (current && this.records.get(uuid)) ?? (await this.loadTask(uuid));
       const running = current && task.status === TaskStatus.Running ? task : markRunning(task);
-      const ops: BatchOp[] = [];
-      if (running !== task)
-        ops.push({ type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(running)) });
+      const writes = this.txn([]);
+      if (running !== task) writes.put(taskRecords, uuid, running);
       if (current && current.state !== "running") {
         const next: Lease = { ...withoutSince(current), state: "running" };
-        ops.push({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
+        writes.raw({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
         this.leases.set(uuid, { ...next, since: this.now() });
       }
-      if (ops.length) await this.store.batch(ops);
+      await this.recordStore.commit(writes);
       if (current) this.records.set(uuid, running);
     });
     this.log.debug({ task: uuid, generation }, "task running");
@@ -588,15 +581,9 @@ export class Scheduler {
         return;
       }
       const { task: done, updatedOutputs } = finishWithResult(task, result);
-      await this.store.batch([
-        { type: "put", key: buf(keys.task(uuid)), value: buf(serializeTask(done)) },
-        ...updatedOutputs.map((o) => ({
-          type: "put" as const,
-          key: buf(keys.output(o.uuid)),
-          value: buf(serializeOutputFile(o)),
-        })),
-        ...cleanup,
-      ]);
+      const writes = this.txn(cleanup).put(taskRecords, uuid, done);
+      for (const o of updatedOutputs) writes.put(outputRecords, OutputId.fromUuid(o.uuid), o);
+      await this.recordStore.commit(writes);
       this.forget(uuid);
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
@@ -606,7 +593,7 @@ export class Scheduler {
 
   /** Whether `generation` is the live lease of task `uuid` (fences task-log appends). */
   holdsLease(uuid: string, generation: number): boolean {
-    const lease = this.leases.get(uuid.toLowerCase());
+    const lease = isUuid(uuid) ? this.leases.get(TaskId.fromUuid(uuid)) : undefined;
     return lease !== undefined && lease.state !== "queued" && lease.generation === generation;
   }
 
@@ -624,58 +611,56 @@ export class Scheduler {
   /** PublishTask (legacy, unused by the platform): append a staged task to the durable queue. */
   async publishTask(stagedTask: Buffer): Promise<void> {
     try {
-      parseStagedTask(stagedTask);
+      await this.intake.publish(stagedTask);
     } catch (e) {
-      throw new CloisterError(ERRORS.INVALID_STAGED_TASK.code, (e as Error).message, {
-        kind: "INVALID_STAGED_TASK",
-        cause: e,
-      });
+      if (e instanceof RecordFormatError) throw cloisterError("INVALID_STAGED_TASK", { reason: e.message });
+      throw e;
     }
-    await this.store.enqueue(buf(STAGED_TASK_QUEUE), stagedTask);
   }
 
-  private taskUuid(taskId: string): string {
-    if (!isUuid(taskId)) throw cloisterError("SCHEDULER_INVALID_TASK_ID");
-    return taskId.toLowerCase();
+  /** The scheduler protocol names tasks by bare UUID (the only conversion of a task id here). */
+  private taskUuid(taskId: string): TaskId {
+    try {
+      return TaskId.fromUuid(taskId);
+    } catch {
+      throw cloisterError("SCHEDULER_INVALID_TASK_ID");
+    }
   }
 
-  private async clearCancel(uuid: string): Promise<void> {
+  private txn(ops: BatchOp[]): RecordTransaction {
+    const t = this.recordStore.transaction();
+    for (const op of ops) t.raw(op);
+    return t;
+  }
+
+  private async clearCancel(uuid: TaskId): Promise<void> {
     if (!this.cancels.delete(uuid)) return;
-    await this.store.delete(buf(CANCEL_MARK + uuid));
+    await this.recordStore.delete(cancelMarks, uuid);
   }
 
-  private async loadTaskOptional(uuid: string): Promise<TaskRecord | undefined> {
-    const raw = await this.store.get(buf(keys.task(uuid)));
-    return raw ? parseTask(raw.toString("utf8")) : undefined;
+  private loadTaskOptional(uuid: TaskId): Promise<TaskRecord | undefined> {
+    return this.recordStore.get(taskRecords, uuid);
   }
 
-  private async loadTask(uuid: string): Promise<TaskRecord> {
+  private async loadTask(uuid: TaskId): Promise<TaskRecord> {
     const task = await this.loadTaskOptional(uuid);
     if (!task) throw cloisterError("INTERNAL");
     return task;
   }
 
-  private async updateTask(uuid: string, change: (t: TaskRecord) => TaskRecord): Promise<void> {
+  private async updateTask(uuid: TaskId, change: (t: TaskRecord) => TaskRecord): Promise<void> {
     await this.withTask(uuid, async () => {
       const task = await this.loadTask(uuid);
       if (isEnded(task.status)) return;
       const next = change(task);
-      if (next !== task) await this.store.put(buf(keys.task(uuid)), buf(serializeTask(next)));
+      if (next !== task) await this.recordStore.put(taskRecords, uuid, next);
       if (this.records.has(uuid)) this.records.set(uuid, next);
     });
   }
 
   /** One read-modify-write at a time per task. */
-  private async withTask<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.taskLocks.get(uuid) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.taskLocks.set(uuid, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.taskLocks.get(uuid) === tail) this.taskLocks.delete(uuid);
-    }
+  private withTask<T>(uuid: TaskId, fn: () => Promise<T>): Promise<T> {
+    return this.taskLocks.run(uuid, fn);
   }
 }
 

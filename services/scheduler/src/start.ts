@@ -1,9 +1,16 @@
 import { cloisterError, hasKind } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
-import { keys, TASK_EVIDENCE_MAX_BYTES, taskResultFromProto } from "@cloister/model";
+import {
+  stagedTasks,
+  TASK_EVIDENCE_MAX_BYTES,
+  TaskId,
+  taskEvidenceRecords,
+  taskRecords,
+  taskResultFromProto,
+} from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
-import { RemoteKvStore } from "@cloister/storage";
+import { RecordStore, RemoteKvStore } from "@cloister/storage";
 import type * as grpc from "@grpc/grpc-js";
 import { type HandedTask, Scheduler } from "./scheduler.js";
 import { NodeDirectory, startStatusSnapshots } from "./status.js";
@@ -25,6 +32,19 @@ function requiredGeneration(v: number): number {
   return n;
 }
 
+/** A bare lowercase UUID, as execution nodes send task ids. */
+function bareTaskId(s: string): TaskId {
+  const invalid = () => cloisterError("INVALID_TASK_ID");
+  let id: TaskId;
+  try {
+    id = TaskId.fromUuid(s);
+  } catch {
+    throw invalid();
+  }
+  if (id !== s) throw invalid();
+  return id;
+}
+
 /** The scheduler (17780, for execution nodes only). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
@@ -35,6 +55,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     maxAttempts: ctx.config.execution.task_max_attempts,
   });
   await scheduler.start();
+  const records = new RecordStore(store);
   const log = ctx.log;
   const taskLogs = new TaskLogWriter(store, (uuid, generation) => scheduler.holdsLease(uuid, generation));
   const nodes = new NodeDirectory();
@@ -68,7 +89,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     }, log),
     pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
       const handed = await handOver(await scheduler.pullTask(req.executorId), call);
-      return { stagedTask: handed?.stagedTask ?? Buffer.alloc(0) };
+      // A legacy node reads the legacy (version 1) staged task JSON.
+      return { stagedTask: handed ? stagedTasks.inVersion(handed.stagedTask, 1) : Buffer.alloc(0) };
     }, log),
     updateTaskStatus: unary(async (req: proto.UpdateTaskStatusRequest) => {
       await scheduler.updateTaskStatus(req.taskId);
@@ -136,13 +158,13 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     }, log),
     recordTaskEvidence: unary(async (req: extensions.RecordTaskEvidenceRequest) => {
       // Kept only for a task that exists, bounded in size; readable through management.
-      if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
+      const taskId = bareTaskId(req.taskId);
       if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
         throw cloisterError("TASK_EVIDENCE_TOO_LARGE");
       }
-      if (!(await store.get(Buffer.from(keys.task(req.taskId)))))
+      if (!(await records.backend.get(taskRecords.key(taskId))))
         throw cloisterError("TASK_EVIDENCE_NOT_FOUND");
-      await store.put(Buffer.from(keys.taskEvidence(req.taskId)), Buffer.from(req.evidence));
+      await records.put(taskEvidenceRecords, taskId, Buffer.from(req.evidence));
       return Empty.fromPartial({});
     }, log),
     appendTaskLog: unary(async (req: extensions.AppendTaskLogRequest) => {

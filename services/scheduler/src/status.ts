@@ -3,9 +3,9 @@
 // snapshot in storage every few seconds; management reads it there for callers, so status needs
 // no new connection between services.
 import type { Logger } from "@cloister/core";
-import { SCHEDULER_STATUS_KEY, STAGED_TASK_QUEUE } from "@cloister/model";
+import { schedulerStatusRecords } from "@cloister/model";
 import type { extensions } from "@cloister/proto";
-import type { KvStore } from "@cloister/storage";
+import { handoffQueues, type KvStore } from "@cloister/storage";
 
 type NodeInfo = extensions.ExecutionNodeInfo;
 
@@ -43,7 +43,7 @@ export class NodeDirectory {
  * keys can. Slot numbers never take the counters' names, see packages/storage.)
  */
 export async function stagedQueueDepth(store: Pick<KvStore, "keysByPrefix">): Promise<number> {
-  const prefix = Buffer.from(`queue-${STAGED_TASK_QUEUE}-`);
+  const prefix = Buffer.from(`queue-${handoffQueues.staged}-`);
   const counters = new Set(["head", "tail"]);
   const keys = await store.keysByPrefix(prefix);
   return keys.filter(
@@ -105,7 +105,7 @@ export function startStatusSnapshots(o: {
       const depth = await stagedQueueDepth(o.store);
       const snapshot = buildSnapshot(o.view(), o.directory, depth);
       o.onQueueDepth?.(depth, snapshot.runningTasks);
-      await o.store.put(Buffer.from(SCHEDULER_STATUS_KEY), Buffer.from(JSON.stringify(snapshot)));
+      await o.store.put(schedulerStatusRecords.key("scheduler"), Buffer.from(JSON.stringify(snapshot)));
       failing = false;
     } catch (e) {
       if (!failing) o.log.warn({ err: e }, "status snapshot not written; retrying");

@@ -2,7 +2,7 @@
 // in storage — sealed at rest like every record there — for its participants to read through
 // management. Only the node holding the task's lease may append, and what is kept is bounded.
 import { cloisterError } from "@cloister/core";
-import { appendLines, keys, parseTaskLog } from "@cloister/model";
+import { appendLines, parseTaskLog, TaskId, taskLogRecords } from "@cloister/model";
 import type { KvStore } from "@cloister/storage";
 
 /** Lines and bytes one append may carry (a node sends small batches; anything bigger is refused). */
@@ -32,7 +32,7 @@ export class TaskLogWriter {
       throw cloisterError("TASK_LOG_BATCH_TOO_LARGE");
     await this.serialised(uuid, async () => {
       if (!this.holdsLease(uuid, generation)) throw cloisterError("LEASE_NOT_HELD");
-      const key = Buffer.from(keys.taskLog(uuid));
+      const key = taskLogRecords.key(TaskId.fromUuid(uuid));
       const current = parseTaskLog(await this.store.get(key));
       const next = appendLines(current, lines, truncated);
       if (next !== current) await this.store.put(key, Buffer.from(JSON.stringify(next)));

@@ -7,25 +7,32 @@ import { afterEach, beforeEach, describe, test } from "node:test";
 import { CloisterError } from "@cloister/core";
 import {
   buildStagedTask,
-  CANCEL_QUEUE,
   createTask,
   type FunctionRecord,
-  keys,
   type OutputFileRecord,
+  OutputId,
+  outputRecords,
   parseOutputFile,
   parseTask,
-  STAGED_TASK_QUEUE,
   serializeOutputFile,
   serializeStagedTask,
   serializeTask,
   stageTask,
+  TaskId,
   TaskStatus,
+  taskRecords,
 } from "@cloister/model";
 import { common } from "@cloister/proto";
-import { LevelDbStore } from "@cloister/storage";
+import { handoffQueues, LevelDbStore } from "@cloister/storage";
 import { Scheduler } from "../src/index.js";
 
 const buf = (s: string) => Buffer.from(s, "utf8");
+const STAGED_TASK_QUEUE = handoffQueues.staged;
+const CANCEL_QUEUE = handoffQueues.cancel;
+const keys = {
+  task: (uuid: string) => taskRecords.key(TaskId.fromUuid(uuid)).toString(),
+  output: (uuid: string) => outputRecords.key(OutputId.fromUuid(uuid)).toString(),
+};
 let store: LevelDbStore;
 let scheduler: Scheduler;
 let clock = 1_000_000;

@@ -4,8 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { STAGED_TASK_QUEUE } from "@cloister/model";
-import { LevelDbStore, SealedStore } from "@cloister/storage";
+import { handoffQueues, LevelDbStore, SealedStore } from "@cloister/storage";
 import { buildSnapshot, NodeDirectory, stagedQueueDepth } from "../src/status.js";
 
 describe("scheduler status", () => {
@@ -14,7 +13,7 @@ describe("scheduler status", () => {
     const inner = await LevelDbStore.open(dir);
     const store = new SealedStore(inner, randomBytes(32));
     try {
-      const q = Buffer.from(STAGED_TASK_QUEUE);
+      const q = Buffer.from(handoffQueues.staged);
       assert.equal(await stagedQueueDepth(store), 0);
       for (let i = 0; i < 5; i++) await store.enqueue(q, Buffer.from(`task ${i}`));
       await store.enqueue(Buffer.from("cancel_queue"), Buffer.from("other queue"));

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { hasKind } from "@cloister/core";
-import { keys, parseTaskLog, TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "@cloister/model";
+import {
+  parseTaskLog,
+  TASK_LOG_MAX_BYTES,
+  TASK_LOG_TRUNCATED,
+  TaskId,
+  taskLogRecords,
+} from "@cloister/model";
+
+const logKey = (uuid: string) => taskLogRecords.key(TaskId.fromUuid(uuid)).toString();
+
 import { TaskLogWriter } from "../src/task-log.js";
 
 const UUID = "7c3e0a52-1b7f-4c34-9a8e-2f1b6d0e9a11";
@@ -24,7 +33,7 @@ describe("task log writer", () => {
     await writer.append(UUID, 2, ["a", "b"], false);
     await writer.append(UUID, 2, ["c"], false);
     await assert.rejects(writer.append(UUID, 1, ["stale"], false), (e) => hasKind(e, "LEASE_NOT_HELD"));
-    const record = parseTaskLog(store.m.get(keys.taskLog(UUID)));
+    const record = parseTaskLog(store.m.get(logKey(UUID)));
     assert.deepEqual(record.lines, ["a", "b", "c"]);
     assert.equal(record.truncated, false);
   });
@@ -35,7 +44,7 @@ describe("task log writer", () => {
     const line = "y".repeat(200 * 1024);
     for (let i = 0; i < 6; i++) await writer.append(UUID, 1, [line], false);
     await writer.append(UUID, 1, ["late"], false);
-    const record = parseTaskLog(store.m.get(keys.taskLog(UUID)));
+    const record = parseTaskLog(store.m.get(logKey(UUID)));
     assert.equal(record.truncated, true);
     assert.equal(record.lines.at(-1), TASK_LOG_TRUNCATED);
     assert.equal(record.lines.filter((l) => l === TASK_LOG_TRUNCATED).length, 1);
@@ -53,6 +62,6 @@ describe("task log writer", () => {
     const store = memory();
     const writer = new TaskLogWriter(store, () => true);
     await writer.append(UUID, 1, ["only"], true);
-    assert.deepEqual(parseTaskLog(store.m.get(keys.taskLog(UUID))).lines, ["only", TASK_LOG_TRUNCATED]);
+    assert.deepEqual(parseTaskLog(store.m.get(logKey(UUID))).lines, ["only", TASK_LOG_TRUNCATED]);
   });
 });

@@ -1,7 +1,6 @@
-// The sandboxed side of the host channel, shared by entry.ts (one job) and reusable-entry.ts
-// (jobs until killed): talks to the host over fd 3 with frames (frame.ts), loads the worker
-// module and runs its init once. Imports nothing but node: builtins and frame.ts — only this
-// directory is bound into the sandbox.
+// The sandboxed side of the host channel (reusable-entry.ts runs it): talks to the host over
+// fd 3 with frames (frame.ts), loads the worker module and runs its init once. Imports nothing
+// but node: builtins and frame.ts — only this directory is bound into the sandbox.
 import { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
 import type { SandboxReply, SandboxWorkerModule } from "../types.js";
@@ -43,10 +42,10 @@ const send = (header: Record<string, unknown>, blobs?: ReadonlyMap<string, Uint8
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 /**
- * Serves the host: init once, then one job (a single-use sandbox) or jobs one after another until
- * the host kills the process (a recyclable worker, reusable.ts).
+ * Serves the host: init once, then jobs one after another until the host kills the process (it
+ * decides how many jobs one sandbox may serve; reusable.ts).
  */
-export async function serve(jobs: "one" | "many"): Promise<void> {
+export async function serve(): Promise<void> {
   const init = await nextFrame();
   if (init.header.t !== "init" || typeof init.header.script !== "string") throw new Error("expected init");
   const mod = (await import(pathToFileURL(init.header.script).href)) as Partial<SandboxWorkerModule> & {
@@ -62,7 +61,7 @@ export async function serve(jobs: "one" | "many"): Promise<void> {
   }
   await send({ t: "ready" });
 
-  do {
+  for (;;) {
     const job = await nextFrame();
     if (job.header.t !== "job") throw new Error("expected job");
     let reply: SandboxReply;
@@ -79,12 +78,12 @@ export async function serve(jobs: "one" | "many"): Promise<void> {
       continue;
     }
     await send({ t: "result", data: reply?.data ?? null }, reply?.blobs);
-  } while (jobs === "many");
+  }
 }
 
 /** Runs `serve` as the process's whole life; a protocol error ends it with status 70. */
-export function run(jobs: "one" | "many"): void {
-  serve(jobs).catch((e) => {
+export function run(): void {
+  serve().catch((e) => {
     process.stderr.write(`sandbox worker: ${describe(e)}\n`);
     process.exit(70);
   });

@@ -1,49 +1,18 @@
-import { randomUUID } from "node:crypto";
 import { cloisterError } from "@cloister/core";
-import {
-  asObject,
-  bool,
-  bytes,
-  bytesToJson,
-  intValue,
-  obj,
-  parseJson,
-  str,
-  stringifyJson,
-} from "@cloister/model";
+import { type AuditEntry, AuditEntryId, auditEntries } from "@cloister/model";
 import type { common } from "@cloister/proto";
-import type { ManagementStore } from "../store.js";
+import type { RecordStore } from "@cloister/storage";
 import { type AuditDoc, AuditQueryError, compileQuery } from "./query.js";
-
-/** Entries live under `audit-<20-digit microsecond>-<uuid>`, so key order is time order. */
-const PREFIX = "audit-";
-const keyOf = (microsecond: number) =>
-  `${PREFIX}${String(Math.max(0, Math.trunc(microsecond))).padStart(20, "0")}-${randomUUID()}`;
 
 const queryError = (details: string) => cloisterError("AUDIT_QUERY_INVALID", { details });
 
-function encode(e: common.Entry): string {
-  return stringifyJson(
-    obj([
-      ["microsecond", Math.trunc(Number(e.microsecond ?? 0))],
-      ["ip", bytesToJson(Buffer.from(e.ip ?? []))],
-      ["user", e.user ?? ""],
-      ["message", e.message ?? ""],
-      ["result", e.result ?? false],
-    ]),
-  );
-}
-
-function decode(text: string): AuditDoc {
-  const o = asObject(parseJson(text), "audit entry");
-  return {
-    microsecond: intValue(o.get("microsecond"), "microsecond"),
-    ip: bytes(o.get("ip"), "ip"),
-    user: str(o, "user"),
-    message: str(o, "message"),
-    result: bool(o, "result"),
-  };
-}
+const entryOf = (e: common.Entry): AuditEntry => ({
+  microsecond: Math.trunc(Number(e.microsecond ?? 0)),
+  ip: Buffer.from(e.ip ?? []),
+  user: e.user ?? "",
+  message: e.message ?? "",
+  result: e.result ?? false,
+});
 
 /** How much audit history is kept and how much of it one query may read. */
 export interface AuditRetention {
@@ -64,9 +33,10 @@ export const DEFAULT_AUDIT_RETENTION: AuditRetention = {
   sweepEvery: 1000,
 };
 
+/** Entries saved in one storage step. */
+const SAVE_BATCH = 100;
 /** Entries of one query read from storage at once. */
 const READ_BATCH = 32;
-const microsecondOfKey = (key: Buffer) => Number(key.subarray(PREFIX.length, PREFIX.length + 20).toString());
 
 /**
  * The durable, queryable audit log kept by management. Bounded: retention
@@ -79,7 +49,7 @@ export class AuditLog {
   private sweeping: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: ManagementStore,
+    private readonly records: RecordStore,
     retention: Partial<AuditRetention> = {},
     private readonly now: () => number = Date.now,
   ) {
@@ -87,16 +57,16 @@ export class AuditLog {
   }
 
   async save(entries: common.Entry[]): Promise<void> {
-    // One storage step for the whole shipment: an entry per frontend call must not cost a
-    // storage round trip per call.
-    if (entries.length > 0)
-      await this.store.batch(
-        entries.map((e) => ({
-          type: "put" as const,
-          key: Buffer.from(keyOf(Number(e.microsecond ?? 0)), "utf8"),
-          value: Buffer.from(encode(e), "utf8"),
-        })),
-      );
+    // A storage step per batch of entries, not per entry (an entry per frontend call must not
+    // cost a round trip per call); batches stay below etcd's default of 128 operations.
+    for (let i = 0; i < entries.length; i += SAVE_BATCH) {
+      const writes = this.records.transaction();
+      for (const e of entries.slice(i, i + SAVE_BATCH)) {
+        const entry = entryOf(e);
+        writes.put(auditEntries, AuditEntryId.create(entry.microsecond), entry);
+      }
+      await this.records.commit(writes);
+    }
     this.sinceSweep += entries.length;
     if (this.sinceSweep >= this.retention.sweepEvery) {
       this.sinceSweep = 0;
@@ -107,12 +77,11 @@ export class AuditLog {
 
   /** Deletes entries beyond the newest `maxEntries` and those older than `maxAgeMs`. */
   async sweep(): Promise<void> {
-    const keys = await this.store.keysByPrefix(Buffer.from(PREFIX, "utf8"));
-    keys.sort(Buffer.compare);
+    const ids = await this.records.list(auditEntries);
     const cutoff = (this.now() - this.retention.maxAgeMs) * 1000;
-    let drop = Math.max(0, keys.length - this.retention.maxEntries);
-    while (drop < keys.length && microsecondOfKey(keys[drop]!) < cutoff) drop++;
-    for (const key of keys.slice(0, drop)) await this.store.delete(key);
+    let drop = Math.max(0, ids.length - this.retention.maxEntries);
+    while (drop < ids.length && AuditEntryId.microsecondOf(ids[drop]!) < cutoff) drop++;
+    for (const id of ids.slice(0, drop)) await this.records.delete(auditEntries, id);
   }
 
   /** At most `limit` matching entries, newest first. */
@@ -125,20 +94,16 @@ export class AuditLog {
       if (e instanceof AuditQueryError) throw queryError(e.details);
       throw e;
     }
-    const keys = await this.store.keysByPrefix(Buffer.from(PREFIX, "utf8"));
-    keys.sort(Buffer.compare);
-    const newest = keys.slice(-this.retention.maxScanned).reverse();
+    const ids = await this.records.list(auditEntries);
+    const newest = ids.slice(-this.retention.maxScanned).reverse();
     const out: common.Entry[] = [];
     for (let i = 0; i < newest.length && out.length < limit; i += READ_BATCH) {
-      const values = await Promise.all(newest.slice(i, i + READ_BATCH).map((k) => this.store.get(k)));
-      for (const v of values) {
-        if (!v || out.length >= limit) continue;
-        let d: AuditDoc;
-        try {
-          d = decode(v.toString("utf8"));
-        } catch {
-          continue; // a damaged entry must not hide the others
-        }
+      // A damaged entry (find: undefined) must not hide the others.
+      const docs: Array<AuditDoc | undefined> = await Promise.all(
+        newest.slice(i, i + READ_BATCH).map((id) => this.records.find(auditEntries, id)),
+      );
+      for (const d of docs) {
+        if (!d || out.length >= limit) continue;
         if (match(d)) out.push({ ...d, ip: Buffer.from(d.ip) });
       }
     }

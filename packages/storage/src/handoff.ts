@@ -1,0 +1,93 @@
+import {
+  parseTask,
+  type StagedTask,
+  stagedTasks,
+  type TaskId,
+  type TaskRecord,
+  taskRecords,
+} from "@cloister/model";
+import type { RecordStoreOptions, RecordTransaction } from "./records.js";
+import type { BatchOp, KvStore } from "./types.js";
+
+/**
+ * The hand-off from management to the scheduler, written down in one module both sides use:
+ * - management stages a task: its staged form goes on the durable `staged-task` queue in the
+ *   same atomic step as the record writes that make it Staged (`TaskStaging.stage`);
+ * - management asks for a cancel: the task record goes on `cancel_queue` (`requestCancel`);
+ * - the scheduler claims staged tasks (moved under a claim key in the same step as the dequeue),
+ *   puts them back, and consumes cancel requests (`TaskIntake`).
+ * Queue names and element encodings are private to this module (the legacy storage layout).
+ */
+const STAGED_TASK_QUEUE = Buffer.from("staged-task", "utf8");
+const CANCEL_QUEUE = Buffer.from("cancel_queue", "utf8");
+
+/** For tests and tools that look at the storage layout itself. */
+export const handoffQueues = { staged: "staged-task", cancel: "cancel_queue" } as const;
+
+export type StagingBackend = Pick<KvStore, "enqueue" | "enqueueWith">;
+export type IntakeBackend = Pick<KvStore, "enqueue" | "enqueueWith" | "dequeueWait" | "dequeueInto">;
+
+/** Management's end. */
+export class TaskStaging {
+  constructor(
+    private readonly backend: StagingBackend,
+    private readonly options: RecordStoreOptions = {},
+  ) {}
+
+  private async io(what: string, op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+    } catch (e) {
+      throw this.options.onFailure ? this.options.onFailure(e, what) : e;
+    }
+  }
+
+  /** Queue `staged` and apply `writes` (the Staged record, the use count) in one atomic step. */
+  async stage(staged: StagedTask, writes: RecordTransaction): Promise<void> {
+    const element = stagedTasks.encode(staged);
+    await this.io("stage task", () => this.backend.enqueueWith(STAGED_TASK_QUEUE, element, writes.ops));
+  }
+
+  async requestCancel(task: TaskRecord): Promise<void> {
+    const element = taskRecords.encode(task);
+    await this.io("request cancel", () => this.backend.enqueue(CANCEL_QUEUE, element));
+  }
+}
+
+/** The scheduler's end. */
+export class TaskIntake {
+  constructor(private readonly backend: IntakeBackend) {}
+
+  /**
+   * The next staged task, moved under `claimKey` in the same atomic step as the dequeue; waits up
+   * to `timeoutMs`.
+   */
+  async claim(claimKey: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
+    return this.backend.dequeueInto(STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
+  }
+
+  /** The task a claimed element runs, read without decoding its payload (RecordFormatError if none). */
+  taskIdOf(element: Buffer): TaskId {
+    return stagedTasks.taskIdOf(element);
+  }
+
+  /** Back on the queue, with `ops` (lease and claim bookkeeping) in the same atomic step. */
+  async requeue(element: Buffer, ops: BatchOp[]): Promise<void> {
+    await this.backend.enqueueWith(STAGED_TASK_QUEUE, element, ops);
+  }
+
+  /** PublishTask (legacy): a staged task from outside, checked before it is queued. */
+  async publish(element: Buffer): Promise<void> {
+    stagedTasks.decode(element);
+    await this.backend.enqueue(STAGED_TASK_QUEUE, element);
+  }
+
+  /**
+   * The task of the next cancel request, waiting up to `timeoutMs`; undefined when none came.
+   * A request that does not decode is a RecordFormatError (and consumed).
+   */
+  async nextCancel(timeoutMs: number, signal?: AbortSignal): Promise<TaskId | undefined> {
+    const item = await this.backend.dequeueWait(CANCEL_QUEUE, timeoutMs, signal);
+    return item ? parseTask(item.toString("utf8")).uuid : undefined;
+  }
+}
