@@ -25,7 +25,55 @@ const CANCEL_QUEUE = Buffer.from("cancel_queue", "utf8");
 export const handoffQueues = { staged: "staged-task", cancel: "cancel_queue" } as const;
 
 export type StagingBackend = Pick<KvStore, "enqueue" | "enqueueWith">;
-export type IntakeBackend = Pick<KvStore, "enqueue" | "enqueueWith" | "dequeueWait" | "dequeueInto">;
+export type IntakeBackend = Pick<KvStore, "get" | "enqueue" | "enqueueWith" | "dequeueWait" | "dequeueInto"> &
+  Partial<ClaimWithRecordBackend>;
+
+/** A claimed staged-task element and the task record it stages, as read right after the claim. */
+export interface ClaimedTask {
+  element: Buffer;
+  /** Undefined when there is no record (or the element names no task). */
+  record: Buffer | undefined;
+}
+
+/**
+ * A backend that answers a claim together with the claimed task's record in one step (the storage
+ * service over the wire: one round trip instead of two).
+ */
+export interface ClaimWithRecordBackend {
+  dequeueIntoWithTaskRecord(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ClaimedTask | undefined>;
+}
+
+/** The key of the task record a staged-task element stages; undefined when it names no task. */
+export function taskRecordKeyOf(element: Buffer): Buffer | undefined {
+  try {
+    return taskRecords.key(stagedTasks.taskIdOf(element));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The storage service's side of a claim with its record: dequeue into `key`, then read the record.
+ * The read is not atomic with the dequeue; the caller knows which of its own writes may have
+ * crossed it (see the scheduler) and reads again then.
+ */
+export async function claimWithTaskRecord(
+  store: Pick<KvStore, "get" | "dequeueInto">,
+  queue: Buffer,
+  key: Buffer,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<ClaimedTask | undefined> {
+  const element = await store.dequeueInto(queue, key, timeoutMs, signal);
+  if (element === undefined) return undefined;
+  const recordKey = taskRecordKeyOf(element);
+  return { element, record: recordKey ? await store.get(recordKey) : undefined };
+}
 
 /** Management's end. */
 export class TaskStaging {
@@ -64,6 +112,20 @@ export class TaskIntake {
    */
   async claim(claimKey: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<Buffer | undefined> {
     return this.backend.dequeueInto(STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
+  }
+
+  /**
+   * Like claim, with the record of the claimed task read right after the claim (in the storage
+   * service when the backend can, else here). Only for callers that fence their own writes.
+   */
+  async claimWithRecord(
+    claimKey: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ClaimedTask | undefined> {
+    if (this.backend.dequeueIntoWithTaskRecord)
+      return this.backend.dequeueIntoWithTaskRecord(STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
+    return claimWithTaskRecord(this.backend, STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
   }
 
   /** The task a claimed element runs, read without decoding its payload (RecordFormatError if none). */

@@ -2,6 +2,9 @@ export { digestOf, type KeyState, waitForChange } from "./change.js";
 export { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd.js";
 export {
+  type ClaimedTask,
+  type ClaimWithRecordBackend,
+  claimWithTaskRecord,
   handoffQueues,
   type IntakeBackend,
   type StagingBackend,

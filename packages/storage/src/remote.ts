@@ -2,6 +2,7 @@ import { extensions, storage } from "@cloister/proto";
 import { callUnary, createClient } from "@cloister/rpc";
 import type * as grpc from "@grpc/grpc-js";
 import type { KeyState } from "./change.js";
+import type { ClaimedTask, ClaimWithRecordBackend } from "./handoff.js";
 import type { BatchOp, KvStore } from "./types.js";
 
 /** Longest single long-poll asked of the storage service; longer waits are split. */
@@ -20,7 +21,7 @@ const toWrites = (ops: BatchOp[]) =>
       : { key: op.key, value: Buffer.alloc(0), delete: true },
   );
 
-export class RemoteKvStore implements KvStore {
+export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
   private readonly teaclave: storage.TeaclaveStorageClient;
   private readonly ext: extensions.CloisterStorageClient;
 
@@ -70,10 +71,33 @@ export class RemoteKvStore implements KvStore {
       const r = await callUnary(
         this.ext,
         "dequeueInto",
-        { key: queue, targetKey: key, waitMs },
+        { key: queue, targetKey: key, waitMs, withTaskRecord: false },
         { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
       if (r.found) return Buffer.from(r.value);
+      if (Date.now() >= deadline) return undefined;
+    }
+  }
+
+  /** dequeueInto, answered with the claimed task's record read by the service right after it. */
+  async dequeueIntoWithTaskRecord(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ClaimedTask | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
+      const r = await callUnary(
+        this.ext,
+        "dequeueInto",
+        { key: queue, targetKey: key, waitMs, withTaskRecord: true },
+        { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
+      );
+      if (r.found)
+        return { element: Buffer.from(r.value), record: r.recordFound ? Buffer.from(r.record) : undefined };
       if (Date.now() >= deadline) return undefined;
     }
   }

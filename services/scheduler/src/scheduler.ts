@@ -110,6 +110,13 @@ export class Scheduler {
    * copy is the stored record and the later steps need not read it again.
    */
   private readonly records = new Map<TaskId, TaskRecord>();
+  /**
+   * Task-record writes of this process in progress, and, per claim in flight, the tasks written
+   * since it was sent: the record a claim carries was read by the storage service at some moment
+   * during the claim, so for those tasks it may predate the write and is read again.
+   */
+  private readonly writing = new Map<TaskId, number>();
+  private readonly crossing = new Map<string, Set<TaskId>>();
   private readonly stop = new AbortController();
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -268,7 +275,9 @@ export class Scheduler {
           ? `${EXECUTOR_TIMEOUT_REASON} (handed to an execution node ${lease.attempts} times and lost each time; not retried)`
           : `${EXECUTOR_TIMEOUT_REASON} (the staged task could not be recovered)`;
         const failed: TaskRecord = { ...task, status: TaskStatus.Failed, result: { kind: "Err", reason } };
-        await this.recordStore.commit(this.txn(cleanup).put(taskRecords, uuid, failed));
+        await this.writeTask(uuid, () =>
+          this.recordStore.commit(this.txn(cleanup).put(taskRecords, uuid, failed)),
+        );
         this.forget(uuid);
         this.log.warn({ task: uuid, attempts: lease.attempts, why }, "task failed: lease expired");
         return;
@@ -416,14 +425,17 @@ export class Scheduler {
       const claim = randomUUID();
       this.inFlight.add(claim);
       try {
-        const item = await this.intake.claim(claimKey(claim), remaining, signal);
-        if (!item) throw cloisterError("TASK_QUEUE_EMPTY");
+        this.crossing.set(claim, new Set(this.writing.keys()));
+        const claimed = await this.intake.claimWithRecord(claimKey(claim), remaining, signal);
+        if (!claimed) throw cloisterError("TASK_QUEUE_EMPTY");
+        const item = claimed.element;
         const running = options.markRunning ?? false;
-        const outcome = await this.lease(executorId, claim, item, running);
+        const outcome = await this.lease(executorId, claim, item, running, claimed.record);
         if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
         if (typeof outcome === "number") return { stagedTask: item, generation: outcome, running };
       } finally {
         this.inFlight.delete(claim);
+        this.crossing.delete(claim);
       }
     }
   }
@@ -438,6 +450,7 @@ export class Scheduler {
     claim: string,
     item: Buffer,
     running = false,
+    carried?: Buffer,
   ): Promise<number | "canceled" | "dropped"> {
     let uuid: TaskId;
     try {
@@ -448,6 +461,9 @@ export class Scheduler {
       return "dropped";
     }
     return this.withTask(uuid, async () => {
+      // Under the lock no write of ours to this task can start, so the crossing set is final.
+      const fresh = carried !== undefined && !this.crossing.get(claim)?.has(uuid);
+      this.crossing.delete(claim);
       const prev = this.leases.get(uuid);
       const drop = async (why: string) => {
         this.log.info({ task: uuid, why }, "staged task not handed over");
@@ -460,7 +476,7 @@ export class Scheduler {
       if (this.cancels.has(uuid)) {
         const task = await this.loadTaskOptional(uuid);
         if (task && !isEnded(task.status)) {
-          await this.recordStore.put(taskRecords, uuid, cancelByUser(task));
+          await this.writeTask(uuid, () => this.recordStore.put(taskRecords, uuid, cancelByUser(task)));
         }
         await this.clearCancel(uuid);
         await drop("canceled");
@@ -471,7 +487,7 @@ export class Scheduler {
         await this.store.delete(claimKey(claim));
         return "dropped";
       }
-      const task = await this.loadTaskOptional(uuid);
+      const task = fresh ? this.decodeTask(carried) : await this.loadTaskOptional(uuid);
       if (!task || (task.status !== TaskStatus.Staged && task.status !== TaskStatus.Running)) {
         await drop(task ? "task is not staged" : "task unknown");
         return "dropped";
@@ -486,7 +502,7 @@ export class Scheduler {
       const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
       const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
       if (record !== task) writes.put(taskRecords, uuid, record);
-      await this.recordStore.commit(writes);
+      await this.writeTask(uuid, () => this.recordStore.commit(writes));
       this.leases.set(uuid, { ...lease, since: this.now() });
       this.records.set(uuid, record);
       // The node may have been declared lost while it long-polled: it is back.
@@ -547,7 +563,7 @@ export class Scheduler {
         writes.raw({ type: "put", key: leaseKey(uuid), value: serializeLease(next) });
         this.leases.set(uuid, { ...next, since: this.now() });
       }
-      await this.recordStore.commit(writes);
+      await this.writeTask(uuid, () => this.recordStore.commit(writes));
       if (current) this.records.set(uuid, running);
     });
     this.log.debug({ task: uuid, generation }, "task running");
@@ -583,7 +599,7 @@ export class Scheduler {
       const { task: done, updatedOutputs } = finishWithResult(task, result);
       const writes = this.txn(cleanup).put(taskRecords, uuid, done);
       for (const o of updatedOutputs) writes.put(outputRecords, OutputId.fromUuid(o.uuid), o);
-      await this.recordStore.commit(writes);
+      await this.writeTask(uuid, () => this.recordStore.commit(writes));
       this.forget(uuid);
     });
     for (const e of this.executors.values()) if (e.task === uuid) e.task = undefined;
@@ -638,6 +654,23 @@ export class Scheduler {
     await this.recordStore.delete(cancelMarks, uuid);
   }
 
+  /** A write of task `uuid`'s record: claims in flight meanwhile do not trust the record they carry. */
+  private async writeTask<T>(uuid: TaskId, write: () => Promise<T>): Promise<T> {
+    this.writing.set(uuid, (this.writing.get(uuid) ?? 0) + 1);
+    for (const touched of this.crossing.values()) touched.add(uuid);
+    try {
+      return await write();
+    } finally {
+      const left = (this.writing.get(uuid) ?? 1) - 1;
+      if (left > 0) this.writing.set(uuid, left);
+      else this.writing.delete(uuid);
+    }
+  }
+
+  private decodeTask(raw: Buffer): TaskRecord {
+    return taskRecords.decode(raw);
+  }
+
   private loadTaskOptional(uuid: TaskId): Promise<TaskRecord | undefined> {
     return this.recordStore.get(taskRecords, uuid);
   }
@@ -653,7 +686,7 @@ export class Scheduler {
       const task = await this.loadTask(uuid);
       if (isEnded(task.status)) return;
       const next = change(task);
-      if (next !== task) await this.recordStore.put(taskRecords, uuid, next);
+      if (next !== task) await this.writeTask(uuid, () => this.recordStore.put(taskRecords, uuid, next));
       if (this.records.has(uuid)) this.records.set(uuid, next);
     });
   }

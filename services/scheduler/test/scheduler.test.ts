@@ -23,7 +23,7 @@ import {
   taskRecords,
 } from "@cloister/model";
 import { common } from "@cloister/proto";
-import { handoffQueues, LevelDbStore } from "@cloister/storage";
+import { type ClaimedTask, claimWithTaskRecord, handoffQueues, LevelDbStore } from "@cloister/storage";
 import { Scheduler } from "../src/index.js";
 
 const buf = (s: string) => Buffer.from(s, "utf8");
@@ -271,5 +271,91 @@ describe("scheduler", () => {
       (e: unknown) => e instanceof CloisterError && e.code === 13,
     );
     assert.equal(await scheduler.heartbeat(EXEC, common.ExecutorStatus.Idle), common.ExecutorCommand.NewTask);
+  });
+
+  test("a claim carries the task record: the hand-over reads no task record", async () => {
+    const reads: string[] = [];
+    const backend = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "dequeueIntoWithTaskRecord")
+          return (q: Buffer, k: Buffer, ms: number, signal?: AbortSignal) =>
+            claimWithTaskRecord(target, q, k, ms, signal);
+        const v = Reflect.get(target, prop, target);
+        if (prop === "get")
+          return (key: Buffer) => {
+            reads.push(key.toString());
+            return target.get(key);
+          };
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const s2 = new Scheduler({ store: backend });
+    await s2.start();
+    try {
+      const { uuid } = await stage();
+      const h = await s2.pullTask(EXEC, { waitMs: 1000, markRunning: true });
+      assert.equal(h.running, true);
+      assert.equal(await statusOf(uuid), TaskStatus.Running);
+      await s2.updateTaskResult(uuid, ok(), h.generation);
+      assert.equal(await statusOf(uuid), TaskStatus.Finished);
+      assert.deepEqual(
+        reads.filter((k) => k === keys.task(uuid)),
+        [],
+      );
+    } finally {
+      await s2.close();
+    }
+  });
+
+  test("a carried record a write of ours may have crossed is read again (a late copy of a finished task is dropped)", async () => {
+    // While `held`, a claim's answer waits for `release` after the record was read: it then
+    // predates whatever the scheduler writes meanwhile.
+    let held: { claimed: () => void } | undefined;
+    let release: () => void = () => undefined;
+    const backend = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "dequeueIntoWithTaskRecord")
+          return async (
+            q: Buffer,
+            k: Buffer,
+            ms: number,
+            signal?: AbortSignal,
+          ): Promise<ClaimedTask | undefined> => {
+            const c = await claimWithTaskRecord(target, q, k, ms, signal);
+            const hold = held;
+            if (c && hold)
+              await new Promise<void>((r) => {
+                release = r;
+                hold.claimed();
+              });
+            return c;
+          };
+        const v = Reflect.get(target, prop, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const s2 = new Scheduler({ store: backend });
+    await s2.start();
+    try {
+      const { uuid } = await stage();
+      const copy = (await store.dequeue(buf(STAGED_TASK_QUEUE)))!;
+      await store.enqueue(buf(STAGED_TASK_QUEUE), copy);
+      const hA = await s2.pullTask(randomUUID(), { waitMs: 1000, markRunning: true });
+      // A second copy (a re-queue whose answer was lost), claimed by B while A runs.
+      await store.enqueue(buf(STAGED_TASK_QUEUE), copy);
+      const claimed = new Promise<void>((r) => {
+        held = { claimed: r };
+      });
+      const pullB = s2.pullTask(randomUUID(), { waitMs: 300, markRunning: true });
+      await claimed;
+      held = undefined;
+      // B's claim read the record while Running; A's result lands before B's answer does.
+      await s2.updateTaskResult(uuid, ok(), hA.generation);
+      release();
+      await assert.rejects(pullB, /task queue is empty/);
+      assert.equal(await statusOf(uuid), TaskStatus.Finished);
+    } finally {
+      await s2.close();
+    }
   });
 });

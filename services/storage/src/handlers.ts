@@ -3,6 +3,7 @@ import { Empty, type extensions, type storage } from "@cloister/proto";
 import { unary } from "@cloister/rpc";
 import {
   type BatchOp,
+  claimWithTaskRecord,
   hasKeyWatches,
   type KvStore,
   StorageIntegrityError,
@@ -78,8 +79,20 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
     dequeueInto: unary(async (req: extensions.DequeueIntoRequest) => {
       // No put-back for a caller that hung up: the element is safe under target_key.
       const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+      const none = { recordFound: false, record: Buffer.alloc(0) };
+      if (req.withTaskRecord) {
+        // The claimed task's record in the same answer: the scheduler's next step reads it.
+        const claimed = await claimWithTaskRecord(store, req.key, req.targetKey, waitMs).catch(fail);
+        if (!claimed) return { found: false, value: Buffer.alloc(0), ...none };
+        const { element, record } = claimed;
+        return record === undefined
+          ? { found: true, value: element, ...none }
+          : { found: true, value: element, recordFound: true, record };
+      }
       const value = await store.dequeueInto(req.key, req.targetKey, waitMs).catch(fail);
-      return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+      return value === undefined
+        ? { found: false, value: Buffer.alloc(0), ...none }
+        : { found: true, value, ...none };
     }, log),
     waitForChange: unary(async (req: extensions.WaitForChangeRequest) => {
       if (!hasKeyWatches(store)) throw cloisterError("STORAGE_NO_KEY_WATCH");
@@ -102,12 +115,15 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
       async (req: extensions.DequeueWaitRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
         const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
         const value = await store.dequeueWait(req.key, waitMs).catch(fail);
+        const none = { recordFound: false, record: Buffer.alloc(0) };
         if (value !== undefined && call.cancelled) {
           // The caller is gone: put the element back rather than lose it (it goes to the tail).
           await store.enqueue(req.key, value).catch(fail);
-          return { found: false, value: Buffer.alloc(0) };
+          return { found: false, value: Buffer.alloc(0), ...none };
         }
-        return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
+        return value === undefined
+          ? { found: false, value: Buffer.alloc(0), ...none }
+          : { found: true, value, ...none };
       },
       log,
     ),
