@@ -44,6 +44,45 @@ async function throughput(c: CloisterClient, functionId: string, total: number, 
   return total / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
+/** RPCs each service has served so far (its `cloister_rpc_requests_total`), by method. */
+async function served(platform: Platform): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const [key, port] of Object.entries(platform.ports)) {
+    if (!key.startsWith("ops_")) continue;
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+      .then((r) => r.text())
+      .catch(() => "");
+    const methods = new Map<string, number>();
+    for (const m of text.matchAll(/^cloister_rpc_requests_total\{[^}]*method="([^"]+)"[^}]*\} (\d+)/gm))
+      methods.set(m[1]!, (methods.get(m[1]!) ?? 0) + Number(m[2]));
+    out.set(key.slice(4), methods);
+  }
+  return out;
+}
+
+/** RPCs served per task by each service between two `served` snapshots, and storage's by method. */
+function callsPerTask(
+  before: Map<string, Map<string, number>>,
+  after: Map<string, Map<string, number>>,
+  total: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  let all = 0;
+  for (const [service, methods] of after) {
+    let sum = 0;
+    for (const [method, n] of methods) {
+      const d = n - (before.get(service)?.get(method) ?? 0);
+      sum += d;
+      if (service === "storage" && d > 0)
+        out[`    storage ${method.replace(/^.*\//, "")} per task`] = d / total;
+    }
+    if (sum > 0) out[`  RPCs served per task: ${service}`] = sum / total;
+    all += sum;
+  }
+  out["  RPCs served per task: all services"] = all / total;
+  return out;
+}
+
 /** Throughput, and the CPU each service process used per task meanwhile. */
 async function measuredThroughput(
   platform: Platform,
@@ -52,11 +91,12 @@ async function measuredThroughput(
   total: number,
   concurrency: number,
 ) {
+  const calls = await served(platform);
   const before = childCpu(platform.pid, serviceName);
   const perSecond = await throughput(c, functionId, total, concurrency);
   const used = cpuBetween(before, childCpu(platform.pid, serviceName));
   const cpuPerTask = new Map([...used].map(([name, ms]) => [name, ms / total]));
-  return { perSecond, cpuPerTask };
+  return { perSecond, cpuPerTask, calls: callsPerTask(calls, await served(platform), total) };
 }
 
 /**
@@ -93,7 +133,11 @@ export async function benchPlatform(
     const p50 = percentile(samples, 50);
     const p99 = percentile(samples, 99);
 
-    const { perSecond, cpuPerTask } = await measuredThroughput(platform, c, functionId, total, concurrency);
+    const {
+      perSecond,
+      cpuPerTask,
+      calls: rpcs,
+    } = await measuredThroughput(platform, c, functionId, total, concurrency);
     const cpuTotal = [...cpuPerTask.values()].reduce((a, b) => a + b, 0);
     return {
       "attested mTLS unary p50 ms (client and server in one process)": unary,
@@ -112,6 +156,7 @@ export async function benchPlatform(
         [...cpuPerTask].sort((a, b) => b[1] - a[1]).map(([name, ms]) => [`  CPU ms per task: ${name}`, ms]),
       ),
       "  CPU ms per task: all services": cpuTotal,
+      ...rpcs,
     };
   } finally {
     c.close();
