@@ -81,6 +81,35 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     await this.guard(() => this.apply([{ type: "del", key: k }]));
   }
 
+  /**
+   * A read through the cache, inside a guard: the queue counters and elements are read at every
+   * enqueue and dequeue, under the queue lock, and were all written by this store (so they are
+   * usually cached and no LevelDB read is queued behind the lock).
+   */
+  private async read(k: Buffer): Promise<Buffer | undefined> {
+    const cached = this.cache.lookup(k);
+    if (cached !== undefined) return cached ?? undefined;
+    const epoch = this.cache.begin();
+    const value = await this.db.get(k);
+    this.cache.fill(k, value, epoch);
+    return value;
+  }
+
+  private async readMany(keys: Buffer[]): Promise<Array<Buffer | undefined>> {
+    const found = keys.map((k) => this.cache.lookup(k));
+    const missing = keys.filter((_, i) => found[i] === undefined);
+    if (missing.length === 0) return found.map((v) => v ?? undefined);
+    const epoch = this.cache.begin();
+    const read = await this.db.getMany(missing);
+    let j = 0;
+    return found.map((v, i) => {
+      if (v !== undefined) return v ?? undefined;
+      const value = read[j++];
+      this.cache.fill(keys[i]!, value, epoch);
+      return value;
+    });
+  }
+
   /** One atomic write (what every write of this store goes through): cache and watchers follow it. */
   private async apply(ops: BatchOp[]): Promise<void> {
     try {
@@ -165,7 +194,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     const extra = validateBatch(ops);
     return this.guard(async () => {
       await this.queueLock.run("queues", async () => {
-        const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
+        const [head, tail] = (await this.readMany([keys.head, keys.tail])).map(decodeCounter) as [
           number,
           number,
         ];
@@ -187,13 +216,13 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     const keys = queueKeys(q);
     return this.guard(() =>
       this.queueLock.run("queues", async () => {
-        const [head, tail] = (await this.db.getMany([keys.head, keys.tail])).map(decodeCounter) as [
+        const [head, tail] = (await this.readMany([keys.head, keys.tail])).map(decodeCounter) as [
           number,
           number,
         ];
         if (head === tail) return undefined;
         const slot = keys.element(head);
-        const value = await this.db.get(slot);
+        const value = await this.read(slot);
         let moved: BatchOp[] = [];
         let failure: unknown;
         if (into && value !== undefined) {

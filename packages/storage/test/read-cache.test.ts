@@ -60,3 +60,43 @@ test("LevelDB reads see every write through the cache, across a reopen", async (
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("queue counters and elements are read through the cache; the queue survives a reopen", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "cloister-cache-"));
+  try {
+    const path = join(dir, "db");
+    let s = await LevelDbStore.open(path);
+    // Count what reaches LevelDB itself (the store's private handle).
+    type Read = (...a: unknown[]) => Promise<unknown>;
+    const db = (s as unknown as { db: { get: Read; getMany: Read } }).db;
+    let reads = 0;
+    const get = db.get.bind(db);
+    const getMany = db.getMany.bind(db);
+    db.get = (...a) => {
+      reads++;
+      return get(...a);
+    };
+    db.getMany = (...a) => {
+      reads++;
+      return getMany(...a);
+    };
+    await s.enqueue(b("q"), b("a"));
+    const cold = reads;
+    for (const e of ["b", "c", "d"]) await s.enqueue(b("q"), b(e));
+    assert.equal((await s.dequeue(b("q")))?.toString(), "a");
+    assert.equal((await s.dequeueInto(b("q"), b("claim"), 0))?.toString(), "b");
+    assert.equal(reads, cold, "no LevelDB read once the counters are known");
+    await s.close();
+    s = await LevelDbStore.open(path);
+    assert.equal((await s.dequeue(b("q")))?.toString(), "c");
+    await s.enqueue(b("q"), b("e"));
+    assert.deepEqual(
+      [(await s.dequeue(b("q")))?.toString(), (await s.dequeue(b("q")))?.toString(), await s.dequeue(b("q"))],
+      ["d", "e", undefined],
+    );
+    assert.equal((await s.get(b("claim")))?.toString(), "b");
+    await s.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
