@@ -55,10 +55,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   await scheduler.start();
   const records = new RecordStore(store);
   const log = ctx.log;
-  const taskLogs = new TaskLogWriter(store, (uuid, generation) => scheduler.holdsLease(uuid, generation));
+  const taskLogs = new TaskLogWriter(records, (uuid, generation) => scheduler.holdsLease(uuid, generation));
   const nodes = new NodeDirectory();
   const snapshots = startStatusSnapshots({
     store,
+    records,
     view: () => scheduler.view(),
     directory: nodes,
     log,
