@@ -2,7 +2,7 @@
 // few seconds under `schedulerStatusRecords`, read by management for callers.
 import type { extensions } from "@cloister/proto";
 import { RecordFormatError } from "./read.js";
-import type { RecordCodec } from "./records/codec.js";
+import { plainJsonCodec, type RecordCodec } from "./records/codec.js";
 
 /** The snapshot as stored (plain JSON); `lastSeen` and `at` are epoch milliseconds. */
 export interface SchedulerStatusSnapshot {
@@ -15,17 +15,10 @@ export interface SchedulerStatusSnapshot {
   }>;
 }
 
-export const schedulerStatusCodec: RecordCodec<SchedulerStatusSnapshot> = {
-  encode: (snapshot) => Buffer.from(JSON.stringify(snapshot), "utf8"),
-  decode(raw) {
-    let o: Partial<SchedulerStatusSnapshot>;
-    try {
-      o = JSON.parse(
-        typeof raw === "string" ? raw : raw.toString("utf8"),
-      ) as Partial<SchedulerStatusSnapshot>;
-    } catch {
-      throw new RecordFormatError("scheduler status: not JSON");
-    }
+export const schedulerStatusCodec: RecordCodec<SchedulerStatusSnapshot> = plainJsonCodec(
+  "scheduler status",
+  (parsed) => {
+    const o = parsed as Partial<SchedulerStatusSnapshot> | null;
     if (typeof o !== "object" || o === null || !Array.isArray(o.nodes))
       throw new RecordFormatError("scheduler status: nodes must be a list");
     return {
@@ -35,4 +28,4 @@ export const schedulerStatusCodec: RecordCodec<SchedulerStatusSnapshot> = {
       nodes: o.nodes,
     };
   },
-};
+);

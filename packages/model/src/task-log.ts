@@ -2,7 +2,7 @@
 // by the scheduler for the node holding the task's lease, read by management for participants.
 import { TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "./ids.js";
 import { RecordFormatError } from "./read.js";
-import type { RecordCodec } from "./records/codec.js";
+import { plainJsonCodec, type RecordCodec } from "./records/codec.js";
 
 /** What is stored under `taskLogRecords.key(id)` (JSON). */
 export interface TaskLogRecord {
@@ -14,20 +14,12 @@ export interface TaskLogRecord {
 }
 
 /** The stored JSON (plain, no codec version: its format predates the versioned records). */
-export const taskLogCodec: RecordCodec<TaskLogRecord> = {
-  encode: (record) => Buffer.from(JSON.stringify(record), "utf8"),
-  decode(raw) {
-    let o: Partial<TaskLogRecord>;
-    try {
-      o = JSON.parse(typeof raw === "string" ? raw : raw.toString("utf8")) as Partial<TaskLogRecord>;
-    } catch {
-      throw new RecordFormatError("task log: not JSON");
-    }
-    if (!Array.isArray(o?.lines) || !o.lines.every((l) => typeof l === "string"))
-      throw new RecordFormatError("task log: lines must be strings");
-    return { lines: o.lines, bytes: Number(o.bytes) || 0, truncated: o.truncated === true };
-  },
-};
+export const taskLogCodec: RecordCodec<TaskLogRecord> = plainJsonCodec("task log", (parsed) => {
+  const o = parsed as Partial<TaskLogRecord> | null;
+  if (!Array.isArray(o?.lines) || !o.lines.every((l) => typeof l === "string"))
+    throw new RecordFormatError("task log: lines must be strings");
+  return { lines: o.lines, bytes: Number(o.bytes) || 0, truncated: o.truncated === true };
+});
 
 /** The log of a task that has logged nothing yet. */
 export const emptyTaskLog = (): TaskLogRecord => ({ lines: [], bytes: 0, truncated: false });
