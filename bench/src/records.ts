@@ -88,5 +88,46 @@ export async function benchRecordCodec(payloadMiB = 15): Promise<Record<string, 
     out[`v${version} staged task decode ms`] = time(() => stagedTasks.decode(raw));
     out[`v${version} staged task id (no payload decode) ms`] = time(() => stagedTasks.taskIdOf(raw));
   }
+  Object.assign(out, await benchTaskResultWire(payloadMiB));
   return out;
+}
+
+/**
+ * A task result's wire hop, in process: the node's result to the wire message and its bytes, and
+ * those bytes back to a result at the scheduler, with and without the protobuf codec (medians of 15).
+ */
+async function benchTaskResultWire(returnMiB: number): Promise<Record<string, number>> {
+  const { taskResultFromProto, taskResultToProto } = await import("@cloister/model");
+  const { common } = await import("@cloister/proto");
+  const result = {
+    kind: "Ok" as const,
+    returnValue: Buffer.alloc(returnMiB * MiB, 0x62),
+    tagsMap: new Map([["out", Buffer.alloc(16)]]),
+    log: Array.from({ length: 1000 }, (_, i) => `log line ${i}`),
+  };
+  const median = (run: () => unknown) => {
+    const runs: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const t = process.hrtime.bigint();
+      run();
+      runs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    return runs.sort((a, b) => a - b)[7]!;
+  };
+  const bytes = common.TaskResult.encode(taskResultToProto(result)).finish();
+  const decoded = common.TaskResult.decode(bytes);
+  return {
+    [`task result (${returnMiB} MiB) to wire message (no encode) ms`]: median(() =>
+      taskResultToProto(result),
+    ),
+    [`task result (${returnMiB} MiB) from wire message (no decode) ms`]: median(() =>
+      taskResultFromProto(decoded),
+    ),
+    [`task result (${returnMiB} MiB) to wire bytes ms`]: median(() =>
+      common.TaskResult.encode(taskResultToProto(result)).finish(),
+    ),
+    [`task result (${returnMiB} MiB) from wire bytes ms`]: median(() =>
+      taskResultFromProto(common.TaskResult.decode(bytes)),
+    ),
+  };
 }

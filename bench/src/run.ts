@@ -42,6 +42,7 @@ const benches: Bench[] = [
   ["executor: python (sandboxed)", () => component("@cloister/executor-python/bench", "benchPython")],
   ["executor: libos (gVisor / bubblewrap instances)", async () => (await import("./libos.js")).benchLibos()],
   ["task log follow latency (javascript)", async () => (await import("./task-log.js")).benchTaskLog()],
+  ["task log follow latency (python)", async () => (await import("./task-log.js")).benchTaskLog(4, "python")],
   [
     "executors through the platform (invoke → Finished, beside builtin-echo)",
     async () => (await import("./executors-platform.js")).benchExecutorsPlatform(),

@@ -1,5 +1,6 @@
-// Task log latency: how long after a JavaScript function writes a line a participant following
-// the task's log (`StreamTaskLog`, follow) receives it. Each line carries the time it was written.
+// Task log latency: how long after a function (JavaScript `console.log`, Python `print`) writes a
+// line a participant following the task's log (`StreamTaskLog`, follow) receives it. Each line
+// carries the time it was written.
 import { client, startPlatform } from "@cloister/tests";
 import { percentile } from "./stats.js";
 
@@ -12,22 +13,39 @@ const SOURCE = `function entrypoint(argv) {
   return "ok";
 }`;
 
-export async function benchTaskLog(runs = 4): Promise<Record<string, number>> {
+const PYTHON_SOURCE = `import time
+def entrypoint(argv):
+    for i in range(5):
+        print(int(time.time() * 1000))
+        time.sleep(0.4)
+    return "ok"
+`;
+
+const FUNCTIONS = {
+  javascript: { executorType: "javascript", executor: "javascript", source: SOURCE },
+  python: { executorType: "python", executor: "mesapy", source: PYTHON_SOURCE },
+} as const;
+
+export async function benchTaskLog(
+  runs = 4,
+  language: keyof typeof FUNCTIONS = "javascript",
+): Promise<Record<string, number>> {
+  const fn = FUNCTIONS[language];
   const platform = await startPlatform();
   const c = client(platform);
   try {
     await c.login("admin", "teaclave");
     const functionId = await c.registerFunction({
       name: "log-latency",
-      executorType: "javascript",
-      payload: Buffer.from(SOURCE),
+      executorType: fn.executorType,
+      payload: Buffer.from(fn.source),
       arguments: [{ key: "save_log", defaultValue: "true", allowOverwrite: true }],
     });
     const latencies: number[] = [];
     for (let run = 0; run < runs; run++) {
       const taskId = await c.createTask({
         functionId,
-        executor: "javascript",
+        executor: fn.executor,
         arguments: { save_log: "true" },
       });
       await c.invokeTask(taskId);

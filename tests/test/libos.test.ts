@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decryptBuffer, encryptBuffer } from "@cloister/crypto";
+import { common } from "@cloister/proto";
 import {
   type CloisterClient,
   isLibosError,
@@ -146,6 +147,42 @@ after(async () => {
 
 describe("LibOS functions through the whole platform", () => {
   let evidenceOfFirst: TaskEvidence | undefined;
+
+  test("a Python function's stderr lines are followed while it runs", async () => {
+    const payload = join(dir, "py-log.tar");
+    await cliOk("fo", "function", "pack", join(FIX, "py-log"), "-o", payload);
+    const fn = await cliOk(
+      "fo",
+      "function",
+      "register",
+      "--name",
+      "py-log",
+      "--executor-type",
+      "libos",
+      "--payload",
+      payload,
+      "--argument",
+      "save_log",
+    );
+    const alice = users.alice!;
+    const task = await alice.createTask({
+      functionId: fn.function_id,
+      executor: "libos",
+      arguments: { save_log: "true" },
+    });
+    await alice.invokeTask(task);
+    const lines: string[] = [];
+    let sawWhileRunning = false;
+    for await (const chunk of alice.taskLog(task, { follow: true })) {
+      lines.push(...chunk.lines);
+      if (chunk.lines.includes("first line") && chunk.status === common.TaskStatus.Running) {
+        sawWhileRunning = (await alice.getTask(task)).status === common.TaskStatus.Running;
+      }
+    }
+    assert.ok(sawWhileRunning, "the first line arrived while the task was still running");
+    assert.deepEqual(lines, ["first line", "last line"]);
+    assert.equal((await alice.taskResult(task, { timeoutMs: 60_000 })).toString("utf8"), "done\n");
+  });
 
   test("Python 3 + numpy logistic regression on two data owners' encrypted CSVs, registered by a function owner; evidence verified from the CLI", async () => {
     const payload = join(dir, "logreg.tar");

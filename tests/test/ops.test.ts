@@ -116,6 +116,38 @@ describe("task logs", () => {
     assert.equal(f.stdout, "first line\nlast line\n");
   });
 
+  test("a Python task's print lines are seen while it runs", async () => {
+    const functionId = await admin.registerFunction({
+      name: "py-logger",
+      executorType: "python",
+      payload: Buffer.from(
+        "import time\ndef entrypoint(argv):\n    print('first line')\n    time.sleep(2.5)\n    print('last line')\n    return 'done'\n",
+      ),
+      arguments: [ARGS[0]!],
+    });
+    const taskId = await admin.createTask({
+      functionId,
+      executor: "mesapy",
+      arguments: { save_log: "true" },
+    });
+    tasks.push(taskId);
+    await admin.invokeTask(taskId);
+    const seen: TaskLogChunk[] = [];
+    let sawWhileRunning = false;
+    for await (const chunk of admin.taskLog(taskId, { follow: true })) {
+      seen.push(chunk);
+      if (chunk.lines.includes("first line") && chunk.status === common.TaskStatus.Running) {
+        sawWhileRunning = (await admin.getTask(taskId)).status === common.TaskStatus.Running;
+      }
+    }
+    assert.ok(sawWhileRunning, "the first line arrived while the task was still running");
+    assert.deepEqual(
+      seen.flatMap((c) => c.lines),
+      ["first line", "last line"],
+    );
+    assert.equal((await admin.getTask(taskId)).status, common.TaskStatus.Finished);
+  });
+
   test("a non-participant is refused, like GetTask", async () => {
     const taskId = tasks[0]!;
     await assert.rejects(

@@ -179,14 +179,22 @@ export class LibosExecutor implements Executor {
         control.signal.addEventListener("abort", stop, { once: true });
       });
       return Promise.race([
-        ready.session.run({ taskId: request.taskId, payload: request.payload, spec, inputs }),
+        ready.session.run({
+          taskId: request.taskId,
+          payload: request.payload,
+          spec,
+          inputs,
+          // The payload's stderr lines, live (the node relays them when the task keeps its log).
+          onLog: (line) => {
+            if (line) request.runtime.log(line);
+          },
+        }),
         ended,
       ]);
     })();
     try {
       const result = await finished;
       request.recordEvidence?.(Buffer.from(JSON.stringify(result.evidence)));
-      if (result.stderr.length) request.runtime.log(result.stderr.toString("utf8"));
       if (result.exit !== 0) {
         throw new TaskFailure(
           result.signal

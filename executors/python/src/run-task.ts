@@ -23,7 +23,13 @@ import {
 
 /** The sandbox is killed only if the task's own CPU limit and the zygote did not end it first. */
 const KILL_GRACE_MS = 1000;
+/**
+ * Bounds of the task log lines taken from the child's stdout/stderr, as the execution node's relay
+ * bounds them (16 KiB a line; a little over the 1 MiB a task keeps, so an over-long log still
+ * reaches the relay, which cuts it and marks the cut, as for JavaScript's console lines).
+ */
 const MAX_LOG_LINES = 10_000;
+const OUTPUT_LINES = { maxLineBytes: 16 * 1024, maxBytes: 1024 * 1024 + 64 * 1024 };
 const SIGXCPU = 24;
 const SIGXFSZ = 25;
 /** Largest result (return value and outputs) a task may hand back, in bytes. */
@@ -92,6 +98,15 @@ export async function runZygoteTask({ pool, request, memoryBytes }: ZygoteTask):
     ? `function:${request.functionId}`
     : `payload:${createHash("sha256").update(request.payload).digest("hex")}`;
 
+  // The child's stdout and stderr lines go to the task log while it runs, straight from the
+  // sandbox's output pipes (the payload never holds the frame channel, the zygote never sees them).
+  let lines = 0;
+  const onLog = (line: string) => {
+    if (line && lines < MAX_LOG_LINES) {
+      lines++;
+      runtime.log(line);
+    }
+  };
   let result: SandboxResult;
   try {
     result = await pool.run(
@@ -102,6 +117,8 @@ export async function runZygoteTask({ pool, request, memoryBytes }: ZygoteTask):
         timeoutMs: request.limits.timeoutMs + KILL_GRACE_MS,
         // Judged from the frame's length fields before it is read.
         replyLimits: ZYGOTE_REPLY_LIMITS,
+        onLog,
+        outputLines: OUTPUT_LINES,
         // The task's process is gone either way; the zygote goes too when the task crashed or
         // left anything behind outside its process.
         keep: (r) => {
@@ -118,9 +135,6 @@ export async function runZygoteTask({ pool, request, memoryBytes }: ZygoteTask):
       throw new TaskFailure(`${REPLY_TOO_LARGE_REASON}: ${(e as Error).message}`, { cause: e });
     throw new TaskFailure(UNAVAILABLE_REASON, { cause: e });
   }
-  for (const line of `${result.stdout}${result.stderr}`.split("\n").slice(0, MAX_LOG_LINES))
-    if (line) runtime.log(line);
-
   const fail = (reason: string): never => {
     throw new TaskFailure(reason, mesapy ? { legacyReturnValue: MESAPY_EXEC_ERROR } : {});
   };

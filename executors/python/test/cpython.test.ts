@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { TaskFailure } from "@cloister/runtime";
+import { DEFAULT_LIMITS, TaskFailure } from "@cloister/runtime";
 import {
   CANCELED_REASON,
   MEMORY_REASON,
@@ -123,6 +123,59 @@ describe("PythonExecutor (CPython zygote)", () => {
       "import sys\ndef entrypoint(argv):\n    print('to stdout')\n    sys.stderr.write('to stderr\\n')\n    return ''\n";
     const { runtime } = await run(src);
     assert.deepEqual(runtime.logs.sort(), ["to stderr", "to stdout"]);
+  });
+
+  it("sends print lines to the task log while the function runs", async () => {
+    // The function prints, then waits for ever: it ends only because the test cancels it on
+    // seeing the line, which therefore arrived while the function was still running.
+    const src = [
+      "import sys, time",
+      "def entrypoint(argv):",
+      "    print('waiting for the host')",
+      "    sys.stderr.write('on stderr too\\n')",
+      "    while True:",
+      "        time.sleep(0.05)",
+      "",
+    ].join("\n");
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const runtime = new MemoryRuntime();
+    const original = runtime.log.bind(runtime);
+    runtime.log = (line: string) => {
+      seen.push(line);
+      original(line);
+      if (seen.length === 2) controller.abort();
+    };
+    const task = executor.execute({
+      taskId: "00000000-0000-0000-0000-000000000000",
+      functionName: "test",
+      payload: Buffer.from(src),
+      executorType: "python",
+      executor: "python3",
+      arguments: {},
+      runtime,
+      limits: { ...DEFAULT_LIMITS, timeoutMs: 120_000 },
+      signal: controller.signal,
+    });
+    assert.equal((await failure(task)).message, CANCELED_REASON);
+    assert.deepEqual(seen.sort(), ["on stderr too", "waiting for the host"]);
+  });
+
+  it("bounds live log lines: a long line is cut, an unterminated last line is kept", async () => {
+    const src = [
+      "import sys",
+      "def entrypoint(argv):",
+      "    print('x' * 40000)",
+      "    print('after')",
+      "    sys.stdout.write('no newline')",
+      "    return ''",
+      "",
+    ].join("\n");
+    const { runtime } = await run(src);
+    assert.equal(runtime.logs.length, 3);
+    assert.ok(runtime.logs[0]!.startsWith("xxxx") && runtime.logs[0]!.endsWith(" […]"));
+    assert.ok(Buffer.byteLength(runtime.logs[0]!) <= 16 * 1024 + 8);
+    assert.deepEqual(runtime.logs.slice(1), ["after", "no newline"]);
   });
 
   describe("escape attempts", () => {

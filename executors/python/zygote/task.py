@@ -304,6 +304,10 @@ def child(job_fd, result_fd):
         sys.stderr.write("cloister: cannot limit the task process: %s\n" % describe(e))
         raise
     os.chdir("/tmp")
+    # Each line reaches the sandbox's output pipe when it is written, so the host relays it to the
+    # task log while the task runs (a pipe is block-buffered by default).
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
     reply, out_blobs = run(job, blobs)
     sys.stdout.flush()
     sys.stderr.flush()

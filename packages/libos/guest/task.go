@@ -51,6 +51,9 @@ type spec struct {
 	} `json:"limits"`
 }
 
+// Where the running task's live log lines go (the node's TLS channel), nil outside a task.
+var logTo io.Writer
+
 type taskRun struct {
 	conn     io.ReadWriter
 	key      *ecdsa.PrivateKey
@@ -123,7 +126,9 @@ func (t *taskRun) serve() error {
 	if err := writeInputs(names, f.Blobs); err != nil {
 		return t.failWith("inputs", err)
 	}
+	logTo = t.conn
 	res, err := run(&s)
+	logTo = nil
 	if err != nil {
 		return t.failWith(res.code, err)
 	}
@@ -217,6 +222,8 @@ type capped struct {
 	limit  int64
 	over   bool
 	onOver func()
+	// The task log's live lines (stderr only): what is kept is also sent as it comes.
+	live *liveLog
 }
 
 func (c *capped) Write(p []byte) (int, error) {
@@ -224,6 +231,9 @@ func (c *capped) Write(p []byte) (int, error) {
 	if int64(len(p)) > room {
 		if room > 0 {
 			c.buf.Write(p[:room])
+			if c.live != nil {
+				c.live.write(p[:room])
+			}
 		}
 		if !c.over && c.onOver != nil {
 			c.onOver()
@@ -232,6 +242,9 @@ func (c *capped) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	c.buf.Write(p)
+	if c.live != nil {
+		c.live.write(p)
+	}
 	return len(p), nil
 }
 
@@ -262,7 +275,7 @@ func run(s *spec) (*result, error) {
 		}
 	}
 	stdout := &capped{limit: s.Limits.StdoutBytes, onOver: killGroup}
-	stderr := &capped{limit: s.Limits.StderrBytes}
+	stderr := &capped{limit: s.Limits.StderrBytes, live: &liveLog{w: logTo}}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -278,6 +291,9 @@ func run(s *spec) (*result, error) {
 }
 
 func collect(s *spec, res *result, stdout, stderr *capped, err error) (*result, error) {
+	if stderr.live != nil {
+		stderr.live.flush()
+	}
 	res.stdout = stdout.buf.Bytes()
 	res.stderr = stderr.buf.Bytes()
 	if stdout.over {

@@ -80,7 +80,7 @@ func runZygote(s *spec, argv []string) (*result, error) {
 	res := &result{}
 	killGroup := func() { syscall.Kill(-z.cmd.Process.Pid, syscall.SIGKILL) }
 	stdout := &capped{limit: s.Limits.StdoutBytes, onOver: killGroup}
-	stderr := &capped{limit: s.Limits.StderrBytes}
+	stderr := &capped{limit: s.Limits.StderrBytes, live: &liveLog{w: logTo}}
 	done := make(chan struct{}, 2)
 	go func() { copyAll(stdout, z.stdout); done <- struct{}{} }()
 	go func() { copyAll(stderr, z.stderr); done <- struct{}{} }()

@@ -47,7 +47,16 @@ export interface TaskOffer {
    * own. The agent refuses a payload that does not match it.
    */
   expectedPayloadSha256?: Buffer;
+  /**
+   * The task log's lines (the payload's stderr) as the agent sends them while the payload runs.
+   * The full stderr still comes with the result.
+   */
+  onLog?: (line: string) => void;
 }
+
+/** Bounds the node puts on live log lines whatever the agent sends (the agent's own are tighter). */
+const MAX_LOG_LINE_CHARS = 16 * 1024 + 8;
+const MAX_LOG_BYTES = 1024 * 1024 + 64 * 1024;
 
 export interface GuestResult {
   exit: number;
@@ -179,6 +188,16 @@ export class GuestSession {
       names.map((n) => task.inputs.get(n)!),
     );
     f = await this.next();
+    let logBytes = 0;
+    while (f.t === "log") {
+      const line = (f.body as { line?: unknown } | null)?.line;
+      if (typeof line !== "string" || f.blobs.length !== 0)
+        throw new LibosError("protocol", "malformed log line from the guest");
+      const kept = line.slice(0, MAX_LOG_LINE_CHARS);
+      logBytes += Buffer.byteLength(kept) + 1;
+      if (logBytes <= MAX_LOG_BYTES) task.onLog?.(kept);
+      f = await this.next();
+    }
     if (f.t !== "result") throw new LibosError("protocol", `expected result, got ${f.t}`);
     const body = f.body as { exit?: unknown; signal?: unknown; outputs?: unknown; signature?: unknown };
     const outNames = Array.isArray(body.outputs) ? (body.outputs as unknown[]) : [];

@@ -104,6 +104,53 @@ for (const kind of ["gvisor", "bwrap"] as const) {
         [],
       );
     });
+
+    test("the payload's stderr lines reach the node while it runs, bounded", async () => {
+      const p = await prepared(backend, "static", t);
+      const opts = sessionOptions(p, t);
+      const logger = goPayload("logger");
+      // Waits for ever after its lines: it ends only because the node kills it on the first line.
+      let instance = await backend.launch(p, limits);
+      const seen: string[] = [];
+      try {
+        const session = await GuestSession.open(instance, opts);
+        const running = session.run({
+          taskId: "task-live",
+          payload: logger,
+          spec: spec(["/app/main", "wait"]),
+          inputs: new Map(),
+          onLog: (line) => {
+            seen.push(line);
+            if (seen.length === 1) void instance.kill();
+          },
+        });
+        await assert.rejects(running, (e) => isLibosError(e));
+        assert.equal(seen[0], "first line");
+      } finally {
+        await instance.kill();
+      }
+      instance = await backend.launch(p, limits);
+      try {
+        const session = await GuestSession.open(instance, opts);
+        const lines: string[] = [];
+        const r = await session.run({
+          taskId: "task-lines",
+          payload: logger,
+          spec: spec(["/app/main"]),
+          inputs: new Map(),
+          onLog: (line) => lines.push(line),
+        });
+        assert.equal(r.stdout.toString(), "done");
+        assert.equal(lines.length, 3);
+        assert.equal(lines[0], "first line");
+        assert.equal(lines[1], `${"x".repeat(16 * 1024)} […]`);
+        assert.equal(lines[2], "no newline");
+        // The whole stderr still comes with the (signed) result.
+        assert.equal(r.stderr.length, "first line\n".length + 40001 + "no newline".length);
+      } finally {
+        await instance.kill();
+      }
+    });
   });
 }
 

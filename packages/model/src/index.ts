@@ -7,6 +7,7 @@ export * from "./ids.js";
 export * from "./json.js";
 export * from "./read.js";
 export * from "./records/index.js";
+export * from "./scheduler-status.js";
 export * from "./sets.js";
 export * from "./staged-task.js";
 export * from "./task.js";

@@ -1,7 +1,8 @@
 // A task's own log as kept in storage (Cloister extension, JSON under `taskLogRecords`): written
 // by the scheduler for the node holding the task's lease, read by management for participants.
-import { cloisterError } from "@cloister/core";
 import { TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "./ids.js";
+import { RecordFormatError } from "./read.js";
+import { plainJsonCodec, type RecordCodec } from "./records/codec.js";
 
 /** What is stored under `taskLogRecords.key(id)` (JSON). */
 export interface TaskLogRecord {
@@ -12,12 +13,20 @@ export interface TaskLogRecord {
   truncated: boolean;
 }
 
-export function parseTaskLog(raw: Buffer | undefined): TaskLogRecord {
-  if (!raw) return { lines: [], bytes: 0, truncated: false };
-  const o = JSON.parse(raw.toString("utf8")) as Partial<TaskLogRecord>;
-  if (!Array.isArray(o.lines) || !o.lines.every((l) => typeof l === "string"))
-    throw cloisterError("INTERNAL");
+/** The stored JSON (plain, no codec version: its format predates the versioned records). */
+export const taskLogCodec: RecordCodec<TaskLogRecord> = plainJsonCodec("task log", (parsed) => {
+  const o = parsed as Partial<TaskLogRecord> | null;
+  if (!Array.isArray(o?.lines) || !o.lines.every((l) => typeof l === "string"))
+    throw new RecordFormatError("task log: lines must be strings");
   return { lines: o.lines, bytes: Number(o.bytes) || 0, truncated: o.truncated === true };
+});
+
+/** The log of a task that has logged nothing yet. */
+export const emptyTaskLog = (): TaskLogRecord => ({ lines: [], bytes: 0, truncated: false });
+
+/** The stored log, the empty one when there is none. */
+export function parseTaskLog(raw: Buffer | undefined): TaskLogRecord {
+  return raw ? taskLogCodec.decode(raw) : emptyTaskLog();
 }
 
 /** `record` with `lines` appended within TASK_LOG_MAX_BYTES; past it, the marker once and nothing more. */

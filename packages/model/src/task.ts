@@ -240,6 +240,16 @@ export function cloneTask(t: TaskRecord): TaskRecord {
   };
 }
 
+/** A Buffer over the same bytes (generated messages carry Buffers; hand-built ones may not). */
+const viewOf = (b: Uint8Array): Buffer =>
+  Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
+/*
+ * The two wire conversions share the result's bytes and log instead of copying them: a result is
+ * never modified once built (state transitions replace it), and each wire message lives for one
+ * call. So a hop costs one reshaping of the result, not a copy of its return value and log.
+ */
+
 /** Wire form of a result: an empty message while not ready (GetTaskResponse.result is always set). */
 export function taskResultToProto(r: TaskResult): common.TaskResult {
   switch (r.kind) {
@@ -248,9 +258,9 @@ export function taskResultToProto(r: TaskResult): common.TaskResult {
     case "Ok":
       return {
         Ok: {
-          returnValue: Buffer.from(r.returnValue),
+          returnValue: r.returnValue,
           tagsMap: Object.fromEntries(r.tagsMap),
-          log: [...r.log],
+          log: r.log,
           ...(r.failure !== undefined ? { cloisterFailure: r.failure } : {}),
         },
       };
@@ -264,9 +274,9 @@ export function taskResultFromProto(r: common.TaskResult): TaskResult {
   if (r.Ok)
     return {
       kind: "Ok",
-      returnValue: Buffer.from(r.Ok.returnValue ?? []),
-      tagsMap: new Map(Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
-      log: [...(r.Ok.log ?? [])],
+      returnValue: viewOf(r.Ok.returnValue ?? Buffer.alloc(0)),
+      tagsMap: new Map(Object.entries(r.Ok.tagsMap ?? {}).map(([k, v]) => [k, viewOf(v)])),
+      log: r.Ok.log ?? [],
       ...(r.Ok.cloisterFailure ? { failure: r.Ok.cloisterFailure } : {}),
     };
   if (r.Err) return { kind: "Err", reason: r.Err.reason ?? "" };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CloisterError } from "@cloister/core";
+import { common } from "@cloister/proto";
 import {
   approveTask,
   assignData,
@@ -24,6 +25,7 @@ import {
   stageTask,
   TaskId,
   type TaskRecord,
+  type TaskResult,
   TaskStatus,
   taskResultFromProto,
   taskResultToProto,
@@ -379,4 +381,31 @@ test("task result wire mapping: empty message when not ready", () => {
   });
   assert.equal(r.kind, "Ok");
   assert.deepEqual(taskResultToProto({ kind: "Err", reason: "z" }), { Err: { reason: "z" } });
+});
+
+test("task result wire mapping: a reshaping over the same bytes, identical on the wire", () => {
+  const result: TaskResult = {
+    kind: "Ok",
+    returnValue: Buffer.from("the return value"),
+    tagsMap: new Map([["out", Buffer.alloc(16, 7)]]),
+    log: ["one", "two"],
+  };
+  const wire = taskResultToProto(result);
+  assert.equal(wire.Ok?.returnValue, result.returnValue, "the return value is not copied");
+  const bytes = common.TaskResult.encode(wire).finish();
+  const back = taskResultFromProto(common.TaskResult.decode(bytes));
+  assert.deepEqual(back, result);
+  assert.deepEqual(
+    Buffer.from(common.TaskResult.encode(taskResultToProto(back)).finish()),
+    Buffer.from(bytes),
+  );
+  // A message built by hand with plain Uint8Arrays still gives Buffers.
+  const plain = taskResultFromProto({
+    Ok: { returnValue: new Uint8Array([1, 2]) as Buffer, tagsMap: {}, log: [] },
+  });
+  assert.ok(
+    plain.kind === "Ok" &&
+      Buffer.isBuffer(plain.returnValue) &&
+      plain.returnValue.equals(Buffer.from([1, 2])),
+  );
 });

@@ -2,6 +2,7 @@ export { BWRAP_PATH, NODE_SANDBOX_FLAGS, PRLIMIT_PATH } from "./command.js";
 export * from "./errors.js";
 export { type SandboxEvents, sandboxEvents } from "./events.js";
 export { checkSandbox } from "./probe.js";
+export type { OutputLineLimits } from "./process.js";
 export {
   decodeFrames,
   type RecyclingPoolOptions,

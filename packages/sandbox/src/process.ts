@@ -13,8 +13,17 @@ import {
   SandboxTimeoutError,
 } from "./errors.js";
 import { sandboxEvents } from "./events.js";
+import { OutputBudget, OutputLines } from "./output-lines.js";
 import type { ReplyLimits, SandboxJob, SandboxResult } from "./types.js";
 import { encodeFrame, type Frame, FrameDecoder, FrameError } from "./worker/frame.js";
+
+/** Bounds of the stdout/stderr lines a job streams (see output-lines.ts). */
+export interface OutputLineLimits {
+  /** Longest line, in bytes; a longer one is cut and marked. */
+  maxLineBytes: number;
+  /** Bytes of lines both streams of one job may hand over; the rest is not sent. */
+  maxBytes: number;
+}
 
 type State = "starting" | "ready" | "running" | "dead";
 
@@ -39,11 +48,14 @@ class Capture {
   private chunks: Buffer[] = [];
   private size = 0;
   private dropped = false;
+  /** While a job streams its output: its lines, as they arrive. */
+  lines: OutputLines | null = null;
   constructor(
     stream: Readable | null,
     private readonly limit: number,
   ) {
     stream?.on("data", (b: Buffer) => {
+      this.lines?.push(b);
       const room = this.limit - this.size;
       if (room <= 0) {
         this.dropped = true;
@@ -196,6 +208,8 @@ export class SandboxProcess {
       timeoutMs: number;
       replyLimits?: ReplyLimits;
       onLog?: (line: string) => void;
+      /** Also hand this job's stdout and stderr lines to onLog as they arrive (bounded). */
+      outputLines?: OutputLineLimits;
     },
   ): Promise<SandboxResult> {
     if (this.state !== "ready") return Promise.reject(new SandboxProtocolError("sandbox is not ready"));
@@ -212,6 +226,7 @@ export class SandboxProcess {
         signal?.removeEventListener("abort", onAbort);
         this.onFrame = () => {};
         this.onEnd = () => {};
+        if (err) this.stopLines(false);
         if (err || !this.reusable) this.kill();
         if (err) {
           // Reject only once the sandbox is gone, so no code of this job is still running.
@@ -221,6 +236,7 @@ export class SandboxProcess {
           // already in the pipes; one pass of the event loop's poll phase reads it.
           setImmediate(() =>
             setImmediate(() => {
+              this.stopLines(true);
               const output = { stdout: this.stdout.text(), stderr: this.stderr.text() };
               if (this.reusable && this.state === "running") this.state = "ready";
               resolve({ ...result!, ...output });
@@ -253,6 +269,12 @@ export class SandboxProcess {
       };
       this.stdout.reset();
       this.stderr.reset();
+      if (options.outputLines && options.onLog) {
+        const { maxLineBytes, maxBytes } = options.outputLines;
+        const budget = new OutputBudget(maxBytes);
+        this.stdout.lines = new OutputLines(options.onLog, maxLineBytes, budget);
+        this.stderr.lines = new OutputLines(options.onLog, maxLineBytes, budget);
+      }
       const channel = this.child.stdio[CHANNEL_FD] as unknown as { write(b: Buffer): boolean };
       try {
         channel.write(encodeFrame({ t: "job", data: job.data ?? null }, job.blobs));
@@ -260,6 +282,14 @@ export class SandboxProcess {
         finish(new SandboxProtocolError(e instanceof Error ? e.message : "cannot encode job"));
       }
     });
+  }
+
+  /** The job is over: its last unterminated lines are sent (after a result) and no more after. */
+  private stopLines(flush: boolean): void {
+    for (const capture of [this.stdout, this.stderr]) {
+      if (flush) capture.lines?.flush();
+      capture.lines = null;
+    }
   }
 
   /**

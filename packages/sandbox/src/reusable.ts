@@ -23,7 +23,7 @@ import {
 } from "./command.js";
 import { SandboxAbortedError, SandboxClosedError, type SandboxError, SandboxStartError } from "./errors.js";
 import { checkSandbox } from "./probe.js";
-import { SandboxProcess } from "./process.js";
+import { type OutputLineLimits, SandboxProcess } from "./process.js";
 import {
   DEFAULT_SANDBOX_LIMITS,
   type ReplyLimits,
@@ -90,6 +90,8 @@ export interface RecyclingRunOptions {
   replyLimits?: ReplyLimits;
   /** Log lines the job sends while it runs (`WorkerJob.log`), as they arrive. */
   onLog?: (line: string) => void;
+  /** Also hand the job's stdout and stderr lines to onLog as they arrive, within these bounds. */
+  outputLines?: OutputLineLimits;
 }
 
 export interface RecyclingPoolStats {
@@ -260,6 +262,7 @@ export class RecyclingSandboxPool {
         ...(signal ? { signal } : {}),
         ...(options.replyLimits ? { replyLimits: options.replyLimits } : {}),
         ...(options.onLog ? { onLog: options.onLog } : {}),
+        ...(options.outputLines ? { outputLines: options.outputLines } : {}),
       });
       keep = options.keep ? options.keep(result) : true;
       return result;

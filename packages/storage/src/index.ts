@@ -13,7 +13,14 @@ export {
 } from "./handoff.js";
 export { type LevelDbOptions, LevelDbStore } from "./leveldb.js";
 export { type QueueKeys, queueKeys } from "./queue-layout.js";
-export { type RecordBackend, RecordStore, type RecordStoreOptions, RecordTransaction } from "./records.js";
+export {
+  type ChangeWatch,
+  type RecordBackend,
+  type RecordState,
+  RecordStore,
+  type RecordStoreOptions,
+  RecordTransaction,
+} from "./records.js";
 export { RemoteKvStore } from "./remote.js";
 export { SealedStore } from "./sealed.js";
 export { loadOrCreateSealingKey, sealingKeyPath } from "./sealing-key.js";

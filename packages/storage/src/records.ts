@@ -1,8 +1,29 @@
 import { RecordFormatError, type RecordType } from "@cloister/model";
-import type { BatchOp, KvStore } from "./types.js";
+import { type KeyState, waitForChange } from "./change.js";
+import { type BatchOp, hasKeyWatches, type KvStore } from "./types.js";
 
-/** What the typed store needs of a backend (every KvStore, the storage service's client included). */
-export type RecordBackend = Pick<KvStore, "get" | "put" | "delete" | "keysByPrefix" | "batch">;
+/** A long poll on one key (the storage service's client has it; see `waitForChange`). */
+export interface ChangeWatch {
+  waitForChange(
+    key: Buffer,
+    known: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<KeyState | undefined>;
+}
+
+/**
+ * What the typed store needs of a backend (every KvStore, the storage service's client included).
+ * `RecordStore.waitForChange` also needs the backend's own long poll or key watches.
+ */
+export type RecordBackend = Pick<KvStore, "get" | "put" | "delete" | "keysByPrefix" | "batch"> &
+  Partial<ChangeWatch>;
+
+/** A record as one watcher last saw it; `digest` is what the next wait passes as `known`. */
+export interface RecordState<T> {
+  record: T | undefined;
+  digest: Buffer;
+}
 
 export interface RecordStoreOptions {
   /**
@@ -85,6 +106,30 @@ export class RecordStore {
       .sort(Buffer.compare)
       .map((k) => type.idOfKey(k))
       .filter((id): id is Id => id !== undefined);
+  }
+
+  /**
+   * The record once it differs from the one whose digest is `known` (at once for an empty
+   * `known`), or undefined when `timeoutMs` passes without a change. A value that does not
+   * decode is a RecordFormatError, as in `get`.
+   */
+  async waitForChange<Id extends string, T>(
+    type: RecordType<Id, T>,
+    id: Id,
+    known: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<RecordState<T> | undefined> {
+    const key = type.key(id);
+    const backend = this.backend;
+    const state = await this.io(`watch ${type.name}`, () => {
+      if (backend.waitForChange) return backend.waitForChange(key, known, timeoutMs, signal);
+      const store = backend as KvStore;
+      if (hasKeyWatches(store)) return waitForChange(store, key, known, timeoutMs, signal);
+      throw new TypeError("this record backend cannot wait for changes");
+    });
+    if (!state) return undefined;
+    return { record: state.value === undefined ? undefined : type.decode(state.value), digest: state.digest };
   }
 
   transaction(): RecordTransaction {

@@ -12,10 +12,12 @@ import {
   type FunctionRecord,
   functionRecords,
   RecordFormatError,
+  schedulerStatusRecords,
   serializeFunction,
   serializeStagedTask,
   stagedTasks,
   TaskId,
+  taskLogRecords,
   taskRecords,
   usageRecords,
 } from "@cloister/model";
@@ -104,6 +106,45 @@ test("RecordStore: backend failures go through onFailure, record damage does not
   });
   await assert.rejects(records.get(functionRecords, fnId), /mapped/);
   assert.deepEqual(seen, ["get function"]);
+});
+
+test("RecordStore: waitForChange follows one record by digest, decoded", async () => {
+  const records = new RecordStore(store);
+  const id = FunctionId.create();
+  const first = await records.waitForChange(functionRecords, id, Buffer.alloc(0), 1000);
+  assert.ok(first && first.record === undefined, "an empty digest answers at once, absent included");
+  assert.equal(await records.waitForChange(functionRecords, id, first.digest, 50), undefined);
+  const waiting = records.waitForChange(functionRecords, id, first.digest, 5000);
+  await records.put(functionRecords, id, { ...fn, uuid: id });
+  const changed = await waiting;
+  assert.equal(changed?.record?.uuid, id);
+  assert.ok(changed && !changed.digest.equals(first.digest));
+  await store.put(functionRecords.key(id), Buffer.from('{"v":2,"id":1}'));
+  await assert.rejects(records.waitForChange(functionRecords, id, changed.digest, 1000), RecordFormatError);
+  // A backend with neither a long poll nor key watches says so instead of polling.
+  const plain = new RecordStore({
+    get: async () => undefined,
+    put: async () => undefined,
+    delete: async () => undefined,
+    keysByPrefix: async () => [],
+    batch: async () => undefined,
+  });
+  await assert.rejects(plain.waitForChange(functionRecords, id, Buffer.alloc(0), 10), TypeError);
+});
+
+test("RecordStore: the task log and the scheduler status are typed, their stored JSON unchanged", async () => {
+  const records = new RecordStore(store);
+  const id = TaskId.create();
+  const log = { lines: ["a", "b"], bytes: 2, truncated: false };
+  await records.put(taskLogRecords, id, log);
+  assert.deepEqual(JSON.parse((await store.get(taskLogRecords.key(id)))!.toString()), log);
+  assert.deepEqual(await records.get(taskLogRecords, id), log);
+  await store.put(taskLogRecords.key(id), Buffer.from('{"lines":[1]}'));
+  await assert.rejects(records.get(taskLogRecords, id), RecordFormatError);
+  const snapshot = { at: 1, queueDepth: 2, runningTasks: 0, nodes: [] };
+  await records.put(schedulerStatusRecords, "scheduler", snapshot);
+  assert.deepEqual(JSON.parse((await store.get(Buffer.from("status-scheduler")))!.toString()), snapshot);
+  assert.deepEqual(await records.get(schedulerStatusRecords, "scheduler"), snapshot);
 });
 
 test("hand-off: management stages atomically with its writes, the scheduler claims, requeues and reads cancels", async () => {

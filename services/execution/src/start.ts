@@ -134,7 +134,7 @@ function platformPorts(config: ServiceContext["config"]): number[] {
 
 /**
  * The executors this node offers (`execution.executors`). If a sandboxed one is enabled, the node
- * first proves bubblewrap works here; where it does not, the sandboxed executors are switched
+ * proves bubblewrap works here (while the pools boot their first workers); where it does not, the sandboxed executors are switched
  * off and named (untrusted code never runs unsandboxed), or with `require_all_executors` the
  * node refuses to start. Warm pools then fill in the background (Python's takes seconds); a
  * task that arrives first waits for its pool.
@@ -153,40 +153,57 @@ export async function loadExecutors(ctx: ServiceContext, epc?: EnclaveBudget): P
   };
   if (execution.sandbox_uids) configureSandboxUids(execution.sandbox_uids);
   const sandboxed = execution.executors.filter((name) => name !== "builtin");
-  let sandboxFailure: string | undefined;
-  if (sandboxed.length > 0) {
-    try {
-      await checkSandbox();
-    } catch (e) {
-      if (execution.require_all_executors) throw e;
-      sandboxFailure = (e as Error).message;
-    }
-  }
-  const executors: Executor[] = [];
+  // The probe runs while the pools boot their first workers (as RecyclingSandboxPool.start() does
+  // with its own, cached, probe): no job can reach a worker before it passed, since every pool
+  // awaits the probe before it hands out a worker, and the node offers its executors to the
+  // scheduler only once this function returned.
+  const probe = sandboxed.length > 0 ? checkSandbox() : Promise.resolve();
+  probe.catch(() => {}); // awaited below, after the pools were started
+  const loaded: Array<{ name: string; executor: Executor }> = [];
   const disabled: LoadedExecutors["disabled"] = [];
   for (const name of execution.executors) {
-    if (sandboxFailure && name !== "builtin") {
-      disabled.push({ name, reason: sandboxFailure });
-      continue;
-    }
     let executor: Executor | Startable;
     if (name === "libos") {
       try {
         executor = await libosExecutor(ctx, epc);
       } catch (e) {
         // Its backend (gVisor runsc) or an audited runtime is missing: off, and said so.
-        if (execution.require_all_executors) throw e;
+        if (execution.require_all_executors) {
+          await probe.catch(() => {});
+          await closeAll(loaded);
+          throw e;
+        }
         disabled.push({ name, reason: (e as Error).message });
         continue;
       }
     } else executor = factories[name as keyof typeof factories]!();
-    executors.push(executor);
+    loaded.push({ name, executor });
     if ("start" in executor && typeof executor.start === "function") {
-      (executor as Startable)
-        .start()
-        .catch((e: unknown) => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"));
+      (executor as Startable).start().catch((e: unknown) =>
+        // A failed probe is reported once, below, not once per pool.
+        probe.then(
+          () => ctx.log.error({ err: e, executor: name }, "warm pool failed to start"),
+          () => {},
+        ),
+      );
     }
   }
+  let sandboxFailure: string | undefined;
+  try {
+    await probe;
+  } catch (e) {
+    if (execution.require_all_executors) {
+      await closeAll(loaded);
+      throw e;
+    }
+    sandboxFailure = (e as Error).message;
+    // Untrusted code never runs unsandboxed: every sandboxed executor goes, builtin stays.
+    const off = loaded.filter((l) => l.name !== "builtin");
+    await closeAll(off);
+    disabled.length = 0;
+    for (const name of sandboxed) disabled.push({ name, reason: sandboxFailure });
+  }
+  const executors = loaded.filter((l) => !sandboxFailure || l.name === "builtin").map((l) => l.executor);
   if (disabled.length > 0) {
     ctx.log.warn(
       { disabled: disabled.map((d) => d.name), reason: sandboxFailure },
@@ -195,6 +212,10 @@ export async function loadExecutors(ctx: ServiceContext, epc?: EnclaveBudget): P
   }
   ctx.log.info({ executors: executors.flatMap((e) => e.accepts.map((p) => p.join("/"))) }, "executors ready");
   return { executors, disabled };
+}
+
+async function closeAll(loaded: Array<{ executor: Executor }>): Promise<void> {
+  await Promise.all(loaded.map((l) => l.executor.close?.().catch(() => {})));
 }
 
 /** The LibOS executor: refuses to start if its backend cannot run or a runtime is not the audited one. */

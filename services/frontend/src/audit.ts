@@ -1,12 +1,7 @@
 import type { Logger } from "@cloister/core";
+import type { AuditEntry } from "@cloister/model";
 
-export interface AuditEntry {
-  microsecond: number;
-  ip: Buffer;
-  user: string;
-  message: string;
-  result: boolean;
-}
+export type { AuditEntry };
 
 /**
  * Audit entries are buffered and shipped to management in batches. The

@@ -3,7 +3,6 @@
 // and queue; counts for every authenticated user, node details for PlatformAdmin).
 import { cloisterError, parseRole } from "@cloister/core";
 import {
-  parseTaskLog,
   schedulerStatusRecords,
   TaskId,
   type TaskRecord,
@@ -11,7 +10,7 @@ import {
   taskRecords,
 } from "@cloister/model";
 import type { extensions } from "@cloister/proto";
-import type { KvStore } from "@cloister/storage";
+import type { RecordStore } from "@cloister/storage";
 import type { Caller } from "./service.js";
 
 /** Lines one read returns at most (the frontend reads again for the rest). */
@@ -20,18 +19,12 @@ const READ_MAX_LINES = 2000;
 const denied = () => cloisterError("PERMISSION_DENIED");
 
 export class OpsReads {
-  constructor(private readonly store: Pick<KvStore, "get">) {}
+  constructor(private readonly records: Pick<RecordStore, "get" | "find">) {}
 
   private async participantTask(caller: Caller, taskId: string): Promise<TaskRecord> {
     if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
     const uuid = TaskId.tryParse(taskId);
-    const raw = uuid ? await this.store.get(taskRecords.key(uuid)) : undefined;
-    let task: TaskRecord | undefined;
-    try {
-      task = raw ? taskRecords.decode(raw) : undefined;
-    } catch {
-      task = undefined;
-    }
+    const task = uuid ? await this.records.find(taskRecords, uuid) : undefined;
     if (!task) throw cloisterError("INVALID_TASK_ID");
     // PlatformAdmin is not exempt: a task's log is its participants' alone.
     if (!task.participants.has(caller.id)) throw denied();
@@ -44,7 +37,7 @@ export class OpsReads {
   ): Promise<extensions.ReadTaskLogResponse> {
     const task = await this.participantTask(caller, req.taskId);
     const kept = task.functionArguments.get("save_log") === "true";
-    const record = kept ? parseTaskLog(await this.store.get(taskLogRecords.key(task.uuid))) : undefined;
+    const record = kept ? await this.records.get(taskLogRecords, task.uuid) : undefined;
     const offset = Math.min(Math.max(0, req.offset >>> 0), record?.lines.length ?? 0);
     const lines = record ? record.lines.slice(offset, offset + READ_MAX_LINES) : [];
     return {
@@ -58,8 +51,7 @@ export class OpsReads {
 
   async platformStatus(caller: Caller): Promise<extensions.PlatformStatus> {
     if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
-    const raw = await this.store.get(schedulerStatusRecords.key("scheduler"));
-    const snap = raw ? (JSON.parse(raw.toString("utf8")) as StatusSnapshot) : undefined;
+    const snap = await this.records.get(schedulerStatusRecords, "scheduler");
     const nodes = snap?.nodes ?? [];
     const slots = nodes.flatMap((n) => n.slots);
     const admin = parseRole(caller.role).name === "PlatformAdmin";
@@ -83,15 +75,4 @@ export class OpsReads {
         : [],
     };
   }
-}
-
-/** The scheduler's snapshot (services/scheduler/src/status.ts). */
-interface StatusSnapshot {
-  at: number;
-  queueDepth: number;
-  runningTasks: number;
-  nodes: Array<{
-    node: extensions.ExecutionNodeInfo;
-    slots: Array<{ executorId: string; runningTaskId: string; lastSeen: number }>;
-  }>;
 }

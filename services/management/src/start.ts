@@ -2,7 +2,7 @@ import type { Logger } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
-import { RemoteKvStore } from "@cloister/storage";
+import { RecordStore, RemoteKvStore } from "@cloister/storage";
 import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 import { watchTask } from "./watch.js";
@@ -19,7 +19,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     logger: ctx.log,
     fileExchangeDir: ctx.config.execution.file_exchange_dir,
   });
-  const ops = new OpsReads(store);
+  const records = new RecordStore(store);
+  const ops = new OpsReads(records);
   const callerOf = (rc: RpcContext): Caller => ({ id: rc.identity.id ?? "", role: rc.identity.role ?? "" });
   /** A handler of the service with the caller from the metadata and validation failures as 3. */
   const by =
@@ -68,7 +69,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
       readTaskLog: (request, rc) => ops.readTaskLog(callerOf(rc), request),
       getPlatformStatus: (_request, rc) => ops.platformStatus(callerOf(rc)),
-      watchTask: (request, rc) => watchViews(store, callerOf(rc), request.taskId, rc, ctx.log),
+      watchTask: (request, rc) => watchViews(records, callerOf(rc), request.taskId, rc, ctx.log),
     },
     { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
@@ -84,7 +85,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
 
 /** WatchTask's messages: the task's views until it ends or the client goes away. */
 async function* watchViews(
-  store: RemoteKvStore,
+  store: RecordStore,
   caller: Caller,
   taskId: string,
   rc: RpcContext,

@@ -1,19 +1,12 @@
 import { cloisterError, type Logger, silentLogger } from "@cloister/core";
-import { isEnded, TaskId, type TaskRecord, taskRecords } from "@cloister/model";
+import { isEnded, RecordFormatError, TaskId, type TaskRecord, taskRecords } from "@cloister/model";
 import type { frontend } from "@cloister/proto";
-import type { KeyState } from "@cloister/storage";
+import type { RecordState, RecordStore } from "@cloister/storage";
 import type { Caller } from "./service.js";
 import { toGetTaskResponse } from "./service.js";
 
-/** The storage call a watch needs (RemoteKvStore has it). */
-export interface WatchStore {
-  waitForChange(
-    key: Buffer,
-    known: Buffer,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<KeyState | undefined>;
-}
+/** What a watch needs of the typed store (its backend must wait for changes: RemoteKvStore does). */
+export type WatchStore = Pick<RecordStore, "waitForChange">;
 
 /** One long poll on storage; a watch renews it for as long as its client stays. */
 const WAIT_MS = 20_000;
@@ -34,26 +27,22 @@ export async function* watchTask(
   if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
   const uuid = TaskId.tryParse(taskId);
   if (!uuid) throw cloisterError("INVALID_TASK_ID");
-  const key = taskRecords.key(uuid);
   let known: Buffer = Buffer.alloc(0);
   let sent: number | undefined;
   while (!signal.aborted) {
-    let state: KeyState | undefined;
+    let state: RecordState<TaskRecord> | undefined;
     try {
-      state = await store.waitForChange(key, known, WAIT_MS, signal);
+      state = await store.waitForChange(taskRecords, uuid, known, WAIT_MS, signal);
     } catch (e) {
       if (signal.aborted) return;
+      // A damaged record names no task a client can use, as in GetTask.
+      if (e instanceof RecordFormatError) throw cloisterError("INVALID_TASK_ID");
       log.error({ err: e, task: uuid }, "storage operation failed");
       throw cloisterError("INTERNAL");
     }
     if (!state) continue;
     known = state.digest;
-    let task: TaskRecord | undefined;
-    try {
-      task = state.value && taskRecords.decode(state.value);
-    } catch {
-      task = undefined;
-    }
+    const task = state.record;
     if (!task) throw cloisterError("INVALID_TASK_ID");
     if (!task.participants.has(caller.id)) throw cloisterError("PERMISSION_DENIED");
     if (task.status !== sent) {

@@ -15,7 +15,7 @@ import {
   TaskStatus,
   taskRecords,
 } from "@cloister/model";
-import { LevelDbStore, waitForChange } from "@cloister/storage";
+import { LevelDbStore, RecordStore } from "@cloister/storage";
 import { ManagementService } from "../src/index.js";
 import { type WatchStore, watchTask } from "../src/watch.js";
 import { admin, alice, fnReq, mallory, NO_SUCH } from "./helpers.js";
@@ -30,9 +30,7 @@ async function setup() {
   dirs.push(dir);
   const store = await LevelDbStore.open(join(dir, "db"));
   const svc = new ManagementService({ store });
-  const watchStore: WatchStore = {
-    waitForChange: (key, known, timeoutMs, signal) => waitForChange(store, key, known, timeoutMs, signal),
-  };
+  const watchStore: WatchStore = new RecordStore(store);
   const { functionId } = await svc.registerFunction(alice, fnReq());
   const { taskId } = await svc.createTask(alice, {
     functionId,

@@ -9,14 +9,12 @@ import {
   taskResultFromProto,
 } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
-import { unary } from "@cloister/rpc";
+import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
 import { RecordStore, RemoteKvStore } from "@cloister/storage";
-import type * as grpc from "@grpc/grpc-js";
 import { type HandedTask, Scheduler } from "./scheduler.js";
 import { NodeDirectory, startStatusSnapshots } from "./status.js";
 import { TaskLogWriter } from "./task-log.js";
 
-type Call = grpc.ServerUnaryCall<unknown, unknown>;
 const MAX_WAIT_MS = 25_000;
 const NOT_FOUND = { found: false, stagedTask: Buffer.alloc(0), leaseGeneration: 0, running: false };
 
@@ -57,10 +55,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   await scheduler.start();
   const records = new RecordStore(store);
   const log = ctx.log;
-  const taskLogs = new TaskLogWriter(store, (uuid, generation) => scheduler.holdsLease(uuid, generation));
+  const taskLogs = new TaskLogWriter(records, (uuid, generation) => scheduler.holdsLease(uuid, generation));
   const nodes = new NodeDirectory();
   const snapshots = startStatusSnapshots({
     store,
+    records,
     view: () => scheduler.view(),
     directory: nodes,
     log,
@@ -71,108 +70,117 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   });
 
   /** A task leased to a caller that hung up goes back to the queue at once instead of waiting out its lease. */
-  const handOver = async (handed: HandedTask, call: Call): Promise<HandedTask | undefined> => {
-    if (!call.cancelled) return handed;
+  const handOver = async (handed: HandedTask, rc: RpcContext): Promise<HandedTask | undefined> => {
+    if (!rc.cancelled()) return handed;
     await scheduler.returnTask(handed.stagedTask, handed.generation);
     return undefined;
   };
 
   const server = ctx.internalServer();
-  server.addService(proto.TeaclaveSchedulerService, {
-    publishTask: unary(async (req: proto.PublishTaskRequest) => {
-      await scheduler.publishTask(req.stagedTask);
-      ctx.metrics.tasks.inc({ state: "staged" });
-      return Empty.fromPartial({});
-    }, log),
-    subscribe: unary(async () => {
-      throw cloisterError("SUBSCRIBE_UNIMPLEMENTED");
-    }, log),
-    pullTask: unary(async (req: proto.PullTaskRequest, call: Call) => {
-      const handed = await handOver(await scheduler.pullTask(req.executorId), call);
-      // A legacy node reads the legacy (version 1) staged task JSON.
-      return { stagedTask: handed ? stagedTasks.inVersion(handed.stagedTask, 1) : Buffer.alloc(0) };
-    }, log),
-    updateTaskStatus: unary(async (req: proto.UpdateTaskStatusRequest) => {
-      await scheduler.updateTaskStatus(req.taskId);
-      ctx.metrics.tasks.inc({ state: "running" });
-      return Empty.fromPartial({});
-    }, log),
-    updateTaskResult: unary(async (req: proto.UpdateTaskResultRequest) => {
-      if (!req.result) throw cloisterError("TASK_RESULT_MISSING");
-      const result = taskResultFromProto(req.result);
-      await scheduler.updateTaskResult(req.taskId, result);
-      ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
-      return Empty.fromPartial({});
-    }, log),
-    heartbeat: unary(
-      async (req: proto.HeartbeatRequest) => ({
+  // Every method has the same callers: the attested execution nodes the endpoint's connection check admits.
+  const layers = [logging(log)];
+  serve<proto.TeaclaveSchedulerServer>(
+    server,
+    proto.TeaclaveSchedulerService,
+    {
+      publishTask: async (req: proto.PublishTaskRequest) => {
+        await scheduler.publishTask(req.stagedTask);
+        ctx.metrics.tasks.inc({ state: "staged" });
+        return Empty.fromPartial({});
+      },
+      subscribe: async () => {
+        throw cloisterError("SUBSCRIBE_UNIMPLEMENTED");
+      },
+      pullTask: async (req: proto.PullTaskRequest, rc: RpcContext) => {
+        const handed = await handOver(await scheduler.pullTask(req.executorId), rc);
+        // A legacy node reads the legacy (version 1) staged task JSON.
+        return { stagedTask: handed ? stagedTasks.inVersion(handed.stagedTask, 1) : Buffer.alloc(0) };
+      },
+      updateTaskStatus: async (req: proto.UpdateTaskStatusRequest) => {
+        await scheduler.updateTaskStatus(req.taskId);
+        ctx.metrics.tasks.inc({ state: "running" });
+        return Empty.fromPartial({});
+      },
+      updateTaskResult: async (req: proto.UpdateTaskResultRequest) => {
+        if (!req.result) throw cloisterError("TASK_RESULT_MISSING");
+        const result = taskResultFromProto(req.result);
+        await scheduler.updateTaskResult(req.taskId, result);
+        ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
+        return Empty.fromPartial({});
+      },
+      heartbeat: async (req: proto.HeartbeatRequest) => ({
         command: await scheduler.heartbeat(req.executorId, req.status),
       }),
-      log,
-    ),
-  } satisfies proto.TeaclaveSchedulerServer);
-  server.addService(extensions.CloisterSchedulerService, {
-    pullTaskWait: unary(async (req: extensions.PullTaskWaitRequest, call: Call) => {
-      nodes.seen(req.executorId, req.node);
-      try {
-        const leased = await scheduler.pullTask(req.executorId, {
-          waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
-          markRunning: true,
-        });
-        const handed = await handOver(leased, call);
-        if (handed?.running) ctx.metrics.tasks.inc({ state: "running" });
-        return handed
-          ? {
-              found: true,
-              stagedTask: handed.stagedTask,
-              leaseGeneration: handed.generation,
-              running: handed.running,
-            }
-          : NOT_FOUND;
-      } catch (e) {
-        if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
-        throw e;
-      }
-    }, log),
-    heartbeatWait: unary(async (req: extensions.HeartbeatWaitRequest) => {
-      nodes.seen(req.executorId, req.node);
-      return {
-        command: await scheduler.heartbeat(req.executorId, req.status, {
-          waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
-          runningTask: req.runningTaskId || undefined,
-          generation: generationOf(req.leaseGeneration),
-        }),
-      };
-    }, log),
-    updateTaskStatusLeased: unary(async (req: extensions.LeasedTaskStatusRequest) => {
-      await scheduler.updateTaskStatus(req.taskId, requiredGeneration(req.leaseGeneration));
-      ctx.metrics.tasks.inc({ state: "running" });
-      return Empty.fromPartial({});
-    }, log),
-    updateTaskResultLeased: unary(async (req: extensions.LeasedTaskResultRequest) => {
-      if (!req.result) throw cloisterError("LEASED_RESULT_MISSING");
-      const result = taskResultFromProto(req.result);
-      await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
-      ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
-      return Empty.fromPartial({});
-    }, log),
-    recordTaskEvidence: unary(async (req: extensions.RecordTaskEvidenceRequest) => {
-      // Kept only for a task that exists, bounded in size; readable through management.
-      const taskId = bareTaskId(req.taskId);
-      if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
-        throw cloisterError("TASK_EVIDENCE_TOO_LARGE");
-      }
-      if (!(await records.backend.get(taskRecords.key(taskId))))
-        throw cloisterError("TASK_EVIDENCE_NOT_FOUND");
-      await records.put(taskEvidenceRecords, taskId, Buffer.from(req.evidence));
-      return Empty.fromPartial({});
-    }, log),
-    appendTaskLog: unary(async (req: extensions.AppendTaskLogRequest) => {
-      if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
-      await taskLogs.append(req.taskId, requiredGeneration(req.leaseGeneration), req.lines, req.truncated);
-      return Empty.fromPartial({});
-    }, log),
-  } satisfies extensions.CloisterSchedulerServer);
+    },
+    { layers, policy: uniformPolicy(proto.TeaclaveSchedulerService, "peer"), log },
+  );
+  serve<extensions.CloisterSchedulerServer>(
+    server,
+    extensions.CloisterSchedulerService,
+    {
+      pullTaskWait: async (req: extensions.PullTaskWaitRequest, rc: RpcContext) => {
+        nodes.seen(req.executorId, req.node);
+        try {
+          const leased = await scheduler.pullTask(req.executorId, {
+            waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+            markRunning: true,
+          });
+          const handed = await handOver(leased, rc);
+          if (handed?.running) ctx.metrics.tasks.inc({ state: "running" });
+          return handed
+            ? {
+                found: true,
+                stagedTask: handed.stagedTask,
+                leaseGeneration: handed.generation,
+                running: handed.running,
+              }
+            : NOT_FOUND;
+        } catch (e) {
+          if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
+          throw e;
+        }
+      },
+      heartbeatWait: async (req: extensions.HeartbeatWaitRequest) => {
+        nodes.seen(req.executorId, req.node);
+        return {
+          command: await scheduler.heartbeat(req.executorId, req.status, {
+            waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
+            runningTask: req.runningTaskId || undefined,
+            generation: generationOf(req.leaseGeneration),
+          }),
+        };
+      },
+      updateTaskStatusLeased: async (req: extensions.LeasedTaskStatusRequest) => {
+        await scheduler.updateTaskStatus(req.taskId, requiredGeneration(req.leaseGeneration));
+        ctx.metrics.tasks.inc({ state: "running" });
+        return Empty.fromPartial({});
+      },
+      updateTaskResultLeased: async (req: extensions.LeasedTaskResultRequest) => {
+        if (!req.result) throw cloisterError("LEASED_RESULT_MISSING");
+        const result = taskResultFromProto(req.result);
+        await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
+        ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
+        return Empty.fromPartial({});
+      },
+      recordTaskEvidence: async (req: extensions.RecordTaskEvidenceRequest) => {
+        // Kept only for a task that exists, bounded in size; readable through management.
+        const taskId = bareTaskId(req.taskId);
+        if (req.evidence.length > TASK_EVIDENCE_MAX_BYTES) {
+          throw cloisterError("TASK_EVIDENCE_TOO_LARGE");
+        }
+        if (!(await records.backend.get(taskRecords.key(taskId))))
+          throw cloisterError("TASK_EVIDENCE_NOT_FOUND");
+        await records.put(taskEvidenceRecords, taskId, Buffer.from(req.evidence));
+        return Empty.fromPartial({});
+      },
+      appendTaskLog: async (req: extensions.AppendTaskLogRequest) => {
+        if (!/^[0-9a-f-]{36}$/.test(req.taskId)) throw cloisterError("INVALID_TASK_ID");
+        await taskLogs.append(req.taskId, requiredGeneration(req.leaseGeneration), req.lines, req.truncated);
+        return Empty.fromPartial({});
+      },
+    },
+    { layers, policy: uniformPolicy(extensions.CloisterSchedulerService, "peer"), log },
+  );
   const port = await server.listen(ctx.config.listen.scheduler);
   return {
     endpoints: [{ name: "scheduler (internal)", address: boundAddress(ctx.config.listen.scheduler, port) }],

@@ -3,9 +3,9 @@
 // snapshot in storage every few seconds; management reads it there for callers, so status needs
 // no new connection between services.
 import type { Logger } from "@cloister/core";
-import { schedulerStatusRecords } from "@cloister/model";
+import { type SchedulerStatusSnapshot, schedulerStatusRecords } from "@cloister/model";
 import type { extensions } from "@cloister/proto";
-import { handoffQueues, type KvStore } from "@cloister/storage";
+import { handoffQueues, type KvStore, type RecordStore } from "@cloister/storage";
 
 type NodeInfo = extensions.ExecutionNodeInfo;
 
@@ -51,17 +51,6 @@ export async function stagedQueueDepth(store: Pick<KvStore, "keysByPrefix">): Pr
   ).length;
 }
 
-/** The snapshot as stored (JSON); `lastSeen` are epoch milliseconds. */
-export interface SchedulerStatusSnapshot {
-  at: number;
-  queueDepth: number;
-  runningTasks: number;
-  nodes: Array<{
-    node: NodeInfo;
-    slots: Array<{ executorId: string; runningTaskId: string; lastSeen: number }>;
-  }>;
-}
-
 export function buildSnapshot(
   view: { executors: Array<{ id: string; lastSeen: number; task?: string }>; leased: number },
   directory: NodeDirectory,
@@ -91,7 +80,8 @@ export function buildSnapshot(
  * logged and retried at the next tick.
  */
 export function startStatusSnapshots(o: {
-  store: Pick<KvStore, "keysByPrefix" | "put">;
+  store: Pick<KvStore, "keysByPrefix">;
+  records: Pick<RecordStore, "put">;
   view: () => Parameters<typeof buildSnapshot>[0];
   directory: NodeDirectory;
   log: Logger;
@@ -105,7 +95,7 @@ export function startStatusSnapshots(o: {
       const depth = await stagedQueueDepth(o.store);
       const snapshot = buildSnapshot(o.view(), o.directory, depth);
       o.onQueueDepth?.(depth, snapshot.runningTasks);
-      await o.store.put(schedulerStatusRecords.key("scheduler"), Buffer.from(JSON.stringify(snapshot)));
+      await o.records.put(schedulerStatusRecords, "scheduler", snapshot);
       failing = false;
     } catch (e) {
       if (!failing) o.log.warn({ err: e }, "status snapshot not written; retrying");

@@ -2,8 +2,8 @@
 // in storage — sealed at rest like every record there — for its participants to read through
 // management. Only the node holding the task's lease may append, and what is kept is bounded.
 import { cloisterError } from "@cloister/core";
-import { appendLines, parseTaskLog, TaskId, taskLogRecords } from "@cloister/model";
-import type { KvStore } from "@cloister/storage";
+import { appendLines, emptyTaskLog, TaskId, taskLogRecords } from "@cloister/model";
+import type { RecordStore } from "@cloister/storage";
 
 /** Lines and bytes one append may carry (a node sends small batches; anything bigger is refused). */
 export const APPEND_MAX_LINES = 4096;
@@ -17,7 +17,7 @@ export class TaskLogWriter {
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly store: Pick<KvStore, "get" | "put">,
+    private readonly records: Pick<RecordStore, "get" | "put">,
     private readonly holdsLease: (uuid: string, generation: number) => boolean,
   ) {}
 
@@ -32,10 +32,10 @@ export class TaskLogWriter {
       throw cloisterError("TASK_LOG_BATCH_TOO_LARGE");
     await this.serialised(uuid, async () => {
       if (!this.holdsLease(uuid, generation)) throw cloisterError("LEASE_NOT_HELD");
-      const key = taskLogRecords.key(TaskId.fromUuid(uuid));
-      const current = parseTaskLog(await this.store.get(key));
+      const id = TaskId.fromUuid(uuid);
+      const current = (await this.records.get(taskLogRecords, id)) ?? emptyTaskLog();
       const next = appendLines(current, lines, truncated);
-      if (next !== current) await this.store.put(key, Buffer.from(JSON.stringify(next)));
+      if (next !== current) await this.records.put(taskLogRecords, id, next);
     });
   }
 

@@ -1,6 +1,6 @@
 import { cloisterError, type Logger } from "@cloister/core";
 import { Empty, type extensions, type storage } from "@cloister/proto";
-import { unary } from "@cloister/rpc";
+import type { Handlers, RpcContext } from "@cloister/rpc";
 import {
   type BatchOp,
   claimWithTaskRecord,
@@ -9,7 +9,6 @@ import {
   StorageIntegrityError,
   waitForChange,
 } from "@cloister/storage";
-import type * as grpc from "@grpc/grpc-js";
 
 /** Longest long-poll a client may ask for. */
 export const MAX_DEQUEUE_WAIT_MS = 30_000;
@@ -26,35 +25,38 @@ function invalidResponse(log: Logger) {
   };
 }
 
-export function teaclaveStorageHandlers(store: KvStore, log: Logger): storage.TeaclaveStorageServer {
+export function teaclaveStorageHandlers(
+  store: KvStore,
+  log: Logger,
+): Handlers<storage.TeaclaveStorageServer> {
   const fail = invalidResponse(log);
   return {
-    get: unary(async (req: storage.GetRequest) => {
+    get: async (req: storage.GetRequest) => {
       const value = await store.get(req.key).catch(fail);
       if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
-    }, log),
-    put: unary(async (req: storage.PutRequest) => {
+    },
+    put: async (req: storage.PutRequest) => {
       await store.put(req.key, req.value).catch(fail);
       return Empty.fromPartial({});
-    }, log),
-    delete: unary(async (req: storage.DeleteRequest) => {
+    },
+    delete: async (req: storage.DeleteRequest) => {
       await store.delete(req.key).catch(fail);
       return Empty.fromPartial({});
-    }, log),
-    enqueue: unary(async (req: storage.EnqueueRequest) => {
+    },
+    enqueue: async (req: storage.EnqueueRequest) => {
       await store.enqueue(req.key, req.value).catch(fail);
       return Empty.fromPartial({});
-    }, log),
-    dequeue: unary(async (req: storage.DequeueRequest) => {
+    },
+    dequeue: async (req: storage.DequeueRequest) => {
       const value = await store.dequeue(req.key).catch(fail);
       if (value === undefined) throw cloisterError("STORAGE_INVALID_RESPONSE");
       return { value };
-    }, log),
-    getKeysByPrefix: unary(async (req: storage.GetKeysByPrefixRequest) => {
+    },
+    getKeysByPrefix: async (req: storage.GetKeysByPrefixRequest) => {
       // Only keys that really carry the prefix: the legacy "first key" leak is fixed.
       return { keys: await store.keysByPrefix(req.prefix).catch(fail) };
-    }, log),
+    },
   };
 }
 
@@ -65,18 +67,21 @@ const toOps = (writes: extensions.StorageWrite[]): BatchOp[] =>
       : ({ type: "put", key: w.key, value: w.value } as const),
   );
 
-export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions.CloisterStorageServer {
+export function cloisterStorageHandlers(
+  store: KvStore,
+  log: Logger,
+): Handlers<extensions.CloisterStorageServer> {
   const fail = invalidResponse(log);
   return {
-    batch: unary(async (req: extensions.BatchRequest) => {
+    batch: async (req: extensions.BatchRequest) => {
       await store.batch(toOps(req.writes)).catch(fail);
       return Empty.fromPartial({});
-    }, log),
-    enqueueWith: unary(async (req: extensions.EnqueueWithRequest) => {
+    },
+    enqueueWith: async (req: extensions.EnqueueWithRequest) => {
       await store.enqueueWith(req.key, req.value, toOps(req.writes)).catch(fail);
       return Empty.fromPartial({});
-    }, log),
-    dequeueInto: unary(async (req: extensions.DequeueIntoRequest) => {
+    },
+    dequeueInto: async (req: extensions.DequeueIntoRequest) => {
       // No put-back for a caller that hung up: the element is safe under target_key.
       const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
       const none = { recordFound: false, record: Buffer.alloc(0) };
@@ -93,8 +98,8 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
       return value === undefined
         ? { found: false, value: Buffer.alloc(0), ...none }
         : { found: true, value, ...none };
-    }, log),
-    waitForChange: unary(async (req: extensions.WaitForChangeRequest) => {
+    },
+    waitForChange: async (req: extensions.WaitForChangeRequest) => {
       if (!hasKeyWatches(store)) throw cloisterError("STORAGE_NO_KEY_WATCH");
       const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
       const state = await waitForChange(store, req.key, Buffer.from(req.knownDigest), waitMs).catch(fail);
@@ -106,26 +111,23 @@ export function cloisterStorageHandlers(store: KvStore, log: Logger): extensions
             digest: state.digest,
           }
         : { changed: false, found: false, value: Buffer.alloc(0), digest: Buffer.alloc(0) };
-    }, log),
-    getOptional: unary(async (req: extensions.GetOptionalRequest) => {
+    },
+    getOptional: async (req: extensions.GetOptionalRequest) => {
       const value = await store.get(req.key).catch(fail);
       return value === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value };
-    }, log),
-    dequeueWait: unary(
-      async (req: extensions.DequeueWaitRequest, call: grpc.ServerUnaryCall<unknown, unknown>) => {
-        const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
-        const value = await store.dequeueWait(req.key, waitMs).catch(fail);
-        const none = { recordFound: false, record: Buffer.alloc(0) };
-        if (value !== undefined && call.cancelled) {
-          // The caller is gone: put the element back rather than lose it (it goes to the tail).
-          await store.enqueue(req.key, value).catch(fail);
-          return { found: false, value: Buffer.alloc(0), ...none };
-        }
-        return value === undefined
-          ? { found: false, value: Buffer.alloc(0), ...none }
-          : { found: true, value, ...none };
-      },
-      log,
-    ),
+    },
+    dequeueWait: async (req: extensions.DequeueWaitRequest, rc: RpcContext) => {
+      const waitMs = Math.min(req.waitMs, MAX_DEQUEUE_WAIT_MS);
+      const value = await store.dequeueWait(req.key, waitMs).catch(fail);
+      const none = { recordFound: false, record: Buffer.alloc(0) };
+      if (value !== undefined && rc.cancelled()) {
+        // The caller is gone: put the element back rather than lose it (it goes to the tail).
+        await store.enqueue(req.key, value).catch(fail);
+        return { found: false, value: Buffer.alloc(0), ...none };
+      }
+      return value === undefined
+        ? { found: false, value: Buffer.alloc(0), ...none }
+        : { found: true, value, ...none };
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
+import { TaskId } from "@cloister/model";
 import {
   LibosError,
   packFunctionDirectory,
@@ -52,7 +53,8 @@ export function libosCommands(program: Command, cli: Cli): void {
           throw new LibosError("evidence", "the platform returned evidence that is not JSON");
         }
         const trust = runtimeTrustFromDataDir(flags.dataDir);
-        const taskUuid = id!.replace(/^task-/, "");
+        // The platform accepted the id above, so it parses.
+        const taskUuid = TaskId.parse(id!);
         const payloadSha256 = o.payload ? sha256(readFileSync(o.payload as string)) : undefined;
         const v = verifyTaskEvidence(evidence, trust, {
           taskId: taskUuid,

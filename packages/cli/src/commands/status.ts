@@ -1,10 +1,14 @@
 import type { CloisterConfig } from "@cloister/config";
+import { TaskId } from "@cloister/model";
 import type { Command } from "commander";
 import { listFormat, table } from "../format.js";
 import { configuredEndpoints, probe } from "../probe.js";
 import { type Cli, clientFlags, clientOptions, loadTrust, openClient, readSession } from "./client.js";
 
 type PlatformStatus = Awaited<ReturnType<ReturnType<typeof openClient>["platformStatus"]>>;
+
+/** Slots report their task by bare UUID (the scheduler protocol's form); users see `task-<uuid>`. */
+const externalTaskId = (uuid: string): string => TaskId.external(TaskId.fromUuid(uuid));
 
 const ago = (ms: number) =>
   ms < 1000 ? "now" : ms < 120_000 ? `${Math.round(ms / 1000)} s ago` : `${Math.round(ms / 60_000)} min ago`;
@@ -32,7 +36,7 @@ function formatPlatform(p: PlatformStatus, wide: boolean): string[] {
             n.node?.epcMib ? `${n.node.epcMib} MiB` : "-",
             n.slots
               .filter((s) => s.runningTaskId)
-              .map((s) => `task-${s.runningTaskId}`)
+              .map((s) => externalTaskId(s.runningTaskId))
               .join(",") || "-",
           ]
         : []),
@@ -116,7 +120,7 @@ export function statusCommand(program: Command, cli: Cli, config: () => Cloister
                 epc_mib: n.node?.epcMib ?? 0,
                 slots: n.slots.map((s) => ({
                   executor_id: s.executorId,
-                  running_task_id: s.runningTaskId ? `task-${s.runningTaskId}` : null,
+                  running_task_id: s.runningTaskId ? externalTaskId(s.runningTaskId) : null,
                   last_seen_ms_ago: Number(s.lastSeenMsAgo),
                 })),
               })),

@@ -75,3 +75,22 @@ export function jsonCodec<T>(
     decode: (raw) => decodeJsonRecord(fromJson, raw, what),
   };
 }
+
+/**
+ * JSON records without a codec version (Cloister's own, written by `JSON.stringify`): `check`
+ * turns the parsed value into a record or throws RecordFormatError; text that is not JSON is one.
+ */
+export function plainJsonCodec<T>(what: string, check: (parsed: unknown) => T): RecordCodec<T> {
+  return {
+    encode: (record) => Buffer.from(JSON.stringify(record), "utf8"),
+    decode(raw) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(typeof raw === "string" ? raw : raw.toString("utf8"));
+      } catch {
+        throw new RecordFormatError(`${what}: not JSON`);
+      }
+      return check(parsed);
+    },
+  };
+}

@@ -1,4 +1,6 @@
+import { type SchedulerStatusSnapshot, schedulerStatusCodec } from "../scheduler-status.js";
 import { type TaskRecord, taskFromJsonValue, taskToJsonValue } from "../task.js";
+import { type TaskLogRecord, taskLogCodec } from "../task-log.js";
 import { uuidSuffix } from "./bare.js";
 import { jsonCodec } from "./codec.js";
 import { TaskId } from "./ids.js";
@@ -23,18 +25,18 @@ export const taskEvidenceRecords = recordType<TaskId, Buffer>({
 /** Largest task evidence kept (it holds certificates and quotes, never task data). */
 export const TASK_EVIDENCE_MAX_BYTES = 64 * 1024;
 
-/** `log-task-<uuid>`: a task's own log, appended while it runs (JSON, `parseTaskLog`). */
-export const taskLogRecords = recordType<TaskId, Buffer>({
+/** `log-task-<uuid>`: a task's own log, appended while it runs. */
+export const taskLogRecords = recordType<TaskId, TaskLogRecord>({
   name: "task log",
   prefix: "log-task-",
-  codec: rawCodec,
+  codec: taskLogCodec,
   idOfSuffix: uuidSuffix(TaskId),
 });
 
 /** `status-scheduler`: the scheduler's snapshot of execution nodes and the queue (`cloister status`). */
-export const schedulerStatusRecords = recordType<"scheduler", Buffer>({
+export const schedulerStatusRecords = recordType<"scheduler", SchedulerStatusSnapshot>({
   name: "scheduler status",
   prefix: "status-",
-  codec: rawCodec,
+  codec: schedulerStatusCodec,
   idOfSuffix: (s) => (s === "scheduler" ? "scheduler" : undefined),
 });
