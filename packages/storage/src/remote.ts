@@ -62,6 +62,27 @@ export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Buffer | undefined> {
+    return (await this.claim(queue, key, timeoutMs, false, signal))?.element;
+  }
+
+  /** dequeueInto, answered with the claimed task's record read by the service right after it. */
+  dequeueIntoWithTaskRecord(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ClaimedTask | undefined> {
+    return this.claim(queue, key, timeoutMs, true, signal);
+  }
+
+  /** Long-polls DequeueInto in steps of at most MAX_WAIT_MS until an element or the deadline. */
+  private async claim(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    withTaskRecord: boolean,
+    signal?: AbortSignal,
+  ): Promise<ClaimedTask | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();
@@ -71,33 +92,14 @@ export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
       const r = await callUnary(
         this.ext,
         "dequeueInto",
-        { key: queue, targetKey: key, waitMs, withTaskRecord: false },
-        { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
-      );
-      if (r.found) return Buffer.from(r.value);
-      if (Date.now() >= deadline) return undefined;
-    }
-  }
-
-  /** dequeueInto, answered with the claimed task's record read by the service right after it. */
-  async dequeueIntoWithTaskRecord(
-    queue: Buffer,
-    key: Buffer,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<ClaimedTask | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      signal?.throwIfAborted();
-      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
-      const r = await callUnary(
-        this.ext,
-        "dequeueInto",
-        { key: queue, targetKey: key, waitMs, withTaskRecord: true },
+        { key: queue, targetKey: key, waitMs, withTaskRecord },
         { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
       if (r.found)
-        return { element: Buffer.from(r.value), record: r.recordFound ? Buffer.from(r.record) : undefined };
+        return {
+          element: Buffer.from(r.value),
+          record: withTaskRecord && r.recordFound ? Buffer.from(r.record) : undefined,
+        };
       if (Date.now() >= deadline) return undefined;
     }
   }
