@@ -17,6 +17,22 @@ export interface LevelDbOptions {
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
+/** A wakeup registered under `name` (a queue or a key) in this process; closed, it is forgotten. */
+function subscribe(waiters: Map<string, Set<Wakeup>>, name: string): Subscription {
+  const wakeup = new Wakeup();
+  const set = waiters.get(name) ?? new Set<Wakeup>();
+  waiters.set(name, set);
+  set.add(wakeup);
+  return {
+    wakeup,
+    ready: Promise.resolve(),
+    close: () => {
+      set.delete(wakeup);
+      if (set.size === 0 && waiters.get(name) === set) waiters.delete(name);
+    },
+  };
+}
+
 /**
  * The embedded backend: one LevelDB directory, owned by one process (LevelDB locks it), so
  * queue waiters are woken in-process.
@@ -144,19 +160,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   }
 
   watchKey(key: Buffer): Subscription {
-    const name = bytes("key", key).toString("latin1");
-    const wakeup = new Wakeup();
-    const set = this.keyWaiters.get(name) ?? new Set<Wakeup>();
-    this.keyWaiters.set(name, set);
-    set.add(wakeup);
-    return {
-      wakeup,
-      ready: Promise.resolve(),
-      close: () => {
-        set.delete(wakeup);
-        if (set.size === 0 && this.keyWaiters.get(name) === set) this.keyWaiters.delete(name);
-      },
-    };
+    return subscribe(this.keyWaiters, bytes("key", key).toString("latin1"));
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
@@ -262,21 +266,12 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     const t = validateTimeout(timeoutMs);
     if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
     const name = q.toString("latin1");
-    const subscribe = (): Subscription => {
-      const wakeup = new Wakeup();
-      const set = this.waiters.get(name) ?? new Set<Wakeup>();
-      this.waiters.set(name, set);
-      set.add(wakeup);
-      return {
-        wakeup,
-        ready: Promise.resolve(),
-        close: () => {
-          set.delete(wakeup);
-          if (set.size === 0 && this.waiters.get(name) === set) this.waiters.delete(name);
-        },
-      };
-    };
-    return waitFor(() => this.dequeueIndexed(q, into), subscribe, t, [this.closing.signal, signal]);
+    return waitFor(
+      () => this.dequeueIndexed(q, into),
+      () => subscribe(this.waiters, name),
+      t,
+      [this.closing.signal, signal],
+    );
   }
 
   async close(): Promise<void> {

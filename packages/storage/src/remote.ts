@@ -21,6 +21,24 @@ const toWrites = (ops: BatchOp[]) =>
       : { key: op.key, value: Buffer.alloc(0), delete: true },
   );
 
+/**
+ * Repeats a server-side long poll in steps of at most MAX_WAIT_MS (so no single call outlives a
+ * proxy's or the server's own bound) until `step` answers or `timeoutMs` has passed.
+ */
+async function longPoll<T>(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  step: (waitMs: number) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    const answer = await step(Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now())));
+    if (answer !== undefined) return answer;
+    if (Date.now() >= deadline) return undefined;
+  }
+}
+
 export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
   private readonly teaclave: storage.TeaclaveStorageClient;
   private readonly ext: extensions.CloisterStorageClient;
@@ -83,25 +101,21 @@ export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
     withTaskRecord: boolean,
     signal?: AbortSignal,
   ): Promise<ClaimedTask | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      signal?.throwIfAborted();
-      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
-      // An answer lost on the way (abort, crash, deadline) leaves the element under `key`,
-      // where the caller's recovery finds it: nothing to put back here.
+    // An answer lost on the way (abort, crash, deadline) leaves the element under `key`, where
+    // the caller's recovery finds it: nothing to put back here.
+    return longPoll(timeoutMs, signal, async (waitMs) => {
       const r = await callUnary(
         this.ext,
         "dequeueInto",
         { key: queue, targetKey: key, waitMs, withTaskRecord },
         { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
-      if (r.found)
-        return {
-          element: Buffer.from(r.value),
-          record: withTaskRecord && r.recordFound ? Buffer.from(r.record) : undefined,
-        };
-      if (Date.now() >= deadline) return undefined;
-    }
+      if (!r.found) return undefined;
+      return {
+        element: Buffer.from(r.value),
+        record: withTaskRecord && r.recordFound ? Buffer.from(r.record) : undefined,
+      };
+    });
   }
 
   /**
@@ -114,20 +128,16 @@ export class RemoteKvStore implements KvStore, ClaimWithRecordBackend {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<KeyState | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      signal?.throwIfAborted();
-      const waitMs = Math.max(0, Math.min(MAX_WAIT_MS, deadline - Date.now()));
+    return longPoll(timeoutMs, signal, async (waitMs) => {
       const r = await callUnary(
         this.ext,
         "waitForChange",
         { key, knownDigest: known, waitMs },
         { deadlineMs: waitMs + 10_000, waitForReady: true, ...(signal ? { signal } : {}) },
       );
-      if (r.changed)
-        return { value: r.found ? Buffer.from(r.value) : undefined, digest: Buffer.from(r.digest) };
-      if (Date.now() >= deadline) return undefined;
-    }
+      if (!r.changed) return undefined;
+      return { value: r.found ? Buffer.from(r.value) : undefined, digest: Buffer.from(r.digest) };
+    });
   }
 
   async enqueue(queue: Buffer, value: Buffer): Promise<void> {
