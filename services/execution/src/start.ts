@@ -176,7 +176,21 @@ export async function loadExecutors(ctx: ServiceContext, epc?: EnclaveBudget): P
         disabled.push({ name, reason: (e as Error).message });
         continue;
       }
-    } else executor = factories[name as keyof typeof factories]!();
+    } else {
+      try {
+        executor = factories[name as keyof typeof factories]!();
+      } catch (e) {
+        // A pool checks its binaries when it is built (bwrap, node or python3 missing): off,
+        // and said so — or, when the probe fails too, reported with it below.
+        if (execution.require_all_executors) {
+          await probe.catch(() => {});
+          await closeAll(loaded);
+          throw e;
+        }
+        disabled.push({ name, reason: (e as Error).message });
+        continue;
+      }
+    }
     loaded.push({ name, executor });
     if ("start" in executor && typeof executor.start === "function") {
       (executor as Startable).start().catch((e: unknown) =>
