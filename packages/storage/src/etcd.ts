@@ -287,17 +287,23 @@ export class EtcdStore implements KvStore, IndexedQueues, KeyWatches {
 
   /** An etcd watch on the key: writes by any process (every storage replica) wake it. */
   watchKey(key: Buffer): Subscription {
+    return this.subscribe(this.k(bytes("key", key)), { deletes: true });
+  }
+
+  /**
+   * A wakeup driven by an etcd watch of `key`. After a reconnect or a stream error it fires too
+   * (events may have been skipped): the waiter re-checks, which is cheap and misses nothing.
+   */
+  private subscribe(key: Buffer, { deletes }: { deletes: boolean }): Subscription {
     const wakeup = new Wakeup();
-    const watcher = this.client
-      .watch()
-      .key(this.k(bytes("key", key)))
-      .watcher();
+    const builder = this.client.watch().key(key);
+    const watcher = (deletes ? builder : builder.only("put")).watcher();
     this.watchers.add(watcher);
     const ready = new Promise<void>((resolve) => watcher.once("connected", () => resolve()));
     watcher.on("put", () => wakeup.notify());
-    watcher.on("delete", () => wakeup.notify());
-    // A reconnect may have skipped events: read again.
+    if (deletes) watcher.on("delete", () => wakeup.notify());
     watcher.on("connected", () => wakeup.notify());
+    watcher.on("disconnected", () => {});
     watcher.on("error", () => wakeup.notify());
     return {
       wakeup,
@@ -319,25 +325,8 @@ export class EtcdStore implements KvStore, IndexedQueues, KeyWatches {
     const t = validateTimeout(timeoutMs);
     if (this.closing.signal.aborted) return Promise.reject(new StorageClosedError());
     const tailKey = this.queueKeys(q).tail;
-    const subscribe = (): Subscription => {
-      const wakeup = new Wakeup();
-      const watcher = this.client.watch().key(tailKey).only("put").watcher();
-      this.watchers.add(watcher);
-      const ready = new Promise<void>((resolve) => watcher.once("connected", () => resolve()));
-      watcher.on("put", () => wakeup.notify());
-      // After a reconnect or a stream error, re-check: cheap, and never misses an element.
-      watcher.on("connected", () => wakeup.notify());
-      watcher.on("disconnected", () => {});
-      watcher.on("error", () => wakeup.notify());
-      return {
-        wakeup,
-        ready,
-        close: async () => {
-          this.watchers.delete(watcher);
-          await watcher.cancel().catch(() => {});
-        },
-      };
-    };
+    // Only the tail counter's puts matter: each enqueue moves it.
+    const subscribe = () => this.subscribe(tailKey, { deletes: false });
     return waitFor(() => this.dequeueIndexed(q, into), subscribe, t, [this.closing.signal, signal]);
   }
 
