@@ -163,33 +163,20 @@ export async function loadExecutors(ctx: ServiceContext, epc?: EnclaveBudget): P
   const disabled: LoadedExecutors["disabled"] = [];
   for (const name of execution.executors) {
     let executor: Executor | Startable;
-    if (name === "libos") {
-      try {
-        executor = await libosExecutor(ctx, epc);
-      } catch (e) {
-        // Its backend (gVisor runsc) or an audited runtime is missing: off, and said so.
-        if (execution.require_all_executors) {
-          await probe.catch(() => {});
-          await closeAll(loaded);
-          throw e;
-        }
-        disabled.push({ name, reason: (e as Error).message });
-        continue;
+    try {
+      executor =
+        name === "libos" ? await libosExecutor(ctx, epc) : factories[name as keyof typeof factories]!();
+    } catch (e) {
+      // LibOS: its backend (gVisor runsc) or an audited runtime is missing. A pool checks its
+      // binaries when it is built (bwrap, node or python3 missing). Either way off, and said so
+      // (or, when the sandbox probe fails too, reported with it below).
+      if (execution.require_all_executors) {
+        await probe.catch(() => {});
+        await closeAll(loaded);
+        throw e;
       }
-    } else {
-      try {
-        executor = factories[name as keyof typeof factories]!();
-      } catch (e) {
-        // A pool checks its binaries when it is built (bwrap, node or python3 missing): off,
-        // and said so — or, when the probe fails too, reported with it below.
-        if (execution.require_all_executors) {
-          await probe.catch(() => {});
-          await closeAll(loaded);
-          throw e;
-        }
-        disabled.push({ name, reason: (e as Error).message });
-        continue;
-      }
+      disabled.push({ name, reason: (e as Error).message });
+      continue;
     }
     loaded.push({ name, executor });
     if ("start" in executor && typeof executor.start === "function") {
