@@ -143,4 +143,23 @@ describe("LevelDbStore specifics", () => {
       await s.close();
     }
   });
+
+  test("every value sealed gets its own IV, across refills of the IV pool", async () => {
+    const path = join(await tempDir(), "db");
+    const inner = await LevelDbStore.open(path);
+    const s = new SealedStore(inner, randomBytes(32));
+    try {
+      const n = 1000; // the pool holds 341 IVs
+      await s.batch(
+        Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: b(`k${i}`), value: b("same") })),
+      );
+      const ivs = new Set<string>();
+      for (let i = 0; i < n; i++)
+        ivs.add(((await inner.get(b(`k${i}`))) as Buffer).subarray(1, 13).toString("hex"));
+      assert.equal(ivs.size, n);
+      assert.equal((await s.get(b("k999")))?.toString(), "same");
+    } finally {
+      await s.close();
+    }
+  });
 });
