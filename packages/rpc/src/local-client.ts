@@ -26,6 +26,9 @@ export type LocalClientConstructor<C extends grpc.Client> = (new (
 ) => C) & { readonly service: grpc.ServiceDefinition };
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The abort reason of every ended call (one object: an Error per call would cost a stack trace). */
+const CALL_ENDED = new Error("the call ended");
+const deadlinePassed = (): grpc.StatusObject => status(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
 
 type Definition = grpc.MethodDefinition<unknown, unknown>;
 type Outcome = grpc.StatusObject & { response?: unknown };
@@ -72,7 +75,7 @@ class LocalCall {
     const wait = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
     // Beyond setTimeout's range (about 24 days) a deadline is as good as none.
     if (wait !== undefined && wait <= MAX_TIMER_MS)
-      this.timer = setTimeout(() => this.abort(status(Status.DEADLINE_EXCEEDED, "Deadline exceeded")), wait);
+      this.timer = setTimeout(() => this.abort(deadlinePassed()), wait);
   }
 
   get done(): boolean {
@@ -88,7 +91,7 @@ class LocalCall {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.release?.();
-    this.gone.abort(new Error("the call ended"));
+    this.gone.abort(CALL_ENDED);
     this.onEnd(outcome);
   }
 
@@ -115,6 +118,11 @@ async function begin(
   maxMessageBytes: number,
   call: LocalCall,
 ): Promise<{ method: LocalMethod; ctx: RpcContext; request: unknown } | undefined> {
+  // A deadline already past never reaches the server (grpc-js sends nothing either).
+  if (call.deadline !== undefined && call.deadline <= Date.now()) {
+    call.abort(deadlinePassed());
+    return undefined;
+  }
   let bytes: Buffer;
   try {
     bytes = def.requestSerialize(request);

@@ -21,6 +21,7 @@ import {
   type RpcContext,
   RpcError,
   serve,
+  toRpcError,
   type VerifiedPeerInfo,
 } from "../src/index.js";
 import { acceptOnly, TestIdentity } from "./helpers.js";
@@ -334,6 +335,16 @@ test("a server stream in process: async iteration, data/end/status events, failu
   const got: string[] = [];
   for await (const change of client.watchUserChanges({})) got.push((change as extensions.UserChange).userId);
   assert.deepEqual(got, ["u0", "u1", "u2"]);
+  // The credential cache's follower: "data" events, then "end" and an OK status.
+  const ok = client.watchUserChanges({});
+  const okEvents: string[] = [];
+  ok.on("data", (c: extensions.UserChange) => okEvents.push(c.userId));
+  ok.on("end", () => okEvents.push("end"));
+  await new Promise<void>((resolve) =>
+    ok.on("status", (s: grpc.StatusObject) => resolve(assert.equal(s.code, 0))),
+  );
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(okEvents, ["u0", "u1", "u2", "end"]);
   fail = true;
   const events: string[] = [];
   const stream = client.watchUserChanges({}, new grpc.Metadata());
@@ -344,6 +355,15 @@ test("a server stream in process: async iteration, data/end/status events, failu
   });
   assert.equal(code, Status.PERMISSION_DENIED);
   assert.deepEqual(events, ["u0", "u1", "u2", "error 7 permission denied"]);
+  // The frontend's relay rethrows what iteration throws as an RpcError.
+  const thrown = await (async () => {
+    try {
+      for await (const _ of client.watchUserChanges({}));
+    } catch (e) {
+      return toRpcError(e as grpc.ServiceError);
+    }
+  })();
+  assert.equal(thrown?.code, Status.PERMISSION_DENIED);
   await server.close();
 });
 
