@@ -10,7 +10,7 @@ import {
 } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
-import { RecordStore, RemoteKvStore } from "@cloister/storage";
+import { RecordStore } from "@cloister/storage";
 import { type HandedTask, Scheduler } from "./scheduler.js";
 import { NodeDirectory, startStatusSnapshots } from "./status.js";
 import { TaskLogWriter } from "./task-log.js";
@@ -45,7 +45,7 @@ function bareTaskId(s: string): TaskId {
 
 /** The scheduler (17780, for execution nodes only). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
-  const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
+  const store = ctx.peerStore();
   const scheduler = new Scheduler({
     store,
     log: ctx.log,
