@@ -131,46 +131,83 @@ interface PathFigures {
   rpcs: Record<string, number>;
 }
 
-/** The full-path figures of one platform under `topology`. */
-async function fullPath(
-  topology: Topology,
-  sequential: number,
-  total: number,
-  concurrency: number,
-): Promise<PathFigures> {
+/** A running platform with a signed-in client and builtin-echo registered. */
+interface Subject {
+  platform: Platform;
+  c: CloisterClient;
+  functionId: string;
+}
+
+async function subject(topology: Topology): Promise<Subject> {
   const platform = await platformWith(topology);
   const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction(ECHO_FUNCTION);
-    // One frontend call: authentication, access control, management and one storage read.
-    for (let i = 0; i < 50; i++) await c.getFunctionUsageStats(functionId);
-    const calls: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      const t = process.hrtime.bigint();
-      await c.getFunctionUsageStats(functionId);
-      calls.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    for (let i = 0; i < 10; i++) await oneTask(c, functionId);
-    const samples: number[] = [];
-    for (let i = 0; i < sequential; i++) samples.push(await oneTask(c, functionId));
-    const {
-      perSecond,
-      cpuPerTask,
-      calls: rpcs,
-    } = await measuredThroughput(platform, c, functionId, total, concurrency);
-    return {
-      call: percentile(calls, 50),
-      callP99: percentile(calls, 99),
-      p50: percentile(samples, 50),
-      p99: percentile(samples, 99),
-      perSecond,
-      cpuPerTask,
-      rpcs,
-    };
-  } finally {
+    return { platform, c, functionId: await c.registerFunction(ECHO_FUNCTION) };
+  } catch (e) {
     c.close();
     await platform.stop();
+    throw e;
+  }
+}
+
+/** One frontend call (authentication, access control, management and one storage read), timed `n` times. */
+async function frontendCalls({ c, functionId }: Subject, n: number): Promise<number[]> {
+  for (let i = 0; i < 50; i++) await c.getFunctionUsageStats(functionId);
+  const calls: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await c.getFunctionUsageStats(functionId);
+    calls.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return calls;
+}
+
+/** `n` sequential tasks' invoke → Finished, after a few untimed ones. */
+async function taskLatencies({ c, functionId }: Subject, n: number): Promise<number[]> {
+  for (let i = 0; i < 10; i++) await oneTask(c, functionId);
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) samples.push(await oneTask(c, functionId));
+  return samples;
+}
+
+/**
+ * The full-path figures of each topology. Every platform runs from the start, and each phase
+ * (calls, sequential tasks, throughput) runs on one topology after the other before the next
+ * phase begins, so load from other work on the machine falls on both alike.
+ */
+async function fullPaths(
+  list: Topology[],
+  sequential: number,
+  total: number,
+  concurrency: number,
+): Promise<Map<Topology, PathFigures>> {
+  const subjects = new Map<Topology, Subject>();
+  try {
+    for (const t of list) subjects.set(t, await subject(t));
+    const calls = new Map<Topology, number[]>();
+    for (const [t, s] of subjects) calls.set(t, await frontendCalls(s, 300));
+    const tasks = new Map<Topology, number[]>();
+    for (const [t, s] of subjects) tasks.set(t, await taskLatencies(s, sequential));
+    const out = new Map<Topology, PathFigures>();
+    for (const [t, s] of subjects) {
+      const r = await measuredThroughput(s.platform, s.c, s.functionId, total, concurrency);
+      out.set(t, {
+        call: percentile(calls.get(t)!, 50),
+        callP99: percentile(calls.get(t)!, 99),
+        p50: percentile(tasks.get(t)!, 50),
+        p99: percentile(tasks.get(t)!, 99),
+        perSecond: r.perSecond,
+        cpuPerTask: r.cpuPerTask,
+        rpcs: r.calls,
+      });
+    }
+    return out;
+  } finally {
+    for (const s of subjects.values()) {
+      s.c.close();
+      await s.platform.stop();
+    }
   }
 }
 
@@ -178,8 +215,8 @@ const cpuSum = (f: PathFigures) => [...f.cpuPerTask.values()].reduce((a, b) => a
 
 /**
  * builtin-echo through the full path (frontend → authentication → access control → management
- * → storage → scheduler → execution and back) under each topology in the same run, split first:
- * one frontend call beside one attested unary round trip, latency from InvokeTask to the client
+ * → storage → scheduler → execution and back) under each topology in the same run, the phases
+ * interleaved (split, then combined, in each): one frontend call beside one attested unary round trip, latency from InvokeTask to the client
  * seeing Finished (WatchTask), tasks per second with several clients at once, and the CPU each
  * process spends per task; each against its target, and combined beside split.
  */
@@ -195,10 +232,8 @@ export async function benchPlatform(
     "attested mTLS unary p50 ms (server in another process)": crossUnary,
   };
   if (!topologyKnown()) out["topology key unknown to this build: only split"] = "(one process per service)";
-  const figures = new Map<Topology, PathFigures>();
-  for (const topology of topologies()) {
-    const f = await fullPath(topology, sequential, total, concurrency);
-    figures.set(topology, f);
+  const figures = await fullPaths(topologies(), sequential, total, concurrency);
+  for (const [topology, f] of figures) {
     const t = `[${topology}]`;
     Object.assign(out, {
       [`${t} frontend call (GetFunctionUsageStats) p50 ms`]: f.call,
