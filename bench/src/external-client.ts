@@ -24,6 +24,8 @@ interface Observed {
   get_function_usage_stats: Summary;
   get_function: Summary;
   invoke_to_finished: Summary;
+  invoke_task: Summary;
+  get_task: Summary;
   get_task_polls_per_task: number;
 }
 
@@ -82,6 +84,8 @@ export async function benchExternalClient(
       "frontend call (GetFunction) p99 ms": o.get_function.p99_ms,
       "builtin-echo invoke→Finished (GetTask polled) p50 ms": task.p50_ms,
       "builtin-echo invoke→Finished (GetTask polled) p99 ms": task.p99_ms,
+      "  InvokeTask p50 ms": o.invoke_task.p50_ms,
+      "  GetTask p50 ms (every poll)": o.get_task.p50_ms,
       "  GetTask polls per task": o.get_task_polls_per_task,
       [`task p50 / call p50 (goal ≤ ${TASK_PER_CALL_GOAL})`]: task.p50_ms / call.p50_ms,
       "task p99 / call p99": task.p99_ms / call.p99_ms,

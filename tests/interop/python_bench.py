@@ -88,6 +88,8 @@ def main():
         unary(fe, m, FE + "GetFunction", get_req, FE_PB + "GetFunctionResponse", md)
 
     polls = []
+    invokes = []
+    get_tasks = []
 
     def one_task():
         """CreateTask (not timed), then InvokeTask -> a GetTask that answers Finished (timed)."""
@@ -98,9 +100,12 @@ def main():
         t = time.perf_counter_ns()
         unary(fe, m, FE + "InvokeTask", m[FE_PB + "InvokeTaskRequest"](task_id=task.task_id),
               "google.protobuf.Empty", md)
+        invokes.append(time.perf_counter_ns() - t)
         n = 0
         while True:
+            p = time.perf_counter_ns()
             r = unary(fe, m, FE + "GetTask", get_task, FE_PB + "GetTaskResponse", md)
+            get_tasks.append(time.perf_counter_ns() - p)
             n += 1
             if r.status == FINISHED:
                 break
@@ -124,12 +129,16 @@ def main():
     for _ in range(max(3, tasks // 10)):
         one_task()
     polls.clear()
+    invokes.clear()
+    get_tasks.clear()
     task_samples = [one_task() for _ in range(tasks)]
 
     print(json.dumps({
         "get_function_usage_stats": summary(stats),
         "get_function": summary(gets),
         "invoke_to_finished": summary(task_samples),
+        "invoke_task": summary(invokes),
+        "get_task": summary(get_tasks),
         "get_task_polls_per_task": sum(polls) / len(polls),
         "poll_interval_ms": args.poll_interval_ms,
     }))
