@@ -76,6 +76,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     return undefined;
   };
 
+  let closing = false;
   const server = ctx.internalServer();
   // Every method has the same callers: the attested execution nodes the endpoint's connection check admits.
   const layers = [logging(log)];
@@ -136,7 +137,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
               }
             : NOT_FOUND;
         } catch (e) {
-          if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
+          // A poll the scheduler's own shutdown aborted hands out nothing; the node polls again.
+          if (hasKind(e, "TASK_QUEUE_EMPTY") || closing) return NOT_FOUND;
           throw e;
         }
       },
@@ -185,6 +187,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   return {
     endpoints: [{ name: "scheduler (internal)", address: boundAddress(ctx.config.listen.scheduler, port) }],
     async close() {
+      closing = true;
       await snapshots.stop();
       await scheduler.close();
       await server.close();
