@@ -12,6 +12,7 @@ import {
   topologies,
   topologyKnown,
   topologyLine,
+  withoutTopologyEnv,
 } from "./topology.js";
 
 /** The hop-floor targets (issue 9): what each printed ratio is measured against. */
@@ -118,7 +119,8 @@ async function measuredThroughput(
 
 /** A platform as `cloister up` starts it under `topology`, with only the builtin executor. */
 async function platformWith(topology: Topology): Promise<Platform> {
-  return startPlatform(await platformConfig(undefined, `${topologyLine(topology)}${BUILTIN_ONLY}`));
+  const setup = await platformConfig(undefined, `${topologyLine(topology)}${BUILTIN_ONLY}`);
+  return withoutTopologyEnv(() => startPlatform(setup));
 }
 
 interface PathFigures {
