@@ -76,7 +76,7 @@ export async function benchExternalClient(
     const call = o.get_function_usage_stats;
     const task = o.invoke_to_finished;
     return {
-      "topology (the default of cloister up)": topology,
+      topology: process.env.CLOISTER_TOPOLOGY ? `${topology} (CLOISTER_TOPOLOGY)` : `${topology} (default)`,
       "calls timed / tasks timed": `${call.n} / ${task.n}`,
       "frontend call (GetFunctionUsageStats) p50 ms": call.p50_ms,
       "frontend call (GetFunctionUsageStats) p99 ms": call.p99_ms,
