@@ -57,6 +57,7 @@ export {
   AttestedServer,
   type AttestedServerOptions,
   createAttestedServer,
+  type LocalCallObserver,
   type LocalCallStart,
   type ServiceOptions,
 } from "./server.js";

@@ -66,7 +66,7 @@ class LocalCall {
   cancelled = false;
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
-  private release: (() => void) | undefined;
+  private release: ((code: number) => void) | undefined;
 
   constructor(
     private readonly onEnd: (outcome: Outcome) => void,
@@ -82,7 +82,7 @@ class LocalCall {
     return this.ended;
   }
 
-  holds(release: () => void): void {
+  holds(release: (code: number) => void): void {
     this.release = release;
   }
 
@@ -90,7 +90,7 @@ class LocalCall {
     if (this.ended) return;
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
-    this.release?.();
+    this.release?.(outcome.code);
     this.gone.abort(CALL_ENDED);
     this.onEnd(outcome);
   }
@@ -139,7 +139,7 @@ async function begin(
     );
     return undefined;
   }
-  const opened = server.openLocalCall(() =>
+  const opened = server.openLocalCall(def.path, () =>
     call.abort(status(Status.UNAVAILABLE, "the in-process endpoint shut down")),
   );
   if ("refused" in opened) {

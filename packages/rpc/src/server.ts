@@ -41,6 +41,8 @@ export interface AttestedServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
   interceptors?: grpc.ServerInterceptor[];
+  /** In-process calls (`localClient`) bypass `interceptors`: this sees each one as it ends. */
+  observeLocalCall?: LocalCallObserver;
 }
 
 /**
@@ -58,7 +60,13 @@ export interface ServiceOptions {
 }
 
 /** How an in-process call may start (see `AttestedServer.openLocalCall`). */
-export type LocalCallStart = { release: () => void } | { refused: "closed" | "busy" };
+export type LocalCallStart = { release: (code: number) => void } | { refused: "closed" | "busy" };
+
+/**
+ * Sees every in-process call when it ends (the wire's calls pass the grpc-js `interceptors`
+ * instead): its path, status code and duration in seconds. For RPC metrics.
+ */
+export type LocalCallObserver = (call: { path: string; code: number; seconds: number }) => void;
 
 /**
  * A gRPC server behind our own TLS listener.
@@ -202,19 +210,26 @@ export class AttestedServer {
   /**
    * Admits one in-process call under the same caps as the wire's (calls in progress, in all and
    * for the "in-process" peer), unless the server is closing. `cut` ends the call if it is still
-   * running when the shutdown grace period is over; `release` must be called when it ends.
+   * running when the shutdown grace period is over; `release` must be called with the call's
+   * status code when it ends.
    */
-  openLocalCall(cut: () => void): LocalCallStart {
+  openLocalCall(path: string, cut: () => void): LocalCallStart {
     if (this.state === "closing" || this.state === "closed") return { refused: "closed" };
+    const observe = this.opts.observeLocalCall;
+    const started = observe ? performance.now() : 0;
     const free = this.limiter.startCall("in-process");
-    if (!free) return { refused: "busy" };
+    if (!free) {
+      observe?.({ path, code: ERRORS.TOO_MANY_CALLS.code, seconds: (performance.now() - started) / 1000 });
+      return { refused: "busy" };
+    }
     this.localCalls.add(cut);
     let done = false;
     return {
-      release: () => {
+      release: (code) => {
         if (done) return;
         done = true;
         free();
+        observe?.({ path, code, seconds: (performance.now() - started) / 1000 });
         this.localCalls.delete(cut);
         if (this.localCalls.size === 0) this.localIdle?.();
       },

@@ -48,7 +48,13 @@ const failure = (p: Promise<unknown>) =>
 async function storageEndpoint(opts: { maxMessageBytes?: number; shutdownGraceMs?: number } = {}) {
   const identity = await TestIdentity.create("teaclave_storage_service");
   const client = await TestIdentity.create("teaclave_frontend_service");
-  const server = createAttestedServer({ identity, verifyClient: acceptOnly(client), ...opts });
+  const observed: { path: string; code: number }[] = [];
+  const server = createAttestedServer({
+    identity,
+    verifyClient: acceptOnly(client),
+    observeLocalCall: ({ path, code }) => observed.push({ path, code }),
+    ...opts,
+  });
   const seen: RpcContext[] = [];
   const logged: unknown[] = [];
   const log = Object.assign(Object.create(silentLogger), { error: (o: unknown) => logged.push(o) });
@@ -114,6 +120,7 @@ async function storageEndpoint(opts: { maxMessageBytes?: number; shutdownGraceMs
     dial,
     local: localClient(storage.TeaclaveStorageClient, server, caller),
     seen,
+    observed,
     logged,
     kept,
     release: () => release(),
@@ -212,6 +219,12 @@ test("failures carry the wire's code and details: typed, internal (logged), no p
     const other = localClient(extensions.CloisterStorageClient, ep.server, caller);
     const unknown = await failure(callUnary(other, "batch", { writes: [] }));
     assert.equal(unknown.code, Status.UNIMPLEMENTED);
+    // Every in-process call reached the server's observer (RPC metrics) with its status.
+    const get = storage.TeaclaveStorageService.get.path;
+    assert.deepEqual(ep.observed.slice(0, 2), [
+      { path: get, code: Status.NOT_FOUND },
+      { path: get, code: Status.INTERNAL },
+    ]);
   } finally {
     await ep.close();
   }
