@@ -334,8 +334,10 @@ function unaryMethod(server: AttestedServer, def: Definition, caller: VerifiedPe
   return (request: unknown, a?: unknown, b?: unknown, c?: unknown): LocalUnaryCall => {
     const { metadata, options, callback } = unaryArguments(a, b, c);
     let emitter: LocalUnaryCall | undefined;
+    const started = process.hrtime.bigint();
     const call = new LocalCall((outcome) => {
       const { response, ...s } = outcome;
+      server.localCallEnded(def.path, s.code, started);
       // Always after the method returned, as grpc-js does.
       queueMicrotask(() => {
         if (s.code === Status.OK) callback(null, response);
@@ -371,7 +373,11 @@ function streamMethod(server: AttestedServer, def: Definition, caller: VerifiedP
     const stream = new LocalReadableStream();
     // The status follows the messages, as trailers follow data frames: a reader that is keeping
     // up (flowing from the next tick) gets every message before "error" or "end".
-    const call = new LocalCall((outcome) => setImmediate(() => stream.finish(outcome)), deadlineAt(options));
+    const startedNs = process.hrtime.bigint();
+    const call = new LocalCall((outcome) => {
+      server.localCallEnded(def.path, outcome.code, startedNs);
+      setImmediate(() => stream.finish(outcome));
+    }, deadlineAt(options));
     stream.call = call;
     void (async () => {
       const started = await begin(server, def, request, metadata, caller, max, call);

@@ -41,6 +41,11 @@ export interface AttestedServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
   interceptors?: grpc.ServerInterceptor[];
+  /**
+   * Told of every in-process call when it ends (`localClient`; grpc-js interceptors never see
+   * those): its path, status code and duration, so a service's RPC series count every call.
+   */
+  onLocalCall?: (path: string, code: number, seconds: number) => void;
 }
 
 /**
@@ -197,6 +202,11 @@ export class AttestedServer {
    */
   localMethod(path: string): LocalMethod | undefined {
     return this.localMethods.get(path);
+  }
+
+  /** An in-process call at `path` ended with `code`, `startedNs` (hrtime) after it began. */
+  localCallEnded(path: string, code: number, startedNs: bigint): void {
+    this.opts.onLocalCall?.(path, code, Number(process.hrtime.bigint() - startedNs) / 1e9);
   }
 
   /**
