@@ -4,6 +4,7 @@ import { ConfigError, createLogger, type Logger } from "@cloister/core";
 import {
   HealthState,
   healthServiceImplementation,
+  localCallMetrics,
   metricsInterceptor,
   type OpsServer,
   ServiceMetrics,
@@ -13,10 +14,12 @@ import { health } from "@cloister/proto";
 import {
   type AttestedServer,
   attestedChannelCredentials,
-  type ClientConstructor,
   createAttestedServer,
   createClient,
   INTERNAL_MAX_MESSAGE_BYTES,
+  type LocalClientConstructor,
+  localClient,
+  type VerifiedPeerInfo,
 } from "@cloister/rpc";
 import { type KvStore, RemoteKvStore } from "@cloister/storage";
 import {
@@ -58,7 +61,7 @@ export interface ServiceContext {
    * A client of a peer's internal endpoint: in process when the peer runs in this process (the
    * same layers and policy, no TLS), else over attested TLS to its advertised address.
    */
-  peerClient<C extends grpc.Client>(Client: ClientConstructor<C>, peer: InternalPeer): C;
+  peerClient<C extends grpc.Client>(Client: LocalClientConstructor<C>, peer: InternalPeer): C;
   /** The storage service's store: storage's own when it runs in this process, else its RPC client. */
   peerStore(): KvStore;
   /** Storage only: offer its sealed store to the services of this process. */
@@ -143,6 +146,13 @@ export async function createServiceContext(
   );
 
   const clients = INTERNAL_CLIENTS[name] ?? [];
+  /** This service as a co-hosted peer sees it: what verifying our certificate would have proved. */
+  const self: VerifiedPeerInfo = {
+    name: enclaveName(name),
+    mrEnclave: mrEnclave.toString("hex"),
+    mrSigner: published.mrSigner,
+    simulated: provider.simulated,
+  };
   const credentials = new Map<ServiceName, grpc.ChannelCredentials>();
   const interceptors = [metricsInterceptor(metrics)];
   /** Every attested server answers grpc.health.v1 from the same dependency checks. */
@@ -199,6 +209,7 @@ export async function createServiceContext(
           maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES,
           logger: log,
           interceptors,
+          onLocalCall: localCallMetrics(metrics),
         }),
       );
       colocated.offerServer(name, server);
@@ -206,14 +217,15 @@ export async function createServiceContext(
     },
     peerCredentials,
     peerAddress: (peer) => targetOf(config.advertised[peer]),
-    peerClient<C extends grpc.Client>(Client: ClientConstructor<C>, peer: InternalPeer): C {
+    peerClient<C extends grpc.Client>(Client: LocalClientConstructor<C>, peer: InternalPeer): C {
       if (!colocated.hosts(peer)) {
         return createClient(Client, targetOf(config.advertised[peer]), peerCredentials(peer));
       }
       admittedBy(peer, name);
       healthState.addCheck(peer, async () => void colocated.serverOf(peer));
-      // In process: the peer's own endpoint with its layers and policy (see ColocatedServices).
-      return createClient(Client, targetOf(config.advertised[peer]), peerCredentials(peer));
+      // In process: the peer's own endpoint with its layers and policy (see ColocatedServices),
+      // seeing this service as its caller, as the connection check would have.
+      return localClient(Client, colocated.serverOf(peer), self);
     },
     peerStore(): KvStore {
       if (!colocated.hosts("storage")) {

@@ -57,7 +57,6 @@ export {
   AttestedServer,
   type AttestedServerOptions,
   createAttestedServer,
-  type LocalCallObserver,
   type LocalCallStart,
   type ServiceOptions,
 } from "./server.js";

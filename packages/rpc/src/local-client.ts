@@ -66,7 +66,7 @@ class LocalCall {
   cancelled = false;
   private ended = false;
   private timer: NodeJS.Timeout | undefined;
-  private release: ((code: number) => void) | undefined;
+  private release: (() => void) | undefined;
 
   constructor(
     private readonly onEnd: (outcome: Outcome) => void,
@@ -82,7 +82,7 @@ class LocalCall {
     return this.ended;
   }
 
-  holds(release: (code: number) => void): void {
+  holds(release: () => void): void {
     this.release = release;
   }
 
@@ -90,7 +90,7 @@ class LocalCall {
     if (this.ended) return;
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
-    this.release?.(outcome.code);
+    this.release?.();
     this.gone.abort(CALL_ENDED);
     this.onEnd(outcome);
   }
@@ -139,7 +139,7 @@ async function begin(
     );
     return undefined;
   }
-  const opened = server.openLocalCall(def.path, () =>
+  const opened = server.openLocalCall(() =>
     call.abort(status(Status.UNAVAILABLE, "the in-process endpoint shut down")),
   );
   if ("refused" in opened) {
@@ -334,8 +334,10 @@ function unaryMethod(server: AttestedServer, def: Definition, caller: VerifiedPe
   return (request: unknown, a?: unknown, b?: unknown, c?: unknown): LocalUnaryCall => {
     const { metadata, options, callback } = unaryArguments(a, b, c);
     let emitter: LocalUnaryCall | undefined;
+    const started = process.hrtime.bigint();
     const call = new LocalCall((outcome) => {
       const { response, ...s } = outcome;
+      server.localCallEnded(def.path, s.code, started);
       // Always after the method returned, as grpc-js does.
       queueMicrotask(() => {
         if (s.code === Status.OK) callback(null, response);
@@ -371,7 +373,11 @@ function streamMethod(server: AttestedServer, def: Definition, caller: VerifiedP
     const stream = new LocalReadableStream();
     // The status follows the messages, as trailers follow data frames: a reader that is keeping
     // up (flowing from the next tick) gets every message before "error" or "end".
-    const call = new LocalCall((outcome) => setImmediate(() => stream.finish(outcome)), deadlineAt(options));
+    const startedNs = process.hrtime.bigint();
+    const call = new LocalCall((outcome) => {
+      server.localCallEnded(def.path, outcome.code, startedNs);
+      setImmediate(() => stream.finish(outcome));
+    }, deadlineAt(options));
     stream.call = call;
     void (async () => {
       const started = await begin(server, def, request, metadata, caller, max, call);

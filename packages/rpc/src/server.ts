@@ -41,8 +41,11 @@ export interface AttestedServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
   interceptors?: grpc.ServerInterceptor[];
-  /** In-process calls (`localClient`) bypass `interceptors`: this sees each one as it ends. */
-  observeLocalCall?: LocalCallObserver;
+  /**
+   * Told of every in-process call when it ends (`localClient`; grpc-js interceptors never see
+   * those): its path, status code and duration, so a service's RPC series count every call.
+   */
+  onLocalCall?: (path: string, code: number, seconds: number) => void;
 }
 
 /**
@@ -60,13 +63,7 @@ export interface ServiceOptions {
 }
 
 /** How an in-process call may start (see `AttestedServer.openLocalCall`). */
-export type LocalCallStart = { release: (code: number) => void } | { refused: "closed" | "busy" };
-
-/**
- * Sees every in-process call when it ends (the wire's calls pass the grpc-js `interceptors`
- * instead): its path, status code and duration in seconds. For RPC metrics.
- */
-export type LocalCallObserver = (call: { path: string; code: number; seconds: number }) => void;
+export type LocalCallStart = { release: () => void } | { refused: "closed" | "busy" };
 
 /**
  * A gRPC server behind our own TLS listener.
@@ -207,29 +204,27 @@ export class AttestedServer {
     return this.localMethods.get(path);
   }
 
+  /** An in-process call at `path` ended with `code`, `startedNs` (hrtime) after it began. */
+  localCallEnded(path: string, code: number, startedNs: bigint): void {
+    this.opts.onLocalCall?.(path, code, Number(process.hrtime.bigint() - startedNs) / 1e9);
+  }
+
   /**
    * Admits one in-process call under the same caps as the wire's (calls in progress, in all and
    * for the "in-process" peer), unless the server is closing. `cut` ends the call if it is still
-   * running when the shutdown grace period is over; `release` must be called with the call's
-   * status code when it ends.
+   * running when the shutdown grace period is over; `release` must be called when it ends.
    */
-  openLocalCall(path: string, cut: () => void): LocalCallStart {
+  openLocalCall(cut: () => void): LocalCallStart {
     if (this.state === "closing" || this.state === "closed") return { refused: "closed" };
-    const observe = this.opts.observeLocalCall;
-    const started = observe ? performance.now() : 0;
     const free = this.limiter.startCall("in-process");
-    if (!free) {
-      observe?.({ path, code: ERRORS.TOO_MANY_CALLS.code, seconds: (performance.now() - started) / 1000 });
-      return { refused: "busy" };
-    }
+    if (!free) return { refused: "busy" };
     this.localCalls.add(cut);
     let done = false;
     return {
-      release: (code) => {
+      release: () => {
         if (done) return;
         done = true;
         free();
-        observe?.({ path, code, seconds: (performance.now() - started) / 1000 });
         this.localCalls.delete(cut);
         if (this.localCalls.size === 0) this.localIdle?.();
       },

@@ -52,7 +52,7 @@ async function storageEndpoint(opts: { maxMessageBytes?: number; shutdownGraceMs
   const server = createAttestedServer({
     identity,
     verifyClient: acceptOnly(client),
-    observeLocalCall: ({ path, code }) => observed.push({ path, code }),
+    onLocalCall: (path, code) => observed.push({ path, code }),
     ...opts,
   });
   const seen: RpcContext[] = [];
