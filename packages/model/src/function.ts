@@ -31,9 +31,16 @@ const EXECUTOR_LEGACY: Record<Executor, string> = {
   libos: "LibOS",
 };
 
-const reverse = <K extends string>(m: Record<K, string>, v: string, what: string): K => {
-  for (const [k, x] of Object.entries(m)) if (x === v) return k as K;
-  throw new RecordFormatError(`${what}: unknown value ${v}`);
+/** Legacy name → our name, for reading records (built once: every record read looks one up). */
+const reverseOf = <K extends string>(m: Record<K, string>): Map<string, K> =>
+  new Map(Object.entries(m).map(([k, x]) => [x as string, k as K]));
+const EXECUTOR_TYPE_FROM_LEGACY = reverseOf(EXECUTOR_TYPE_LEGACY);
+const EXECUTOR_FROM_LEGACY = reverseOf(EXECUTOR_LEGACY);
+
+const reverse = <K extends string>(m: Map<string, K>, v: string, what: string): K => {
+  const k = m.get(v);
+  if (k === undefined) throw new RecordFormatError(`${what}: unknown value ${v}`);
+  return k;
 };
 
 /** RegisterFunction/UpdateFunction: 13 `Invalid executor type: <s>` for anything else. */
@@ -58,9 +65,9 @@ export function parseExecutor(s: string): Executor {
 
 export const executorTypeToLegacy = (t: ExecutorType): string => EXECUTOR_TYPE_LEGACY[t];
 export const executorTypeFromLegacy = (s: string): ExecutorType =>
-  reverse(EXECUTOR_TYPE_LEGACY, s, "executor_type");
+  reverse(EXECUTOR_TYPE_FROM_LEGACY, s, "executor_type");
 export const executorToLegacy = (e: Executor): string => EXECUTOR_LEGACY[e];
-export const executorFromLegacy = (s: string): Executor => reverse(EXECUTOR_LEGACY, s, "executor");
+export const executorFromLegacy = (s: string): Executor => reverse(EXECUTOR_FROM_LEGACY, s, "executor");
 
 export interface FunctionArgumentDecl {
   key: string;

@@ -41,6 +41,8 @@ const U64_MAX = (1n << 64n) - 1n;
 const SMALL_INTS = Array.from({ length: 256 }, (_, n) => new JsonNumber("int", String(n)));
 const I64_MIN = -(1n << 63n);
 const MAX_DEPTH = 128;
+/** Strings up to this many bytes are scanned byte by byte (see Parser.string). */
+const SHORT_STRING = 64;
 // An escape or a control character: the byte loop handles (or refuses) those.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it looks for
 const NEEDS_SLOW_PATH = /[\\\u0000-\u001f]/;
@@ -191,6 +193,19 @@ class Parser {
   }
 
   string(): string {
+    // Short plain ASCII strings (keys, ids, names: most strings of a record) are read in place:
+    // a native search and a regex test cost more than the few bytes they would save looking at.
+    const b = this.b;
+    const stop = Math.min(b.length, this.i + SHORT_STRING);
+    for (let j = this.i; j < stop; j++) {
+      const c = b[j] as number;
+      if (c === 0x22) {
+        const run = b.toString("latin1", this.i, j);
+        this.i = j + 1;
+        return run;
+      }
+      if (c === 0x5c || c < 0x20 || c >= 0x80) break;
+    }
     // Fast path for strings without escapes (base64 bytes of stored records are megabytes long):
     // find the closing quote natively and check the run for escapes and control characters.
     const end = this.b.indexOf(0x22, this.i);
@@ -367,7 +382,24 @@ function writeNumber(n: number): string {
 
 /** Byte-order comparison of two strings' UTF-8 encodings (legacy ordered maps sort this way). */
 export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  // Without encoding: outside the surrogates, UTF-8 byte order is UTF-16 code unit order. Where
+  // the first difference is a surrogate (a character above U+FFFF, or a lone one, which UTF-8
+  // writes as U+FFFD), the encodings decide.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if ((x & 0xf800) === 0xd800 || (y & 0xf800) === 0xd800)
+      return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+    return x < y ? -1 : 1;
+  }
+  if (a.length === b.length) return 0;
+  // One is a prefix of the other: a surrogate right after the common part may change what the
+  // shared last character encodes to (paired or lone), so let the encodings decide then too.
+  const next = a.length > n ? a.charCodeAt(n) : b.charCodeAt(n);
+  if ((next & 0xf800) === 0xd800) return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  return a.length < b.length ? -1 : 1;
 }
 
 /**
@@ -381,25 +413,36 @@ export function stringifyJson(v: JsonValue, sortKeys = false): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (v instanceof JsonNumber) return v.text;
   if (Array.isArray(v)) {
+    if (v.length === 0) return "[]";
     // Byte arrays (megabytes in a payload): Array#join writes small integers as writeNumber does.
     if (
       v.every((x) => typeof x === "number" && x >= 0 && x <= 255 && Number.isInteger(x) && !Object.is(x, -0))
     )
       return `[${v.join(",")}]`;
-    return `[${v.map((x) => stringifyJson(x, sortKeys)).join(",")}]`;
+    let out = `[${stringifyJson(v[0] as JsonValue, sortKeys)}`;
+    for (let i = 1; i < v.length; i++) out += `,${stringifyJson(v[i] as JsonValue, sortKeys)}`;
+    return `${out}]`;
   }
-  const entries = [...v.entries()];
-  if (sortKeys) entries.sort((a, b) => compareBytes(a[0], b[0]));
-  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stringifyJson(x, sortKeys)}`).join(",")}}`;
+  if (v.size === 0) return "{}";
+  let out = "{";
+  for (const [k, x] of sortKeys && v.size > 1 ? sortedByKey(v) : v) {
+    if (out.length > 1) out += ",";
+    out += `${JSON.stringify(k)}:${stringifyJson(x, sortKeys)}`;
+  }
+  return `${out}}`;
 }
+
+const sortedByKey = (m: JsonObject): Array<[string, JsonValue]> =>
+  [...m.entries()].sort((a, b) => compareBytes(a[0], b[0]));
 
 /** A deep copy whose objects all have their keys in ascending byte order. */
 export function canonicalize(v: JsonValue): JsonValue {
   if (Array.isArray(v)) return v.map(canonicalize);
-  if (v instanceof Map)
-    return new Map(
-      [...v.entries()].sort((a, b) => compareBytes(a[0], b[0])).map(([k, x]) => [k, canonicalize(x)]),
-    );
+  if (v instanceof Map) {
+    const out: JsonObject = new Map();
+    for (const [k, x] of v.size > 1 ? sortedByKey(v) : v) out.set(k, canonicalize(x));
+    return out;
+  }
   return v;
 }
 

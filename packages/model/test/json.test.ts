@@ -3,6 +3,7 @@ import { test } from "node:test";
 import {
   argumentsToArgv,
   canonicalJson,
+  compareBytes,
   formatFloat,
   JsonNumber,
   JsonSyntaxError,
@@ -75,4 +76,56 @@ test("argv flattening: sorted keys, strings raw, others as canonical JSON", () =
   const args = parseJson('{"b": 1.0, "a": "x", "c": {"y": [1, 2], "x": false}, "d": 7}');
   assert.ok(args instanceof Map);
   assert.deepEqual(argumentsToArgv(args), ["a", "x", "b", "1.0", "c", '{"x":false,"y":[1,2]}', "d", "7"]);
+});
+
+test("byte order of strings is their UTF-8 order, surrogates and lone surrogates included", () => {
+  const units = [
+    "a",
+    "b",
+    "Z",
+    "é",
+    "\u00ff",
+    "\u0800",
+    "\uffff",
+    "\ue000",
+    "\ud83d\ude00",
+    "\ud83d",
+    "\ude00",
+    "x",
+  ];
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const word = () => Array.from({ length: rnd(4) }, () => units[rnd(units.length)]).join("");
+  const sign = (n: number) => Math.sign(n);
+  for (let i = 0; i < 5000; i++) {
+    const a = word();
+    const b = rnd(3) === 0 ? a + word() : word();
+    assert.equal(
+      sign(compareBytes(a, b)),
+      sign(Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"))),
+      JSON.stringify([a, b]),
+    );
+  }
+});
+
+test("short and long strings, plain and escaped, parse the same", () => {
+  const cases = [
+    "",
+    "k",
+    "task_id",
+    "x".repeat(63),
+    "x".repeat(64),
+    "x".repeat(200),
+    'a"b\\c',
+    "é☃",
+    "tab\there",
+  ];
+  for (const s of [...cases, "\u2028", "\ud83d\ude00"]) {
+    const m = parseJson(JSON.stringify({ [s]: [s] })) as Map<string, string[]>;
+    assert.deepEqual([...m], [[s, [s]]]);
+    assert.equal(stringifyJson(m), JSON.stringify({ [s]: [s] }));
+  }
 });

@@ -17,6 +17,13 @@ export interface LevelDbOptions {
 
 type Db = ClassicLevel<Buffer, Buffer>;
 
+/** A write waiting for the LevelDB batch it goes out in. */
+interface PendingWrite {
+  ops: BatchOp[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /** A wakeup registered under `name` (a queue or a key) in this process; closed, it is forgotten. */
 function subscribe(waiters: Map<string, Set<Wakeup>>, name: string): Subscription {
   const wakeup = new Wakeup();
@@ -126,16 +133,51 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     });
   }
 
-  /** One atomic write (what every write of this store goes through): cache and watchers follow it. */
-  private async apply(ops: BatchOp[]): Promise<void> {
+  /**
+   * One atomic write (what every write of this store goes through): cache and watchers follow it.
+   * Group commit: while a LevelDB write is in flight, the writes that arrive meanwhile wait and go
+   * as one LevelDB batch next (in arrival order, so a later write of a key still wins). Each is
+   * acknowledged only once that batch is written (with `sync`, fsynced), so nothing is
+   * acknowledged earlier than before; what is saved is a thread-pool round trip per write.
+   */
+  private apply(ops: BatchOp[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ ops, resolve, reject });
+      if (!this.committing) void this.commitQueued();
+    });
+  }
+
+  private readonly queued: PendingWrite[] = [];
+  private committing = false;
+
+  private async commitQueued(): Promise<void> {
+    this.committing = true;
+    while (this.queued.length > 0) {
+      const group = this.queued.splice(0, this.queued.length);
+      if (group.length === 1 || !(await this.writeGroup(group))) {
+        // Alone, or the group failed as a whole: each write on its own, so one write's failure
+        // is never another's.
+        for (const w of group) await this.writeGroup([w]);
+      }
+    }
+    this.committing = false;
+  }
+
+  /** Writes `group` in one LevelDB batch; false (nothing settled) when a group of several failed. */
+  private async writeGroup(group: PendingWrite[]): Promise<boolean> {
+    const ops = group.length === 1 ? group[0]!.ops : group.flatMap((w) => w.ops);
     try {
       await this.db.batch(ops, this.write);
     } catch (e) {
       this.cache.forget(ops);
-      throw e;
+      if (group.length > 1) return false;
+      group[0]!.reject(e);
+      return true;
     }
     this.cache.wrote(ops);
-    this.changed(ops.map((op) => op.key));
+    this.changed(ops);
+    for (const w of group) w.resolve();
+    return true;
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {
@@ -153,10 +195,10 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     await this.guard(() => this.apply(valid));
   }
 
-  /** Wakes the watchers of these keys (after their write is applied). */
-  private changed(keys: Buffer[]): void {
+  /** Wakes the watchers of the keys these writes touched (after they are applied). */
+  private changed(ops: readonly BatchOp[]): void {
     if (this.keyWaiters.size === 0) return;
-    for (const k of keys) for (const w of this.keyWaiters.get(k.toString("latin1")) ?? []) w.notify();
+    for (const op of ops) for (const w of this.keyWaiters.get(op.key.toString("latin1")) ?? []) w.notify();
   }
 
   watchKey(key: Buffer): Subscription {

@@ -5,7 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ClassicLevel } from "classic-level";
-import { LevelDbStore, SealedStore, StorageError, StorageIntegrityError } from "../src/index.js";
+import {
+  type BatchOp,
+  LevelDbStore,
+  SealedStore,
+  StorageError,
+  StorageIntegrityError,
+} from "../src/index.js";
 import { changeSuite } from "./change.js";
 import { type Backend, b, conformance, sealed } from "./conformance.js";
 import { integritySuite } from "./integrity.js";
@@ -78,6 +84,80 @@ describe("LevelDbStore specifics", () => {
       await s.enqueue(b("q"), b("e"));
       assert.deepEqual(await s.get(b("k")), b("v"));
       assert.deepEqual(await s.dequeue(b("q")), b("e"));
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("writes that arrive while one is in flight go out together, in order, each acknowledged", async () => {
+    const path = join(await tempDir(), "db");
+    const s = await LevelDbStore.open(path);
+    const db = (s as unknown as { db: { batch: (ops: unknown[], o: unknown) => Promise<void> } }).db;
+    const original = db.batch.bind(db);
+    const sizes: number[] = [];
+    db.batch = (ops, o) => {
+      sizes.push(ops.length);
+      return original(ops, o);
+    };
+    try {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(b("k"), b(`v${i}`))));
+      assert.equal((await s.get(b("k")))?.toString(), "v19", "the last write issued wins");
+      assert.ok(sizes.length < 20, `grouped: ${sizes.length} LevelDB batches for 20 writes`);
+    } finally {
+      db.batch = original;
+      await s.close();
+    }
+    const again = await LevelDbStore.open(path);
+    try {
+      assert.equal((await again.get(b("k")))?.toString(), "v19", "durable after a reopen");
+    } finally {
+      await again.close();
+    }
+  });
+
+  test("a write that fails in a group fails alone", async () => {
+    const s = await LevelDbStore.open(join(await tempDir(), "db"));
+    const db = (s as unknown as { db: { batch: (ops: BatchOp[], o: unknown) => Promise<void> } }).db;
+    const original = db.batch.bind(db);
+    db.batch = (ops, o) =>
+      ops.some((op) => op.key.toString() === "poison")
+        ? Promise.reject(new Error("disk says no"))
+        : original(ops, o);
+    try {
+      const results = await Promise.allSettled([
+        s.put(b("first"), b("1")),
+        s.put(b("a"), b("2")),
+        s.put(b("poison"), b("3")),
+        s.batch([{ type: "put", key: b("c"), value: b("4") }]),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled", "rejected", "fulfilled"],
+      );
+      assert.ok(results[2]!.status === "rejected" && results[2]!.reason instanceof StorageError);
+      assert.equal((await s.get(b("a")))?.toString(), "2");
+      assert.equal(await s.get(b("poison")), undefined, "the failed write is not in the cache");
+      assert.equal((await s.get(b("c")))?.toString(), "4");
+    } finally {
+      db.batch = original;
+      await s.close();
+    }
+  });
+
+  test("every value sealed gets its own IV, across refills of the IV pool", async () => {
+    const path = join(await tempDir(), "db");
+    const inner = await LevelDbStore.open(path);
+    const s = new SealedStore(inner, randomBytes(32));
+    try {
+      const n = 1000; // the pool holds 341 IVs
+      await s.batch(
+        Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: b(`k${i}`), value: b("same") })),
+      );
+      const ivs = new Set<string>();
+      for (let i = 0; i < n; i++)
+        ivs.add(((await inner.get(b(`k${i}`))) as Buffer).subarray(1, 13).toString("hex"));
+      assert.equal(ivs.size, n);
+      assert.equal((await s.get(b("k999")))?.toString(), "same");
     } finally {
       await s.close();
     }

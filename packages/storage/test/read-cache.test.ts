@@ -36,6 +36,32 @@ test("bounded in bytes, least recently used out; copies, never shared buffers", 
   assert.equal(c.lookup(b("a"))![0], 0);
 });
 
+test("an entry in the old generation is never served over a newer write, nor after a failed one", () => {
+  const c = new ReadCache(100, 40); // a generation holds 50 bytes
+  const put = (k: string, v: string) => c.wrote([{ type: "put", key: b(k), value: b(v) }]);
+  put("k", "v1");
+  put("f", "x".repeat(40));
+  put("g", "x".repeat(40)); // over 50: k, f and g are the old generation now
+  put("k", "v2");
+  assert.equal(c.lookup(b("k"))?.toString(), "v2");
+  assert.equal(c.lookup(b("f"))?.length, 40, "old entries still serve");
+  c.forget([{ type: "put", key: b("k"), value: b("v3") }]);
+  assert.equal(c.lookup(b("k")), undefined, "neither the young nor the old copy is left");
+  c.wrote([{ type: "del", key: b("k") }]);
+  assert.equal(c.lookup(b("k")), null, "known absent");
+});
+
+test("entries not used for two generations go; used ones stay", () => {
+  const c = new ReadCache(200, 40);
+  c.wrote([{ type: "put", key: b("hot"), value: b("h") }]);
+  c.wrote([{ type: "put", key: b("cold"), value: b("c") }]);
+  for (let i = 0; i < 50; i++) {
+    c.wrote([{ type: "put", key: b(`t${i}`), value: Buffer.alloc(20) }]);
+    assert.equal(c.lookup(b("hot"))?.toString(), "h", `hot kept (${i})`);
+  }
+  assert.equal(c.lookup(b("cold")), undefined);
+});
+
 test("LevelDB reads see every write through the cache, across a reopen", async () => {
   const dir = await mkdtemp(join(tmpdir(), "cloister-cache-"));
   try {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -92,8 +93,12 @@ class FakeLink implements SchedulerLink {
   }
 }
 
-function node(link: SchedulerLink, executor: Executor, leaseTimeoutMs = 30_000) {
-  return new ExecutionNode({
+function nodeOptions(
+  link: SchedulerLink,
+  executor: Executor = new HangingExecutor(),
+  leaseTimeoutMs = 30_000,
+) {
+  return {
     link,
     slots: 1,
     log: silentLogger,
@@ -107,8 +112,11 @@ function node(link: SchedulerLink, executor: Executor, leaseTimeoutMs = 30_000) 
       limits: DEFAULT_LIMITS,
       log: silentLogger,
     },
-  });
+  };
 }
+
+const node = (link: SchedulerLink, executor: Executor, leaseTimeoutMs = 30_000) =>
+  new ExecutionNode(nodeOptions(link, executor, leaseTimeoutMs));
 
 const until = async (cond: () => boolean) => {
   while (!cond()) await new Promise((r) => setTimeout(r, 10));
@@ -163,4 +171,42 @@ test("a node that cannot renew its lease stops the run itself", async () => {
   await until(() => executor.aborted === 1);
   await n.close();
   assert.deepEqual(link.results, []);
+});
+
+test("each long poll gets a signal of its own (no listener piles up), and close() aborts the one in flight", async () => {
+  const signals: AbortSignal[] = [];
+  let polls = 0;
+  const link: SchedulerLink = {
+    async heartbeat() {
+      return common.ExecutorCommand.NoAction;
+    },
+    async pullTask(_id, waitMs, signal) {
+      polls++;
+      signals.push(signal);
+      // As the gRPC link does: a listener on the signal it is given.
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, polls < 30 ? 0 : waitMs);
+        signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            r();
+          },
+          { once: true },
+        );
+      });
+      return undefined;
+    },
+    async updateTaskStatus() {},
+    async updateTaskResult() {},
+  };
+  const n = new ExecutionNode({ ...nodeOptions(link), pullWaitMs: 60_000 });
+  n.start();
+  await until(() => polls >= 31);
+  assert.equal(new Set(signals).size, signals.length, "a fresh signal per poll");
+  const t = Date.now();
+  await n.close();
+  assert.ok(Date.now() - t < 5000, "the pending poll was aborted");
+  assert.ok(signals.at(-1)!.aborted);
+  assert.ok(getEventListeners(signals[0]!, "abort").length <= 1);
 });

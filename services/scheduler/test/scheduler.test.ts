@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -357,5 +358,27 @@ describe("scheduler", () => {
     } finally {
       await s2.close();
     }
+  });
+});
+
+describe("a node's long poll", () => {
+  test("ends when its call is cancelled, and when the scheduler stops, leaving no listener behind", async () => {
+    const call = new AbortController();
+    const executor = randomUUID();
+    const cancelled = scheduler.pullTask(executor, { waitMs: 60_000, signal: call.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    call.abort(new Error("client went away"));
+    await assert.rejects(cancelled);
+    assert.equal(getEventListeners(call.signal, "abort").length, 0);
+
+    const second = new AbortController();
+    const stopped = scheduler.pullTask(randomUUID(), { waitMs: 60_000, signal: second.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    const t = Date.now();
+    await scheduler.close();
+    await assert.rejects(stopped);
+    assert.ok(Date.now() - t < 5000);
+    assert.equal(getEventListeners(second.signal, "abort").length, 0);
+    // afterEach closes it again
   });
 });

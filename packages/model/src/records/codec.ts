@@ -47,7 +47,9 @@ export function encodeJsonRecord<T>(
     const json = toJson(record);
     if (version === 1) return stringifyJson(json);
     if (!isJsonObject(json)) throw new RecordFormatError("only objects carry a codec version");
-    return stringifyJson(new Map<string, JsonValue>([["v", 2], ...json]));
+    if (json.has("v")) return stringifyJson(new Map<string, JsonValue>([["v", 2], ...json]));
+    // `"v":2` first, without copying the record's map for it.
+    return json.size === 0 ? '{"v":2}' : `{"v":2,${stringifyJson(json).slice(1)}`;
   });
 }
 
