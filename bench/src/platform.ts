@@ -5,16 +5,26 @@ import { CLI, client, ECHO_FUNCTION, type Platform, platformConfig, startPlatfor
 import { attestedUnaryP50, crossProcessAttestedP50 } from "./grpc.js";
 import { childCpu, cpuBetween, serviceName } from "./procs.js";
 import { percentile } from "./stats.js";
+import {
+  CONTROL_PLANE,
+  defaultTopology,
+  type Topology,
+  topologies,
+  topologyKnown,
+  topologyLine,
+  withoutTopologyEnv,
+} from "./topology.js";
 
 /** The hop-floor targets (issue 9): what each printed ratio is measured against. */
 const TARGET = { callRatio: 4, p50Ms: 3, p99Ms: 10, tasksPerSecond: 500 };
 
 /**
- * Services a platform runs once (their state or their serialisation lives in one process), so
+ * Processes a platform runs once (their state or their serialisation lives in one process), so
  * adding machines does not add to their capacity; frontends, authentication, access control and
- * execution nodes can be replicated.
+ * execution nodes can be replicated under `split`. Under `combined` all but the execution nodes
+ * are the one control-plane process.
  */
-const SINGLE_INSTANCE = ["management", "storage", "scheduler"];
+const SINGLE_INSTANCE = [CONTROL_PLANE, "management", "storage", "scheduler"];
 
 // Only the builtin executor: sandbox pools filling in the background would share the two cores
 // with the path being measured (the executors have their own benchmarks).
@@ -52,10 +62,16 @@ async function served(platform: Platform): Promise<Map<string, Map<string, numbe
     const text = await fetch(`http://127.0.0.1:${port}/metrics`)
       .then((r) => r.text())
       .catch(() => "");
-    const methods = new Map<string, number>();
-    for (const m of text.matchAll(/^cloister_rpc_requests_total\{[^}]*method="([^"]+)"[^}]*\} (\d+)/gm))
-      methods.set(m[1]!, (methods.get(m[1]!) ?? 0) + Number(m[2]));
-    out.set(key.slice(4), methods);
+    for (const m of text.matchAll(/^cloister_rpc_requests_total\{([^}]*)\} (\d+)/gm)) {
+      const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+      // Keyed by the series' own service label: where several services share a process, one
+      // endpoint may answer for more than its own, and a series seen twice is still one.
+      const service = labels.service ?? key.slice(4);
+      const method = `${labels.method ?? "?"} ${labels.code ?? ""}`;
+      const methods = out.get(service) ?? new Map<string, number>();
+      methods.set(method, Math.max(methods.get(method) ?? 0, Number(m[2])));
+      out.set(service, methods);
+    }
   }
   return out;
 }
@@ -67,18 +83,20 @@ function callsPerTask(
   total: number,
 ): Record<string, number> {
   const out: Record<string, number> = {};
+  const storage = new Map<string, number>();
   let all = 0;
   for (const [service, methods] of after) {
     let sum = 0;
     for (const [method, n] of methods) {
       const d = n - (before.get(service)?.get(method) ?? 0);
       sum += d;
-      if (service === "storage" && d > 0)
-        out[`    storage ${method.replace(/^.*\//, "")} per task`] = d / total;
+      const name = method.replace(/^.*\//, "").replace(/ .*$/, "");
+      if (service === "storage" && d > 0) storage.set(name, (storage.get(name) ?? 0) + d);
     }
     if (sum > 0) out[`  RPCs served per task: ${service}`] = sum / total;
     all += sum;
   }
+  for (const [name, d] of storage) out[`    storage ${name} per task`] = d / total;
   out["  RPCs served per task: all services"] = all / total;
   return out;
 }
@@ -99,69 +117,159 @@ async function measuredThroughput(
   return { perSecond, cpuPerTask, calls: callsPerTask(calls, await served(platform), total) };
 }
 
+/** A platform as `cloister up` starts it under `topology`, with only the builtin executor. */
+async function platformWith(topology: Topology): Promise<Platform> {
+  const setup = await platformConfig(undefined, `${topologyLine(topology)}${BUILTIN_ONLY}`);
+  return withoutTopologyEnv(() => startPlatform(setup));
+}
+
+interface PathFigures {
+  call: number;
+  callP99: number;
+  p50: number;
+  p99: number;
+  perSecond: number;
+  cpuPerTask: Map<string, number>;
+  rpcs: Record<string, number>;
+}
+
+/** A running platform with a signed-in client and builtin-echo registered. */
+interface Subject {
+  platform: Platform;
+  c: CloisterClient;
+  functionId: string;
+}
+
+async function subject(topology: Topology): Promise<Subject> {
+  const platform = await platformWith(topology);
+  const c = client(platform);
+  try {
+    await c.login("admin", "teaclave");
+    return { platform, c, functionId: await c.registerFunction(ECHO_FUNCTION) };
+  } catch (e) {
+    c.close();
+    await platform.stop();
+    throw e;
+  }
+}
+
+/** One frontend call (authentication, access control, management and one storage read), timed `n` times. */
+async function frontendCalls({ c, functionId }: Subject, n: number): Promise<number[]> {
+  for (let i = 0; i < 50; i++) await c.getFunctionUsageStats(functionId);
+  const calls: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await c.getFunctionUsageStats(functionId);
+    calls.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return calls;
+}
+
+/** `n` sequential tasks' invoke → Finished, after a few untimed ones. */
+async function taskLatencies({ c, functionId }: Subject, n: number): Promise<number[]> {
+  for (let i = 0; i < 10; i++) await oneTask(c, functionId);
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) samples.push(await oneTask(c, functionId));
+  return samples;
+}
+
+/**
+ * The full-path figures of each topology. Every platform runs from the start, and each phase
+ * (calls, sequential tasks, throughput) runs on one topology after the other before the next
+ * phase begins, so load from other work on the machine falls on both alike.
+ */
+async function fullPaths(
+  list: Topology[],
+  sequential: number,
+  total: number,
+  concurrency: number,
+): Promise<Map<Topology, PathFigures>> {
+  const subjects = new Map<Topology, Subject>();
+  try {
+    for (const t of list) subjects.set(t, await subject(t));
+    const calls = new Map<Topology, number[]>();
+    for (const [t, s] of subjects) calls.set(t, await frontendCalls(s, 300));
+    const tasks = new Map<Topology, number[]>();
+    for (const [t, s] of subjects) tasks.set(t, await taskLatencies(s, sequential));
+    const out = new Map<Topology, PathFigures>();
+    for (const [t, s] of subjects) {
+      const r = await measuredThroughput(s.platform, s.c, s.functionId, total, concurrency);
+      out.set(t, {
+        call: percentile(calls.get(t)!, 50),
+        callP99: percentile(calls.get(t)!, 99),
+        p50: percentile(tasks.get(t)!, 50),
+        p99: percentile(tasks.get(t)!, 99),
+        perSecond: r.perSecond,
+        cpuPerTask: r.cpuPerTask,
+        rpcs: r.calls,
+      });
+    }
+    return out;
+  } finally {
+    for (const s of subjects.values()) {
+      s.c.close();
+      await s.platform.stop();
+    }
+  }
+}
+
+const cpuSum = (f: PathFigures) => [...f.cpuPerTask.values()].reduce((a, b) => a + b, 0);
+
 /**
  * builtin-echo through the full path (frontend → authentication → access control → management
- * → storage → scheduler → execution and back): one frontend call beside one attested unary
- * round trip, latency from InvokeTask to the client seeing Finished (WatchTask), tasks per second
- * with several clients at once, and the CPU each service spends per task; each against its target.
+ * → storage → scheduler → execution and back) under each topology in the same run, the phases
+ * interleaved (split, then combined, in each): one frontend call beside one attested unary round trip, latency from InvokeTask to the client
+ * seeing Finished (WatchTask), tasks per second with several clients at once, and the CPU each
+ * process spends per task; each against its target, and combined beside split.
  */
 export async function benchPlatform(
   sequential = 100,
   total = 400,
   concurrency = 8,
-): Promise<Record<string, number>> {
+): Promise<Record<string, number | string>> {
   const unary = await attestedUnaryP50();
   const crossUnary = await crossProcessAttestedP50();
-  const platform = await startPlatform(await platformConfig(undefined, BUILTIN_ONLY));
-  const c = client(platform);
-  try {
-    await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction(ECHO_FUNCTION);
-    // One frontend call: authentication, access control, management and one storage read.
-    for (let i = 0; i < 50; i++) await c.getFunctionUsageStats(functionId);
-    const calls: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      const t = process.hrtime.bigint();
-      await c.getFunctionUsageStats(functionId);
-      calls.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    const call = percentile(calls, 50);
-
-    for (let i = 0; i < 10; i++) await oneTask(c, functionId);
-    const samples: number[] = [];
-    for (let i = 0; i < sequential; i++) samples.push(await oneTask(c, functionId));
-    const p50 = percentile(samples, 50);
-    const p99 = percentile(samples, 99);
-
-    const {
-      perSecond,
-      cpuPerTask,
-      calls: rpcs,
-    } = await measuredThroughput(platform, c, functionId, total, concurrency);
-    const cpuTotal = [...cpuPerTask.values()].reduce((a, b) => a + b, 0);
-    return {
-      "attested mTLS unary p50 ms (client and server in one process)": unary,
-      "attested mTLS unary p50 ms (server in another process)": crossUnary,
-      "frontend call (GetFunctionUsageStats) p50 ms": call,
-      [`frontend call / attested unary (target ≤ ${TARGET.callRatio})`]: call / unary,
-      "frontend call / cross-process attested unary": call / crossUnary,
-      "builtin-echo invoke→Finished p50 ms": p50,
-      [`  p50 / target ${TARGET.p50Ms} ms`]: p50 / TARGET.p50Ms,
-      "builtin-echo invoke→Finished p99 ms": p99,
-      [`  p99 / target ${TARGET.p99Ms} ms`]: p99 / TARGET.p99Ms,
-      "builtin-echo invoke→Finished / frontend call": p50 / call,
-      [`builtin-echo tasks/s (${concurrency} clients, create+invoke+watch)`]: perSecond,
-      [`  tasks/s / target ${TARGET.tasksPerSecond}`]: perSecond / TARGET.tasksPerSecond,
+  const out: Record<string, number | string> = {
+    "attested mTLS unary p50 ms (client and server in one process)": unary,
+    "attested mTLS unary p50 ms (server in another process)": crossUnary,
+  };
+  if (!topologyKnown()) out["topology key unknown to this build: only split"] = "(one process per service)";
+  const figures = await fullPaths(topologies(), sequential, total, concurrency);
+  for (const [topology, f] of figures) {
+    const t = `[${topology}]`;
+    Object.assign(out, {
+      [`${t} frontend call (GetFunctionUsageStats) p50 ms`]: f.call,
+      [`${t}   p99 ms`]: f.callP99,
+      [`${t}   / attested unary (target ≤ ${TARGET.callRatio})`]: f.call / unary,
+      [`${t}   / cross-process attested unary`]: f.call / crossUnary,
+      [`${t} builtin-echo invoke→Finished p50 ms`]: f.p50,
+      [`${t}   p50 / target ${TARGET.p50Ms} ms`]: f.p50 / TARGET.p50Ms,
+      [`${t} builtin-echo invoke→Finished p99 ms`]: f.p99,
+      [`${t}   p99 / target ${TARGET.p99Ms} ms`]: f.p99 / TARGET.p99Ms,
+      [`${t} invoke→Finished p50 / frontend call p50`]: f.p50 / f.call,
+      [`${t} builtin-echo tasks/s (${concurrency} clients, create+invoke+watch)`]: f.perSecond,
+      [`${t}   tasks/s / target ${TARGET.tasksPerSecond}`]: f.perSecond / TARGET.tasksPerSecond,
       ...Object.fromEntries(
-        [...cpuPerTask].sort((a, b) => b[1] - a[1]).map(([name, ms]) => [`  CPU ms per task: ${name}`, ms]),
+        [...f.cpuPerTask]
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, ms]) => [`${t}   CPU ms per task: ${name}`, ms]),
       ),
-      "  CPU ms per task: all services": cpuTotal,
-      ...rpcs,
-    };
-  } finally {
-    c.close();
-    await platform.stop();
+      [`${t}   CPU ms per task: all processes`]: cpuSum(f),
+      ...Object.fromEntries(Object.entries(f.rpcs).map(([k, v]) => [`${t} ${k}`, v])),
+    });
   }
+  const split = figures.get("split");
+  const combined = figures.get("combined");
+  if (split && combined) {
+    Object.assign(out, {
+      "combined / split: frontend call p50": combined.call / split.call,
+      "combined / split: invoke→Finished p50": combined.p50 / split.p50,
+      "combined / split: invoke→Finished p99": combined.p99 / split.p99,
+      "combined / split: tasks/s": combined.perSecond / split.perSecond,
+      "combined / split: CPU ms per task": cpuSum(combined) / cpuSum(split),
+    });
+  }
+  return out;
 }
 
 /** A further execution node process beside the platform's own (as a second machine would run one). */
@@ -188,23 +296,27 @@ async function extraNode(platform: Platform): Promise<ChildProcess> {
 }
 
 /**
- * Scale-out: tasks/s with 1, 2 and 4 execution node processes on this machine, and what the
- * single-instance services' CPU per task says about more machines: each of them can use at most
- * one core, so 1000 / (its CPU ms per task) bounds the platform however many nodes are added.
+ * Scale-out on the default topology: tasks/s with 1, 2 and 4 execution node processes on this
+ * machine, and what the single-instance processes' CPU per task says about more machines: each
+ * runs its JavaScript on one thread, so it uses one core at most and 1000 / (its CPU ms per
+ * task) bounds the platform however many nodes are added.
  */
 export async function benchScaleOut(
   nodeCounts = [1, 2, 4],
   total = 300,
   concurrency = 8,
-): Promise<Record<string, number>> {
-  const platform = await startPlatform(await platformConfig(undefined, BUILTIN_ONLY));
+): Promise<Record<string, number | string>> {
+  const topology = defaultTopology();
+  const platform = await platformWith(topology);
   const c = client(platform);
   const extra: ChildProcess[] = [];
-  const out: Record<string, number> = {};
+  const out: Record<string, number | string> = { topology };
   try {
     await c.login("admin", "teaclave");
     const functionId = await c.registerFunction(ECHO_FUNCTION);
-    for (let i = 0; i < 20; i++) await oneTask(c, functionId);
+    // Warm (JIT, connections, caches) under the same load as measured: with a few sequential
+    // tasks only, the first node count measured a colder platform than the later ones.
+    await throughput(c, functionId, 150, concurrency);
     let last = new Map<string, number>();
     for (const n of nodeCounts) {
       while (extra.length < n - 1) extra.push(await extraNode(platform));
@@ -213,11 +325,22 @@ export async function benchScaleOut(
       out[`tasks/s with ${n} execution node${n > 1 ? "s" : ""} (${2 * n} slots)`] = r.perSecond;
       last = r.cpuPerTask;
     }
-    // Ceiling with every single-instance service on a core of its own (more machines).
+    // Ceiling with every single-instance process on a core of its own (more machines).
     const bounds = SINGLE_INSTANCE.filter((s) => last.has(s)).map((s) => [s, 1000 / last.get(s)!] as const);
     const [bound, ceiling] = bounds.sort((a, b) => a[1] - b[1])[0] ?? ["none", Number.NaN];
-    for (const [s, perCore] of bounds) out[`  ceiling tasks/s from ${s} CPU (one core)`] = perCore;
+    for (const [s, perCore] of bounds) {
+      out[`  ${s} CPU ms per task (${nodeCounts.at(-1)} nodes)`] = last.get(s)!;
+      out[`  ceiling tasks/s from ${s} CPU (one core)`] = perCore;
+    }
     out[`projected tasks/s on more machines (bound: ${bound})`] = ceiling;
+    out["  what bounds it"] =
+      bound === CONTROL_PLANE
+        ? "one control-plane process, one JS thread: more nodes or machines do not lift it"
+        : `${bound} runs once per platform: more nodes or machines do not lift it`;
+    out["  to grow past it"] =
+      bound === CONTROL_PLANE
+        ? "several control-plane replicas: needs storage on etcd and replica-safe management (not built)"
+        : `several ${bound} replicas: needs storage on etcd and replica-safe management (not built)`;
     return out;
   } finally {
     c.close();

@@ -36,5 +36,11 @@ export function cpuBetween(
   return used;
 }
 
-/** `… service <name> …` → name. */
-export const serviceName = (args: string[]): string => args[args.indexOf("service") + 1] ?? "other";
+/**
+ * `… service <name> …` → name: a service (`storage`, `execution`, …) under the split topology,
+ * `control-plane` for the one process of the combined topology; anything else is "other".
+ */
+export const serviceName = (args: string[]): string => {
+  const i = args.indexOf("service");
+  return (i >= 0 && args[i + 1]) || "other";
+};

@@ -3,7 +3,7 @@ import { benchBuiltin } from "./builtin.js";
 import { benchGrpc } from "./grpc.js";
 import { fmt } from "./stats.js";
 
-type Bench = [name: string, run: () => Promise<Record<string, number>>];
+type Bench = [name: string, run: () => Promise<Record<string, number | string>>];
 
 /** Component benchmarks published by the packages themselves (optional: skipped if absent). */
 async function component(specifier: string, fn: string, ...args: unknown[]): Promise<Record<string, number>> {
@@ -16,6 +16,10 @@ async function component(specifier: string, fn: string, ...args: unknown[]): Pro
 
 const benches: Bench[] = [
   ["gRPC round trip", () => benchGrpc()],
+  [
+    "external client (python grpc C-core)",
+    async () => (await import("./external-client.js")).benchExternalClient(),
+  ],
   ["platform (full path)", async () => (await import("./platform.js")).benchPlatform()],
   [
     "platform scale-out (1, 2, 4 execution nodes)",
@@ -56,7 +60,7 @@ for (const [name, run] of benches) {
   try {
     const results = await run();
     for (const [k, v] of Object.entries(results))
-      process.stdout.write(`  ${k.padEnd(58)} ${fmt(v).padStart(12)}\n`);
+      process.stdout.write(`  ${k.padEnd(58)} ${(typeof v === "number" ? fmt(v) : v).padStart(12)}\n`);
   } catch (e) {
     process.stdout.write(`  (not run: ${(e as Error).message})\n`);
   }

@@ -59,8 +59,9 @@ const STAGED = 3; // TaskStatus.Staged: below it, the invocation did not take ef
 test("kill -9 of each service, then of everything: no acknowledged task lost or run twice", async () => {
   const setup = await platformConfig(
     undefined,
-    // A short node timeout so a lease of a killed node expires within the test.
-    '[execution]\nheartbeat_timeout_secs = 4\ntask_max_attempts = 6\nexecutors = ["builtin", "javascript"]\n',
+    // One process per service, so each can be killed alone (up.test.ts kills the combined
+    // control plane); a short node timeout so a lease of a killed node expires within the test.
+    'topology = "split"\n[execution]\nheartbeat_timeout_secs = 4\ntask_max_attempts = 6\nexecutors = ["builtin", "javascript"]\n',
   );
   platform = await startPlatform(setup);
   const clients: CloisterClient[] = Array.from({ length: CLIENTS }, () => client(platform!));

@@ -96,7 +96,8 @@ describe("the platform end to end (issue: foundation)", () => {
     ]);
     const view = JSON.parse(stdout);
     const trust = trustFromDataDir(platform.dataDir);
-    assert.equal(view.enclave, "teaclave_frontend_service");
+    // The default topology runs the frontend in the control-plane process: one measurement, six names.
+    assert.ok(view.enclaves.includes("teaclave_frontend_service"), view.enclave);
     assert.equal(view.mr_enclave, trust.enclaveInfo.teaclave_frontend_service!.mrEnclave);
     assert.equal(view.mr_signer, trust.enclaveInfo.teaclave_frontend_service!.mrSigner);
     assert.equal(view.simulated, true);
@@ -153,10 +154,10 @@ describe("the platform end to end (issue: foundation)", () => {
     const config = loadConfig({ file: platform.configFile, overrides: { data_dir: platform.dataDir } });
     const trust = loadPlatformTrust(config, { verifyAuditors: true });
     const verifyServer = verifierFor(policyFor(trust, [enclaveName("management")]));
-    const identityOf = async (service: "scheduler" | "frontend") =>
+    const identityOf = async (service: "execution" | "frontend") =>
       AttestedIdentity.create({
         provider: await SimTeeProvider.create({
-          mrEnclave: measureOwnCode(service),
+          mrEnclave: measureOwnCode(service, config.topology),
           dataDir: config.data_dir,
         }),
         attestationService: await SimAttestationService.loadOrCreate(config.data_dir),
@@ -179,11 +180,12 @@ describe("the platform end to end (issue: foundation)", () => {
         mgmt.close();
       }
     };
-    const scheduler = await identityOf("scheduler");
+    // An attested execution node is a genuine platform service, but not one management serves.
+    // (Under the combined topology the scheduler shares the frontend's process and measurement.)
+    const outsider = await identityOf("execution");
     const frontend = await identityOf("frontend");
     try {
-      // An attested scheduler is a genuine platform service, but not one management serves.
-      await assert.rejects(call(scheduler), (e: unknown) => e instanceof CloisterError && e.code === 14);
+      await assert.rejects(call(outsider), (e: unknown) => e instanceof CloisterError && e.code === 14);
       await assert.rejects(call(undefined), (e: unknown) => e instanceof CloisterError && e.code === 14);
       // The frontend is in management's table: the call reaches the handler (and fails there).
       await assert.rejects(
@@ -191,7 +193,7 @@ describe("the platform end to end (issue: foundation)", () => {
         (e: unknown) => e instanceof CloisterError && e.code === 3 && e.message === "invalid function id",
       );
     } finally {
-      scheduler.close();
+      outsider.close();
       frontend.close();
     }
   });

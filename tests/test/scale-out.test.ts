@@ -76,7 +76,8 @@ test("a second execution node takes a share of the tasks; each task runs once", 
     const secondNode = new Set(executorIdsIn(extraLog));
     assert.equal(firstNode.size, 2);
     assert.equal(secondNode.size, 2);
-    const handed = readFileSync(join(platform.dataDir, "logs", "scheduler.log"), "utf8")
+    // The scheduler runs in the (default, combined) control-plane process.
+    const handed = readFileSync(join(platform.dataDir, "logs", "control-plane.log"), "utf8")
       .split("\n")
       .filter((l) => l.includes("task handed to an execution node"))
       .map((l) => JSON.parse(l) as { task: string; executor: string });

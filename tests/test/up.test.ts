@@ -34,13 +34,17 @@ test("a service killed under cloister up is restarted, and a task still complete
   const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    for (const name of ["scheduler", "execution"]) {
+    // The default (combined) topology: the control-plane process and the execution node.
+    for (const [name, what] of [
+      ["control-plane", "the control-plane process"],
+      ["execution", "the execution service"],
+    ] as const) {
       const pid = servicePid(platform.pid, name);
       assert.ok(pid, `${name} runs under up`);
       process.kill(pid, "SIGKILL");
-      while (!platform.output.some((l) => l.includes(`the ${name} service is serving again`)))
+      while (!platform.output.some((l) => l.includes(`${what} is serving again`)))
         await new Promise((r) => setTimeout(r, 100));
-      assert.ok(platform.output.some((l) => l.includes(`the ${name} service exited (SIGKILL)`)));
+      assert.ok(platform.output.some((l) => l.includes(`${what} exited (SIGKILL)`)));
       assert.equal(await echo(c, `after ${name}`), `after ${name}`);
     }
   } finally {
@@ -50,7 +54,7 @@ test("a service killed under cloister up is restarted, and a task still complete
 
 test("services of a cloister up that was killed stop by themselves (no orphans holding ports)", async () => {
   const own = await startPlatform(await platformConfig(undefined, '[execution]\nexecutors = ["builtin"]\n'));
-  const pids = ["storage", "frontend", "execution"].map((n) => servicePid(own.pid, n));
+  const pids = ["control-plane", "execution"].map((n) => servicePid(own.pid, n));
   assert.ok(pids.every((p) => p !== undefined));
   process.kill(own.pid, "SIGKILL");
   // A process that has exited but not yet been reaped (its parent, `up`, is gone and the
@@ -101,7 +105,7 @@ test("a port that is taken stops up with the configuration key that moves it", a
     );
     assert.match(output, /\[listen\]\n\s+frontend = "127\.0\.0\.1:<free port>"/);
     assert.match(output, new RegExp(`in ${setup.configFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
-    assert.match(output, /the frontend service cannot start; stopping Cloister/);
+    assert.match(output, /the control-plane process cannot start; stopping Cloister/);
   } finally {
     squatter.close();
   }

@@ -58,6 +58,7 @@ export function loadConfig(options: LoadOptions = {}): CloisterConfig {
   }
   if (env.CLOISTER_HOME) raw.data_dir = env.CLOISTER_HOME;
   if (env.CLOISTER_LOG_LEVEL) raw.log_level = env.CLOISTER_LOG_LEVEL;
+  if (env.CLOISTER_TOPOLOGY) raw.topology = env.CLOISTER_TOPOLOGY;
   if (env.CLOISTER_STORAGE_BACKEND || env.CLOISTER_ETCD_ENDPOINTS) {
     const storage = { ...((raw.storage as Record<string, unknown>) ?? {}) };
     if (env.CLOISTER_STORAGE_BACKEND) storage.backend = env.CLOISTER_STORAGE_BACKEND;

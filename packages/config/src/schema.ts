@@ -239,6 +239,13 @@ export const configSchema = z
       })
       .prefault({}),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /**
+     * How the services share processes. `combined`: storage, access control, authentication,
+     * management, the scheduler and the frontend run as one process (one measurement) and call
+     * each other in process; execution nodes are their own processes. `split`: one process per
+     * service, each its own measurement and crash domain (Teaclave's shape).
+     */
+    topology: z.enum(["combined", "split"]).default("combined"),
   })
   .strict();
 

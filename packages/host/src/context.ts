@@ -4,6 +4,7 @@ import { ConfigError, createLogger, type Logger } from "@cloister/core";
 import {
   HealthState,
   healthServiceImplementation,
+  localCallMetrics,
   metricsInterceptor,
   type OpsServer,
   ServiceMetrics,
@@ -14,8 +15,13 @@ import {
   type AttestedServer,
   attestedChannelCredentials,
   createAttestedServer,
+  createClient,
   INTERNAL_MAX_MESSAGE_BYTES,
+  type LocalClientConstructor,
+  localClient,
+  type VerifiedPeerInfo,
 } from "@cloister/rpc";
+import { type KvStore, RemoteKvStore } from "@cloister/storage";
 import {
   type AttestationPolicy,
   AttestedIdentity,
@@ -24,7 +30,8 @@ import {
   SimTeeProvider,
 } from "@cloister/tee";
 import * as grpc from "@grpc/grpc-js";
-import { enclaveName, INTERNAL_CLIENTS, serviceCodeDirs } from "./services.js";
+import { ColocatedServices } from "./colocated.js";
+import { enclaveName, INTERNAL_CLIENTS, measuredName, processCodeDirs, processOf } from "./services.js";
 import { loadPlatformTrust, type PlatformTrust, policyFor, verifierFor } from "./trust.js";
 
 /** Everything a service needs from its process: identity, trust, servers and peer links. */
@@ -50,19 +57,36 @@ export interface ServiceContext {
   peerCredentials(peer: ServiceName): grpc.ChannelCredentials;
   /** `host:port` of a peer's internal endpoint. */
   peerAddress(peer: Exclude<ServiceName, "frontend" | "execution">): string;
+  /**
+   * A client of a peer's internal endpoint: in process when the peer runs in this process (the
+   * same layers and policy, no TLS), else over attested TLS to its advertised address.
+   */
+  peerClient<C extends grpc.Client>(Client: LocalClientConstructor<C>, peer: InternalPeer): C;
+  /** The storage service's store: storage's own when it runs in this process, else its RPC client. */
+  peerStore(): KvStore;
+  /** Storage only: offer its sealed store to the services of this process. */
+  shareStore(store: KvStore): void;
+  /** The services this process runs with this one. */
+  readonly colocated: ColocatedServices;
   close(): Promise<void>;
 }
 
-/** This service's measurement: what it proves in its quote. */
-export function measureOwnCode(name: ServiceName): Buffer {
-  return measureService(enclaveName(name), serviceCodeDirs(name));
+type InternalPeer = Exclude<ServiceName, "frontend" | "execution">;
+
+/**
+ * The measurement of the process that runs `name` under `topology`: what it proves in its quote.
+ * A process of several services is one measured unit (one enclave), covering all their code.
+ */
+export function measureOwnCode(name: ServiceName, topology: CloisterConfig["topology"]): Buffer {
+  const spec = processOf(name, topology);
+  return measureService(measuredName(spec), processCodeDirs(spec));
 }
 
 /** The TEE provider and attestation service the configuration asks for. */
 async function attestationFor(name: ServiceName, config: CloisterConfig) {
   if (config.tee.provider === "sim") {
     const provider = await SimTeeProvider.create({
-      mrEnclave: measureOwnCode(name),
+      mrEnclave: measureOwnCode(name, config.topology),
       dataDir: config.data_dir,
     });
     return { provider, attestationService: await SimAttestationService.loadOrCreate(config.data_dir) };
@@ -83,6 +107,7 @@ async function attestationFor(name: ServiceName, config: CloisterConfig) {
 export async function createServiceContext(
   name: ServiceName,
   config: CloisterConfig,
+  colocated: ColocatedServices = new ColocatedServices(processOf(name, "split")),
 ): Promise<ServiceContext> {
   const log = createLogger(`cloister-${name.replace("_", "-")}`, config.log_level);
   const trust = loadPlatformTrust(config, { verifyAuditors: true });
@@ -121,6 +146,13 @@ export async function createServiceContext(
   );
 
   const clients = INTERNAL_CLIENTS[name] ?? [];
+  /** This service as a co-hosted peer sees it: what verifying our certificate would have proved. */
+  const self: VerifiedPeerInfo = {
+    name: enclaveName(name),
+    mrEnclave: mrEnclave.toString("hex"),
+    mrSigner: published.mrSigner,
+    simulated: provider.simulated,
+  };
   const credentials = new Map<ServiceName, grpc.ChannelCredentials>();
   const interceptors = [metricsInterceptor(metrics)];
   /** Every attested server answers grpc.health.v1 from the same dependency checks. */
@@ -169,18 +201,47 @@ export async function createServiceContext(
     health: healthState,
     ops,
     apiServer: () => withHealth(createAttestedServer({ identity, logger: log, interceptors })),
-    internalServer: () =>
-      withHealth(
+    internalServer: () => {
+      const server = withHealth(
         createAttestedServer({
           identity,
           verifyClient: verifierFor(peerPolicy(clients.map(enclaveName))),
           maxMessageBytes: INTERNAL_MAX_MESSAGE_BYTES,
           logger: log,
           interceptors,
+          onLocalCall: localCallMetrics(metrics),
         }),
-      ),
+      );
+      colocated.offerServer(name, server);
+      return server;
+    },
     peerCredentials,
     peerAddress: (peer) => targetOf(config.advertised[peer]),
+    peerClient<C extends grpc.Client>(Client: LocalClientConstructor<C>, peer: InternalPeer): C {
+      if (!colocated.hosts(peer)) {
+        return createClient(Client, targetOf(config.advertised[peer]), peerCredentials(peer));
+      }
+      admittedBy(peer, name);
+      healthState.addCheck(peer, async () => void colocated.serverOf(peer));
+      // In process: the peer's own endpoint with its layers and policy (see ColocatedServices),
+      // seeing this service as its caller, as the connection check would have.
+      return localClient(Client, colocated.serverOf(peer), self);
+    },
+    peerStore(): KvStore {
+      if (!colocated.hosts("storage")) {
+        return new RemoteKvStore(targetOf(config.advertised.storage), peerCredentials("storage"));
+      }
+      admittedBy("storage", name);
+      const store = colocated.borrowStore();
+      // Readiness of a co-hosted store: it answers a read.
+      healthState.addCheck("storage", async () => void (await store.get(READINESS_PROBE_KEY)));
+      return store;
+    },
+    shareStore(store) {
+      if (name !== "storage") throw new Error("only the storage service shares its store");
+      colocated.offerStore(store);
+    },
+    colocated,
     async close() {
       healthState.setStopping();
       await ops?.close();
@@ -199,6 +260,15 @@ const SERVICE_VERSION: string = (() => {
     return "unknown";
   }
 })();
+
+/** A key no record uses: what the readiness check of a co-hosted store reads. */
+const READINESS_PROBE_KEY = Buffer.from("cloister-readiness-probe");
+
+/** A co-hosted link is made only where the peer's endpoint would admit the caller over the network. */
+function admittedBy(peer: ServiceName, caller: ServiceName): void {
+  if (!(INTERNAL_CLIENTS[peer] ?? []).includes(caller))
+    throw new ConfigError(`the ${peer} service's internal endpoint does not admit the ${caller} service`);
+}
 
 /** Opens an attested connection to `target` and waits until it is ready (TLS and attestation done). */
 function reachable(target: string, credentials: grpc.ChannelCredentials): Promise<void> {

@@ -1,3 +1,4 @@
+export * from "./colocated.js";
 export * from "./context.js";
 export * from "./platform.js";
 export * from "./running.js";

@@ -29,11 +29,15 @@ export interface PreparedPlatform {
   created: boolean;
 }
 
-/** Measurements of every service's current code, as published in enclave_info.toml. */
+/**
+ * Measurements of every service's current code, as published in enclave_info.toml: under the
+ * `combined` topology the services of the control-plane process share that process's measurement.
+ */
 export async function measurePlatform(config: CloisterConfig): Promise<Record<string, EnclaveIdentity>> {
   const mrSigner = await loadReleaseSigner(config.data_dir);
   const out: Record<string, EnclaveIdentity> = {};
-  for (const name of SERVICE_NAMES) out[enclaveName(name)] = { mrEnclave: measureOwnCode(name), mrSigner };
+  for (const name of SERVICE_NAMES)
+    out[enclaveName(name)] = { mrEnclave: measureOwnCode(name, config.topology), mrSigner };
   return out;
 }
 

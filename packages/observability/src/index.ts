@@ -1,6 +1,6 @@
 export { healthServiceImplementation } from "./grpc-health.js";
 export { type CheckFn, type CheckResult, type HealthReport, HealthState } from "./health.js";
-export { methodLabel, metricsInterceptor } from "./interceptor.js";
+export { localCallMetrics, methodLabel, metricsInterceptor } from "./interceptor.js";
 export { ServiceMetrics } from "./metrics.js";
 export { type OpsServer, type OpsServerOptions, startOpsServer } from "./ops-server.js";
 export { TIMED_STORE_OPERATIONS, timedStore } from "./timed-store.js";

@@ -42,6 +42,13 @@ export {
   uniformPolicy,
 } from "./interceptors.js";
 export * from "./limits.js";
+export {
+  IN_PROCESS_ADDRESS,
+  type LocalClientConstructor,
+  type LocalClientOptions,
+  localClient,
+} from "./local-client.js";
+export type { LocalMethod, LocalRoute, StreamSink } from "./local-route.js";
 export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
 export { type CallWithAuthContext, peerOf } from "./peer.js";
 export { forLog, QueueFullError, RateLimiter, WorkQueue } from "./rate.js";
@@ -50,6 +57,7 @@ export {
   AttestedServer,
   type AttestedServerOptions,
   createAttestedServer,
+  type LocalCallStart,
   type ServiceOptions,
 } from "./server.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";

@@ -3,6 +3,7 @@ import { CloisterError, cloisterError, type Logger, silentLogger } from "@cloist
 import type * as grpc from "@grpc/grpc-js";
 import { peerHost } from "./address.js";
 import { toServiceError, unary } from "./errors.js";
+import type { LocalRoute, StreamSink } from "./local-route.js";
 import { type IdentityMetadata, readIdentityMetadata } from "./metadata.js";
 import { peerOf } from "./peer.js";
 import type { Admission, AttestedServer } from "./server.js";
@@ -167,10 +168,41 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number | und
   return Number.isFinite(at) && at > 0 ? Math.max(0, at - Date.now()) : undefined;
 }
 
+/** Runs `layers` (outermost first) around `inner`. */
+function chain(layers: readonly Layer[], ctx: RpcContext, request: unknown, inner: Next): Promise<unknown> {
+  const run = (i: number): Promise<unknown> => {
+    const layer = layers[i];
+    if (!layer) return inner();
+    return layer.intercept ? layer.intercept(ctx, request, () => run(i + 1)) : run(i + 1);
+  };
+  return run(0);
+}
+
+/**
+ * Writes the handler's messages into `sink` with back-pressure. What fails once the client is
+ * gone (a cancelled relay, an aborted wait) is no failure.
+ */
+async function pump(
+  messages: AsyncIterable<unknown>,
+  gone: AbortSignal,
+  sink: StreamSink,
+): Promise<undefined> {
+  try {
+    for await (const message of messages) {
+      if (gone.aborted) break;
+      if (!sink.write(message)) await sink.drained(gone);
+    }
+  } catch (e) {
+    if (!gone.aborted) throw e;
+  }
+  return undefined;
+}
+
 /**
  * Registers `service` on `server` with its handlers behind `layers` and the policy: one place
  * where identity, authentication, authorisation, audit, deadlines and logging are composed,
- * instead of each service looping over its method names.
+ * instead of each service looping over its method names. The same composed chain is recorded
+ * on `server` as each method's in-process route (`localClient`).
  */
 export function serve<S>(
   server: AttestedServer,
@@ -184,7 +216,9 @@ export function serve<S>(
   const byPath = new Map<string, string>();
   const contexts = new WeakMap<grpc.Metadata, RpcContext>();
   const impl: grpc.UntypedServiceImplementation = {};
+  const local = new Map<string, LocalRoute>();
   const table = handlers as Record<string, (request: unknown, ctx: RpcContext) => Promise<unknown>>;
+  const streams = handlers as Record<string, (request: unknown, ctx: RpcContext) => AsyncIterable<unknown>>;
   const context = (path: string, metadata: grpc.Metadata, address: string): RpcContext => {
     const method = byPath.get(path) ?? path;
     return {
@@ -197,11 +231,32 @@ export function serve<S>(
       cancelled: () => false,
     };
   };
-  const streams = handlers as Record<string, (request: unknown, ctx: RpcContext) => AsyncIterable<unknown>>;
+  const admitContext = async (ctx: RpcContext): Promise<RpcContext> => {
+    for (const layer of admitting) await layer.admit?.(ctx);
+    return ctx;
+  };
   for (const [method, def] of Object.entries(service)) {
     byPath.set(def.path, method);
+    const handler = table[method];
+    const produce = streams[method];
+    const route: LocalRoute = {
+      responseStream: def.responseStream,
+      log,
+      admit: (metadata, address) => admitContext(context(def.path, metadata, address)),
+      unary: (ctx, request) =>
+        chain(layers, ctx, request, () => {
+          if (!handler) throw cloisterError("NO_POLICY");
+          return handler(request, ctx);
+        }),
+      stream: (ctx, request, gone, sink) =>
+        chain(layers, ctx, request, () => {
+          if (!produce) throw cloisterError("NO_POLICY");
+          return pump(produce(request, ctx), gone, sink);
+        }),
+    };
+    if (!def.requestStream) local.set(def.path, route);
     if (def.responseStream && !def.requestStream) {
-      impl[method] = streamHandler(def.path, streams[method], layers, log, (call) => {
+      impl[method] = streamHandler(def.path, route, log, (call) => {
         const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
         ctx.peer = peerOf(call);
         ctx.cancelled = () => call.cancelled;
@@ -209,30 +264,19 @@ export function serve<S>(
       });
       continue;
     }
-    const handler = table[method];
     impl[method] = unary(async (request: unknown, call: grpc.ServerUnaryCall<unknown, unknown>) => {
       const ctx = contexts.get(call.metadata) ?? context(def.path, call.metadata, peerHost(call.getPeer()));
       ctx.peer = peerOf(call);
       ctx.cancelled = () => call.cancelled;
       const left = remainingMs(call);
       if (left !== undefined) ctx.deadlineMs = left;
-      const run = (i: number): Promise<unknown> => {
-        const layer = layers[i];
-        if (!layer) {
-          if (!handler) throw cloisterError("NO_POLICY");
-          return handler(request, ctx);
-        }
-        return layer.intercept ? layer.intercept(ctx, request, () => run(i + 1)) : run(i + 1);
-      };
-      return run(0);
+      return route.unary(ctx, request);
     }, log);
   }
   const admit: Admission = async ({ path, metadata, peer }) => {
-    const ctx = context(path, metadata, peer);
-    for (const layer of admitting) await layer.admit?.(ctx);
-    contexts.set(metadata, ctx);
+    contexts.set(metadata, await admitContext(context(path, metadata, peer)));
   };
-  server.addService(service, impl, admitting.length === 0 ? {} : { admit });
+  server.addService(service, impl, admitting.length === 0 ? { local } : { admit, local });
 }
 
 /**
@@ -242,8 +286,7 @@ export function serve<S>(
  */
 function streamHandler(
   path: string,
-  handler: ((request: unknown, ctx: RpcContext) => AsyncIterable<unknown>) | undefined,
-  layers: readonly Layer[],
+  route: LocalRoute,
   log: Logger,
   contextOf: (call: grpc.ServerWritableStream<unknown, unknown>) => RpcContext,
 ): grpc.handleServerStreamingCall<unknown, unknown> {
@@ -254,25 +297,13 @@ function streamHandler(
     ctx.signal = gone.signal;
     const left = remainingMs(call as unknown as grpc.ServerUnaryCall<unknown, unknown>);
     if (left !== undefined) ctx.deadlineMs = left;
-    const pump = async (): Promise<undefined> => {
-      if (!handler) throw cloisterError("NO_POLICY");
-      try {
-        for await (const message of handler(call.request, ctx)) {
-          if (gone.signal.aborted) break;
-          if (!call.write(message)) await once(call, "drain", { signal: gone.signal });
-        }
-      } catch (e) {
-        // What fails once the client is gone (a cancelled relay, an aborted wait) is no failure.
-        if (!gone.signal.aborted) throw e;
-      }
-      return undefined;
+    const sink: StreamSink = {
+      write: (message) => call.write(message),
+      drained: async (signal) => {
+        await once(call, "drain", { signal });
+      },
     };
-    const run = (i: number): Promise<unknown> => {
-      const layer = layers[i];
-      if (!layer) return pump();
-      return layer.intercept ? layer.intercept(ctx, call.request, () => run(i + 1)) : run(i + 1);
-    };
-    run(0).then(
+    route.stream(ctx, call.request, gone.signal, sink).then(
       () => {
         if (!gone.signal.aborted) call.end();
       },

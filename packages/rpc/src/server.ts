@@ -7,6 +7,7 @@ import { ConnectionLimiter, type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } f
 import { toServiceError } from "./errors.js";
 import { guardService } from "./guard.js";
 import { API_FIELD_LIMITS, API_METHOD_LIMITS } from "./limits.js";
+import type { LocalMethod, LocalRoute } from "./local-route.js";
 import { markVerified } from "./peer.js";
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -40,6 +41,11 @@ export interface AttestedServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
   interceptors?: grpc.ServerInterceptor[];
+  /**
+   * Told of every in-process call when it ends (`localClient`; grpc-js interceptors never see
+   * those): its path, status code and duration, so a service's RPC series count every call.
+   */
+  onLocalCall?: (path: string, code: number, seconds: number) => void;
 }
 
 /**
@@ -52,7 +58,12 @@ export type Admission = (call: { path: string; metadata: grpc.Metadata; peer: st
 export interface ServiceOptions {
   /** Applied to every method of the service. */
   admit?: Admission;
+  /** Per gRPC path: the method as `serve()` composed it, callable in process (`localClient`). */
+  local?: ReadonlyMap<string, LocalRoute>;
 }
+
+/** How an in-process call may start (see `AttestedServer.openLocalCall`). */
+export type LocalCallStart = { release: () => void } | { refused: "closed" | "busy" };
 
 /**
  * A gRPC server behind our own TLS listener.
@@ -76,6 +87,11 @@ export class AttestedServer {
   private state: "idle" | "listening" | "closing" | "closed" = "idle";
   private closing: Promise<void> | undefined;
   private readonly names: string[] = [];
+  private readonly localMethods = new Map<string, LocalMethod>();
+  /** In-process calls in progress, each with the function that cuts it at a forced close. */
+  private readonly localCalls = new Set<() => void>();
+  private localIdle: (() => void) | undefined;
+  private limitsKnown: { receive: number; send: number } | undefined;
 
   constructor(private readonly opts: AttestedServerOptions) {
     this.log = opts.logger ?? silentLogger;
@@ -134,12 +150,22 @@ export class AttestedServer {
       const message = this.internal ? undefined : API_METHOD_LIMITS[path];
       return { message, fields: message ? API_FIELD_LIMITS : undefined };
     });
+    for (const [name, def] of Object.entries(guarded.service)) {
+      const route = options.local?.get(def.path);
+      if (route && !def.requestStream)
+        this.localMethods.set(def.path, {
+          route,
+          decodeRequest: def.requestDeserialize,
+          encodeResponse: (service[name] as grpc.MethodDefinition<unknown, unknown>).responseSerialize,
+        });
+    }
     for (const def of Object.values(service)) {
       if (options.admit) this.admissions.set(def.path, options.admit);
       const name = /^\/([^/]+)\//.exec(def.path)?.[1];
       if (name && !this.names.includes(name)) this.names.push(name);
     }
     this.services.push([guarded.service, guarded.implementation]);
+    this.limitsKnown = undefined;
   }
 
   /** The receive limit: what the largest registered method accepts, so nothing larger is buffered. */
@@ -157,12 +183,59 @@ export class AttestedServer {
     return Math.max(...(limits as number[]));
   }
 
-  private createGrpc(): grpc.Server {
-    const max = this.maxMessageBytes();
-    const server = new grpc.Server({
-      "grpc.max_receive_message_length": max,
+  /** Largest message received and sent, in bytes (the same for the wire and in-process calls). */
+  messageLimits(): { receive: number; send: number } {
+    if (!this.limitsKnown) {
+      const max = this.maxMessageBytes();
       // Responses (a function's payload) may be larger than what a method accepts.
-      "grpc.max_send_message_length": this.internal ? max : Math.max(max, DEFAULT_MAX_MESSAGE_BYTES),
+      this.limitsKnown = {
+        receive: max,
+        send: this.internal ? max : Math.max(max, DEFAULT_MAX_MESSAGE_BYTES),
+      };
+    }
+    return this.limitsKnown;
+  }
+
+  /**
+   * The method at `path` as serve() registered it, with this endpoint's guarded request decoder
+   * (for `localClient`; methods added without serve() have none).
+   */
+  localMethod(path: string): LocalMethod | undefined {
+    return this.localMethods.get(path);
+  }
+
+  /** An in-process call at `path` ended with `code`, `startedNs` (hrtime) after it began. */
+  localCallEnded(path: string, code: number, startedNs: bigint): void {
+    this.opts.onLocalCall?.(path, code, Number(process.hrtime.bigint() - startedNs) / 1e9);
+  }
+
+  /**
+   * Admits one in-process call under the same caps as the wire's (calls in progress, in all and
+   * for the "in-process" peer), unless the server is closing. `cut` ends the call if it is still
+   * running when the shutdown grace period is over; `release` must be called when it ends.
+   */
+  openLocalCall(cut: () => void): LocalCallStart {
+    if (this.state === "closing" || this.state === "closed") return { refused: "closed" };
+    const free = this.limiter.startCall("in-process");
+    if (!free) return { refused: "busy" };
+    this.localCalls.add(cut);
+    let done = false;
+    return {
+      release: () => {
+        if (done) return;
+        done = true;
+        free();
+        this.localCalls.delete(cut);
+        if (this.localCalls.size === 0) this.localIdle?.();
+      },
+    };
+  }
+
+  private createGrpc(): grpc.Server {
+    const { receive, send } = this.messageLimits();
+    const server = new grpc.Server({
+      "grpc.max_receive_message_length": receive,
+      "grpc.max_send_message_length": send,
       "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams,
       ...(this.internal ? {} : { "grpc.max_connection_idle_ms": this.limits.idleConnectionMs }),
       interceptors: [...(this.opts.interceptors ?? []), (method, call) => this.intercept(method.path, call)],
@@ -261,22 +334,38 @@ export class AttestedServer {
     this.state = "closing";
     const listenerClosed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
     const server = this.grpcServer;
-    if (server)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, this.graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+    const wire = server
+      ? new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, this.graceMs);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        })
+      : Promise.resolve();
+    await Promise.all([wire, this.drainLocalCalls()]);
     this.limiter.close();
     // Connections still in the handshake (or refused) are not grpc-js's to close.
     for (const socket of this.sockets) socket.destroy();
     await listenerClosed;
     this.state = "closed";
+  }
+
+  /** Waits up to the grace period for in-process calls, then cuts what is left. */
+  private async drainLocalCalls(): Promise<void> {
+    if (this.localCalls.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.graceMs);
+      this.localIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.localIdle = undefined;
+    for (const cut of [...this.localCalls]) cut();
   }
 
   private secureContextOptions(): tls.SecureContextOptions {

@@ -2,7 +2,6 @@ import { boundAddress, type RunningService, type ServiceContext } from "@cloiste
 import { accessControl, authentication, extensions, frontend, management } from "@cloister/proto";
 import {
   callUnary,
-  createClient,
   deadline,
   logging,
   type RequestOf,
@@ -42,21 +41,9 @@ function forwardedMetadata(incoming: grpc.Metadata, role: string): grpc.Metadata
  * access control, forwarded to management with the token's role, and audited.
  */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
-  const auth = createClient(
-    authentication.TeaclaveAuthenticationInternalClient,
-    ctx.peerAddress("authentication"),
-    ctx.peerCredentials("authentication"),
-  );
-  const acs = createClient(
-    accessControl.TeaclaveAccessControlClient,
-    ctx.peerAddress("access_control"),
-    ctx.peerCredentials("access_control"),
-  );
-  const mgmt = createClient(
-    management.TeaclaveManagementClient,
-    ctx.peerAddress("management"),
-    ctx.peerCredentials("management"),
-  );
+  const auth = ctx.peerClient(authentication.TeaclaveAuthenticationInternalClient, "authentication");
+  const acs = ctx.peerClient(accessControl.TeaclaveAccessControlClient, "access_control");
+  const mgmt = ctx.peerClient(management.TeaclaveManagementClient, "management");
   const deadlineMs = 60_000;
 
   const audit = new AuditBuffer(async (entries) => {
@@ -65,11 +52,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   audit.start();
   // Checked credentials are kept briefly, only while authentication streams its user changes.
   const credentials = new CredentialCache();
-  const authExt = createClient(
-    extensions.CloisterAuthenticationInternalClient,
-    ctx.peerAddress("authentication"),
-    ctx.peerCredentials("authentication"),
-  );
+  const authExt = ctx.peerClient(extensions.CloisterAuthenticationInternalClient, "authentication");
   const stopFollowing = followUserChanges(authExt, credentials, ctx.log);
   const gate = new FrontendGate({
     audit,
@@ -94,11 +77,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         .accept,
   });
 
-  const mgmtExt = createClient(
-    extensions.CloisterManagementClient,
-    ctx.peerAddress("management"),
-    ctx.peerCredentials("management"),
-  );
+  const mgmtExt = ctx.peerClient(extensions.CloisterManagementClient, "management");
   type Mgmt = management.TeaclaveManagementClient;
   /** Management's method of the same name, with the caller's role from its token and the call's deadline. */
   const forward =

@@ -2,7 +2,7 @@ import type { Logger } from "@cloister/core";
 import { boundAddress, type RunningService, type ServiceContext } from "@cloister/host";
 import { extensions, management } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
-import { RecordStore, RemoteKvStore } from "@cloister/storage";
+import { RecordStore } from "@cloister/storage";
 import { OpsReads } from "./ops.js";
 import { type Caller, ManagementService, validationAsInvalidArgument } from "./service.js";
 import { watchTask } from "./watch.js";
@@ -13,7 +13,8 @@ import { watchTask } from "./watch.js";
  * them from a validated token, can reach it.
  */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
-  const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
+  // Storage's own store when it runs in this process, else its RPC client.
+  const store = ctx.peerStore();
   const service = new ManagementService({
     store,
     logger: ctx.log,

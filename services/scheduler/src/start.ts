@@ -10,7 +10,7 @@ import {
 } from "@cloister/model";
 import { Empty, extensions, scheduler as proto } from "@cloister/proto";
 import { logging, type RpcContext, serve, uniformPolicy } from "@cloister/rpc";
-import { RecordStore, RemoteKvStore } from "@cloister/storage";
+import { RecordStore } from "@cloister/storage";
 import { type HandedTask, Scheduler } from "./scheduler.js";
 import { NodeDirectory, startStatusSnapshots } from "./status.js";
 import { TaskLogWriter } from "./task-log.js";
@@ -45,7 +45,7 @@ function bareTaskId(s: string): TaskId {
 
 /** The scheduler (17780, for execution nodes only). */
 export async function start(ctx: ServiceContext): Promise<RunningService> {
-  const store = new RemoteKvStore(ctx.peerAddress("storage"), ctx.peerCredentials("storage"));
+  const store = ctx.peerStore();
   const scheduler = new Scheduler({
     store,
     log: ctx.log,
@@ -76,6 +76,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     return undefined;
   };
 
+  let closing = false;
   const server = ctx.internalServer();
   // Every method has the same callers: the attested execution nodes the endpoint's connection check admits.
   const layers = [logging(log)];
@@ -136,7 +137,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
               }
             : NOT_FOUND;
         } catch (e) {
-          if (hasKind(e, "TASK_QUEUE_EMPTY")) return NOT_FOUND;
+          // A poll the scheduler's own shutdown aborted hands out nothing; the node polls again.
+          if (hasKind(e, "TASK_QUEUE_EMPTY") || closing) return NOT_FOUND;
           throw e;
         }
       },
@@ -185,6 +187,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   return {
     endpoints: [{ name: "scheduler (internal)", address: boundAddress(ctx.config.listen.scheduler, port) }],
     async close() {
+      closing = true;
       await snapshots.stop();
       await scheduler.close();
       await server.close();

@@ -8,6 +8,8 @@ import { cloisterStorageHandlers, teaclaveStorageHandlers } from "./handlers.js"
 export async function start(ctx: ServiceContext): Promise<RunningService> {
   // Timed at the service: the latency of the sealed store itself (sealing included), by operation.
   const store = timedStore(await openSealedStore(ctx.config, "storage"), ctx.metrics);
+  // Management and the scheduler use it directly when they run in this process.
+  ctx.shareStore(store);
   const server = ctx.internalServer();
   // Every method has the same callers: the attested peers the endpoint's connection check admits.
   const layers = [logging(ctx.log)];

@@ -42,15 +42,27 @@ export async function attest(address: string, o: AttestOptions): Promise<string>
     };
     peer = verifyAttestedCertificate(der, policy);
   }
-  return formatAttestation(address, peer, o.json ?? false);
+  // Under the combined topology one process (one measurement) serves several enclave names.
+  const info = parseEnclaveInfo(readFileSync(o.enclaveInfo));
+  const sharing = names.filter(
+    (n) => info[n]?.mrEnclave === peer.mrEnclave && info[n]?.mrSigner === peer.mrSigner,
+  );
+  return formatAttestation(address, peer, o.json ?? false, sharing.length ? sharing : [peer.name]);
 }
 
 /** What `cloister attest` prints about a verified peer (human text, or the `--json` object). */
-export function formatAttestation(address: string, peer: VerifiedPeer, json: boolean): string {
+export function formatAttestation(
+  address: string,
+  peer: VerifiedPeer,
+  json: boolean,
+  enclaves: readonly string[] = [peer.name],
+): string {
   const view = {
     address,
     verified: true,
-    enclave: peer.name,
+    enclave: enclaves.join(", "),
+    /** Every enclave_info.toml name that publishes this measurement (several: one combined process). */
+    enclaves,
     mr_enclave: peer.mrEnclave,
     mr_signer: peer.mrSigner,
     quote_status: peer.quoteStatus,

@@ -32,14 +32,15 @@ const advertisedKey = (key: ListenKey) => (key === "authentication_internal" ? "
  * internal endpoints, the advertised address its peers use); undefined for any other failure.
  */
 export function portClashHint(
-  service: ServiceName,
+  services: readonly ServiceName[],
   said: string,
   config: CloisterConfig,
   configFile: string | undefined,
 ): string | undefined {
   if (!/EADDRINUSE|address already in use/i.test(said)) return undefined;
   const port = /:(\d{1,5})\b(?!.*:\d)/.exec(said)?.[1];
-  const keys = listenKeysOf(service);
+  const keys = services.flatMap(listenKeysOf);
+  const service = services.join(", ");
   const hit =
     keys.find(({ key }) => port !== undefined && config.listen[key].endsWith(`:${port}`)) ??
     (keys.length === 1 ? keys[0] : undefined);

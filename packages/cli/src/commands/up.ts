@@ -3,14 +3,14 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { type CloisterConfig, loadConfig, type ServiceName } from "@cloister/config";
-import { preparePlatform } from "@cloister/host";
+import { type ProcessSpec, preparePlatform, processesOf } from "@cloister/host";
 import { prepareLocalFiles } from "../local-files.js";
-import { START_ORDER } from "../services.js";
 import { READY_MARKER } from "./service.js";
 import { INTERNAL_HOST_ENV, listenKeysOf, portClashHint } from "./up-ports.js";
 
 interface Child {
-  name: ServiceName;
+  /** The process's name: a service, or `control-plane` (see `topology`). */
+  name: string;
   process: ChildProcess;
   endpoints: Array<{ name: string; address: string }>;
 }
@@ -31,11 +31,12 @@ const CRASH_WINDOW_MS = 60_000;
 const MAX_BACKOFF_MS = 10_000;
 
 /**
- * `cloister up`: every service as its own process (as in a real deployment, each with its own
- * measurement and crash domain), all on this machine, sharing one data directory. A service that
- * dies is restarted with back-off while the others keep serving (their clients retry); `up`
- * stops only on Ctrl-C/SIGTERM, or when a service cannot start at all. Service logs go to
- * `<data>/logs/<service>.log`. Internal endpoints bind to loopback unless configured otherwise.
+ * `cloister up`: the platform's processes on this machine, sharing one data directory — under
+ * the `combined` topology (default) one control-plane process and the execution node, under
+ * `split` every service as its own process (each its own measurement and crash domain). A process
+ * that dies is restarted with back-off while the others keep serving (their clients retry); `up`
+ * stops only on Ctrl-C/SIGTERM, or when a process cannot start at all. Logs go to
+ * `<data>/logs/<process>.log`. Internal endpoints bind to loopback unless configured otherwise.
  */
 export async function up(config: CloisterConfig, options: UpOptions = {}): Promise<void> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -67,8 +68,10 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
     config.data_dir,
     ...(options.configFile ? ["--config", options.configFile] : []),
   ];
-  const children = new Map<ServiceName, Child>();
-  const logStreams = new Map<ServiceName, WriteStream>();
+  const processes = processesOf(served.topology);
+  const order = processes.map((p) => p.name);
+  const children = new Map<string, Child>();
+  const logStreams = new Map<string, WriteStream>();
   const timers = new Set<NodeJS.Timeout>();
   let shuttingDown = false;
 
@@ -79,9 +82,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
     out("Stopping Cloister…");
     // Dependents first (execution … storage), so the frontend can still ship its last audit
     // entries to management and nothing waits on a peer that is already gone.
-    const byOrder = [...children.values()].sort(
-      (a, b) => START_ORDER.indexOf(b.name) - START_ORDER.indexOf(a.name),
-    );
+    const byOrder = [...children.values()].sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
     for (const c of byOrder) {
       await new Promise<void>((resolve) => {
         if (c.process.exitCode !== null || c.process.signalCode !== null) return resolve();
@@ -100,8 +101,9 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
   process.on("SIGTERM", () => void shutdown(0));
 
   /** Supervises one service: starts it, restarts it after a crash, gives up if it cannot start. */
-  const supervise = (name: ServiceName) =>
+  const supervise = ({ name, services }: ProcessSpec) =>
     new Promise<Child>((resolveFirst, rejectFirst) => {
+      const what = services.length === 1 ? `the ${name} service` : `the ${name} process`;
       let failedStarts = 0;
       let everReady = false;
       const crashes: number[] = [];
@@ -118,7 +120,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
             [INTERNAL_HOST_ENV]: internalHost,
             // The service exits when this supervisor is gone (no orphans holding ports).
             CLOISTER_SUPERVISOR_PID: String(process.pid),
-            ...opsEnv(name, served, internalHost),
+            ...Object.assign({}, ...services.map((s) => opsEnv(s, served, internalHost))),
           },
         });
         proc.stderr!.pipe(log, { end: false });
@@ -132,7 +134,7 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
               child.endpoints = msg.endpoints as Child["endpoints"];
               ready = true;
               failedStarts = 0;
-              if (everReady) out(`  the ${name} service is serving again`);
+              if (everReady) out(`  ${what} is serving again`);
               everReady = true;
               resolveFirst(child);
             }
@@ -150,14 +152,14 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
         proc.once("exit", (code, signal) => {
           if (shuttingDown) return;
           const said = lastLine.startsWith("cloister:") ? lastLine.slice("cloister:".length).trim() : "";
-          const hint = portClashHint(name, said, served, options.configFile);
-          const why = `the ${name} service exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}`;
+          const hint = portClashHint(services, said, served, options.configFile);
+          const why = `${what} exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}`;
           if (!ready) failedStarts++;
           // A port in use at the very first start needs the user: no point in retrying.
           if (failedStarts >= MAX_FAILED_STARTS || (hint && !everReady)) {
             out(`error: ${why}; see ${join(logs, `${name}.log`)}`);
             if (hint) out(hint);
-            out(`error: the ${name} service cannot start; stopping Cloister`);
+            out(`error: ${what} cannot start; stopping Cloister`);
             rejectFirst(new Error(why));
             void shutdown(1);
             return;
@@ -179,12 +181,15 @@ export async function up(config: CloisterConfig, options: UpOptions = {}): Promi
 
   let started: Child[];
   try {
-    started = await Promise.all(START_ORDER.map(supervise));
+    started = await Promise.all(processes.map(supervise));
   } catch {
     return; // shutdown is under way
   }
   for (const c of started) for (const e of c.endpoints) out(`  ${e.name.padEnd(26)} ${e.address}`);
-  const internal = START_ORDER.flatMap((n) => listenKeysOf(n).filter((k) => k.internal)).map((k) => k.key);
+  const internal = processes
+    .flatMap((p) => p.services)
+    .flatMap((n) => listenKeysOf(n).filter((k) => k.internal))
+    .map((k) => k.key);
   out(`  internal endpoints (${internal.join(", ")}) bind to ${internalHost} unless [listen] sets them`);
   out("Log in as admin / teaclave (change the password). Press Ctrl-C to stop.");
   out("Cloister is ready.");
