@@ -83,13 +83,27 @@ export class ServiceMetrics {
 
   /** Times `fn` into the storage latency histogram. */
   async timeStorage<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const end = this.storageLatency.startTimer({ operation });
+    const started = process.hrtime.bigint();
     try {
       return await fn();
     } finally {
-      end();
+      this.storageSeries(operation).observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
+
+  /** The labelled series of one storage operation, resolved once (a label lookup per call is not free). */
+  private storageSeries(operation: string) {
+    let series = this.storageChildren.get(operation);
+    if (!series) {
+      series = this.storageLatency.labels({ operation });
+      this.storageChildren.set(operation, series);
+    }
+    return series;
+  }
+  private readonly storageChildren = new Map<
+    string,
+    ReturnType<ServiceMetrics["storageLatency"]["labels"]>
+  >();
 
   /** The exposition text and its content type. */
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -21,14 +21,22 @@ export function timedStore<T extends object>(
   operations: readonly string[] = TIMED_STORE_OPERATIONS,
 ): T {
   const timed = new Set(operations);
+  // One wrapper per member, made on first use: the store sits on every task's path, and a fresh
+  // closure per access was most of this view's cost.
+  const members = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
     get(target, prop, _receiver) {
+      const known = members.get(prop);
+      if (known !== undefined) return known;
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== "function") return value;
       const fn = value as (...args: unknown[]) => unknown;
-      if (typeof prop === "string" && timed.has(prop))
-        return (...args: unknown[]) => metrics.timeStorage(prop, async () => fn.apply(target, args));
-      return fn.bind(target);
+      const member =
+        typeof prop === "string" && timed.has(prop)
+          ? (...args: unknown[]) => metrics.timeStorage(prop, async () => fn.apply(target, args))
+          : fn.bind(target);
+      members.set(prop, member);
+      return member;
     },
   });
 }

@@ -141,7 +141,9 @@ export function logging(log: Logger): Layer {
       const started = performance.now();
       try {
         const response = await next();
-        log.debug({ method: ctx.method, ms: +(performance.now() - started).toFixed(2) }, "call");
+        // Checked first: the line's fields would be built on every call even with debug off.
+        if (log.isLevelEnabled("debug"))
+          log.debug({ method: ctx.method, ms: +(performance.now() - started).toFixed(2) }, "call");
         return response;
       } catch (e) {
         const kind = e instanceof CloisterError ? e.kind : undefined;
@@ -219,12 +221,18 @@ export function serve<S>(
   const local = new Map<string, LocalRoute>();
   const table = handlers as Record<string, (request: unknown, ctx: RpcContext) => Promise<unknown>>;
   const streams = handlers as Record<string, (request: unknown, ctx: RpcContext) => AsyncIterable<unknown>>;
+  const apis = new Map<string, string>();
   const context = (path: string, metadata: grpc.Metadata, address: string): RpcContext => {
     const method = byPath.get(path) ?? path;
+    let api = apis.get(method);
+    if (api === undefined) {
+      api = snakeCase(method);
+      if (byPath.has(path)) apis.set(method, api);
+    }
     return {
       path,
       method,
-      api: snakeCase(method),
+      api,
       metadata,
       address,
       identity: readIdentityMetadata(metadata),

@@ -16,7 +16,16 @@ export interface SchedulerLink {
   pullTask(executorId: string, waitMs: number, signal: AbortSignal): Promise<LeasedTask | undefined>;
   /** Both quote the lease generation; a stale one is refused with 9 FAILED_PRECONDITION. */
   updateTaskStatus(taskUuid: string, generation: number): Promise<void>;
-  updateTaskResult(taskUuid: string, generation: number, result: TaskResult): Promise<void>;
+  /**
+   * With `nextFor`, the scheduler also hands that slot its next task in the answer when one is
+   * staged already (it never waits): a busy slot needs no pull between two tasks.
+   */
+  updateTaskResult(
+    taskUuid: string,
+    generation: number,
+    result: TaskResult,
+    nextFor?: string,
+  ): Promise<LeasedTask | undefined>;
 }
 
 /** A staged task as the scheduler hands it over: leased under `generation`. */
@@ -123,7 +132,17 @@ export class ExecutionNode {
   private async slot(executorId: string): Promise<void> {
     const { link, log } = this.options;
     const stop = this.closing.signal;
-    while (!stop.aborted) {
+    // A task handed with the last result is run even when the node started closing meanwhile
+    // (close waits for it): it is leased to this slot, and dropping it would hold it until the
+    // lease expires.
+    let next: LeasedTask | undefined;
+    while (next || !stop.aborted) {
+      if (next) {
+        const item = next;
+        next = undefined;
+        next = await this.runOne(executorId, item);
+        continue;
+      }
       let item: LeasedTask | undefined;
       const pull = new AbortController();
       this.pulls.add(pull);
@@ -138,11 +157,12 @@ export class ExecutionNode {
         this.pulls.delete(pull);
       }
       if (!item) continue;
-      await this.runOne(executorId, item);
+      next = await this.runOne(executorId, item);
     }
   }
 
-  private async runOne(executorId: string, leased: LeasedTask): Promise<void> {
+  /** Runs one leased task and reports it; resolves with the slot's next task if the report brought one. */
+  private async runOne(executorId: string, leased: LeasedTask): Promise<LeasedTask | undefined> {
     const { log } = this.options;
     const { generation } = leased;
     let uuid = "";
@@ -150,7 +170,7 @@ export class ExecutionNode {
       const staged = parseStagedTask(leased.stagedTask);
       uuid = staged.taskUuid;
       this.options.onTaskLeased?.(uuid, generation);
-      if (!leased.running && !(await this.markRunning(uuid, generation))) return;
+      if (!leased.running && !(await this.markRunning(uuid, generation))) return undefined;
       const cancel = new AbortController();
       const watching = this.watch(executorId, uuid, generation, cancel);
       log.info({ task: uuid, generation, executor: executorId }, "task started");
@@ -163,14 +183,17 @@ export class ExecutionNode {
       } finally {
         watching.abort(TASK_DONE);
       }
-      if (result) await this.report(uuid, generation, result);
+      return result ? await this.report(uuid, generation, result, executorId) : undefined;
     } catch (e) {
       log.error({ err: e, task: uuid }, "could not run staged task");
       if (uuid)
-        await this.report(uuid, generation, {
-          kind: "Err",
-          reason: e instanceof TaskFailure ? e.message : "Runtime Error",
-        }).catch(() => undefined);
+        return await this.report(
+          uuid,
+          generation,
+          { kind: "Err", reason: e instanceof TaskFailure ? e.message : "Runtime Error" },
+          executorId,
+        ).catch(() => undefined);
+      return undefined;
     }
   }
 
@@ -244,17 +267,27 @@ export class ExecutionNode {
     return done;
   }
 
-  /** Results are retried: a scheduler restart must not lose a finished task. */
-  private async report(uuid: string, generation: number, result: TaskResult): Promise<void> {
+  /**
+   * Results are retried: a scheduler restart must not lose a finished task. A closing node asks
+   * for no next task. (A next task whose answer was lost is not lost: the slot's next pull makes
+   * the scheduler take back whatever that executor id still holds.)
+   */
+  private async report(
+    uuid: string,
+    generation: number,
+    result: TaskResult,
+    executorId: string,
+  ): Promise<LeasedTask | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.link.updateTaskResult(uuid, generation, result);
+        const nextFor = this.closing.signal.aborted ? undefined : executorId;
+        const next = await this.options.link.updateTaskResult(uuid, generation, result, nextFor);
         this.options.log.info({ task: uuid, generation, result: result.kind }, "task finished");
-        return;
+        return next;
       } catch (e) {
         if (isFinal(e) || attempt >= 30 || this.closing.signal.aborted) {
           this.options.log.warn({ err: e, task: uuid, generation }, "result not recorded");
-          return;
+          return undefined;
         }
         await sleep(Math.min(2000, 200 * 2 ** attempt), this.closing.signal);
       }

@@ -97,13 +97,25 @@ function schedulerLink(
         { deadlineMs: 10_000, waitForReady: true },
       );
     },
-    async updateTaskResult(taskUuid, generation, result) {
-      await callUnary(
+    async updateTaskResult(taskUuid, generation, result, nextFor) {
+      const r = await callUnary(
         ext,
         "updateTaskResultLeased",
-        { taskId: taskUuid, leaseGeneration: generation, result: taskResultToProto(result) },
+        {
+          taskId: taskUuid,
+          leaseGeneration: generation,
+          result: taskResultToProto(result),
+          next: nextFor === undefined ? undefined : { executorId: nextFor, waitMs: 0, node },
+        },
         { deadlineMs: 10_000, waitForReady: true },
       );
+      return r.next?.found
+        ? {
+            stagedTask: Buffer.from(r.next.stagedTask),
+            generation: r.next.leaseGeneration,
+            running: r.next.running,
+          }
+        : undefined;
     },
     close() {
       ext.close();
@@ -269,9 +281,9 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     heartbeat: (...a) => rawLink.heartbeat(...a),
     pullTask: (...a) => rawLink.pullTask(...a),
     updateTaskStatus: (...a) => rawLink.updateTaskStatus(...a),
-    updateTaskResult: async (uuid, generation, result) => {
+    updateTaskResult: async (uuid, generation, result, nextFor) => {
       await relay.finish(uuid);
-      await rawLink.updateTaskResult(uuid, generation, result);
+      return rawLink.updateTaskResult(uuid, generation, result, nextFor);
     },
   };
   const stopPoolMetrics = feedPoolMetrics(

@@ -70,6 +70,7 @@ class FakeLink implements SchedulerLink {
     return this.heartbeatAnswer();
   }
   async pullTask(_id: string, waitMs: number, signal: AbortSignal) {
+    this.pulls++;
     if (!this.handed) {
       this.handed = true;
       return this.task;
@@ -87,9 +88,13 @@ class FakeLink implements SchedulerLink {
     this.calls.push(`status ${generation}`);
     if (this.statusError) throw this.statusError;
   }
-  async updateTaskResult(_uuid: string, generation: number, result: TaskResult) {
-    this.calls.push(`result ${generation}`);
+  /** Tasks the scheduler hands with a result report (one per report that asks for one). */
+  withResult: LeasedTask[] = [];
+  pulls = 0;
+  async updateTaskResult(_uuid: string, generation: number, result: TaskResult, nextFor?: string) {
+    this.calls.push(`result ${generation}${nextFor ? " next" : ""}`);
     this.results.push({ generation, result });
+    return nextFor ? this.withResult.shift() : undefined;
   }
 }
 
@@ -198,7 +203,9 @@ test("each long poll gets a signal of its own (no listener piles up), and close(
       return undefined;
     },
     async updateTaskStatus() {},
-    async updateTaskResult() {},
+    async updateTaskResult() {
+      return undefined;
+    },
   };
   const n = new ExecutionNode({ ...nodeOptions(link), pullWaitMs: 60_000 });
   n.start();
@@ -209,4 +216,38 @@ test("each long poll gets a signal of its own (no listener piles up), and close(
   assert.ok(Date.now() - t < 5000, "the pending poll was aborted");
   assert.ok(signals.at(-1)!.aborted);
   assert.ok(getEventListeners(signals[0]!, "abort").length <= 1);
+});
+
+test("a task handed with the last result runs at once: no pull between two tasks", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 1, running: true });
+  link.withResult.push({ stagedTask: stagedTask("quick"), generation: 2, running: true });
+  const n = node(link, new HangingExecutor());
+  n.start();
+  await until(() => link.results.length === 2);
+  await n.close();
+  assert.deepEqual(
+    link.calls.filter((c) => c.startsWith("result")),
+    ["result 1 next", "result 2 next"],
+    "each report asks for the slot's next task",
+  );
+  // The first pull brought the first task; the second came with its result, so the only other
+  // pulls are the idle ones after the second report.
+  assert.deepEqual(
+    link.results.map((r) => r.generation),
+    [1, 2],
+  );
+});
+
+test("a closing node asks for no next task, and runs one it was handed before closing", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 1, running: true });
+  link.withResult.push({ stagedTask: stagedTask("quick"), generation: 2, running: true });
+  const n = node(link, new HangingExecutor());
+  n.start();
+  await until(() => link.results.length >= 1);
+  await n.close();
+  // Whatever the timing, a handed task is reported, never left leased to a stopped slot.
+  assert.equal(
+    link.withResult.length === 0,
+    link.results.some((r) => r.generation === 2),
+  );
 });

@@ -77,6 +77,36 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   };
 
   let closing = false;
+  /** A slot's next task if one is staged now (the result report's `next`); NOT_FOUND otherwise. */
+  const handNext = async (
+    req: extensions.PullTaskWaitRequest,
+    rc: RpcContext,
+  ): Promise<extensions.PullTaskWaitResponse> => {
+    if (closing) return NOT_FOUND;
+    nodes.seen(req.executorId, req.node);
+    try {
+      const handed = await handOver(
+        await scheduler.pullTask(req.executorId, { waitMs: 0, markRunning: true }),
+        rc,
+      );
+      if (!handed) return NOT_FOUND;
+      if (handed.running) ctx.metrics.tasks.inc({ state: "running" });
+      return {
+        found: true,
+        stagedTask: handed.stagedTask,
+        leaseGeneration: handed.generation,
+        running: handed.running,
+      };
+    } catch (e) {
+      // The result is recorded whatever happens here: a failed hand-over must not fail its report.
+      if (!hasKind(e, "TASK_QUEUE_EMPTY") && !hasKind(e, "PULLED_TASK_CANCELED") && !closing)
+        log.warn(
+          { err: e, executor: req.executorId },
+          "handing the next task with a result failed; the slot polls",
+        );
+      return NOT_FOUND;
+    }
+  };
   const server = ctx.internalServer();
   // Every method has the same callers: the attested execution nodes the endpoint's connection check admits.
   const layers = [logging(log)];
@@ -157,12 +187,14 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         ctx.metrics.tasks.inc({ state: "running" });
         return Empty.fromPartial({});
       },
-      updateTaskResultLeased: async (req: extensions.LeasedTaskResultRequest) => {
+      updateTaskResultLeased: async (req: extensions.LeasedTaskResultRequest, rc: RpcContext) => {
         if (!req.result) throw cloisterError("LEASED_RESULT_MISSING");
         const result = taskResultFromProto(req.result);
         await scheduler.updateTaskResult(req.taskId, result, requiredGeneration(req.leaseGeneration));
         ctx.metrics.tasks.inc({ state: result.kind === "Ok" ? "finished" : "failed" });
-        return Empty.fromPartial({});
+        // The result is durable; only then does the slot get its next task, and never by waiting,
+        // so the answer (the result's acknowledgement) is not held back.
+        return { next: req.next ? await handNext(req.next, rc) : undefined };
       },
       recordTaskEvidence: async (req: extensions.RecordTaskEvidenceRequest) => {
         // Kept only for a task that exists, bounded in size; readable through management.
