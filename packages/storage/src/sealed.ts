@@ -48,6 +48,7 @@ const DOMAIN_QUEUE = 0x02; // binding: the queue name (inner store cannot report
 export class SealedStore implements KvStore, KeyWatches {
   private readonly key: KeyObject;
   private readonly indexed: (KvStore & IndexedQueues) | undefined;
+  private readonly opened = new OpenedValues();
 
   constructor(
     private readonly inner: KvStore,
@@ -63,12 +64,21 @@ export class SealedStore implements KvStore, KeyWatches {
   async get(key: Buffer): Promise<Buffer | undefined> {
     const k = bytes("key", key);
     const sealed = await this.inner.get(k);
-    return sealed === undefined ? undefined : this.open(sealed, valueAad(k));
+    if (sealed === undefined) return undefined;
+    const name = k.toString("latin1");
+    const known = this.opened.get(name, sealed);
+    if (known) return known;
+    const plain = this.open(sealed, valueAad(k));
+    this.opened.set(name, sealed, plain);
+    return plain;
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {
     const k = bytes("key", key);
-    return this.inner.put(k, this.seal(bytes("value", value), valueAad(k)));
+    const v = bytes("value", value);
+    const sealed = this.seal(v, valueAad(k));
+    await this.inner.put(k, sealed);
+    this.opened.set(k.toString("latin1"), sealed, v);
   }
 
   async delete(key: Buffer): Promise<void> {
@@ -80,7 +90,18 @@ export class SealedStore implements KvStore, KeyWatches {
   }
 
   async batch(ops: BatchOp[]): Promise<void> {
-    return this.inner.batch(this.sealOps(ops));
+    const sealed = this.sealOps(ops);
+    await this.inner.batch(sealed);
+    this.remember(ops, sealed);
+  }
+
+  /** The plaintexts of puts just written, for reads of the same sealed bytes. */
+  private remember(plain: BatchOp[], sealed: BatchOp[]): void {
+    for (let i = 0; i < plain.length; i++) {
+      const p = plain[i]!;
+      const s = sealed[i]!;
+      if (p.type === "put" && s.type === "put") this.opened.set(p.key.toString("latin1"), s.value, p.value);
+    }
   }
 
   private sealOps(ops: BatchOp[]): BatchOp[] {
@@ -127,6 +148,7 @@ export class SealedStore implements KvStore, KeyWatches {
     const v = bytes("value", value);
     const sealedOps = this.sealOps(ops);
     await this.requireIndexed().enqueueIndexed(q, (index) => this.seal(v, slotAad(q, index)), sealedOps);
+    this.remember(ops, sealedOps);
   }
 
   async dequeueInto(
@@ -187,6 +209,56 @@ export class SealedStore implements KvStore, KeyWatches {
       return plain;
     } catch {
       throw new StorageIntegrityError();
+    }
+  }
+}
+
+/**
+ * Plaintexts of values this store sealed or opened lately, each with the exact sealed bytes it
+ * belongs to: a read that gets those bytes again (same key, so same AAD) would decrypt to the
+ * same plaintext, so it is answered without decrypting; any other bytes (a newer write, another
+ * process's write, tampering) are opened and checked as always. An entry that is out of date can
+ * therefore never answer. Values stay sealed at rest; this holds plaintext only in the memory of
+ * the process that holds the key. Bounded in bytes, in two generations (see ReadCache).
+ */
+class OpenedValues {
+  private young = new Map<string, { sealed: Buffer; plain: Buffer }>();
+  private old = new Map<string, { sealed: Buffer; plain: Buffer }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxBytes = 8 * 1024 * 1024,
+    private readonly maxValueBytes = 64 * 1024,
+  ) {}
+
+  /** A copy of the plaintext of `sealed` under `key`, if known. */
+  get(key: string, sealed: Buffer): Buffer | undefined {
+    let e = this.young.get(key);
+    if (e === undefined) {
+      e = this.old.get(key);
+      if (e === undefined) return undefined;
+      this.add(key, e);
+    }
+    return e.sealed.equals(sealed) ? Buffer.from(e.plain) : undefined;
+  }
+
+  /** `sealed` (kept as it is: nothing writes to it) opens to `plain` (copied) under `key`. */
+  set(key: string, sealed: Buffer, plain: Buffer): void {
+    if (plain.length > this.maxValueBytes) {
+      this.young.delete(key);
+      this.old.delete(key);
+      return;
+    }
+    this.add(key, { sealed, plain: Buffer.from(plain) });
+  }
+
+  private add(key: string, e: { sealed: Buffer; plain: Buffer }): void {
+    this.young.set(key, e);
+    this.bytes += key.length + e.sealed.length + e.plain.length;
+    if (this.bytes > this.maxBytes / 2) {
+      this.old = this.young;
+      this.young = new Map();
+      this.bytes = 0;
     }
   }
 }

@@ -66,6 +66,27 @@ export function integritySuite(backend: Backend): void {
         assert.deepEqual(await s.get(b("k")), b("value"));
       }));
 
+    test("a value read before is checked again once the bytes underneath change", () =>
+      withSealed(backend, async (s, raw) => {
+        await s.put(b("k"), b("value"));
+        const got = (await s.get(b("k"))) as Buffer;
+        got.fill(0x21); // a caller's copy: changing it changes nothing stored
+        assert.deepEqual(await s.get(b("k")), b("value"));
+        const written = b("other");
+        await s.put(b("j"), written);
+        written.fill(0x21);
+        assert.deepEqual(await s.get(b("j")), b("other"));
+        const good = (await raw.get(b("k"))) as Buffer;
+        const bad = Buffer.from(good);
+        bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0x01;
+        await raw.put(b("k"), bad);
+        await assert.rejects(s.get(b("k")), integrity);
+        await raw.put(b("k"), (await raw.get(b("j"))) as Buffer);
+        await assert.rejects(s.get(b("k")), integrity, "another key's sealed value");
+        await raw.put(b("k"), good);
+        assert.deepEqual(await s.get(b("k")), b("value"));
+      }));
+
     test("values swapped between two keys are detected", () =>
       withSealed(backend, async (s, raw) => {
         await s.batch([
