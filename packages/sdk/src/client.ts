@@ -454,15 +454,21 @@ export class CloisterClient {
     onProgress?: (task: TaskView) => void,
   ): Promise<TaskView | "timeout" | undefined> {
     const stream = this.feExt.watchTask({ taskId }, this.metadata() ?? new grpc.Metadata(), { deadline });
+    let ended: TaskView | undefined;
     try {
       for await (const message of stream) {
         const task = (message as extensions.WatchTaskResponse).task;
         if (!task) continue;
-        if (ENDED.has(task.status)) return task;
-        onProgress?.(task);
+        // The server ends the stream right after an ended view: read on to its end. Cancelling
+        // here made the server's closing frames arrive on a reset stream, and after 1000 of
+        // those Node's HTTP/2 session closed the client's connection (every call on it failed).
+        if (ENDED.has(task.status)) ended = task;
+        else if (!ended) onProgress?.(task);
       }
-      return undefined;
+      return ended;
     } catch (e) {
+      // The stream broke off after the ended view: that view is the answer.
+      if (ended) return ended;
       const error = toRpcError(e as grpc.ServiceError);
       if (error.code === Status.UNIMPLEMENTED) this.watchUnsupported = true;
       else if (error.code === Status.DEADLINE_EXCEEDED) return "timeout";

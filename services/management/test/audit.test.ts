@@ -173,4 +173,41 @@ describe("QueryAuditLogs", () => {
       (await log.query("*", 100)).every((e) => !["entry 100", "entry 101"].includes(e.message ?? "")),
     );
   });
+
+  test("with only the count bound, a full listing runs once the log is well over it, and deletes go in batches", async () => {
+    const store = new MemoryStore();
+    let listings = 0;
+    let batches = 0;
+    const keysByPrefix = store.keysByPrefix.bind(store);
+    const batch = store.batch.bind(store);
+    store.keysByPrefix = (p: Buffer) => {
+      listings++;
+      return keysByPrefix(p);
+    };
+    store.batch = (ops) => {
+      batches++;
+      return batch(ops);
+    };
+    const log = new AuditLog(new RecordStore(store), { maxEntries: 20, sweepEvery: 4 });
+    const entry = (i: number): common.Entry => ({
+      microsecond: T0 + i,
+      ip: v4(1, 1, 1, 1),
+      user: "",
+      message: `entry ${i}`,
+      result: true,
+    });
+    const keys = async () => (await keysByPrefix(Buffer.from("audit-"))).length;
+    for (let i = 0; i < 60; i++) {
+      await log.save([entry(i)]);
+      assert.ok((await keys()) <= 24, `bounded: ${await keys()} after ${i + 1}`);
+    }
+    // The first save sweeps; then one sweep each time the log passes 24 (every 5 saves past 20).
+    assert.ok(listings <= 10, `${listings} listings for 60 saves`);
+    assert.ok(batches <= 60 + listings, `${batches} storage steps: deletes were batched`);
+    assert.ok((await keys()) >= 20);
+    assert.deepEqual(
+      (await log.query("*", 1)).map((e) => e.message),
+      ["entry 59"],
+    );
+  });
 });

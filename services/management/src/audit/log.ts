@@ -16,7 +16,11 @@ const entryOf = (e: common.Entry): AuditEntry => ({
 
 /** How much audit history is kept and how much of it one query may read. */
 export interface AuditRetention {
-  /** Newest entries kept; older ones are deleted (default 100 000). */
+  /**
+   * Newest entries kept; older ones are deleted (default 100 000). Between sweeps the store may
+   * hold up to a tenth more (or `sweepEvery` more, if that is larger): a sweep lists every entry,
+   * so it runs only once that many are over the bound.
+   */
   maxEntries: number;
   /** Entries older than this are deleted (default: no age limit; the count bounds the store). */
   maxAgeMs: number;
@@ -46,6 +50,8 @@ const READ_BATCH = 32;
 export class AuditLog {
   private readonly retention: AuditRetention;
   private sinceSweep = Number.POSITIVE_INFINITY;
+  /** Entries in the store as of the last sweep plus those saved since (unknown before one). */
+  private stored: number | undefined;
   private sweeping: Promise<void> = Promise.resolve();
 
   constructor(
@@ -68,11 +74,23 @@ export class AuditLog {
       await this.records.commit(writes);
     }
     this.sinceSweep += entries.length;
-    if (this.sinceSweep >= this.retention.sweepEvery) {
+    if (this.stored !== undefined) this.stored += entries.length;
+    if (this.sinceSweep >= this.retention.sweepEvery && this.sweepDue()) {
       this.sinceSweep = 0;
       this.sweeping = this.sweeping.then(() => this.sweep());
       await this.sweeping;
     }
+  }
+
+  /**
+   * Whether a sweep could delete anything: always with an age limit or before the first one;
+   * with only the count bound, once the store is that far over it (listing every entry after
+   * each `sweepEvery` saves cost a listing of the whole log per thousand entries once it was full).
+   */
+  private sweepDue(): boolean {
+    const { maxEntries, maxAgeMs, sweepEvery } = this.retention;
+    if (this.stored === undefined || Number.isFinite(maxAgeMs)) return true;
+    return this.stored > maxEntries + Math.max(sweepEvery, Math.floor(maxEntries / 10));
   }
 
   /** Deletes entries beyond the newest `maxEntries` and those older than `maxAgeMs`. */
@@ -81,7 +99,13 @@ export class AuditLog {
     const cutoff = (this.now() - this.retention.maxAgeMs) * 1000;
     let drop = Math.max(0, ids.length - this.retention.maxEntries);
     while (drop < ids.length && AuditEntryId.microsecondOf(ids[drop]!) < cutoff) drop++;
-    for (const id of ids.slice(0, drop)) await this.records.delete(auditEntries, id);
+    // A storage step per batch of deletes, as for saves.
+    for (let i = 0; i < drop; i += SAVE_BATCH) {
+      const deletes = this.records.transaction();
+      for (const id of ids.slice(i, Math.min(drop, i + SAVE_BATCH))) deletes.delete(auditEntries, id);
+      await this.records.commit(deletes);
+    }
+    this.stored = ids.length - drop;
   }
 
   /** At most `limit` matching entries, newest first. */
