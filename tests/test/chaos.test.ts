@@ -12,7 +12,6 @@ import { client, ECHO_FUNCTION, type Platform, platformConfig, startPlatform } f
 
 const TASKS = 60;
 const CLIENTS = 4;
-const VICTIMS = ["storage", "scheduler", "execution", "authentication", "management", "frontend"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let platform: Platform | undefined;
@@ -56,12 +55,12 @@ const SLOW_ECHO =
   "function entrypoint(argv) { const end = Date.now() + 300; while (Date.now() < end) {} return argv[1]; }";
 const STAGED = 3; // TaskStatus.Staged: below it, the invocation did not take effect
 
-test("kill -9 of each service, then of everything: no acknowledged task lost or run twice", async () => {
+/** The load and the kills, under `topology`: each of `victims` (process names) once, then everything. */
+async function chaos(topology: "split" | "combined", victims: readonly string[]): Promise<void> {
   const setup = await platformConfig(
     undefined,
-    // One process per service, so each can be killed alone (up.test.ts kills the combined
-    // control plane); a short node timeout so a lease of a killed node expires within the test.
-    'topology = "split"\n[execution]\nheartbeat_timeout_secs = 4\ntask_max_attempts = 6\nexecutors = ["builtin", "javascript"]\n',
+    // A short node timeout so a lease of a killed node expires within the test.
+    `topology = "${topology}"\n[execution]\nheartbeat_timeout_secs = 4\ntask_max_attempts = 6\nexecutors = ["builtin", "javascript"]\n`,
   );
   platform = await startPlatform(setup);
   const clients: CloisterClient[] = Array.from({ length: CLIENTS }, () => client(platform!));
@@ -112,7 +111,7 @@ test("kill -9 of each service, then of everything: no acknowledged task lost or 
 
     // One kill per service while the load runs, each once some more tasks were acknowledged.
     const killer = (async () => {
-      for (const [i, name] of VICTIMS.entries()) {
+      for (const [i, name] of victims.entries()) {
         while (acked.length < (i + 1) * 7) await sleep(50);
         const pid = servicesOf(platform!.pid).get(name);
         assert.ok(pid, `${name} is running under cloister up`);
@@ -128,7 +127,7 @@ test("kill -9 of each service, then of everything: no acknowledged task lost or 
       platform = await startPlatform(setup);
     })();
     await Promise.all([killer, ...load]);
-    assert.deepEqual(kills, [...VICTIMS, "everything"]);
+    assert.deepEqual(kills, [...victims, "everything"]);
     assert.equal(acked.length, TASKS);
 
     const results = await Promise.all(
@@ -174,9 +173,17 @@ test("kill -9 of each service, then of everything: no acknowledged task lost or 
     assert.ok(seen >= TASKS - 6, `only ${seen} of ${TASKS} accepted runs are in the execution logs`);
     const reruns = ours.filter((t) => (started.get(t) ?? 0) > 1).length;
     console.log(
-      `chaos: ${TASKS} tasks, kills: ${kills.join(", ")}; accepted runs logged: ${seen}; tasks started more than once: ${reruns}; data: ${setup.dataDir}`,
+      `chaos (${topology}): ${TASKS} tasks, kills: ${kills.join(", ")}; accepted runs logged: ${seen}; tasks started more than once: ${reruns}; data: ${setup.dataDir}`,
     );
   } finally {
     for (const c of clients) c.close();
+    await platform?.stop();
+    platform = undefined;
   }
-});
+}
+
+test("split: kill -9 of each service, then of everything: no acknowledged task lost or run twice", () =>
+  chaos("split", ["storage", "scheduler", "execution", "authentication", "management", "frontend"]));
+
+test("combined: kill -9 of the control plane, of the node, then of everything: no acknowledged task lost or run twice", () =>
+  chaos("combined", ["control-plane", "execution"]));

@@ -73,7 +73,7 @@ program
 program
   .command("service <name>")
   .description(
-    "run one service: authentication, frontend, management, storage, access_control, scheduler, execution",
+    'run one process: control-plane (storage, access control, authentication, management, scheduler and frontend together; topology = "combined", the default) or execution; under topology = "split" one service: authentication, frontend, management, storage, access_control, scheduler, execution',
   )
   .action(async (name: string) => {
     const { runService } = await import("./commands/service.js");
