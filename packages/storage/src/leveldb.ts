@@ -152,15 +152,19 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
 
   private async commitQueued(): Promise<void> {
     this.committing = true;
-    while (this.queued.length > 0) {
-      const group = this.queued.splice(0, this.queued.length);
-      if (group.length === 1 || !(await this.writeGroup(group))) {
-        // Alone, or the group failed as a whole: each write on its own, so one write's failure
-        // is never another's.
-        for (const w of group) await this.writeGroup([w]);
+    try {
+      while (this.queued.length > 0) {
+        const group = this.queued.splice(0, this.queued.length);
+        if (group.length === 1 || !(await this.writeGroup(group))) {
+          // Alone, or the group failed as a whole: each write on its own, so one write's failure
+          // is never another's.
+          for (const w of group) await this.writeGroup([w]);
+        }
       }
+    } finally {
+      // Never left set: a write queued later would wait for ever.
+      this.committing = false;
     }
-    this.committing = false;
   }
 
   /** Writes `group` in one LevelDB batch; false (nothing settled) when a group of several failed. */
@@ -174,8 +178,13 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
       group[0]!.reject(e);
       return true;
     }
-    this.cache.wrote(ops);
-    this.changed(ops);
+    // Written: every write of the group is acknowledged whatever the bookkeeping below does.
+    try {
+      this.cache.wrote(ops);
+      this.changed(ops);
+    } catch {
+      this.cache.forget(ops);
+    }
     for (const w of group) w.resolve();
     return true;
   }
