@@ -66,7 +66,8 @@ async function served(platform: Platform): Promise<Map<string, Map<string, numbe
       const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
       // Keyed by the series' own service label: where several services share a process, one
       // endpoint may answer for more than its own, and a series seen twice is still one.
-      const service = labels.service ?? key.slice(4);
+      // In-process calls between co-hosted services are counted apart: they are not RPCs.
+      const service = `${labels.service ?? key.slice(4)}${labels.transport === "in-process" ? " (in process)" : ""}`;
       const method = `${labels.method ?? "?"} ${labels.code ?? ""}`;
       const methods = out.get(service) ?? new Map<string, number>();
       methods.set(method, Math.max(methods.get(method) ?? 0, Number(m[2])));
@@ -92,6 +93,11 @@ function callsPerTask(
       sum += d;
       const name = method.replace(/^.*\//, "").replace(/ .*$/, "");
       if (service === "storage" && d > 0) storage.set(name, (storage.get(name) ?? 0) + d);
+    }
+    if (service.endsWith("(in process)")) {
+      if (sum > 0)
+        out[`  in-process calls served per task: ${service.replace(" (in process)", "")}`] = sum / total;
+      continue;
     }
     if (sum > 0) out[`  RPCs served per task: ${service}`] = sum / total;
     all += sum;

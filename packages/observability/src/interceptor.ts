@@ -14,7 +14,11 @@ export function localCallMetrics(
   metrics: ServiceMetrics,
 ): (path: string, code: number, seconds: number) => void {
   return (path, code, seconds) => {
-    const labels = { method: methodLabel(path), code: grpc.status[code] ?? String(code) };
+    const labels = {
+      method: methodLabel(path),
+      code: grpc.status[code] ?? String(code),
+      transport: "in-process",
+    };
     metrics.rpcRequests.inc(labels);
     metrics.rpcDuration.observe(labels, seconds);
   };
@@ -28,7 +32,11 @@ export function metricsInterceptor(metrics: ServiceMetrics): grpc.ServerIntercep
     const record = (code: grpc.status | undefined) => {
       if (done) return;
       done = true;
-      const labels = { method, code: grpc.status[code ?? grpc.status.UNKNOWN] ?? String(code) };
+      const labels = {
+        method,
+        code: grpc.status[code ?? grpc.status.UNKNOWN] ?? String(code),
+        transport: "grpc",
+      };
       metrics.rpcRequests.inc(labels);
       metrics.rpcDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     };

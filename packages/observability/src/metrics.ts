@@ -8,8 +8,8 @@ const TASK_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300,
 
 export class ServiceMetrics {
   readonly registry = new Registry();
-  readonly rpcRequests: Counter<"method" | "code">;
-  readonly rpcDuration: Histogram<"method" | "code">;
+  readonly rpcRequests: Counter<"method" | "code" | "transport">;
+  readonly rpcDuration: Histogram<"method" | "code" | "transport">;
   readonly attestationRefreshes: Counter;
   readonly tasks: Counter<"state">;
   readonly queueDepth: Gauge<"queue">;
@@ -24,14 +24,14 @@ export class ServiceMetrics {
     const r = [this.registry];
     this.rpcRequests = new Counter({
       name: "cloister_rpc_requests_total",
-      help: "RPCs served, by method and gRPC status code",
-      labelNames: ["method", "code"],
+      help: "RPCs served, by method, gRPC status code and transport (grpc, or in-process from a co-hosted service)",
+      labelNames: ["method", "code", "transport"],
       registers: r,
     });
     this.rpcDuration = new Histogram({
       name: "cloister_rpc_duration_seconds",
-      help: "Time from an RPC's arrival to its status, by method and code",
-      labelNames: ["method", "code"],
+      help: "Time from an RPC's arrival to its status, by method, code and transport",
+      labelNames: ["method", "code", "transport"],
       buckets: LATENCY_BUCKETS,
       registers: r,
     });
