@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { DESCRIPTORS, PYTHON_CLIENT, platformConfig, startPlatform } from "@cloister/tests";
+import { PYTHON_CLIENT, platformConfig, runPython, startPlatform } from "@cloister/tests";
 import { defaultTopology } from "./topology.js";
 
 const run = promisify(execFile);
@@ -53,25 +53,7 @@ export async function benchExternalClient(
   const topology = defaultTopology();
   const platform = await startPlatform(await platformConfig(undefined, BUILTIN_ONLY));
   try {
-    const { stdout } = await run(
-      PYTHON,
-      [
-        SCRIPT,
-        "--data-dir",
-        platform.dataDir,
-        "--auth",
-        platform.authentication,
-        "--frontend",
-        platform.frontend,
-        "--descriptors",
-        DESCRIPTORS,
-        "--calls",
-        String(calls),
-        "--tasks",
-        String(tasks),
-      ],
-      { timeout: 600_000 },
-    );
+    const { stdout } = await runPython(SCRIPT, platform, "--calls", String(calls), "--tasks", String(tasks));
     const o = JSON.parse(stdout) as Observed;
     const call = o.get_function_usage_stats;
     const task = o.invoke_to_finished;

@@ -26,15 +26,23 @@ export const handlers = {
   getKeysByPrefix: unary(async () => ({ keys: [] })),
 };
 
-async function roundTrips(client: storage.TeaclaveStorageClient, n: number) {
-  const key = Buffer.from("hello-32-bytes-of-payload-000000");
-  for (let i = 0; i < 200; i++) await callUnary(client, "get", { key });
+const KEY = Buffer.from("hello-32-bytes-of-payload-000000");
+
+/** `n` sequential round trips (ms each) of one trivial `get`, after 200 to warm up. */
+async function sequentialSamples(client: storage.TeaclaveStorageClient, n: number): Promise<number[]> {
+  for (let i = 0; i < 200; i++) await callUnary(client, "get", { key: KEY });
   const samples: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = process.hrtime.bigint();
-    await callUnary(client, "get", { key });
+    await callUnary(client, "get", { key: KEY });
     samples.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
+  return samples;
+}
+
+async function roundTrips(client: storage.TeaclaveStorageClient, n: number) {
+  const key = KEY;
+  const samples = await sequentialSamples(client, n);
   const start = process.hrtime.bigint();
   let done = 0;
   await Promise.all(
@@ -82,15 +90,7 @@ export async function crossProcessAttestedP50(n = 1000): Promise<number> {
       attestedChannelCredentials({ verifyServer: accept, identity }),
     );
     try {
-      const key = Buffer.from("hello-32-bytes-of-payload-000000");
-      for (let i = 0; i < 200; i++) await callUnary(client, "get", { key });
-      const samples: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t = process.hrtime.bigint();
-        await callUnary(client, "get", { key });
-        samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-      return percentile(samples, 50);
+      return percentile(await sequentialSamples(client, n), 50);
     } finally {
       client.close();
     }
@@ -113,15 +113,7 @@ export async function attestedUnaryP50(n = 1000): Promise<number> {
     attestedChannelCredentials({ verifyServer: accept, identity }),
   );
   try {
-    const key = Buffer.from("hello-32-bytes-of-payload-000000");
-    for (let i = 0; i < 200; i++) await callUnary(client, "get", { key });
-    const samples: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = process.hrtime.bigint();
-      await callUnary(client, "get", { key });
-      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    return percentile(samples, 50);
+    return percentile(await sequentialSamples(client, n), 50);
   } finally {
     client.close();
     await server.close();
@@ -153,15 +145,7 @@ export async function localUnaryP50(n = 1000): Promise<number> {
   );
   const client = localClient(storage.TeaclaveStorageClient, server, peer);
   try {
-    const key = Buffer.from("hello-32-bytes-of-payload-000000");
-    for (let i = 0; i < 200; i++) await callUnary(client, "get", { key });
-    const samples: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = process.hrtime.bigint();
-      await callUnary(client, "get", { key });
-      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    return percentile(samples, 50);
+    return percentile(await sequentialSamples(client, n), 50);
   } finally {
     await server.close();
   }

@@ -1,5 +1,5 @@
 import type { ServiceName } from "@cloister/config";
-import type { RunningService, ServiceContext } from "@cloister/host";
+import { CONTROL_PLANE, type RunningService, type ServiceContext } from "@cloister/host";
 import * as accessControl from "@cloister/service-access-control";
 import * as authentication from "@cloister/service-authentication";
 import * as execution from "@cloister/service-execution";
@@ -18,13 +18,5 @@ export const SERVICE_STARTERS: Record<ServiceName, (ctx: ServiceContext) => Prom
   execution: execution.start,
 };
 
-/** Start order of `cloister up`: dependencies first, so the first client call finds its peers. */
-export const START_ORDER: ServiceName[] = [
-  "storage",
-  "access_control",
-  "authentication",
-  "management",
-  "scheduler",
-  "frontend",
-  "execution",
-];
+/** Start order of the services: dependencies first, so the first client call finds its peers. */
+export const START_ORDER: ServiceName[] = [...CONTROL_PLANE, "execution"];
