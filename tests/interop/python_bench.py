@@ -18,7 +18,7 @@ import sys
 import time
 import tomllib
 
-from python_client import Messages, attested_channel, fetch_leaf_certificate, unary, verify_attestation
+from python_client import Messages, attested_channel, fetch_leaf_certificate, split, unary, verify_attestation
 
 AUTH = "/teaclave_authentication_service_proto.TeaclaveAuthenticationApi/"
 FE = "/teaclave_frontend_service_proto.TeaclaveFrontend/"
@@ -143,11 +143,6 @@ def main():
         "poll_interval_ms": args.poll_interval_ms,
     }))
     return 0
-
-
-def split(target):
-    host, port = target.rsplit(":", 1)
-    return host, int(port)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ class AttestationFailure(Exception):
     pass
 
 
+def split(target):
+    """`host:port` as (host, port)."""
+    host, port = target.rsplit(":", 1)
+    return host, int(port)
+
+
 def fetch_leaf_certificate(host, port):
     """The peer's leaf certificate in DER, from a TLS handshake with no chain validation."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -22,7 +22,7 @@ import tomllib
 
 import grpc
 
-from python_client import Messages, attested_channel, fetch_leaf_certificate, unary, verify_attestation
+from python_client import Messages, attested_channel, fetch_leaf_certificate, split, unary, verify_attestation
 
 AUTH = "/teaclave_authentication_service_proto.TeaclaveAuthenticationApi/"
 FE = "/teaclave_frontend_service_proto.TeaclaveFrontend/"
@@ -147,11 +147,6 @@ def main():
     out["parties"] = {"alice": parties[alice], "bob": parties[bob]}
     print(json.dumps(out))
     return 0
-
-
-def split(target):
-    host, port = target.rsplit(":", 1)
-    return host, int(port)
 
 
 if __name__ == "__main__":
