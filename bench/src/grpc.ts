@@ -99,8 +99,8 @@ export async function crossProcessAttestedP50(n = 1000): Promise<number> {
   }
 }
 
-/** p50 (ms) of one unary call over our attested mutual TLS, client and server in this process. */
-export async function attestedUnaryP50(n = 1000): Promise<number> {
+/** The trivial storage service over our attested mutual TLS, and a client of it, in this process. */
+async function attestedPair() {
   const cert = await selfSigned();
   const identity = { current: () => cert, on: () => undefined };
   const accept = () => ({ name: "bench", mrEnclave: "", mrSigner: "", simulated: true });
@@ -112,11 +112,22 @@ export async function attestedUnaryP50(n = 1000): Promise<number> {
     `localhost:${port}`,
     attestedChannelCredentials({ verifyServer: accept, identity }),
   );
+  return {
+    client,
+    async close() {
+      client.close();
+      await server.close();
+    },
+  };
+}
+
+/** p50 (ms) of one unary call over our attested mutual TLS, client and server in this process. */
+export async function attestedUnaryP50(n = 1000): Promise<number> {
+  const { client, close } = await attestedPair();
   try {
     return percentile(await sequentialSamples(client, n), 50);
   } finally {
-    client.close();
-    await server.close();
+    await close();
   }
 }
 
@@ -168,20 +179,9 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
   bareClient.close();
   bare.forceShutdown();
 
-  const cert = await selfSigned();
-  const identity = { current: () => cert, on: () => undefined };
-  const accept = () => ({ name: "bench", mrEnclave: "", mrSigner: "", simulated: true });
-  const server = createAttestedServer({ identity, verifyClient: accept });
-  server.addService(storage.TeaclaveStorageService, handlers);
-  const port = await server.listen("127.0.0.1:0");
-  const client = createClient(
-    storage.TeaclaveStorageClient,
-    `localhost:${port}`,
-    attestedChannelCredentials({ verifyServer: accept, identity }),
-  );
-  const a = await roundTrips(client, n);
-  client.close();
-  await server.close();
+  const attested = await attestedPair();
+  const a = await roundTrips(attested.client, n);
+  await attested.close();
   const local = await localUnaryP50(n);
   return {
     "grpc-js bare unary p50 ms": b.p50,
