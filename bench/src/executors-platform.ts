@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CloisterClient, FunctionDefinition, TaskExecutor } from "@cloister/sdk";
 import { client, ECHO_FUNCTION, platformConfig, startPlatform } from "@cloister/tests";
-import { percentile } from "./stats.js";
+import { percentile, runsPerSecond } from "./stats.js";
 
 /** A trivial function per executor: the same echo-sized work as builtin-echo. */
 function functions(): Array<{ label: string; fn: FunctionDefinition; executor: string; args: object }> {
@@ -93,19 +93,8 @@ async function once(c: CloisterClient, f: Fn): Promise<number> {
   return ms;
 }
 
-async function throughput(c: CloisterClient, f: Fn, total: number, concurrency: number): Promise<number> {
-  const start = process.hrtime.bigint();
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        await once(c, f);
-      }
-    }),
-  );
-  return total / (Number(process.hrtime.bigint() - start) / 1e9);
-}
+const throughput = (c: CloisterClient, f: Fn, total: number, concurrency: number): Promise<number> =>
+  runsPerSecond(total, concurrency, () => once(c, f));
 
 /**
  * Each executor's trivial function through the whole platform (InvokeTask → Finished seen by a

@@ -4,7 +4,7 @@ import type { CloisterClient } from "@cloister/sdk";
 import { CLI, client, ECHO_FUNCTION, type Platform, platformConfig, startPlatform } from "@cloister/tests";
 import { attestedUnaryP50, crossProcessAttestedP50 } from "./grpc.js";
 import { childCpu, cpuBetween, serviceName } from "./procs.js";
-import { percentile } from "./stats.js";
+import { percentile, runsPerSecond } from "./stats.js";
 import {
   CONTROL_PLANE,
   defaultTopology,
@@ -40,19 +40,8 @@ async function oneTask(c: CloisterClient, functionId: string): Promise<number> {
 }
 
 /** Tasks per second with `concurrency` clients running `total` tasks (create+invoke+watch each). */
-async function throughput(c: CloisterClient, functionId: string, total: number, concurrency: number) {
-  const start = process.hrtime.bigint();
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        await oneTask(c, functionId);
-      }
-    }),
-  );
-  return total / (Number(process.hrtime.bigint() - start) / 1e9);
-}
+const throughput = (c: CloisterClient, functionId: string, total: number, concurrency: number) =>
+  runsPerSecond(total, concurrency, () => oneTask(c, functionId));
 
 /** RPCs each service has served so far (its `cloister_rpc_requests_total`), by method. */
 async function served(platform: Platform): Promise<Map<string, Map<string, number>>> {

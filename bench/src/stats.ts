@@ -10,3 +10,22 @@ export const ms = (ns: bigint | number) => Number(ns) / 1e6;
 export function fmt(n: number, digits = 2): string {
   return Number.isFinite(n) ? n.toFixed(digits) : String(n);
 }
+
+/** Runs per second of `total` runs of `run`, `concurrency` of them at a time. */
+export async function runsPerSecond(
+  total: number,
+  concurrency: number,
+  run: () => Promise<unknown>,
+): Promise<number> {
+  const start = process.hrtime.bigint();
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < total) {
+        started++;
+        await run();
+      }
+    }),
+  );
+  return total / (Number(process.hrtime.bigint() - start) / 1e9);
+}
