@@ -3,9 +3,7 @@
 // budget (what @cloister/libos reads at node start) → enclaves of the Gramine driver's declared
 // size admitted, queued or refused. The enclaves themselves are fake instances; nothing ran on SGX.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
   EpcBudgetError,
@@ -17,11 +15,11 @@ import {
   type LibosBackend,
   withEnclaveBudget,
 } from "@cloister/libos";
-import { discoverTee } from "../src/discovery.js";
 import { EpcResource } from "../src/epc.js";
 import type { AllocateResponse } from "../src/gen/kubelet_deviceplugin_v1beta1.js";
 import { CloisterDevicePlugin } from "../src/plugin.js";
 import { FakeKubelet, unary } from "./fake-kubelet.js";
+import { fakeSgxHost } from "./fake-sgx-host.js";
 
 const MIB = 1024 * 1024;
 
@@ -53,20 +51,11 @@ const launch = (b: LibosBackend, signal?: AbortSignal) =>
   b.launch({} as never, { memoryBytes: 0, tmpfsBytes: 0, processes: 0 }, signal);
 
 describe("EPC budget from the device plugin's allocation", () => {
-  const root = mkdtempSync(join(tmpdir(), "cdp-epc-"));
-  const pluginDir = join(root, "device-plugins");
-  const devRoot = join(root, "dev");
-  const sysfsRoot = join(root, "sys");
+  const { root, pluginDir, devRoot, inventory } = fakeSgxHost({ prefix: "cdp-epc-", epcBytes: 4096 * MIB });
   let kubelet: FakeKubelet;
   let plugin: CloisterDevicePlugin;
 
   before(async () => {
-    mkdirSync(pluginDir);
-    mkdirSync(devRoot);
-    writeFileSync(join(devRoot, "sgx_enclave"), "");
-    mkdirSync(join(sysfsRoot, "devices/system/node/node0/x86"), { recursive: true });
-    writeFileSync(join(sysfsRoot, "devices/system/node/node0/x86/sgx_total_bytes"), String(4096 * MIB));
-    const inventory = discoverTee({ mode: "auto", sysfsRoot, devRoot, procRoot: join(root, "none") });
     // One device per 256 MiB of EPC.
     plugin = new CloisterDevicePlugin({
       resourceName: "alibabacloud.com/sgx_epc_MiB",

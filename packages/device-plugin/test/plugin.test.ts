@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -13,25 +12,20 @@ import type {
 } from "../src/gen/kubelet_deviceplugin_v1beta1.js";
 import { API_VERSION, CloisterDevicePlugin } from "../src/plugin.js";
 import { DeviceStream, FakeKubelet, unary } from "./fake-kubelet.js";
+import { fakeSgxHost } from "./fake-sgx-host.js";
 
 const MIB = 1024 * 1024;
 
 describe("device plugin against a kubelet", () => {
-  const root = mkdtempSync(join(tmpdir(), "cdp-"));
-  const pluginDir = join(root, "device-plugins");
-  const devRoot = join(root, "dev");
-  const sysfsRoot = join(root, "sys");
+  const { root, pluginDir, devRoot, inventory } = fakeSgxHost({
+    prefix: "cdp-",
+    epcBytes: 16 * MIB,
+    provision: true,
+  });
   let kubelet: FakeKubelet;
   let plugin: CloisterDevicePlugin;
 
   before(async () => {
-    mkdirSync(pluginDir);
-    mkdirSync(devRoot);
-    writeFileSync(join(devRoot, "sgx_enclave"), "");
-    writeFileSync(join(devRoot, "sgx_provision"), "");
-    mkdirSync(join(sysfsRoot, "devices/system/node/node0/x86"), { recursive: true });
-    writeFileSync(join(sysfsRoot, "devices/system/node/node0/x86/sgx_total_bytes"), String(16 * MIB));
-    const inventory = discoverTee({ mode: "auto", sysfsRoot, devRoot, procRoot: join(root, "none") });
     plugin = new CloisterDevicePlugin({
       resourceName: "cloister.io/epc-mib",
       resource: new EpcResource({ inventory, chunkMib: 1, devRoot, provision: true }),
