@@ -2,14 +2,15 @@
 // failure for Cloister's SDK and CLI, while the Teaclave wire keeps the legacy Ok result; a
 // python function runs as plain Python 3 when its task asks for python3.
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { common } from "@cloister/proto";
 import type { CloisterClient, TaskExecutor } from "@cloister/sdk";
-import { CLI, type Platform, client as platformClient, startPlatform } from "../src/index.js";
+import { type Platform, client as platformClient, startPlatform } from "../src/index.js";
+import { runCli } from "./support.js";
 
 let platform: Platform;
 let c: CloisterClient;
@@ -42,16 +43,8 @@ async function runTask(executorType: string, executor: TaskExecutor, payload: Bu
   return taskId;
 }
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, "--data-dir", platform.dataDir, ...args, "--session", join(work, "admin.session.json")],
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (...args: string[]) =>
+  runCli(["--data-dir", platform.dataDir, ...args, "--session", join(work, "admin.session.json")]);
 
 describe("executors through the platform", () => {
   test("Python with numpy runs as a MesaPy task", async () => {

@@ -6,7 +6,7 @@
  * the approved one are refused; no plaintext reaches the node's disk.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
@@ -22,8 +22,8 @@ import {
   type TaskEvidence,
   verifyTaskEvidence,
 } from "@cloister/sdk";
-import { CLI, type Platform } from "../src/index.js";
-import { exchangeOf, launch, removeDir, session, wireCrypto } from "./support.js";
+import type { Platform } from "../src/index.js";
+import { exchangeOf, launch, removeDir, runCli, session, wireCrypto } from "./support.js";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 const FIX = join(ROOT, "fixtures", "libos");
@@ -36,24 +36,15 @@ const users: Record<string, CloisterClient> = {};
 const keys: Record<string, Buffer> = {};
 
 /** `cloister --json …` as `who` (own session file). */
-function cli(who: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      // `function pack` works offline and takes no session.
-      [
-        CLI,
-        "--data-dir",
-        platform.dataDir,
-        "--json",
-        ...args,
-        ...(args[1] === "pack" ? [] : ["--session", join(dir, `${who}.session`)]),
-      ],
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (who: string, ...args: string[]) =>
+  runCli([
+    "--data-dir",
+    platform.dataDir,
+    "--json",
+    ...args,
+    // `function pack` works offline and takes no session.
+    ...(args[1] === "pack" ? [] : ["--session", join(dir, `${who}.session`)]),
+  ]);
 async function cliOk(who: string, ...args: string[]) {
   const r = await cli(who, ...args);
   assert.equal(r.code, 0, `cloister ${args.join(" ")}: ${r.stderr}`);

@@ -2,7 +2,6 @@
 // runs (participants only, bounded, ending at the terminal state), `cloister status` with nodes
 // and queue depth, and the task id on every task-related log line of the services.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +9,8 @@ import { after, before, describe, test } from "node:test";
 import { TASK_LOG_MAX_BYTES, TASK_LOG_TRUNCATED } from "@cloister/model";
 import { common } from "@cloister/proto";
 import type { CloisterClient, TaskLogChunk } from "@cloister/sdk";
-import { CLI, type Platform, client as platformClient, startPlatform } from "../src/index.js";
+import { type Platform, client as platformClient, startPlatform } from "../src/index.js";
+import { runCli } from "./support.js";
 
 let platform: Platform;
 let admin: CloisterClient;
@@ -69,23 +69,12 @@ async function startTask(args: Record<string, string>, saveLog = true): Promise<
   return taskId;
 }
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, "--data-dir", platform.dataDir, ...args, "--session", join(work, "admin.session.json")],
-      {
-        env: {
-          ...process.env,
-          CLOISTER_FRONTEND: platform.frontend,
-          CLOISTER_AUTHENTICATION: platform.authentication,
-        },
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
+const cli = (...args: string[]) =>
+  runCli(["--data-dir", platform.dataDir, ...args, "--session", join(work, "admin.session.json")], {
+    ...process.env,
+    CLOISTER_FRONTEND: platform.frontend,
+    CLOISTER_AUTHENTICATION: platform.authentication,
   });
-}
 
 describe("task logs", () => {
   test("a participant sees lines while the task runs, and follow ends at the terminal state", async () => {

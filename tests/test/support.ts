@@ -4,6 +4,7 @@
  * exchange (`cloister up` confines file: URLs to `<data dir>/exchange/<user id>/`).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -14,7 +15,7 @@ import { openSealedStore } from "@cloister/host";
 import { common } from "@cloister/proto";
 import type { CloisterClient } from "@cloister/sdk";
 import { AuthenticationService } from "@cloister/service-authentication";
-import { client, FIXTURES, type Platform, platformConfig, startPlatform } from "../src/index.js";
+import { CLI, client, FIXTURES, type Platform, platformConfig, startPlatform } from "../src/index.js";
 
 export { client, FIXTURES };
 
@@ -28,6 +29,18 @@ export const wireCrypto = (key: Buffer = ZERO_KEY) => ({
 });
 
 export const fixture = (...parts: string[]) => join(FIXTURES, "functions", ...parts);
+
+/** `cloister <args>` as a child process: its exit code and what it printed. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 /** A client logged in as `id`. */
 export async function session(platform: Platform, id: string, password = "pw"): Promise<CloisterClient> {
