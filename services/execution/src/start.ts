@@ -17,10 +17,17 @@ import { checkSandbox, configureSandboxUids } from "@cloister/sandbox";
 import { loadReleaseSigner, SimAttestationService } from "@cloister/tee";
 import { cryptoCodec } from "./codec.js";
 import { feedPoolMetrics, feedRefillMetrics, instrumentExecutor } from "./instrument.js";
-import { ExecutionNode, type SchedulerLink } from "./node.js";
+import { ExecutionNode, type LeasedTask, type SchedulerLink } from "./node.js";
 import { ExecutorRegistry } from "./registry.js";
 import { claimExecutorIds } from "./seats.js";
 import { TaskLogRelay } from "./task-log.js";
+
+/** A hand-over as the scheduler answers it (a poll, or a result report's next task). */
+function leasedTaskOf(r: extensions.PullTaskWaitResponse): LeasedTask | undefined {
+  return r.found
+    ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration, running: r.running }
+    : undefined;
+}
 
 /** The scheduler as an execution node uses it: Cloister's long polls and lease-fenced updates. */
 function schedulerLink(
@@ -69,9 +76,7 @@ function schedulerLink(
         call.catch(() => undefined);
         return undefined;
       }
-      return r.found
-        ? { stagedTask: Buffer.from(r.stagedTask), generation: r.leaseGeneration, running: r.running }
-        : undefined;
+      return leasedTaskOf(r);
     },
     async recordEvidence(taskUuid, evidence) {
       await callUnary(
@@ -109,13 +114,7 @@ function schedulerLink(
         },
         { deadlineMs: 10_000, waitForReady: true },
       );
-      return r.next?.found
-        ? {
-            stagedTask: Buffer.from(r.next.stagedTask),
-            generation: r.next.leaseGeneration,
-            running: r.next.running,
-          }
-        : undefined;
+      return r.next ? leasedTaskOf(r.next) : undefined;
     },
     close() {
       ext.close();

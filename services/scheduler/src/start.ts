@@ -77,26 +77,37 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   };
 
   let closing = false;
+  /**
+   * Hands the slot `req` names a staged task, waiting up to `waitMs` for one: leased and recorded
+   * Running in one write; a task whose caller hung up meanwhile goes back to the queue.
+   */
+  const handTo = async (
+    req: extensions.PullTaskWaitRequest,
+    waitMs: number,
+    rc: RpcContext,
+  ): Promise<extensions.PullTaskWaitResponse> => {
+    nodes.seen(req.executorId, req.node);
+    const handed = await handOver(
+      await scheduler.pullTask(req.executorId, { waitMs, markRunning: true }),
+      rc,
+    );
+    if (!handed) return NOT_FOUND;
+    if (handed.running) ctx.metrics.tasks.inc({ state: "running" });
+    return {
+      found: true,
+      stagedTask: handed.stagedTask,
+      leaseGeneration: handed.generation,
+      running: handed.running,
+    };
+  };
   /** A slot's next task if one is staged now (the result report's `next`); NOT_FOUND otherwise. */
   const handNext = async (
     req: extensions.PullTaskWaitRequest,
     rc: RpcContext,
   ): Promise<extensions.PullTaskWaitResponse> => {
     if (closing) return NOT_FOUND;
-    nodes.seen(req.executorId, req.node);
     try {
-      const handed = await handOver(
-        await scheduler.pullTask(req.executorId, { waitMs: 0, markRunning: true }),
-        rc,
-      );
-      if (!handed) return NOT_FOUND;
-      if (handed.running) ctx.metrics.tasks.inc({ state: "running" });
-      return {
-        found: true,
-        stagedTask: handed.stagedTask,
-        leaseGeneration: handed.generation,
-        running: handed.running,
-      };
+      return await handTo(req, 0, rc);
     } catch (e) {
       // The result is recorded whatever happens here: a failed hand-over must not fail its report.
       if (!hasKind(e, "TASK_QUEUE_EMPTY") && !hasKind(e, "PULLED_TASK_CANCELED") && !closing)
@@ -150,22 +161,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
     extensions.CloisterSchedulerService,
     {
       pullTaskWait: async (req: extensions.PullTaskWaitRequest, rc: RpcContext) => {
-        nodes.seen(req.executorId, req.node);
         try {
-          const leased = await scheduler.pullTask(req.executorId, {
-            waitMs: Math.min(req.waitMs, MAX_WAIT_MS),
-            markRunning: true,
-          });
-          const handed = await handOver(leased, rc);
-          if (handed?.running) ctx.metrics.tasks.inc({ state: "running" });
-          return handed
-            ? {
-                found: true,
-                stagedTask: handed.stagedTask,
-                leaseGeneration: handed.generation,
-                running: handed.running,
-              }
-            : NOT_FOUND;
+          return await handTo(req, Math.min(req.waitMs, MAX_WAIT_MS), rc);
         } catch (e) {
           // A poll the scheduler's own shutdown aborted hands out nothing; the node polls again.
           if (hasKind(e, "TASK_QUEUE_EMPTY") || closing) return NOT_FOUND;
