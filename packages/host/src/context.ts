@@ -79,8 +79,17 @@ type InternalPeer = Exclude<ServiceName, "frontend" | "execution">;
  */
 export function measureOwnCode(name: ServiceName, topology: CloisterConfig["topology"]): Buffer {
   const spec = processOf(name, topology);
-  return measureService(measuredName(spec), processCodeDirs(spec));
+  const unit = measuredName(spec);
+  // Once per measured unit and process: the six services of a combined process (and
+  // enclave_info's six entries for it) share one measurement of the code this process loaded.
+  let measured = measurements.get(unit);
+  if (!measured) {
+    measured = measureService(unit, processCodeDirs(spec));
+    measurements.set(unit, measured);
+  }
+  return Buffer.from(measured);
 }
+const measurements = new Map<string, Buffer>();
 
 /** The TEE provider and attestation service the configuration asks for. */
 async function attestationFor(name: ServiceName, config: CloisterConfig) {
