@@ -133,6 +133,18 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
+    frontend: z
+      .object({
+        /**
+         * Calls per second one authenticated user may make through the frontend (a token bucket
+         * per user id), and how many it may make at once above that rate. Past it a call fails
+         * with TOO_MANY_REQUESTS (gRPC 8) and is not audited as made.
+         */
+        user_calls_per_second: z.number().int().min(1).max(1_000_000).default(500),
+        user_call_burst: z.number().int().min(1).max(10_000_000).default(2000),
+      })
+      .strict()
+      .prefault({}),
     storage: z
       .object({
         backend: z.enum(["leveldb", "etcd"]).default("leveldb"),

@@ -57,6 +57,10 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
   const gate = new FrontendGate({
     audit,
     log: ctx.log,
+    userRate: {
+      perSecond: ctx.config.frontend.user_calls_per_second,
+      burst: ctx.config.frontend.user_call_burst,
+    },
     authenticate: async (id, token) => {
       const known = credentials.get(id, token);
       if (known) return known;
