@@ -261,8 +261,7 @@ export async function benchPlatform(
       [`${t} invoke→Finished p50 / frontend call p50`]: f.p50 / f.call,
       [`${t} builtin-echo tasks/s (${concurrency} clients, create+invoke+watch)`]: f.perSecond,
       [`${t}   tasks/s / target ${TARGET.tasksPerSecond}`]: f.perSecond / TARGET.tasksPerSecond,
-      [`${t}   tasks/s of the first ${WARM_UP_TASKS} after start (warm-up, not a target)`]:
-        f.warmUpPerSecond,
+      [`${t}   tasks/s of the first ${WARM_UP_TASKS} after start (warm-up, not a target)`]: f.warmUpPerSecond,
       ...Object.fromEntries(
         [...f.cpuPerTask]
           .sort((a, b) => b[1] - a[1])
