@@ -24,6 +24,27 @@ export class KeyedMutex<K = string> {
     }
   }
 
+  /**
+   * The key's lock at once when no section holds or waits for it, else undefined: for a caller
+   * that must not wait (it holds another lock that a holder of this one may be waiting for).
+   * Sections that run later wait until the returned release is called.
+   */
+  tryAcquire(key: K): (() => void) | undefined {
+    if (this.tails.has(key)) return undefined;
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.tails.set(key, mine);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      release();
+      if (this.tails.get(key) === mine) this.tails.delete(key);
+    };
+  }
+
   /** Keys with a section running or waiting (for tests and status). */
   get size(): number {
     return this.tails.size;

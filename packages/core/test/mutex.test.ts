@@ -34,3 +34,28 @@ test("KeyedMutex: different keys do not wait for each other", async () => {
   release();
   await held;
 });
+
+test("tryAcquire takes a free key at once, refuses a held or awaited one, and sections wait for its release", async () => {
+  const m = new KeyedMutex();
+  const release = m.tryAcquire("k");
+  assert.ok(release);
+  assert.equal(m.tryAcquire("k"), undefined, "held");
+  assert.ok(m.tryAcquire("other"), "other keys are free");
+  const order: string[] = [];
+  const later = m.run("k", async () => {
+    order.push("section");
+  });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(order.length, 0, "the section waits for the release");
+  order.push("release");
+  release();
+  release(); // twice is harmless
+  await later;
+  assert.deepEqual(order, ["release", "section"]);
+  const again = m.tryAcquire("k");
+  assert.ok(again, "free again");
+  again();
+  const running = m.run("k", () => new Promise((r) => setTimeout(r, 10)));
+  assert.equal(m.tryAcquire("k"), undefined, "a running section holds it");
+  await running;
+});

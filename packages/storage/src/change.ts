@@ -10,10 +10,13 @@ export interface KeyState {
   digest: Buffer;
 }
 
+const ABSENT = Buffer.from([0]);
+const PRESENT = Buffer.from([1]);
+
 export function digestOf(value: Buffer | undefined): Buffer {
   const h = createHash("sha256");
-  if (value === undefined) h.update(Buffer.from([0]));
-  else h.update(Buffer.from([1])).update(value);
+  if (value === undefined) h.update(ABSENT);
+  else h.update(PRESENT).update(value);
   return h.digest();
 }
 

@@ -7,7 +7,7 @@ import {
   taskRecords,
 } from "@cloister/model";
 import type { RecordStoreOptions, RecordTransaction } from "./records.js";
-import type { BatchOp, KvStore } from "./types.js";
+import { type BatchOp, hasMoveWithOps, type KvStore, type MoveWithOps } from "./types.js";
 
 /**
  * The hand-off from management to the scheduler, written down in one module both sides use:
@@ -26,7 +26,8 @@ export const handoffQueues = { staged: "staged-task", cancel: "cancel_queue" } a
 
 export type StagingBackend = Pick<KvStore, "enqueue" | "enqueueWith">;
 export type IntakeBackend = Pick<KvStore, "get" | "enqueue" | "enqueueWith" | "dequeueWait" | "dequeueInto"> &
-  Partial<ClaimWithRecordBackend>;
+  Partial<ClaimWithRecordBackend> &
+  Partial<MoveWithOps>;
 
 /** A claimed staged-task element and the task record it stages, as read right after the claim. */
 export interface ClaimedTask {
@@ -126,6 +127,26 @@ export class TaskIntake {
     if (this.backend.dequeueIntoWithTaskRecord)
       return this.backend.dequeueIntoWithTaskRecord(STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
     return claimWithTaskRecord(this.backend, STAGED_TASK_QUEUE, claimKey, timeoutMs, signal);
+  }
+
+  /** Whether `claimWith` can add writes to the claim's atomic step on this backend. */
+  get claimsWithOps(): boolean {
+    return hasMoveWithOps(this.backend);
+  }
+
+  /**
+   * Like claim, and `withOps(element)` (called at most once, while the backend holds its queue
+   * step) returns writes that go in the same atomic step as the claim. Not called where the
+   * backend cannot (then only the claim is written). Only when `claimsWithOps`.
+   */
+  async claimWith(
+    claimKey: Buffer,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    withOps: (element: Buffer) => Promise<BatchOp[]>,
+  ): Promise<Buffer | undefined> {
+    if (!hasMoveWithOps(this.backend)) throw new Error("the backend cannot add writes to a claim");
+    return this.backend.dequeueIntoWith(STAGED_TASK_QUEUE, claimKey, timeoutMs, signal, withOps);
   }
 
   /** The task a claimed element runs, read without decoding its payload (RecordFormatError if none). */

@@ -28,8 +28,10 @@ export {
   type BatchOp,
   hasIndexedQueues,
   hasKeyWatches,
+  hasMoveWithOps,
   type IndexedQueues,
   type KeyWatches,
   type KvStore,
+  type MoveWithOps,
   type QueueEntry,
 } from "./types.js";

@@ -4,7 +4,15 @@ import { bytes, prefixEnd, validateBatch, validateTimeout } from "./bytes.js";
 import { StorageClosedError, StorageError, StorageIntegrityError } from "./errors.js";
 import { decodeCounter, encodeCounter, nextSlot, queueFull, queueKeys } from "./queue-layout.js";
 import { ReadCache } from "./read-cache.js";
-import type { BatchOp, IndexedQueues, KeyWatches, KvStore, QueueEntry, QueueMove } from "./types.js";
+import type {
+  BatchOp,
+  IndexedQueues,
+  KeyWatches,
+  KvStore,
+  MoveWithOps,
+  QueueEntry,
+  QueueMove,
+} from "./types.js";
 import { type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface LevelDbOptions {
@@ -44,7 +52,7 @@ function subscribe(waiters: Map<string, Set<Wakeup>>, name: string): Subscriptio
  * The embedded backend: one LevelDB directory, owned by one process (LevelDB locks it), so
  * queue waiters are woken in-process.
  */
-export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
+export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches, MoveWithOps {
   // LevelDB has one writer per process; queue steps (read counters, write batch) go one at a time.
   private readonly queueLock = new KeyedMutex<"queues">();
   private readonly waiters = new Map<string, Set<Wakeup>>();
@@ -263,6 +271,18 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
       ?.value;
   }
 
+  async dequeueIntoWith(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    withOps: (element: Buffer) => Promise<BatchOp[]>,
+  ): Promise<Buffer | undefined> {
+    const k = bytes("key", key);
+    const move: QueueMove = { key: k, encode: (e) => e.value, with: (e) => withOps(e.value) };
+    return (await this.dequeueIndexedWait(queue, timeoutMs, signal, move))?.value;
+  }
+
   async enqueueIndexed(queue: Buffer, encode: (index: number) => Buffer, ops: BatchOp[] = []): Promise<void> {
     const q = bytes("queue", queue);
     const keys = queueKeys(q);
@@ -311,6 +331,13 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
             ];
           } catch (e) {
             failure = e;
+          }
+          if (failure === undefined && into.with) {
+            try {
+              moved.push(...validateBatch(await into.with({ index: head, value })));
+            } catch (e) {
+              failure = e;
+            }
           }
         }
         await this.apply([

@@ -14,6 +14,7 @@ import {
   type IndexedQueues,
   type KeyWatches,
   type KvStore,
+  type MoveWithOps,
 } from "./types.js";
 import type { Subscription } from "./wait.js";
 
@@ -45,7 +46,7 @@ const DOMAIN_QUEUE = 0x02; // binding: the queue name (inner store cannot report
  *
  * The wrapper owns the inner store: close() closes it.
  */
-export class SealedStore implements KvStore, KeyWatches {
+export class SealedStore implements KvStore, KeyWatches, MoveWithOps {
   private readonly key: KeyObject;
   private readonly indexed: (KvStore & IndexedQueues) | undefined;
   private readonly opened = new OpenedValues();
@@ -168,6 +169,39 @@ export class SealedStore implements KvStore, KeyWatches {
         return this.seal(plain, valueAad(k));
       },
     });
+    return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
+  }
+
+  /**
+   * dequeueInto with writes computed from the (opened) element, sealed like a batch's, in the
+   * same atomic step where the inner store can add writes to a move (else `withOps` is not
+   * called and only the move is written).
+   */
+  async dequeueIntoWith(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    withOps: (element: Buffer) => Promise<BatchOp[]>,
+  ): Promise<Buffer | undefined> {
+    const q = bytes("queue", queue);
+    const k = bytes("key", key);
+    let plain: Buffer | undefined;
+    let written: { plain: BatchOp[]; sealed: BatchOp[] } | undefined;
+    const entry = await this.requireIndexed().dequeueIndexedWait(q, timeoutMs, signal, {
+      key: k,
+      encode: (e) => {
+        plain = this.open(e.value, slotAad(q, e.index));
+        return this.seal(plain, valueAad(k));
+      },
+      with: async () => {
+        if (plain === undefined) return [];
+        const ops = await withOps(Buffer.from(plain));
+        written = { plain: ops, sealed: this.sealOps(ops) };
+        return written.sealed;
+      },
+    });
+    if (written) this.remember(written.plain, written.sealed);
     return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
   }
 

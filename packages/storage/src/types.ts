@@ -82,7 +82,33 @@ export interface IndexedQueues {
 export interface QueueMove {
   key: Buffer;
   encode(entry: QueueEntry): Buffer;
+  /**
+   * More writes for the same atomic step, computed from the element while the backend holds its
+   * queue step (so it must not wait for anything that waits for a queue step). Backends that
+   * support it (LevelDB) call it at most once; others never call it, and then nothing but the
+   * move is written. When it fails the move is written alone and the error reaches the caller.
+   */
+  with?(entry: QueueEntry): Promise<BatchOp[]>;
 }
+
+/**
+ * Optional capability: dequeueInto whose atomic step also applies writes computed from the
+ * element (the scheduler records a claimed task's lease with its claim). `withOps` gets the
+ * element as dequeueInto returns it; it is called at most once and not at all where the backend
+ * cannot add writes to the move — then only the move is written, and the caller writes the rest.
+ */
+export interface MoveWithOps {
+  dequeueIntoWith(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    withOps: (element: Buffer) => Promise<BatchOp[]>,
+  ): Promise<Buffer | undefined>;
+}
+
+export const hasMoveWithOps = (store: object): store is MoveWithOps =>
+  typeof (store as Partial<MoveWithOps>).dequeueIntoWith === "function";
 
 export const hasIndexedQueues = (store: KvStore): store is KvStore & IndexedQueues => {
   const s = store as Partial<IndexedQueues>;

@@ -145,6 +145,98 @@ describe("LevelDbStore specifics", () => {
     }
   });
 
+  test("dequeueIntoWith: the writes computed from the element go in the move's atomic step", async () => {
+    const s = await LevelDbStore.open(join(await tempDir(), "db"));
+    const raw = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
+    const original = raw.writeBatch.bind(raw);
+    const batches: number[] = [];
+    raw.writeBatch = (ops) => {
+      batches.push(ops.length);
+      return original(ops);
+    };
+    try {
+      await s.enqueue(b("q"), b("element"));
+      batches.length = 0;
+      const seen: string[] = [];
+      const got = await s.dequeueIntoWith(b("q"), b("claim"), 0, undefined, async (e) => {
+        seen.push(e.toString());
+        return [{ type: "put", key: b("lease"), value: b(`for ${e}`) }];
+      });
+      assert.equal(got?.toString(), "element");
+      assert.deepEqual(seen, ["element"]);
+      assert.deepEqual(batches, [4], "slot, head, claim and the extra write: one batch");
+      assert.equal((await s.get(b("claim")))?.toString(), "element");
+      assert.equal((await s.get(b("lease")))?.toString(), "for element");
+
+      // A failing computation: the move is written alone, the caller gets the error.
+      await s.enqueue(b("q"), b("second"));
+      await assert.rejects(
+        s.dequeueIntoWith(b("q"), b("claim2"), 0, undefined, async () => {
+          throw new Error("no lease");
+        }),
+        (e: unknown) => e instanceof StorageError && (e.cause as Error).message === "no lease",
+      );
+      assert.equal((await s.get(b("claim2")))?.toString(), "second");
+      assert.equal(await s.dequeue(b("q")), undefined);
+      // An empty queue: not called.
+      let called = false;
+      const none = await s.dequeueIntoWith(b("q"), b("claim3"), 0, undefined, async () => {
+        called = true;
+        return [];
+      });
+      assert.equal(none, undefined);
+      assert.equal(called, false);
+    } finally {
+      raw.writeBatch = original;
+      await s.close();
+    }
+  });
+
+  test("SealedStore.dequeueIntoWith seals the extra writes; over a backend that cannot add them, only the move", async () => {
+    const inner = await LevelDbStore.open(join(await tempDir(), "db"));
+    const key = randomBytes(32);
+    const s = new SealedStore(inner, key);
+    try {
+      await s.enqueue(b("q"), b("secret element"));
+      const got = await s.dequeueIntoWith(b("q"), b("claim"), 0, undefined, async (e) => [
+        { type: "put", key: b("lease"), value: b(`lease of ${e}`) },
+      ]);
+      assert.equal(got?.toString(), "secret element");
+      assert.equal((await s.get(b("lease")))?.toString(), "lease of secret element");
+      assert.equal((await s.get(b("claim")))?.toString(), "secret element");
+      const rawLease = await inner.get(b("lease"));
+      assert.ok(rawLease && !rawLease.includes(b("lease of")), "sealed at rest");
+
+      // An inner store whose queue moves ignore `with` (as etcd's do): withOps is never called.
+      const plainMoves = new Proxy(inner, {
+        get(target, prop) {
+          if (prop === "dequeueIndexedWait")
+            return (
+              q: Buffer,
+              ms: number,
+              signal: AbortSignal | undefined,
+              into: { key: Buffer; encode: never },
+            ) => target.dequeueIndexedWait(q, ms, signal, { key: into.key, encode: into.encode });
+          const v = Reflect.get(target, prop, target);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+      const s2 = new SealedStore(plainMoves, key);
+      await s2.enqueue(b("q"), b("other"));
+      let called = false;
+      const got2 = await s2.dequeueIntoWith(b("q"), b("claim2"), 0, undefined, async () => {
+        called = true;
+        return [{ type: "put", key: b("never"), value: b("x") }];
+      });
+      assert.equal(got2?.toString(), "other");
+      assert.equal(called, false);
+      assert.equal(await s2.get(b("never")), undefined);
+      assert.equal((await s2.get(b("claim2")))?.toString(), "other");
+    } finally {
+      await s.close();
+    }
+  });
+
   test("every value sealed gets its own IV, across refills of the IV pool", async () => {
     const path = join(await tempDir(), "db");
     const inner = await LevelDbStore.open(path);

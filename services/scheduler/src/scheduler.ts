@@ -463,11 +463,33 @@ export class Scheduler {
       this.inFlight.add(claim);
       try {
         this.crossing.set(claim, new Set(this.writing.keys()));
-        const claimed = await this.intake.claimWithRecord(claimKey(claim), remaining, signal);
-        if (!claimed) throw cloisterError("TASK_QUEUE_EMPTY");
-        const item = claimed.element;
         const running = options.markRunning ?? false;
-        const outcome = await this.lease(executorId, claim, item, running, claimed.record);
+        let item: Buffer;
+        let outcome: number | "canceled" | "dropped";
+        if (this.intake.claimsWithOps) {
+          // The lease (and the Running record) in the claim's own write where the backend can.
+          let prepared: PreparedLease | undefined;
+          let claimed: Buffer | undefined;
+          try {
+            claimed = await this.intake.claimWith(claimKey(claim), remaining, signal, async (element) => {
+              prepared = await this.prepareLease(executorId, claim, element, running);
+              return prepared?.ops ?? [];
+            });
+          } catch (e) {
+            prepared?.release();
+            throw e;
+          }
+          if (!claimed) throw cloisterError("TASK_QUEUE_EMPTY");
+          item = claimed;
+          outcome = prepared
+            ? await prepared.commit().finally(() => prepared?.release())
+            : await this.lease(executorId, claim, item, running);
+        } else {
+          const claimed = await this.intake.claimWithRecord(claimKey(claim), remaining, signal);
+          if (!claimed) throw cloisterError("TASK_QUEUE_EMPTY");
+          item = claimed.element;
+          outcome = await this.lease(executorId, claim, item, running, claimed.record);
+        }
         if (outcome === "canceled" && !options.waitMs) throw cloisterError("PULLED_TASK_CANCELED");
         if (typeof outcome === "number") return { stagedTask: item, generation: outcome, running };
       } finally {
@@ -552,6 +574,83 @@ export class Scheduler {
       );
       return lease.generation;
     });
+  }
+
+  /**
+   * The writes of `lease` for the common case (no cancel, no other lease, the task Staged or
+   * Running), prepared while the backend holds the claim's queue step so that they go in the
+   * claim's atomic write: a crash leaves the element queued with no lease, or claimed with its
+   * lease and record, never the claim alone. Holds the task's lock from here until `release`
+   * (taken only if free: waiting here could wait on a queue step that waits on us). Undefined
+   * when anything is unusual; then the claim is written alone and `lease` decides as before.
+   */
+  private async prepareLease(
+    executorId: string,
+    claim: string,
+    element: Buffer,
+    running: boolean,
+  ): Promise<PreparedLease | undefined> {
+    let uuid: TaskId;
+    try {
+      uuid = this.intake.taskIdOf(element);
+    } catch {
+      return undefined;
+    }
+    const unlock = this.taskLocks.tryAcquire(uuid);
+    if (!unlock) return undefined;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.writing.get(uuid) ?? 1) - 1;
+      if (left > 0) this.writing.set(uuid, left);
+      else this.writing.delete(uuid);
+      unlock();
+    };
+    // From here the task counts as being written (see writeTask): claims in flight re-read it.
+    this.writing.set(uuid, (this.writing.get(uuid) ?? 0) + 1);
+    for (const touched of this.crossing.values()) touched.add(uuid);
+    try {
+      const prev = this.leases.get(uuid);
+      if (this.cancels.has(uuid) || (prev && prev.state !== "queued")) {
+        release();
+        return undefined;
+      }
+      const task = await this.loadTaskOptional(uuid);
+      if (!task || (task.status !== TaskStatus.Staged && task.status !== TaskStatus.Running)) {
+        release();
+        return undefined;
+      }
+      const lease: Lease = {
+        claim,
+        generation: (prev?.generation ?? 0) + 1,
+        attempts: (prev?.attempts ?? 0) + 1,
+        executor: executorId,
+        state: running ? "running" : "handed",
+      };
+      const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
+      const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
+      if (record !== task) writes.put(taskRecords, uuid, record);
+      return {
+        ops: writes.ops,
+        release,
+        commit: async () => {
+          this.leases.set(uuid, { ...lease, since: this.now() });
+          this.records.set(uuid, record);
+          const e = await this.executor(executorId);
+          e.lastSeen = this.now();
+          e.task = uuid;
+          this.log.debug(
+            { task: uuid, executor: executorId, generation: lease.generation },
+            "task handed to an execution node",
+          );
+          return lease.generation;
+        },
+      };
+    } catch {
+      release();
+      return undefined;
+    }
   }
 
   /**
@@ -735,3 +834,10 @@ export class Scheduler {
 }
 
 const withoutSince = ({ since: _since, ...lease }: LiveLease): Lease => lease;
+
+/** A lease whose writes go in the claim's write: `commit` once written, `release` in any case. */
+interface PreparedLease {
+  ops: BatchOp[];
+  commit(): Promise<number>;
+  release(): void;
+}

@@ -24,7 +24,13 @@ import {
   taskRecords,
 } from "@cloister/model";
 import { common } from "@cloister/proto";
-import { type ClaimedTask, claimWithTaskRecord, handoffQueues, LevelDbStore } from "@cloister/storage";
+import {
+  type BatchOp,
+  type ClaimedTask,
+  claimWithTaskRecord,
+  handoffQueues,
+  LevelDbStore,
+} from "@cloister/storage";
 import { Scheduler } from "../src/index.js";
 
 const buf = (s: string) => Buffer.from(s, "utf8");
@@ -278,6 +284,8 @@ describe("scheduler", () => {
     const reads: string[] = [];
     const backend = new Proxy(store, {
       get(target, prop) {
+        // The storage service's client: claims carry the record, leases are a write of their own.
+        if (prop === "dequeueIntoWith") return undefined;
         if (prop === "dequeueIntoWithTaskRecord")
           return (q: Buffer, k: Buffer, ms: number, signal?: AbortSignal) =>
             claimWithTaskRecord(target, q, k, ms, signal);
@@ -315,6 +323,7 @@ describe("scheduler", () => {
     let release: () => void = () => undefined;
     const backend = new Proxy(store, {
       get(target, prop) {
+        if (prop === "dequeueIntoWith") return undefined;
         if (prop === "dequeueIntoWithTaskRecord")
           return async (
             q: Buffer,
@@ -358,6 +367,64 @@ describe("scheduler", () => {
     } finally {
       await s2.close();
     }
+  });
+});
+
+describe("a claim and its lease in one write (a backend that adds writes to a claim)", () => {
+  type Hooked = { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
+  const hook = (fn: (ops: readonly BatchOp[], write: () => Promise<void>) => Promise<void>) => {
+    const s = store as unknown as Hooked;
+    const original = s.writeBatch.bind(s);
+    s.writeBatch = (ops) => fn(ops, () => original(ops));
+    return () => {
+      s.writeBatch = original;
+    };
+  };
+  const keysOf = (ops: readonly BatchOp[]) => ops.map((o) => `${o.type} ${o.key.toString("latin1")}`);
+
+  test("the queue slot, the claim, the lease and the Running record go in one LevelDB write", async () => {
+    const { uuid } = await stage();
+    const batches: string[][] = [];
+    const unhook = hook((ops, write) => {
+      batches.push(keysOf(ops));
+      return write();
+    });
+    try {
+      const h = await scheduler.pullTask(EXEC, { waitMs: 1000, markRunning: true });
+      assert.equal(h.running, true);
+      assert.equal(h.generation, 1);
+    } finally {
+      unhook();
+    }
+    const withLease = batches.filter((b) => b.some((k) => k.startsWith(`put scheduler-lease-${uuid}`)));
+    assert.equal(withLease.length, 1, JSON.stringify(batches));
+    const one = withLease[0]!;
+    assert.ok(one.some((k) => k.startsWith("put scheduler-claim-")));
+    assert.ok(one.some((k) => k === `put ${keys.task(uuid)}`));
+    assert.ok(one.some((k) => k.startsWith("del queue-")));
+    assert.equal(await statusOf(uuid), TaskStatus.Running);
+  });
+
+  test("a failed claim write leaves the task queued with no lease nor claim, and its lock free", async () => {
+    const { uuid } = await stage();
+    const unhook = hook((ops, write) =>
+      keysOf(ops).some((k) => k.startsWith("put scheduler-lease-"))
+        ? Promise.reject(new Error("disk says no"))
+        : write(),
+    );
+    try {
+      await assert.rejects(scheduler.pullTask(EXEC, { waitMs: 1000, markRunning: true }));
+    } finally {
+      unhook();
+    }
+    assert.deepEqual(await store.keysByPrefix(buf("scheduler-claim-")), []);
+    assert.deepEqual(await store.keysByPrefix(buf("scheduler-lease-")), []);
+    assert.equal(await statusOf(uuid), TaskStatus.Staged);
+    const h = await scheduler.pullTask(EXEC, { waitMs: 1000, markRunning: true });
+    assert.equal(JSON.parse(h.stagedTask.toString()).task_id, uuid);
+    assert.equal(h.generation, 1);
+    await scheduler.updateTaskResult(uuid, ok(), h.generation);
+    assert.equal(await statusOf(uuid), TaskStatus.Finished);
   });
 });
 
