@@ -25,7 +25,7 @@ export interface ClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /**
    * The client stack (see ClientTransport). Default: `CLOISTER_RPC_TRANSPORT` when set, else
-   * `grpc-js`. Clients with other credentials, channel options or no service definition always use grpc-js.
+   * `http2`. Clients with other credentials, channel options or no service definition always use grpc-js.
    */
   transport?: ClientTransport;
 }
@@ -33,7 +33,7 @@ export interface ClientOptions {
 /** The default transport, from `CLOISTER_RPC_TRANSPORT` (read at each createClient). */
 function defaultTransport(): ClientTransport {
   const v = process.env["CLOISTER_RPC_TRANSPORT"];
-  if (v === undefined || v === "") return "grpc-js";
+  if (v === undefined || v === "") return "http2";
   if (v === "http2" || v === "grpc-js") return v;
   throw new ConfigError(`invalid CLOISTER_RPC_TRANSPORT "${v}": expected http2 or grpc-js`);
 }
