@@ -33,7 +33,7 @@ export function timedStore<T extends object>(
       const fn = value as (...args: unknown[]) => unknown;
       const member =
         typeof prop === "string" && timed.has(prop)
-          ? (...args: unknown[]) => metrics.timeStorage(prop, async () => fn.apply(target, args))
+          ? (...args: unknown[]) => metrics.timeStorage(prop, () => Promise.resolve(fn.apply(target, args)))
           : fn.bind(target);
       members.set(prop, member);
       return member;

@@ -288,6 +288,12 @@ export function serve<S>(
 }
 
 /**
+ * The abort reason of every stream whose client went away: grpc-js reports every stream's close
+ * this way, and an Error per stream cost a stack trace each (a shared one carries no call data).
+ */
+const CLIENT_GONE = new Error("the client went away");
+
+/**
  * A server-streaming method behind the layers: the chain's innermost step pumps the handler's
  * messages into the call (with back-pressure); a client that goes away aborts `ctx.signal` and
  * ends the stream quietly; a failure ends it with the error's status.
@@ -300,7 +306,7 @@ function streamHandler(
 ): grpc.handleServerStreamingCall<unknown, unknown> {
   return (call) => {
     const gone = new AbortController();
-    call.once("cancelled", () => gone.abort(new Error("the client went away")));
+    call.once("cancelled", () => gone.abort(CLIENT_GONE));
     const ctx = contextOf(call);
     ctx.signal = gone.signal;
     const left = remainingMs(call as unknown as grpc.ServerUnaryCall<unknown, unknown>);

@@ -50,7 +50,11 @@ const asStatus = (e: grpc.ServerErrorResponse): grpc.StatusObject =>
  * cancel, the deadline or a forced shutdown comes first.
  */
 class LocalCall {
-  readonly gone = new AbortController();
+  /**
+   * Made on first use (a stream's handler and ctx.signal read it; unary handlers never do), so a
+   * unary call does not create and abort an AbortController it never hands out.
+   */
+  private controller: AbortController | undefined;
   /** What `ctx.cancelled()` answers: the caller cancelled, the deadline passed, or the server cut it. */
   cancelled = false;
   private ended = false;
@@ -71,6 +75,15 @@ class LocalCall {
     return this.ended;
   }
 
+  /** Aborts (with CALL_ENDED) when the call ends, whoever ends it. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(CALL_ENDED);
+    }
+    return this.controller.signal;
+  }
+
   holds(release: () => void): void {
     this.release = release;
   }
@@ -80,7 +93,7 @@ class LocalCall {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.release?.();
-    this.gone.abort(CALL_ENDED);
+    this.controller?.abort(CALL_ENDED);
     this.onEnd(outcome);
   }
 
@@ -309,11 +322,11 @@ function streamMethod(server: AttestedServer, def: Definition, caller: VerifiedP
       const started = await begin(server, def, request, metadata, caller, max, call);
       if (!started) return;
       const { method, ctx } = started;
-      ctx.signal = call.gone.signal;
+      ctx.signal = call.signal;
       stream.emit("metadata", new grpc.Metadata());
       const sink = stream.sink((value) => transfer(server, method, def, value, max));
       try {
-        await method.route.stream(ctx, started.request, call.gone.signal, sink);
+        await method.route.stream(ctx, started.request, call.signal, sink);
         call.end(status(Status.OK, "OK"));
       } catch (e) {
         if (!call.done) call.end(asStatus(toServiceError(e, method.route.log)));

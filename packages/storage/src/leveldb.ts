@@ -171,7 +171,7 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
   private async writeGroup(group: PendingWrite[]): Promise<boolean> {
     const ops = group.length === 1 ? group[0]!.ops : group.flatMap((w) => w.ops);
     try {
-      await this.db.batch(ops, this.write);
+      await this.writeBatch(ops);
     } catch (e) {
       this.cache.forget(ops);
       if (group.length > 1) return false;
@@ -187,6 +187,26 @@ export class LevelDbStore implements KvStore, IndexedQueues, KeyWatches {
     }
     for (const w of group) w.resolve();
     return true;
+  }
+
+  /**
+   * One atomic LevelDB write through a chained batch: each op goes to the native batch as two
+   * arguments. The array form (`db.batch(ops)`) copies every op into a new object and the
+   * binding then reads its fields back by name, which cost 3-4x the main-thread CPU per write
+   * for our already-encoded Buffer ops.
+   */
+  private async writeBatch(ops: readonly BatchOp[]): Promise<void> {
+    const batch = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === "put") batch.put(op.key, op.value);
+        else batch.del(op.key);
+      }
+    } catch (e) {
+      await batch.close();
+      throw e;
+    }
+    await batch.write(this.write);
   }
 
   async keysByPrefix(prefix: Buffer): Promise<Buffer[]> {

@@ -92,19 +92,20 @@ describe("LevelDbStore specifics", () => {
   test("writes that arrive while one is in flight go out together, in order, each acknowledged", async () => {
     const path = join(await tempDir(), "db");
     const s = await LevelDbStore.open(path);
-    const db = (s as unknown as { db: { batch: (ops: unknown[], o: unknown) => Promise<void> } }).db;
-    const original = db.batch.bind(db);
+    // writeBatch is the one place a LevelDB batch is written.
+    const db = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
+    const original = db.writeBatch.bind(db);
     const sizes: number[] = [];
-    db.batch = (ops, o) => {
+    db.writeBatch = (ops) => {
       sizes.push(ops.length);
-      return original(ops, o);
+      return original(ops);
     };
     try {
       await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(b("k"), b(`v${i}`))));
       assert.equal((await s.get(b("k")))?.toString(), "v19", "the last write issued wins");
       assert.ok(sizes.length < 20, `grouped: ${sizes.length} LevelDB batches for 20 writes`);
     } finally {
-      db.batch = original;
+      db.writeBatch = original;
       await s.close();
     }
     const again = await LevelDbStore.open(path);
@@ -117,12 +118,12 @@ describe("LevelDbStore specifics", () => {
 
   test("a write that fails in a group fails alone", async () => {
     const s = await LevelDbStore.open(join(await tempDir(), "db"));
-    const db = (s as unknown as { db: { batch: (ops: BatchOp[], o: unknown) => Promise<void> } }).db;
-    const original = db.batch.bind(db);
-    db.batch = (ops, o) =>
+    const db = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
+    const original = db.writeBatch.bind(db);
+    db.writeBatch = (ops) =>
       ops.some((op) => op.key.toString() === "poison")
         ? Promise.reject(new Error("disk says no"))
-        : original(ops, o);
+        : original(ops);
     try {
       const results = await Promise.allSettled([
         s.put(b("first"), b("1")),
@@ -139,7 +140,7 @@ describe("LevelDbStore specifics", () => {
       assert.equal(await s.get(b("poison")), undefined, "the failed write is not in the cache");
       assert.equal((await s.get(b("c")))?.toString(), "4");
     } finally {
-      db.batch = original;
+      db.writeBatch = original;
       await s.close();
     }
   });
