@@ -20,7 +20,8 @@ const EMPTY = Buffer.alloc(0);
  * (this client offers only `identity`, so a server compressing anyway is broken).
  */
 export class MessageReader {
-  private readonly prefix = Buffer.alloc(5);
+  /** A prefix split across chunks (rare: allocated then). */
+  private prefix: Buffer | undefined;
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
@@ -51,14 +52,16 @@ export class MessageReader {
         length = chunk.readUInt32BE(i + 1);
         i += 5;
       } else {
+        this.prefix ??= Buffer.alloc(5);
+        const prefix = this.prefix;
         const take = Math.min(5 - this.prefixFill, n - i);
-        chunk.copy(this.prefix, this.prefixFill, i, i + take);
+        chunk.copy(prefix, this.prefixFill, i, i + take);
         this.prefixFill += take;
         i += take;
         if (this.prefixFill < 5) break;
         this.prefixFill = 0;
-        flag = this.prefix[0] as number;
-        length = this.prefix.readUInt32BE(1);
+        flag = prefix[0] as number;
+        length = prefix.readUInt32BE(1);
       }
       if (flag !== 0)
         return status(
