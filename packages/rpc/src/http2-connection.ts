@@ -233,6 +233,9 @@ export class Connection {
     socket.once("connect", () => {
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
+      // Failures from here on reach us through the TLS socket and the session; this only keeps
+      // an error of the raw socket from being thrown.
+      socket.on("error", () => {});
       this.credentials.handshake(socket, serverName(this.host)).then((tlsSocket) => {
         if (settled) {
           tlsSocket.destroy();
