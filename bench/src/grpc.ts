@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { storage } from "@cloister/proto";
 import {
   attestedChannelCredentials,
+  type ClientTransport,
   callUnary,
   createAttestedServer,
   createClient,
@@ -100,7 +101,7 @@ export async function crossProcessAttestedP50(n = 1000): Promise<number> {
 }
 
 /** The trivial storage service over our attested mutual TLS, and a client of it, in this process. */
-async function attestedPair() {
+async function attestedPair(transport?: ClientTransport) {
   const cert = await selfSigned();
   const identity = { current: () => cert, on: () => undefined };
   const accept = () => ({ name: "bench", mrEnclave: "", mrSigner: "", simulated: true });
@@ -111,6 +112,7 @@ async function attestedPair() {
     storage.TeaclaveStorageClient,
     `localhost:${port}`,
     attestedChannelCredentials({ verifyServer: accept, identity }),
+    transport ? { transport } : {},
   );
   return {
     client,
@@ -182,6 +184,9 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
   const attested = await attestedPair();
   const a = await roundTrips(attested.client, n);
   await attested.close();
+  const viaGrpcJs = await attestedPair("grpc-js");
+  const g = await roundTrips(viaGrpcJs.client, n);
+  await viaGrpcJs.close();
   const local = await localUnaryP50(n);
   return {
     "grpc-js bare unary p50 ms": b.p50,
@@ -190,6 +195,8 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
     "attested mTLS unary p50 ms": a.p50,
     "attested mTLS unary p99 ms": a.p99,
     "attested mTLS calls/s (32 concurrent)": a.perSec,
+    "attested mTLS, grpc-js client, unary p50 ms": g.p50,
+    "attested mTLS, grpc-js client, calls/s (32 concurrent)": g.perSec,
     // Microseconds: two decimals of a millisecond would round it away.
     "in-process (localClient) unary p50 µs": local * 1000,
   };

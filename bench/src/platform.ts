@@ -30,7 +30,7 @@ const SINGLE_INSTANCE = [CONTROL_PLANE, "management", "storage", "scheduler"];
 // with the path being measured (the executors have their own benchmarks). The bench's clients
 // all sign in as one user, standing for many: the per-user call rate (500/s by default, a
 // tenant setting) would otherwise cap the throughput at about 170 tasks/s.
-const BENCH_CONFIG =
+export const BENCH_CONFIG =
   '[execution]\nexecutors = ["builtin"]\n[frontend]\nuser_calls_per_second = 1000000\nuser_call_burst = 1000000\n';
 
 /**
@@ -39,7 +39,7 @@ const BENCH_CONFIG =
  * compiling the hot path (measured: two of the control plane's four V8 worker threads busy
  * compiling, and its CPU per task 2–3× the steady value, during the first 400 tasks).
  */
-const WARM_UP_TASKS = 2000;
+export const WARM_UP_TASKS = 2000;
 
 /** One builtin-echo task as a client runs it: create, then invoke → Finished (the timed part). */
 async function oneTask(c: CloisterClient, functionId: string): Promise<number> {
@@ -53,6 +53,20 @@ async function oneTask(c: CloisterClient, functionId: string): Promise<number> {
 /** Tasks per second with `concurrency` clients running `total` tasks (create+invoke+watch each). */
 const throughput = (c: CloisterClient, functionId: string, total: number, concurrency: number) =>
   runsPerSecond(total, concurrency, () => oneTask(c, functionId));
+
+/**
+ * Brings a platform to its steady state: WARM_UP_TASKS builtin-echo tasks with `concurrency`
+ * clients, untimed, as a signed-in TypeScript SDK client; their tasks/s.
+ */
+export async function warmPlatform(platform: Platform, concurrency = 8): Promise<number> {
+  const c = client(platform);
+  try {
+    await c.login("admin", "teaclave");
+    return await throughput(c, await c.registerFunction(ECHO_FUNCTION), WARM_UP_TASKS, concurrency);
+  } finally {
+    c.close();
+  }
+}
 
 /** RPCs each service has served so far (its `cloister_rpc_requests_total`), by method. */
 async function served(platform: Platform): Promise<Map<string, Map<string, number>>> {
@@ -107,20 +121,65 @@ function callsPerTask(
   return out;
 }
 
-/** Throughput, and the CPU each service process used per task meanwhile. */
+/** Garbage collections of one process so far (the `cloister_nodejs_gc_duration_seconds` histogram). */
+interface GcTotals {
+  seconds: number;
+  count: number;
+  /** Collections that paused the process 10 ms or more (the histogram's 0.01 s bucket edge). */
+  atLeast10ms: number;
+}
+
+/**
+ * Each process's collections so far, read from the operations endpoints. Under `combined` every
+ * service but execution answers for the control-plane process (one registry), so one is kept.
+ */
+async function gcTotals(platform: Platform, topology: Topology): Promise<Map<string, GcTotals>> {
+  const out = new Map<string, GcTotals>();
+  for (const [key, port] of Object.entries(platform.ports)) {
+    if (!key.startsWith("ops_")) continue;
+    const service = key.slice(4);
+    const name = topology === "combined" && service !== "execution" ? CONTROL_PLANE : service;
+    if (out.has(name)) continue;
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+      .then((r) => r.text())
+      .catch(() => "");
+    const sum = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+    const count = sum(/^cloister_nodejs_gc_duration_seconds_count\{[^}]*\} (\S+)/gm);
+    if (count === 0) continue;
+    out.set(name, {
+      seconds: sum(/^cloister_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)/gm),
+      count,
+      atLeast10ms: count - sum(/^cloister_nodejs_gc_duration_seconds_bucket\{[^}]*le="0\.01"[^}]*\} (\S+)/gm),
+    });
+  }
+  return out;
+}
+
+/** Throughput, and the CPU and garbage collection each service process had per task meanwhile. */
 async function measuredThroughput(
   platform: Platform,
+  topology: Topology,
   c: CloisterClient,
   functionId: string,
   total: number,
   concurrency: number,
 ) {
   const calls = await served(platform);
+  const gcBefore = await gcTotals(platform, topology);
   const before = childCpu(platform.pid, serviceName);
   const perSecond = await throughput(c, functionId, total, concurrency);
   const used = cpuBetween(before, childCpu(platform.pid, serviceName));
+  const gc = new Map<string, GcTotals>();
+  for (const [name, after] of await gcTotals(platform, topology)) {
+    const b = gcBefore.get(name) ?? { seconds: 0, count: 0, atLeast10ms: 0 };
+    gc.set(name, {
+      seconds: after.seconds - b.seconds,
+      count: after.count - b.count,
+      atLeast10ms: after.atLeast10ms - b.atLeast10ms,
+    });
+  }
   const cpuPerTask = new Map([...used].map(([name, ms]) => [name, ms / total]));
-  return { perSecond, cpuPerTask, calls: callsPerTask(calls, await served(platform), total) };
+  return { perSecond, cpuPerTask, gc, calls: callsPerTask(calls, await served(platform), total) };
 }
 
 /** A platform as `cloister up` starts it under `topology`, with only the builtin executor. */
@@ -138,6 +197,7 @@ interface PathFigures {
   /** Tasks/s of the untimed warm-up: the first WARM_UP_TASKS after start. */
   warmUpPerSecond: number;
   cpuPerTask: Map<string, number>;
+  gc: Map<string, GcTotals>;
   rpcs: Record<string, number>;
 }
 
@@ -204,7 +264,7 @@ async function fullPaths(
     for (const [t, s] of subjects) tasks.set(t, await taskLatencies(s, sequential));
     const out = new Map<Topology, PathFigures>();
     for (const [t, s] of subjects) {
-      const r = await measuredThroughput(s.platform, s.c, s.functionId, total, concurrency);
+      const r = await measuredThroughput(s.platform, t, s.c, s.functionId, total, concurrency);
       out.set(t, {
         call: percentile(calls.get(t)!, 50),
         callP99: percentile(calls.get(t)!, 99),
@@ -213,6 +273,7 @@ async function fullPaths(
         perSecond: r.perSecond,
         warmUpPerSecond: warmUp.get(t)!,
         cpuPerTask: r.cpuPerTask,
+        gc: r.gc,
         rpcs: r.calls,
       });
     }
@@ -268,6 +329,12 @@ export async function benchPlatform(
           .map(([name, ms]) => [`${t}   CPU ms per task: ${name}`, ms]),
       ),
       [`${t}   CPU ms per task: all processes`]: cpuSum(f),
+      ...Object.fromEntries(
+        [...f.gc].flatMap(([name, g]) => [
+          [`${t}   GC pause ms per task: ${name}`, (1000 * g.seconds) / total],
+          [`${t}     collections / pauses ≥ 10 ms: ${name}`, `${g.count} / ${g.atLeast10ms}`],
+        ]),
+      ),
       ...Object.fromEntries(Object.entries(f.rpcs).map(([k, v]) => [`${t} ${k}`, v])),
     });
   }
@@ -334,7 +401,7 @@ export async function benchScaleOut(
     for (const n of nodeCounts) {
       while (extra.length < n - 1) extra.push(await extraNode(platform));
       for (let i = 0; i < 10; i++) await oneTask(c, functionId);
-      const r = await measuredThroughput(platform, c, functionId, total, concurrency);
+      const r = await measuredThroughput(platform, topology, c, functionId, total, concurrency);
       out[`tasks/s with ${n} execution node${n > 1 ? "s" : ""} (${2 * n} slots)`] = r.perSecond;
       last = r.cpuPerTask;
     }

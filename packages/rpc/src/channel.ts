@@ -49,17 +49,21 @@ export class AttestedChannelCredentials extends grpc.ChannelCredentials {
     const servername = sniName(channelTarget);
     const perCall = callCredentials ?? grpc.credentials.createEmpty();
     return {
-      connect: (socket: Socket) => this.handshake(socket, servername),
+      connect: (socket: Socket) =>
+        this.handshake(socket, servername).then((tlsSocket) => ({ socket: tlsSocket, secure: true })),
       waitForReady: () => Promise.resolve(),
       getCallCredentials: () => perCall,
       destroy: () => {},
     };
   }
 
-  private handshake(
-    socket: Socket,
-    servername: string | undefined,
-  ): Promise<grpc.experimental.SecureConnectResult> {
+  /**
+   * The attested TLS handshake over a connected socket: resolves with the TLS socket only after
+   * ALPN selected h2 and `verifyServer` accepted the server's certificate (grpc-js's connector and
+   * the node:http2 transport both start HTTP/2 only then); rejects and destroys the socket
+   * otherwise (an attestation refusal is an AttestationError).
+   */
+  handshake(socket: Socket, servername: string | undefined): Promise<tls.TLSSocket> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {
@@ -92,7 +96,7 @@ export class AttestedChannelCredentials extends grpc.ChannelCredentials {
           settled = true;
           tlsSocket.removeListener("close", onClose);
           this.opts.onVerified?.(peer);
-          resolve({ socket: tlsSocket, secure: true });
+          resolve(tlsSocket);
         },
       );
       const onClose = () => fail(new Error("connection closed during the TLS handshake"));
@@ -124,7 +128,11 @@ export class AttestedChannelCredentials extends grpc.ChannelCredentials {
 function sniName(target: grpc.experimental.GrpcUri): string | undefined {
   const authority = target.path.replace(/^\/+/, "");
   const split = grpc.experimental.splitHostPort(authority);
-  const host = split?.host ?? authority;
+  return serverName(split?.host ?? authority);
+}
+
+/** The SNI name for a host: the host itself, or undefined for an IP literal. */
+export function serverName(host: string): string | undefined {
   return host && isIP(host) === 0 ? host : undefined;
 }
 

@@ -1,7 +1,15 @@
-import { CloisterError, type StatusCode } from "@cloister/core";
+import { CloisterError, ConfigError, type StatusCode } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { dialTarget } from "./address.js";
+import { AttestedChannelCredentials } from "./channel.js";
+import { http2Client, type ServiceClientConstructor } from "./http2-client.js";
 import { INTERNAL_MAX_MESSAGE_BYTES } from "./tls-params.js";
+
+/**
+ * Which client stack carries a client's calls: `http2` is our lean transport over Node's own
+ * HTTP/2 client (attested clients only), `grpc-js` the full grpc-js channel.
+ */
+export type ClientTransport = "http2" | "grpc-js";
 
 export interface ClientOptions {
   /**
@@ -11,8 +19,23 @@ export interface ClientOptions {
   maxMessageBytes?: number;
   /** Interval of keepalive pings while calls are active (default 60 s). */
   keepaliveMs?: number;
-  /** Extra grpc-js channel options; they override the defaults above. */
+  /** A keepalive ping not acknowledged within this closes the connection (default 20 s). */
+  keepaliveTimeoutMs?: number;
+  /** Extra grpc-js channel options; they override the defaults above (grpc-js transport only). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * The client stack (see ClientTransport). Default: `CLOISTER_RPC_TRANSPORT` when set, else
+   * `http2`. Clients with other credentials, channel options or no service definition always use grpc-js.
+   */
+  transport?: ClientTransport;
+}
+
+/** The default transport, from `CLOISTER_RPC_TRANSPORT` (read at each createClient). */
+function defaultTransport(): ClientTransport {
+  const v = process.env["CLOISTER_RPC_TRANSPORT"];
+  if (v === undefined || v === "") return "http2";
+  if (v === "http2" || v === "grpc-js") return v;
+  throw new ConfigError(`invalid CLOISTER_RPC_TRANSPORT "${v}": expected http2 or grpc-js`);
 }
 
 /** A generated grpc-js client constructor (ts-proto `outputServices=grpc-js`). */
@@ -33,11 +56,27 @@ export function createClient<C extends grpc.Client>(
   opts: ClientOptions = {},
 ): C {
   const max = opts.maxMessageBytes ?? INTERNAL_MAX_MESSAGE_BYTES;
+  const keepaliveMs = opts.keepaliveMs ?? 60_000;
+  const service = (Client as Partial<ServiceClientConstructor<C>>).service;
+  const fits = credentials instanceof AttestedChannelCredentials && service !== undefined;
+  if (opts.transport === "http2" && !fits)
+    throw new ConfigError("the http2 transport needs attested channel credentials and a generated client");
+  const transport = opts.transport ?? (opts.channelOptions ? "grpc-js" : defaultTransport());
+  if (transport === "http2" && fits)
+    return http2Client(Client as ServiceClientConstructor<C>, dialTarget(address), credentials, {
+      maxSendBytes: max,
+      maxReceiveBytes: max,
+      keepaliveMs,
+      keepaliveTimeoutMs: opts.keepaliveTimeoutMs ?? 20_000,
+      initialBackoffMs: 500,
+      maxBackoffMs: 10_000,
+      connectTimeoutMs: 20_000,
+    });
   return new Client(dialTarget(address), credentials, {
     "grpc.max_receive_message_length": max,
     "grpc.max_send_message_length": max,
-    "grpc.keepalive_time_ms": opts.keepaliveMs ?? 60_000,
-    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_time_ms": keepaliveMs,
+    "grpc.keepalive_timeout_ms": opts.keepaliveTimeoutMs ?? 20_000,
     "grpc.keepalive_permit_without_calls": 0,
     "grpc.initial_reconnect_backoff_ms": 500,
     "grpc.max_reconnect_backoff_ms": 10_000,

@@ -8,6 +8,7 @@ export {
   type CallOptions,
   type ClientConstructor,
   type ClientOptions,
+  type ClientTransport,
   callUnary,
   createClient,
   type RequestOf,

@@ -1,7 +1,17 @@
-import { EventEmitter } from "node:events";
-import { Readable } from "node:stream";
 import { ERRORS, Status } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
+import {
+  callError,
+  cancelledOnClient,
+  deadlineAt,
+  deadlinePassed,
+  MAX_TIMER_MS,
+  ServerStreamHandle,
+  status,
+  streamArguments,
+  UnaryCallHandle,
+  unaryArguments,
+} from "./client-calls.js";
 import { statusError, toServiceError } from "./errors.js";
 import { RejectedRequest } from "./guard.js";
 import type { RpcContext } from "./interceptors.js";
@@ -25,35 +35,14 @@ export type LocalClientConstructor<C extends grpc.Client> = (new (
   options?: Partial<grpc.ClientOptions>,
 ) => C) & { readonly service: grpc.ServiceDefinition };
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The abort reason of every ended call (one object: an Error per call would cost a stack trace). */
 const CALL_ENDED = new Error("the call ended");
-const deadlinePassed = (): grpc.StatusObject => status(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
 
 type Definition = grpc.MethodDefinition<unknown, unknown>;
 type Outcome = grpc.StatusObject & { response?: unknown };
 
-const status = (code: number, details: string): grpc.StatusObject => ({
-  code,
-  details,
-  metadata: new grpc.Metadata(),
-});
-
-/** The error grpc-js hands a caller for a status: `"<code> <NAME>: <details>"` with code/details/metadata. */
-function callError(s: grpc.StatusObject): grpc.ServiceError {
-  return Object.assign(new Error(`${s.code} ${grpc.status[s.code]}: ${s.details}`), s);
-}
-
 const asStatus = (e: grpc.ServerErrorResponse): grpc.StatusObject =>
   status(e.code ?? Status.INTERNAL, e.details ?? e.message);
-
-/** When the call's deadline passes (epoch ms), or undefined for none (grpc-js: Infinity is none). */
-function deadlineAt(options: Partial<grpc.CallOptions> | undefined): number | undefined {
-  const d = options?.deadline;
-  if (d === undefined || d === null) return undefined;
-  const at = d instanceof Date ? d.getTime() : Number(d);
-  return Number.isFinite(at) ? at : undefined;
-}
 
 /**
  * One in-process call: the server's view of it (cancelled, the stream's abort signal) and the
@@ -233,54 +222,18 @@ function transfer(
   }
 }
 
-/** What a unary call returns to its caller (grpc-js's ClientUnaryCall): `cancel()` answers 1 CANCELLED. */
-class LocalUnaryCall extends EventEmitter {
-  constructor(private readonly call: LocalCall) {
-    super();
-  }
-  cancel(): void {
-    this.call.abort(status(Status.CANCELLED, "Cancelled on client"));
-  }
-  getPeer(): string {
-    return IN_PROCESS_ADDRESS;
-  }
-  getAuthContext(): null {
-    return null;
-  }
-}
-
 /**
- * A server stream as grpc-js's ClientReadableStream presents it: a Readable of messages (async
- * iterable, "data"/"end"), "error" then "status" when it fails or is cancelled, `cancel()`. Its
- * buffer is the Readable's high-water mark: the handler's pump waits while the reader is behind.
+ * The shared server-stream shape fed by the handler's sink: its buffer is the Readable's
+ * high-water mark, and the handler's pump waits while the reader is behind.
  */
-class LocalReadableStream extends Readable {
+class LocalReadableStream extends ServerStreamHandle {
   call: LocalCall | undefined;
   private wanted: (() => void) | undefined;
 
   constructor() {
-    super({ objectMode: true });
-  }
-
-  cancel(): void {
-    this.call?.abort(status(Status.CANCELLED, "Cancelled on client"));
-  }
-  getPeer(): string {
-    return IN_PROCESS_ADDRESS;
-  }
-  getAuthContext(): null {
-    return null;
-  }
-
-  override _read(): void {
-    this.wake();
-  }
-
-  /** A reader that stopped reading (a `for await` left early) ends the call for the server too. */
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.call?.abort(status(Status.CANCELLED, "Cancelled on client"));
-    this.wake();
-    callback(err);
+    super(IN_PROCESS_ADDRESS);
+    this.onCancel = () => this.call?.abort(cancelledOnClient());
+    this.onRead = () => this.wake();
   }
 
   private wake(): void {
@@ -315,38 +268,12 @@ class LocalReadableStream extends Readable {
         }),
     };
   }
-
-  finish(s: grpc.StatusObject): void {
-    this.push(null);
-    // grpc-js emits the failure even to a stream nobody reads any more; a destroyed local
-    // stream whose reader left has no one to tell.
-    if (s.code !== Status.OK && (!this.destroyed || this.listenerCount("error") > 0))
-      this.emit("error", callError(s));
-    this.emit("status", s);
-  }
-}
-
-type Callback = (error: grpc.ServiceError | null, response?: unknown) => void;
-
-function unaryArguments(
-  a: unknown,
-  b: unknown,
-  c: unknown,
-): { metadata: grpc.Metadata; options: Partial<grpc.CallOptions>; callback: Callback } {
-  if (typeof a === "function") return { metadata: new grpc.Metadata(), options: {}, callback: a as Callback };
-  if (typeof b === "function")
-    return a instanceof grpc.Metadata
-      ? { metadata: a, options: {}, callback: b as Callback }
-      : { metadata: new grpc.Metadata(), options: a as Partial<grpc.CallOptions>, callback: b as Callback };
-  if (!(a instanceof grpc.Metadata && b instanceof Object && typeof c === "function"))
-    throw new Error("Incorrect arguments passed");
-  return { metadata: a, options: b as Partial<grpc.CallOptions>, callback: c as Callback };
 }
 
 function unaryMethod(server: AttestedServer, def: Definition, caller: VerifiedPeerInfo, max: number) {
-  return (request: unknown, a?: unknown, b?: unknown, c?: unknown): LocalUnaryCall => {
+  return (request: unknown, a?: unknown, b?: unknown, c?: unknown): UnaryCallHandle => {
     const { metadata, options, callback } = unaryArguments(a, b, c);
-    let emitter: LocalUnaryCall | undefined;
+    let emitter: UnaryCallHandle | undefined;
     const started = process.hrtime.bigint();
     const call = new LocalCall((outcome) => {
       const { response, ...s } = outcome;
@@ -358,7 +285,7 @@ function unaryMethod(server: AttestedServer, def: Definition, caller: VerifiedPe
         emitter?.emit("status", s);
       });
     }, deadlineAt(options));
-    emitter = new LocalUnaryCall(call);
+    emitter = new UnaryCallHandle(() => call.abort(cancelledOnClient()), IN_PROCESS_ADDRESS);
     void (async () => {
       const started = await begin(server, def, request, metadata, caller, max, call);
       if (!started) return;
@@ -381,8 +308,7 @@ function unaryMethod(server: AttestedServer, def: Definition, caller: VerifiedPe
 
 function streamMethod(server: AttestedServer, def: Definition, caller: VerifiedPeerInfo, max: number) {
   return (request: unknown, a?: unknown, b?: unknown): LocalReadableStream => {
-    const metadata = a instanceof grpc.Metadata ? a : new grpc.Metadata();
-    const options = (a instanceof grpc.Metadata ? b : a) as Partial<grpc.CallOptions> | undefined;
+    const { metadata, options } = streamArguments(a, b);
     const stream = new LocalReadableStream();
     // The status follows the messages, as trailers follow data frames: a reader that is keeping
     // up (flowing from the next tick) gets every message before "error" or "end".

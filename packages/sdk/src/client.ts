@@ -5,7 +5,6 @@ import {
   callUnary,
   createClient,
   identityMetadata,
-  type PeerVerifier,
   type RequestOf,
   type ResponseOf,
   toRpcError,
@@ -81,9 +80,9 @@ export class CloisterClient {
   private readonly api: Api;
   private readonly fe: Fe;
   private readonly feExt: extensions.CloisterFrontendClient;
-  /** Made on first use (its own channel): most clients never follow a log. */
+  /** Made on first use: most clients never follow a log. */
   private logs: extensions.CloisterTaskLogsClient | undefined;
-  private readonly verifyFrontend: PeerVerifier;
+  private readonly frontendCredentials: grpc.ChannelCredentials;
   private readonly deadlineMs: number;
   /** Set once the frontend answered WatchTask with UNIMPLEMENTED (a Teaclave platform). */
   private watchUnsupported = false;
@@ -103,17 +102,16 @@ export class CloisterClient {
       this.authenticationAddress,
       attestedChannelCredentials({ verifyServer: verify("teaclave_authentication_service") }),
     );
-    this.fe = createClient(
-      frontend.TeaclaveFrontendClient,
-      this.frontendAddress,
-      attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
-    );
+    // One credentials object for every frontend client: they share one attested connection.
+    this.frontendCredentials = attestedChannelCredentials({
+      verifyServer: verify("teaclave_frontend_service"),
+    });
+    this.fe = createClient(frontend.TeaclaveFrontendClient, this.frontendAddress, this.frontendCredentials);
     this.feExt = createClient(
       extensions.CloisterFrontendClient,
       this.frontendAddress,
-      attestedChannelCredentials({ verifyServer: verify("teaclave_frontend_service") }),
+      this.frontendCredentials,
     );
-    this.verifyFrontend = verify("teaclave_frontend_service");
     this.deadlineMs = options.deadlineMs ?? 60_000;
     this.session = options.session;
   }
@@ -152,7 +150,7 @@ export class CloisterClient {
     this.logs ??= createClient(
       extensions.CloisterTaskLogsClient,
       this.frontendAddress,
-      attestedChannelCredentials({ verifyServer: this.verifyFrontend }),
+      this.frontendCredentials,
     );
     const call = this.logs.streamTaskLog(
       { taskId, follow: options.follow ?? false },
