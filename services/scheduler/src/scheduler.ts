@@ -551,29 +551,47 @@ export class Scheduler {
         await drop(task ? "task is not staged" : "task unknown");
         return "dropped";
       }
-      const lease: Lease = {
-        claim,
-        generation: (prev?.generation ?? 0) + 1,
-        attempts: (prev?.attempts ?? 0) + 1,
-        executor: executorId,
-        state: running ? "running" : "handed",
-      };
-      const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
-      const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
-      if (record !== task) writes.put(taskRecords, uuid, record);
+      const { lease, record, writes } = this.leaseWrites(uuid, claim, executorId, prev, task, running);
       await this.writeTask(uuid, () => this.recordStore.commit(writes));
-      this.leases.set(uuid, { ...lease, since: this.now() });
-      this.records.set(uuid, record);
-      // The node may have been declared lost while it long-polled: it is back.
-      const e = await this.executor(executorId);
-      e.lastSeen = this.now();
-      e.task = uuid;
-      this.log.debug(
-        { task: uuid, executor: executorId, generation: lease.generation },
-        "task handed to an execution node",
-      );
-      return lease.generation;
+      return this.handedOver(uuid, executorId, lease, record);
     });
+  }
+
+  /** A new lease of `task` to `executorId` (after `prev`), and its writes with the task's record. */
+  private leaseWrites(
+    uuid: TaskId,
+    claim: string,
+    executorId: string,
+    prev: Lease | undefined,
+    task: TaskRecord,
+    running: boolean,
+  ) {
+    const lease: Lease = {
+      claim,
+      generation: (prev?.generation ?? 0) + 1,
+      attempts: (prev?.attempts ?? 0) + 1,
+      executor: executorId,
+      state: running ? "running" : "handed",
+    };
+    const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
+    const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
+    if (record !== task) writes.put(taskRecords, uuid, record);
+    return { lease, record, writes };
+  }
+
+  /** The memory of a lease once its writes are durable; its generation. */
+  private async handedOver(uuid: TaskId, executorId: string, lease: Lease, record: TaskRecord) {
+    this.leases.set(uuid, { ...lease, since: this.now() });
+    this.records.set(uuid, record);
+    // The node may have been declared lost while it long-polled: it is back.
+    const e = await this.executor(executorId);
+    e.lastSeen = this.now();
+    e.task = uuid;
+    this.log.debug(
+      { task: uuid, executor: executorId, generation: lease.generation },
+      "task handed to an execution node",
+    );
+    return lease.generation;
   }
 
   /**
@@ -598,18 +616,15 @@ export class Scheduler {
     }
     const unlock = this.taskLocks.tryAcquire(uuid);
     if (!unlock) return undefined;
+    // From here the task counts as being written (see writeTask): claims in flight re-read it.
+    const written = this.beginWrite(uuid);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      const left = (this.writing.get(uuid) ?? 1) - 1;
-      if (left > 0) this.writing.set(uuid, left);
-      else this.writing.delete(uuid);
+      written();
       unlock();
     };
-    // From here the task counts as being written (see writeTask): claims in flight re-read it.
-    this.writing.set(uuid, (this.writing.get(uuid) ?? 0) + 1);
-    for (const touched of this.crossing.values()) touched.add(uuid);
     try {
       const prev = this.leases.get(uuid);
       if (this.cancels.has(uuid) || (prev && prev.state !== "queued")) {
@@ -621,31 +636,11 @@ export class Scheduler {
         release();
         return undefined;
       }
-      const lease: Lease = {
-        claim,
-        generation: (prev?.generation ?? 0) + 1,
-        attempts: (prev?.attempts ?? 0) + 1,
-        executor: executorId,
-        state: running ? "running" : "handed",
-      };
-      const record = running && task.status === TaskStatus.Staged ? markRunning(task) : task;
-      const writes = this.txn([{ type: "put", key: leaseKey(uuid), value: serializeLease(lease) }]);
-      if (record !== task) writes.put(taskRecords, uuid, record);
+      const { lease, record, writes } = this.leaseWrites(uuid, claim, executorId, prev, task, running);
       return {
         ops: writes.ops,
         release,
-        commit: async () => {
-          this.leases.set(uuid, { ...lease, since: this.now() });
-          this.records.set(uuid, record);
-          const e = await this.executor(executorId);
-          e.lastSeen = this.now();
-          e.task = uuid;
-          this.log.debug(
-            { task: uuid, executor: executorId, generation: lease.generation },
-            "task handed to an execution node",
-          );
-          return lease.generation;
-        },
+        commit: () => this.handedOver(uuid, executorId, lease, record),
       };
     } catch {
       release();
@@ -792,15 +787,23 @@ export class Scheduler {
 
   /** A write of task `uuid`'s record: claims in flight meanwhile do not trust the record they carry. */
   private async writeTask<T>(uuid: TaskId, write: () => Promise<T>): Promise<T> {
-    this.writing.set(uuid, (this.writing.get(uuid) ?? 0) + 1);
-    for (const touched of this.crossing.values()) touched.add(uuid);
+    const written = this.beginWrite(uuid);
     try {
       return await write();
     } finally {
+      written();
+    }
+  }
+
+  /** Counts `uuid` as being written (claims in flight re-read it) until the returned function runs. */
+  private beginWrite(uuid: TaskId): () => void {
+    this.writing.set(uuid, (this.writing.get(uuid) ?? 0) + 1);
+    for (const touched of this.crossing.values()) touched.add(uuid);
+    return () => {
       const left = (this.writing.get(uuid) ?? 1) - 1;
       if (left > 0) this.writing.set(uuid, left);
       else this.writing.delete(uuid);
-    }
+    };
   }
 
   private decodeTask(raw: Buffer): TaskRecord {
