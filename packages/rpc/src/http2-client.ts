@@ -347,20 +347,9 @@ class Transport {
         handle?.emit("status", final);
       },
     };
-    const encoded = this.closed ? undefined : encodeRequest(serialize, request, this.opts.maxSendBytes);
-    const call = new Http2Call(
-      this.conn,
-      path,
-      encoded && "frame" in encoded ? encoded.frame : EMPTY_FRAME,
-      metadata,
-      deadlineAt(options),
-      this.opts.maxReceiveBytes,
-      sink,
-    );
+    const { call, begin } = this.newCall(path, serialize, request, metadata, options, sink);
     handle = new UnaryCallHandle(() => call.cancel(), this.conn.peer);
-    if (!encoded) call.failSoon(status(Status.UNAVAILABLE, SHUT_DOWN));
-    else if ("failure" in encoded) call.failSoon(encoded.failure);
-    else call.start();
+    begin();
     return handle;
   }
 
@@ -374,7 +363,7 @@ class Transport {
   ): ServerStreamHandle {
     const { metadata, options } = streamArguments(a, b);
     const handle = new ServerStreamHandle(this.conn.peer);
-    let call: Http2Call | undefined;
+    let reading: Http2Call | undefined;
     const sink: Sink = {
       metadata: (headers) => {
         if (handle.listenerCount("metadata") > 0)
@@ -388,14 +377,35 @@ class Transport {
           return status(Status.INTERNAL, `Response message parsing error: ${failureText(e)}`);
         }
         // Backpressure: the HTTP/2 stream (and its flow-control window) waits for the reader.
-        if (!handle.push(message)) call?.pause();
+        if (!handle.push(message)) reading?.pause();
         return undefined;
       },
       wantsTrailers: () => handle.listenerCount("status") > 0,
       end: (s) => handle.finish(s),
     };
+    const { call, begin } = this.newCall(path, serialize, request, metadata, options, sink);
+    reading = call;
+    handle.onCancel = () => call.cancel();
+    handle.onRead = () => call.resume();
+    begin();
+    return handle;
+  }
+
+  /**
+   * A call of `path` with `request` encoded (within the send limit); `begin` starts it, or fails
+   * it soon with the reason it cannot be sent (this transport closed, the request unencodable or
+   * too large), once the caller has its handle in place.
+   */
+  private newCall(
+    path: string,
+    serialize: Serialize,
+    request: unknown,
+    metadata: grpc.Metadata,
+    options: Partial<grpc.CallOptions>,
+    sink: Sink,
+  ): { call: Http2Call; begin(): void } {
     const encoded = this.closed ? undefined : encodeRequest(serialize, request, this.opts.maxSendBytes);
-    call = new Http2Call(
+    const call = new Http2Call(
       this.conn,
       path,
       encoded && "frame" in encoded ? encoded.frame : EMPTY_FRAME,
@@ -404,13 +414,12 @@ class Transport {
       this.opts.maxReceiveBytes,
       sink,
     );
-    const started = call;
-    handle.onCancel = () => started.cancel();
-    handle.onRead = () => started.resume();
-    if (!encoded) call.failSoon(status(Status.UNAVAILABLE, SHUT_DOWN));
-    else if ("failure" in encoded) call.failSoon(encoded.failure);
-    else call.start();
-    return handle;
+    const begin = () => {
+      if (!encoded) call.failSoon(status(Status.UNAVAILABLE, SHUT_DOWN));
+      else if ("failure" in encoded) call.failSoon(encoded.failure);
+      else call.start();
+    };
+    return { call, begin };
   }
 
   close(): void {
