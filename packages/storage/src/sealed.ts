@@ -15,6 +15,7 @@ import {
   type KeyWatches,
   type KvStore,
   type MoveWithOps,
+  type QueueMove,
 } from "./types.js";
 import type { Subscription } from "./wait.js";
 
@@ -158,18 +159,7 @@ export class SealedStore implements KvStore, KeyWatches, MoveWithOps {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Buffer | undefined> {
-    const q = bytes("queue", queue);
-    const k = bytes("key", key);
-    let plain: Buffer | undefined;
-    // The element moves re-sealed for its new key, so it opens there and nowhere else.
-    const entry = await this.requireIndexed().dequeueIndexedWait(q, timeoutMs, signal, {
-      key: k,
-      encode: (e) => {
-        plain = this.open(e.value, slotAad(q, e.index));
-        return this.seal(plain, valueAad(k));
-      },
-    });
-    return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
+    return this.move(queue, key, timeoutMs, signal);
   }
 
   /**
@@ -184,23 +174,36 @@ export class SealedStore implements KvStore, KeyWatches, MoveWithOps {
     signal: AbortSignal | undefined,
     withOps: (element: Buffer) => Promise<BatchOp[]>,
   ): Promise<Buffer | undefined> {
+    return this.move(queue, key, timeoutMs, signal, withOps);
+  }
+
+  private async move(
+    queue: Buffer,
+    key: Buffer,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    withOps?: (element: Buffer) => Promise<BatchOp[]>,
+  ): Promise<Buffer | undefined> {
     const q = bytes("queue", queue);
     const k = bytes("key", key);
     let plain: Buffer | undefined;
     let written: { plain: BatchOp[]; sealed: BatchOp[] } | undefined;
-    const entry = await this.requireIndexed().dequeueIndexedWait(q, timeoutMs, signal, {
+    // The element moves re-sealed for its new key, so it opens there and nowhere else.
+    const into: QueueMove = {
       key: k,
       encode: (e) => {
         plain = this.open(e.value, slotAad(q, e.index));
         return this.seal(plain, valueAad(k));
       },
-      with: async () => {
+    };
+    if (withOps)
+      into.with = async () => {
         if (plain === undefined) return [];
         const ops = await withOps(Buffer.from(plain));
         written = { plain: ops, sealed: this.sealOps(ops) };
         return written.sealed;
-      },
-    });
+      };
+    const entry = await this.requireIndexed().dequeueIndexedWait(q, timeoutMs, signal, into);
     if (written) this.remember(written.plain, written.sealed);
     return entry && (plain ?? this.open(entry.value, slotAad(q, entry.index)));
   }
