@@ -26,6 +26,21 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+type WriteBatch = (ops: readonly BatchOp[]) => Promise<void>;
+
+/**
+ * Puts `wrap` around the store's writeBatch (the one place a LevelDB batch is written), given
+ * the real write; returns what puts the real one back.
+ */
+function onBatchWrite(s: LevelDbStore, wrap: (ops: readonly BatchOp[], write: WriteBatch) => Promise<void>) {
+  const db = s as unknown as { writeBatch: WriteBatch };
+  const original = db.writeBatch.bind(db);
+  db.writeBatch = (ops) => wrap(ops, original);
+  return () => {
+    db.writeBatch = original;
+  };
+}
+
 const leveldb: Backend = {
   name: "LevelDB",
   sharedAccess: false,
@@ -92,20 +107,17 @@ describe("LevelDbStore specifics", () => {
   test("writes that arrive while one is in flight go out together, in order, each acknowledged", async () => {
     const path = join(await tempDir(), "db");
     const s = await LevelDbStore.open(path);
-    // writeBatch is the one place a LevelDB batch is written.
-    const db = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
-    const original = db.writeBatch.bind(db);
     const sizes: number[] = [];
-    db.writeBatch = (ops) => {
+    const restore = onBatchWrite(s, (ops, write) => {
       sizes.push(ops.length);
-      return original(ops);
-    };
+      return write(ops);
+    });
     try {
       await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(b("k"), b(`v${i}`))));
       assert.equal((await s.get(b("k")))?.toString(), "v19", "the last write issued wins");
       assert.ok(sizes.length < 20, `grouped: ${sizes.length} LevelDB batches for 20 writes`);
     } finally {
-      db.writeBatch = original;
+      restore();
       await s.close();
     }
     const again = await LevelDbStore.open(path);
@@ -118,12 +130,11 @@ describe("LevelDbStore specifics", () => {
 
   test("a write that fails in a group fails alone", async () => {
     const s = await LevelDbStore.open(join(await tempDir(), "db"));
-    const db = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
-    const original = db.writeBatch.bind(db);
-    db.writeBatch = (ops) =>
+    const restore = onBatchWrite(s, (ops, write) =>
       ops.some((op) => op.key.toString() === "poison")
         ? Promise.reject(new Error("disk says no"))
-        : original(ops);
+        : write(ops),
+    );
     try {
       const results = await Promise.allSettled([
         s.put(b("first"), b("1")),
@@ -140,20 +151,18 @@ describe("LevelDbStore specifics", () => {
       assert.equal(await s.get(b("poison")), undefined, "the failed write is not in the cache");
       assert.equal((await s.get(b("c")))?.toString(), "4");
     } finally {
-      db.writeBatch = original;
+      restore();
       await s.close();
     }
   });
 
   test("dequeueIntoWith: the writes computed from the element go in the move's atomic step", async () => {
     const s = await LevelDbStore.open(join(await tempDir(), "db"));
-    const raw = s as unknown as { writeBatch: (ops: readonly BatchOp[]) => Promise<void> };
-    const original = raw.writeBatch.bind(raw);
     const batches: number[] = [];
-    raw.writeBatch = (ops) => {
+    const restore = onBatchWrite(s, (ops, write) => {
       batches.push(ops.length);
-      return original(ops);
-    };
+      return write(ops);
+    });
     try {
       await s.enqueue(b("q"), b("element"));
       batches.length = 0;
@@ -187,7 +196,7 @@ describe("LevelDbStore specifics", () => {
       assert.equal(none, undefined);
       assert.equal(called, false);
     } finally {
-      raw.writeBatch = original;
+      restore();
       await s.close();
     }
   });
