@@ -104,6 +104,14 @@ function answer(stream: http2.ServerHttp2Stream, value: string, delayMs = 0): vo
   );
 }
 
+/** A loopback port nothing listens on (bound once by the system, then closed). */
+async function unusedPort(): Promise<number> {
+  const probe = createTcpServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
 test("request headers and message framing are gRPC's", async () => {
   const id = await TestIdentity.create("s");
   let seen: { headers: http2.IncomingHttpHeaders; body: Buffer } | undefined;
@@ -339,10 +347,7 @@ test("a compressed response is refused (the client offers identity only)", async
 test("connection refused is 14; a server failing attestation is 14 with the attestation text and sees no HTTP/2 byte", async () => {
   const trusted = await TestIdentity.create("teaclave_storage_service");
   const impostor = await TestIdentity.create("impostor");
-  const free = createTcpServer();
-  await new Promise<void>((resolve) => free.listen(0, "127.0.0.1", resolve));
-  const closedPort = (free.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => free.close(() => resolve()));
+  const closedPort = await unusedPort();
   const refused = storageClient(closedPort, trusted);
   const err = await failure(callUnary(refused, "get", key("a"), { deadlineMs: 5000 }));
   assert.equal(err.code, Status.UNAVAILABLE);
@@ -381,10 +386,7 @@ test("connection refused is 14; a server failing attestation is 14 with the atte
 
 test("wait-for-ready calls wait for a server that comes up; others fail fast; both end at their deadline", async () => {
   const id = await TestIdentity.create("teaclave_storage_service");
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const port = await unusedPort();
   const client = storageClient(port, id);
   try {
     const waiting = callUnary(client, "get", key("late"), { waitForReady: true, deadlineMs: 15_000 });
