@@ -68,20 +68,29 @@ export async function warmPlatform(platform: Platform, concurrency = 8): Promise
   }
 }
 
-/** RPCs each service has served so far (its `cloister_rpc_requests_total`), by method. */
-async function served(platform: Platform): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
+/** Every operations endpoint's /metrics text now, by service ("" where one did not answer). */
+async function scrape(platform: Platform): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
   for (const [key, port] of Object.entries(platform.ports)) {
     if (!key.startsWith("ops_")) continue;
     const text = await fetch(`http://127.0.0.1:${port}/metrics`)
       .then((r) => r.text())
       .catch(() => "");
+    out.set(key.slice(4), text);
+  }
+  return out;
+}
+
+/** RPCs each service has served so far (its `cloister_rpc_requests_total`), by method. */
+function served(metrics: Map<string, string>): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const [endpoint, text] of metrics) {
     for (const m of text.matchAll(/^cloister_rpc_requests_total\{([^}]*)\} (\d+)/gm)) {
       const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
       // Keyed by the series' own service label: where several services share a process, one
       // endpoint may answer for more than its own, and a series seen twice is still one.
       // In-process calls between co-hosted services are counted apart: they are not RPCs.
-      const service = `${labels.service ?? key.slice(4)}${labels.transport === "in-process" ? " (in process)" : ""}`;
+      const service = `${labels.service ?? endpoint}${labels.transport === "in-process" ? " (in process)" : ""}`;
       const method = `${labels.method ?? "?"} ${labels.code ?? ""}`;
       const methods = out.get(service) ?? new Map<string, number>();
       methods.set(method, Math.max(methods.get(method) ?? 0, Number(m[2])));
@@ -133,16 +142,11 @@ interface GcTotals {
  * Each process's collections so far, read from the operations endpoints. Under `combined` every
  * service but execution answers for the control-plane process (one registry), so one is kept.
  */
-async function gcTotals(platform: Platform, topology: Topology): Promise<Map<string, GcTotals>> {
+function gcTotals(metrics: Map<string, string>, topology: Topology): Map<string, GcTotals> {
   const out = new Map<string, GcTotals>();
-  for (const [key, port] of Object.entries(platform.ports)) {
-    if (!key.startsWith("ops_")) continue;
-    const service = key.slice(4);
+  for (const [service, text] of metrics) {
     const name = topology === "combined" && service !== "execution" ? CONTROL_PLANE : service;
     if (out.has(name)) continue;
-    const text = await fetch(`http://127.0.0.1:${port}/metrics`)
-      .then((r) => r.text())
-      .catch(() => "");
     const sum = (re: RegExp) => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
     const count = sum(/^cloister_nodejs_gc_duration_seconds_count\{[^}]*\} (\S+)/gm);
     if (count === 0) continue;
@@ -164,13 +168,14 @@ async function measuredThroughput(
   total: number,
   concurrency: number,
 ) {
-  const calls = await served(platform);
-  const gcBefore = await gcTotals(platform, topology);
+  const metricsBefore = await scrape(platform);
   const before = childCpu(platform.pid, serviceName);
   const perSecond = await throughput(c, functionId, total, concurrency);
   const used = cpuBetween(before, childCpu(platform.pid, serviceName));
+  const metricsAfter = await scrape(platform);
+  const gcBefore = gcTotals(metricsBefore, topology);
   const gc = new Map<string, GcTotals>();
-  for (const [name, after] of await gcTotals(platform, topology)) {
+  for (const [name, after] of gcTotals(metricsAfter, topology)) {
     const b = gcBefore.get(name) ?? { seconds: 0, count: 0, atLeast10ms: 0 };
     gc.set(name, {
       seconds: after.seconds - b.seconds,
@@ -179,7 +184,12 @@ async function measuredThroughput(
     });
   }
   const cpuPerTask = new Map([...used].map(([name, ms]) => [name, ms / total]));
-  return { perSecond, cpuPerTask, gc, calls: callsPerTask(calls, await served(platform), total) };
+  return {
+    perSecond,
+    cpuPerTask,
+    gc,
+    calls: callsPerTask(served(metricsBefore), served(metricsAfter), total),
+  };
 }
 
 /** A platform as `cloister up` starts it under `topology`, with only the builtin executor. */
