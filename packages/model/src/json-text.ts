@@ -1,4 +1,5 @@
-import { canonicalJson, compareBytes } from "./json.js";
+import { isCanonical } from "./arguments.js";
+import { canonicalJson, compareBytes, type JsonObject, stringifyJson } from "./json.js";
 import { sortedSet } from "./sets.js";
 
 /*
@@ -25,7 +26,11 @@ export function stringsText(items: readonly string[]): string {
 }
 
 /** `{"uids":[…]}` of a set, sorted. */
-export const uidsText = (s: Iterable<string>): string => `{"uids":${stringsText(sortedSet(s))}}`;
+export function uidsText(s: ReadonlySet<string>): string {
+  if (s.size === 0) return '{"uids":[]}';
+  if (s.size === 1) for (const x of s) return `{"uids":[${quote(x)}]}`;
+  return `{"uids":${stringsText(sortedSet(s))}}`;
+}
 
 /** An object of a map's entries in ascending byte order of their keys. */
 export function sortedMapText<V>(m: ReadonlyMap<string, V>, value: (v: V) => string): string {
@@ -46,9 +51,9 @@ export function sortedMapText<V>(m: ReadonlyMap<string, V>, value: (v: V) => str
 export const innerText = <V>(m: ReadonlyMap<string, V>, value: (v: V) => string): string =>
   `{"inner":${sortedMapText(m, value)}}`;
 
-/** Task arguments: `{"inner":<canonical JSON>}`. */
-export const argumentsText = (args: Parameters<typeof canonicalJson>[0]): string =>
-  `{"inner":${canonicalJson(args)}}`;
+/** Task arguments: `{"inner":<canonical JSON>}` (records keep them canonical: no sorting then). */
+export const argumentsText = (args: JsonObject): string =>
+  `{"inner":${isCanonical(args) ? stringifyJson(args) : canonicalJson(args)}}`;
 
 /** The opening of a record object in `version` (2 puts `"v":2` first). */
 export const recordHead = (base64: boolean): string => (base64 ? '{"v":2,' : "{");

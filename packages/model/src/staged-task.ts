@@ -19,7 +19,7 @@ import {
 import { bytesToJson, compareBytes, type JsonValue, obj } from "./json.js";
 import { argumentsText, bytesText, quote, recordHead, sortedMapText, stringsText } from "./json-text.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
-import { keyBytes, type RecordReader } from "./record-reader.js";
+import { keyBytes, type RecordReader, readDirect } from "./record-reader.js";
 import { decodeJsonRecord } from "./records/codec.js";
 import type { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
@@ -247,7 +247,7 @@ export function readStagedTaskFields(r: RecordReader): StagedTask {
 
 /** Either codec version. */
 export const parseStagedTask = (text: string | Buffer): StagedTask =>
-  decodeJsonRecord(stagedTaskFromJsonValue, text, "staged task");
+  readDirect(text, readStagedTaskFields) ?? decodeJsonRecord(stagedTaskFromJsonValue, text, "staged task");
 
 export function stagedTaskFromJsonValue(v: JsonValue): StagedTask {
   const o = asObject(v, "staged task");

@@ -1,5 +1,5 @@
 import { common } from "@cloister/proto";
-import { type FunctionArguments, sortArguments } from "./arguments.js";
+import { type FunctionArguments, isCanonical, sortArguments } from "./arguments.js";
 import {
   fileText,
   type InputFileRecord,
@@ -24,7 +24,7 @@ import {
   uidsText,
 } from "./json-text.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
-import { K, keyBytes, type RecordReader } from "./record-reader.js";
+import { K, keyBytes, type RecordReader, readDirect } from "./record-reader.js";
 import { decodeJsonRecord } from "./records/codec.js";
 import { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
@@ -291,8 +291,11 @@ export const readTaskId = (r: RecordReader): TaskId => TaskId.fromUuid(r.str());
 export function readArguments(r: RecordReader): FunctionArguments {
   r.open();
   r.key(T.inner);
-  // The arguments object sits at depth 3 of the record (record, wrapper, arguments).
-  const args = sortArguments(r.anyObject(2));
+  // The arguments object sits at depth 3 of the record (record, wrapper, arguments). Stored
+  // arguments are canonical already; the fresh tree is then used as it is (sorting would copy it
+  // into the same tree).
+  const parsed = r.anyObject(2);
+  const args = isCanonical(parsed) ? parsed : sortArguments(parsed);
   r.close();
   return args;
 }
@@ -399,7 +402,8 @@ export function readTaskFields(r: RecordReader): TaskRecord {
 
 export const serializeTask = (t: TaskRecord): string => taskText(t, false);
 /** Either codec version (a queued cancel request, a stored record). */
-export const parseTask = (text: string): TaskRecord => decodeJsonRecord(taskFromJsonValue, text, "task");
+export const parseTask = (text: string): TaskRecord =>
+  readDirect(text, readTaskFields) ?? decodeJsonRecord(taskFromJsonValue, text, "task");
 
 /** A deep copy, so state transitions can be pure. */
 export function cloneTask(t: TaskRecord): TaskRecord {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type ErrorKind, hasKind, type Logger } from "@cloister/core";
+import { type ErrorKind, hasKind, idsOnlyLogger, type Logger } from "@cloister/core";
 import { parseStagedTask, type TaskResult } from "@cloister/model";
 import { common } from "@cloister/proto";
 import { TaskFailure } from "@cloister/runtime";
@@ -113,8 +113,11 @@ export class ExecutionNode {
   private readonly pulls = new Set<AbortController>();
   private loops: Promise<void>[] = [];
   readonly executorIds: string[];
+  /** The two lines of every task (started, finished): ids and kinds only, so unredacted. */
+  private readonly trail: Logger;
 
   constructor(private readonly options: ExecutionNodeOptions) {
+    this.trail = idsOnlyLogger(options.log);
     this.executorIds = options.executorIds?.slice(0, options.slots) ?? [];
     while (this.executorIds.length < options.slots) this.executorIds.push(randomUUID());
   }
@@ -173,7 +176,7 @@ export class ExecutionNode {
       if (!leased.running && !(await this.markRunning(uuid, generation))) return undefined;
       const cancel = new AbortController();
       const watching = this.watch(executorId, uuid, generation, cancel);
-      log.info({ task: uuid, generation, executor: executorId }, "task started");
+      this.trail.info({ task: uuid, generation, executor: executorId }, "task started");
       let result: TaskResult | undefined;
       try {
         result = await runStagedTask(staged, this.options.deps, cancel.signal);
@@ -282,7 +285,7 @@ export class ExecutionNode {
       try {
         const nextFor = this.closing.signal.aborted ? undefined : executorId;
         const next = await this.options.link.updateTaskResult(uuid, generation, result, nextFor);
-        this.options.log.info({ task: uuid, generation, result: result.kind }, "task finished");
+        this.trail.info({ task: uuid, generation, result: result.kind }, "task finished");
         return next;
       } catch (e) {
         if (isFinal(e) || attempt >= 30 || this.closing.signal.aborted) {
