@@ -62,12 +62,14 @@ export async function runStagedTask(
   try {
     const executor = deps.executors.select(task.executorType, task.executor);
     const inputs = new Map<string, Buffer>();
-    await Promise.all(
-      [...task.inputData].map(async ([name, input]) => {
-        const ciphertext = await deps.agent.download(input.url, { owners: input.owners, signal });
-        inputs.set(name, await deps.codec.open(ciphertext, input.crypto, input.cmac, input.url));
-      }),
-    );
+    // (Most tasks have no files: no empty Promise.all and its turn of the event loop for them.)
+    if (task.inputData.size > 0)
+      await Promise.all(
+        [...task.inputData].map(async ([name, input]) => {
+          const ciphertext = await deps.agent.download(input.url, { owners: input.owners, signal });
+          inputs.set(name, await deps.codec.open(ciphertext, input.crypto, input.cmac, input.url));
+        }),
+      );
     const runtime = new MemoryTaskRuntime(inputs, [...task.outputData.keys()]);
     let evidence: Buffer | undefined;
     const execution = executeLegacyAware(executor, {
@@ -94,20 +96,23 @@ export async function runStagedTask(
     const { value, failure } = returnValue;
 
     const tags = new Map<string, Buffer>();
-    const sealed = await Promise.all(
-      [...task.outputData].map(async ([name, output]) => {
-        if (output.crypto.schema === "raw") throw new TaskFailure("OutputFile: unsupported type");
-        const plaintext = runtime.outputs.get(name);
-        if (!plaintext) {
-          const kind = output.crypto.schema === "teaclave-file-128" ? "teaclave_file" : output.crypto.schema;
-          throw new TaskFailure(`Convert ${kind}: failed to open src file`);
-        }
-        const { data, tag } = await deps.codec.seal(plaintext, output.crypto, output.url);
-        tags.set(name, tag);
-        return { url: output.url, owners: output.owners, data };
-      }),
-    );
-    await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, { owners: o.owners, signal })));
+    if (task.outputData.size > 0) {
+      const sealed = await Promise.all(
+        [...task.outputData].map(async ([name, output]) => {
+          if (output.crypto.schema === "raw") throw new TaskFailure("OutputFile: unsupported type");
+          const plaintext = runtime.outputs.get(name);
+          if (!plaintext) {
+            const kind =
+              output.crypto.schema === "teaclave-file-128" ? "teaclave_file" : output.crypto.schema;
+            throw new TaskFailure(`Convert ${kind}: failed to open src file`);
+          }
+          const { data, tag } = await deps.codec.seal(plaintext, output.crypto, output.url);
+          tags.set(name, tag);
+          return { url: output.url, owners: output.owners, data };
+        }),
+      );
+      await Promise.all(sealed.map((o) => deps.agent.upload(o.url, o.data, { owners: o.owners, signal })));
+    }
     return {
       kind: "Ok",
       returnValue: Buffer.from(value, "utf8"),
