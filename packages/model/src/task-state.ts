@@ -258,7 +258,15 @@ export interface FinishOutcome {
 export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOutcome {
   if (task.status !== TaskStatus.Running) throw cloisterError("CANNOT_RESTORE_FINISH");
   if (result.kind === "NotReady") throw cloisterError("TASK_RESULT_MISSING");
-  const t = cloneTask(task);
+  // Only the outputs a result names are modified (their cmac): those records are copied, the
+  // rest of the task is shared with `task` (see withStatus).
+  const tagged = result.kind === "Ok" && result.tagsMap.size > 0;
+  const t: TaskRecord = {
+    ...task,
+    assignedOutputs: tagged
+      ? new Map([...task.assignedOutputs].map(([k, f]) => [k, { ...f, owners: new Set(f.owners) }]))
+      : task.assignedOutputs,
+  };
   const updatedOutputs: OutputFileRecord[] = [];
   if (result.kind === "Ok") {
     for (const tag of result.tagsMap.values())
@@ -288,10 +296,7 @@ export function finishWithResult(task: TaskRecord, result: TaskResult): FinishOu
 function endWith(task: TaskRecord, status: TaskStatus, reason: string): TaskRecord {
   // An ended task stays as it is (ignore late cancels instead of failing).
   if (isEnded(task.status)) return task;
-  const t = cloneTask(task);
-  t.status = status;
-  t.result = { kind: "Err", reason };
-  return t;
+  return { ...task, status, result: { kind: "Err", reason } };
 }
 
 /** Scheduler-side cancellation (PullTask or Heartbeat). Returns the same object if already ended. */
