@@ -81,6 +81,7 @@ export const argumentsToJson = (args: FunctionArguments): string => canonicalJso
  */
 export function argumentsToArgv(args: FunctionArguments): string[] {
   const out: string[] = [];
-  for (const [k, v] of sortArguments(args)) out.push(k, typeof v === "string" ? v : canonicalJson(v));
+  for (const [k, v] of isCanonical(args) ? args : sortArguments(args))
+    out.push(k, typeof v === "string" ? v : canonicalJson(v));
   return out;
 }
