@@ -18,6 +18,14 @@ after(() => platform?.stop());
 const SLOW = Buffer.from("import time\ndef entrypoint(argv):\n    time.sleep(6)\n    return 'late'\n");
 const IN_FLIGHT = [common.TaskStatus.Staged, common.TaskStatus.Running];
 
+/** Registers a SLOW function as `name` and invokes a task of it. */
+async function invokedSlowTask(c: ReturnType<typeof client>, name: string) {
+  const functionId = await c.registerFunction({ name, executorType: "python", payload: SLOW });
+  const taskId = await c.createTask({ functionId, executor: "mesapy" });
+  await c.invokeTask(taskId);
+  return { functionId, taskId };
+}
+
 test("a polling client's first GetTask after InvokeTask answers with the finished task", async () => {
   const c = client(platform);
   try {
@@ -40,13 +48,7 @@ test("a task that does not end is answered when the wait runs out; the caller ma
   const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction({
-      name: "slow",
-      executorType: "python",
-      payload: SLOW,
-    });
-    const taskId = await c.createTask({ functionId, executor: "mesapy" });
-    await c.invokeTask(taskId);
+    const { functionId, taskId } = await invokedSlowTask(c, "slow");
     const started = Date.now();
     const held = await c.call("getTask", { taskId }, { [GET_TASK_WAIT_METADATA]: "400" });
     assert.ok(IN_FLIGHT.includes(held.status), `in flight: ${held.status}`);
@@ -71,13 +73,7 @@ test("a canceled task ends the wait with its canceled view", async () => {
   const c = client(platform);
   try {
     await c.login("admin", "teaclave");
-    const functionId = await c.registerFunction({
-      name: "slow-2",
-      executorType: "python",
-      payload: SLOW,
-    });
-    const taskId = await c.createTask({ functionId, executor: "mesapy" });
-    await c.invokeTask(taskId);
+    const { taskId } = await invokedSlowTask(c, "slow-2");
     const held = c.call("getTask", { taskId });
     await new Promise((r) => setTimeout(r, 300));
     await c.cancelTask(taskId);

@@ -17,8 +17,9 @@ import { AuditBuffer } from "./audit.js";
 import { CredentialCache } from "./credentials.js";
 import { FrontendGate } from "./gate.js";
 import { StreamSlots, taskLogChunks } from "./task-log-stream.js";
-import { heldView, WaitSlots, waitBudgetMs } from "./task-wait.js";
+import { HELD_ANSWERS_PER_USER, heldView, waitBudgetMs } from "./task-wait.js";
 import { followUserChanges } from "./user-changes.js";
+import { UserSlots } from "./user-slots.js";
 import { relayWatch } from "./watch.js";
 
 /** Client metadata worth forwarding: application keys only, never transport headers. */
@@ -94,7 +95,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         waitForReady: true,
       });
   const getTask = forward("getTask");
-  const waitSlots = new WaitSlots();
+  const waitSlots = new UserSlots(HELD_ANSWERS_PER_USER);
   /** GetTask, held while the task is in flight (task-wait.ts; `[frontend] get_task_wait_ms`). */
   const heldGetTask = async (request: frontend.GetTaskRequest, rc: RpcContext) => {
     const first = await getTask(request, rc);

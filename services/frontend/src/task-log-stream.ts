@@ -4,6 +4,7 @@
 // (the execution node flushes a task's log before it reports the result).
 import { cloisterError } from "@cloister/core";
 import { common, type extensions } from "@cloister/proto";
+import { UserSlots } from "./user-slots.js";
 
 type Read = (offset: number) => Promise<extensions.ReadTaskLogResponse>;
 
@@ -60,20 +61,14 @@ export async function* taskLogChunks(
 
 /** Followed streams one user may hold open at once. */
 export class StreamSlots {
-  private readonly open = new Map<string, number>();
-  constructor(private readonly perUser = 8) {}
+  private readonly slots: UserSlots;
+  constructor(perUser = 8) {
+    this.slots = new UserSlots(perUser);
+  }
 
   take(user: string): () => void {
-    const n = this.open.get(user) ?? 0;
-    if (n >= this.perUser) throw cloisterError("TASK_LOG_STREAMS_EXHAUSTED");
-    this.open.set(user, n + 1);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const left = (this.open.get(user) ?? 1) - 1;
-      if (left <= 0) this.open.delete(user);
-      else this.open.set(user, left);
-    };
+    const release = this.slots.tryTake(user);
+    if (!release) throw cloisterError("TASK_LOG_STREAMS_EXHAUSTED");
+    return release;
   }
 }

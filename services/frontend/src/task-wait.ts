@@ -32,26 +32,8 @@ export function waitBudgetMs(metadata: grpc.Metadata, configuredMs: number, dead
   return Math.max(0, budget);
 }
 
-/** Waits one user may hold at once; past it GetTask answers at once, as without a wait. */
-export class WaitSlots {
-  private readonly held = new Map<string, number>();
-  constructor(private readonly perUser = 64) {}
-
-  /** A release function, or undefined when the user already holds `perUser` waits. */
-  tryTake(user: string): (() => void) | undefined {
-    const n = this.held.get(user) ?? 0;
-    if (n >= this.perUser) return undefined;
-    this.held.set(user, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.held.get(user) ?? 1) - 1;
-      if (left <= 0) this.held.delete(user);
-      else this.held.set(user, left);
-    };
-  }
-}
+/** Held answers one user may have at once (a UserSlots); past it GetTask answers at once. */
+export const HELD_ANSWERS_PER_USER = 64;
 
 export interface HeldViewOptions {
   /** The view GetTask read first. */

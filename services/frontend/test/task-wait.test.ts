@@ -3,7 +3,8 @@ import { test } from "node:test";
 import { common, type extensions, type frontend } from "@cloister/proto";
 import { GET_TASK_WAIT_METADATA } from "@cloister/rpc";
 import * as grpc from "@grpc/grpc-js";
-import { heldView, WaitSlots, waitBudgetMs } from "../src/task-wait.js";
+import { heldView, waitBudgetMs } from "../src/task-wait.js";
+import { UserSlots } from "../src/user-slots.js";
 
 const view = (status: common.TaskStatus, tag = "") =>
   ({ status, taskId: tag }) as unknown as frontend.GetTaskResponse;
@@ -26,7 +27,7 @@ test("the wait is the configured one, lowered by the caller's metadata and by th
 });
 
 test("a user holds at most perUser waits; a release frees one, twice frees one", () => {
-  const slots = new WaitSlots(2);
+  const slots = new UserSlots(2);
   const a = slots.tryTake("u")!;
   const b = slots.tryTake("u")!;
   assert.equal(slots.tryTake("u"), undefined);
