@@ -473,7 +473,13 @@ export class CloisterClient {
     deadline: number,
     onProgress?: (task: TaskView) => void,
   ): Promise<TaskView | "timeout" | undefined> {
-    const stream = this.feExt.watchTask({ taskId }, this.metadata() ?? new grpc.Metadata(), { deadline });
+    // Without a progress callback only the ended view is wanted (a platform that predates
+    // `endedOnly` sends every view, which the loop below skips the same way).
+    const stream = this.feExt.watchTask(
+      { taskId, endedOnly: onProgress === undefined },
+      this.metadata() ?? new grpc.Metadata(),
+      { deadline },
+    );
     let ended: TaskView | undefined;
     try {
       for await (const message of stream) {

@@ -107,7 +107,8 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       return await heldView({
         first,
         waitMs,
-        watch: (signal) => relayWatch(mgmtExt, { taskId: request.taskId }, metadata, signal),
+        watch: (signal) => relayWatch(mgmtExt, { taskId: request.taskId, endedOnly: true }, metadata, signal),
+        current: () => getTask(request, rc),
         ...(rc.signal ? { signal: rc.signal } : {}),
       });
     } finally {

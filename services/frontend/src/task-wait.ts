@@ -40,17 +40,19 @@ export interface HeldViewOptions {
   first: View;
   /** How long to wait at most (waitBudgetMs). */
   waitMs: number;
-  /** Management's WatchTask for this task and caller, cancelled through `signal`. */
+  /** Management's WatchTask (ended view only) for this task and caller, cancelled through `signal`. */
   watch: (signal: AbortSignal) => AsyncIterable<extensions.WatchTaskResponse>;
+  /** GetTask again: the answer when the wait runs out before the task ends. */
+  current: () => Promise<View>;
   /** The client went away. */
   signal?: AbortSignal;
 }
 
 /**
  * The answer to a GetTask: `first` when the task is not in flight or there is no time to wait;
- * else the first ended view WatchTask brings within `waitMs`, or the latest view seen when the
- * wait runs out. The watch failing is not the call's failure: GetTask already succeeded, so the
- * latest view seen is the answer.
+ * else the ended view WatchTask brings within `waitMs`, or, when the wait runs out, the view of
+ * that moment. The watch or that last read failing is not the call's failure: GetTask already
+ * succeeded, so `first` is then the answer.
  */
 export async function heldView(o: HeldViewOptions): Promise<View> {
   if (!IN_FLIGHT.has(o.first.status) || o.waitMs <= 0 || o.signal?.aborted) return o.first;
@@ -58,20 +60,26 @@ export async function heldView(o: HeldViewOptions): Promise<View> {
   const timer = setTimeout(() => stop.abort(), o.waitMs);
   const onClientGone = () => stop.abort();
   o.signal?.addEventListener("abort", onClientGone, { once: true });
-  let latest = o.first;
+  let ended: View | undefined;
   try {
     // Read to the stream's end, which management sends right after the ended view: cancelling
     // there instead would have its closing frames arrive on a reset stream, and an HTTP/2 peer
     // closes a connection that receives too many of those.
     for await (const message of o.watch(stop.signal)) {
-      if (message.task && !ENDED.has(latest.status)) latest = message.task;
+      if (message.task && ENDED.has(message.task.status)) ended ??= message.task;
     }
   } catch {
-    // Cancelled by the timer or the client, or the watch failed: answer with what we have.
+    // Cancelled by the timer or the client, or the watch failed.
   } finally {
     clearTimeout(timer);
     o.signal?.removeEventListener("abort", onClientGone);
     stop.abort();
   }
-  return latest;
+  if (ended) return ended;
+  if (o.signal?.aborted) return o.first;
+  try {
+    return await o.current();
+  } catch {
+    return o.first;
+  }
 }

@@ -63,42 +63,62 @@ function watchOf(views: frontend.GetTaskResponse[], open = false) {
   return { watch, seen };
 }
 
+const now = (tag: string) => async () => view(common.TaskStatus.Running, tag);
+
 test("a task not in flight, or no time to wait, is answered with the first view", async () => {
   for (const status of [common.TaskStatus.Created, common.TaskStatus.Approved, common.TaskStatus.Finished]) {
     const { watch, seen } = watchOf([]);
     const first = view(status);
-    assert.equal(await heldView({ first, waitMs: 1000, watch }), first);
+    assert.equal(await heldView({ first, waitMs: 1000, watch, current: now("x") }), first);
     assert.equal(seen.started, 0);
   }
   const { watch, seen } = watchOf([]);
   const first = view(common.TaskStatus.Running);
-  assert.equal(await heldView({ first, waitMs: 0, watch }), first);
+  assert.equal(await heldView({ first, waitMs: 0, watch, current: now("x") }), first);
   assert.equal(seen.started, 0);
 });
 
 test("an in-flight task is answered with its ended view, read to the stream's end", async () => {
   const { watch } = watchOf([
-    view(common.TaskStatus.Running, "r"),
+    view(common.TaskStatus.Running, "not ended: ignored"),
     view(common.TaskStatus.Finished, "done"),
-    view(common.TaskStatus.Running, "after the end: ignored"),
+    view(common.TaskStatus.Canceled, "after the end: ignored"),
   ]);
-  const got = await heldView({ first: view(common.TaskStatus.Staged), waitMs: 10_000, watch });
+  const got = await heldView({
+    first: view(common.TaskStatus.Staged),
+    waitMs: 10_000,
+    watch,
+    current: now("x"),
+  });
   assert.equal(got.status, common.TaskStatus.Finished);
   assert.equal(got.taskId, "done");
 });
 
-test("when the wait runs out the latest view is the answer and the watch is cancelled", async () => {
-  const { watch, seen } = watchOf([view(common.TaskStatus.Running, "latest")], true);
-  const got = await heldView({ first: view(common.TaskStatus.Staged), waitMs: 50, watch });
-  assert.equal(got.taskId, "latest");
+test("when the wait runs out the watch is cancelled and the task is read again", async () => {
+  const { watch, seen } = watchOf([], true);
+  const got = await heldView({
+    first: view(common.TaskStatus.Staged),
+    waitMs: 50,
+    watch,
+    current: now("read again"),
+  });
+  assert.equal(got.taskId, "read again");
   assert.ok(seen.cancelled);
+  const failing = async (): Promise<frontend.GetTaskResponse> => {
+    throw new Error("management went away");
+  };
+  const first = view(common.TaskStatus.Staged, "first");
+  assert.equal(
+    await heldView({ first, waitMs: 50, watch: watchOf([], true).watch, current: failing }),
+    first,
+  );
 });
 
 test("the client going away ends the wait; a failing watch is not the call's failure", async () => {
   const gone = new AbortController();
   const { watch, seen } = watchOf([], true);
   const first = view(common.TaskStatus.Running, "first");
-  const pending = heldView({ first, waitMs: 60_000, watch, signal: gone.signal });
+  const pending = heldView({ first, waitMs: 60_000, watch, signal: gone.signal, current: now("x") });
   setTimeout(() => gone.abort(), 20);
   assert.equal(await pending, first);
   assert.ok(seen.cancelled);
@@ -107,5 +127,10 @@ test("the client going away ends the wait; a failing watch is not the call's fai
       yield* [];
       throw new Error("management went away");
     })();
-  assert.equal(await heldView({ first, waitMs: 60_000, watch: failing }), first);
+  assert.equal(
+    await heldView({ first, waitMs: 60_000, watch: failing, current: now("read again") }).then(
+      (v) => v.taskId,
+    ),
+    "read again",
+  );
 });

@@ -70,7 +70,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       getTaskEvidence: (request, rc) => service.getTaskEvidence(callerOf(rc), request),
       readTaskLog: (request, rc) => ops.readTaskLog(callerOf(rc), request),
       getPlatformStatus: (_request, rc) => ops.platformStatus(callerOf(rc)),
-      watchTask: (request, rc) => watchViews(records, callerOf(rc), request.taskId, rc, ctx.log),
+      watchTask: (request, rc) => watchViews(records, callerOf(rc), request, rc, ctx.log),
     },
     { layers, policy: uniformPolicy(extensions.CloisterManagementService, "peer"), log: ctx.log },
   );
@@ -88,10 +88,11 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
 async function* watchViews(
   store: RecordStore,
   caller: Caller,
-  taskId: string,
+  request: extensions.WatchTaskRequest,
   rc: RpcContext,
   log: Logger,
 ): AsyncGenerator<extensions.WatchTaskResponse> {
-  for await (const task of watchTask(store, caller, taskId, rc.signal ?? new AbortController().signal, log))
+  const signal = rc.signal ?? new AbortController().signal;
+  for await (const task of watchTask(store, caller, request.taskId, signal, log, request.endedOnly))
     yield { task };
 }

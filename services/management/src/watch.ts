@@ -16,6 +16,7 @@ const WAIT_MS = 20_000;
  * the first view in an ended state. The same rules as GetTask, checked on every record read:
  * `invalid task id` for a task that does not exist, `permission denied` for a non-participant
  * (PlatformAdmin is not exempt). Storage is followed with WaitForChange, so nothing polls.
+ * With `endedOnly` only the ended view is sent (each change is still read and checked).
  */
 export async function* watchTask(
   store: WatchStore,
@@ -23,6 +24,7 @@ export async function* watchTask(
   taskId: string,
   signal: AbortSignal,
   log: Logger = silentLogger,
+  endedOnly = false,
 ): AsyncGenerator<frontend.GetTaskResponse> {
   if (!caller.id) throw cloisterError("CALLER_ID_MISSING");
   const uuid = TaskId.tryParse(taskId);
@@ -45,10 +47,11 @@ export async function* watchTask(
     const task = state.record;
     if (!task) throw cloisterError("INVALID_TASK_ID");
     if (!task.participants.has(caller.id)) throw cloisterError("PERMISSION_DENIED");
-    if (task.status !== sent) {
+    const ended = isEnded(task.status);
+    if (task.status !== sent && (ended || !endedOnly)) {
       sent = task.status;
       yield toGetTaskResponse(task);
     }
-    if (isEnded(task.status)) return;
+    if (ended) return;
   }
 }

@@ -115,3 +115,32 @@ test("a client that goes away ends the watch at once, without an error", async (
   assert.deepEqual(seen, [TaskStatus.Created]);
   assert.ok(Date.now() - started < 5000, "not held until the long poll's end");
 });
+
+test("with endedOnly only the ended view is sent", async (t) => {
+  const { store, svc, watchStore, taskId, step } = await setup();
+  t.after(() => store.close());
+  const seen: number[] = [];
+  const watching = (async () => {
+    for await (const view of watchTask(
+      watchStore,
+      alice,
+      taskId,
+      new AbortController().signal,
+      undefined,
+      true,
+    ))
+      seen.push(view.status);
+  })();
+  await new Promise((r) => setTimeout(r, 50));
+  await svc.invokeTask(alice, { taskId });
+  await new Promise((r) => setTimeout(r, 50));
+  await step(markRunning);
+  await new Promise((r) => setTimeout(r, 50));
+  await step(
+    (task) =>
+      finishWithResult(task, { kind: "Ok", returnValue: Buffer.from("hi"), tagsMap: new Map(), log: [] })
+        .task,
+  );
+  await watching;
+  assert.deepEqual(seen, [TaskStatus.Finished]);
+});
