@@ -14,10 +14,19 @@ export function frameMessage(message: Buffer): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A client offers only `identity`, so a server compressing anyway is broken. */
+const clientFlagFailure = (flag: number): grpc.StatusObject =>
+  status(
+    Status.INTERNAL,
+    flag === 1
+      ? "Received a compressed message; this client accepts only identity encoding"
+      : `Received a message with an invalid flag byte ${flag}`,
+  );
+
 /**
- * Splits the response's DATA into messages. A message whose prefix declares more than the
- * receive limit fails the call before its bytes are buffered; a compressed message fails it too
- * (this client offers only `identity`, so a server compressing anyway is broken).
+ * Splits DATA into messages. A message whose prefix declares more than the receive limit fails
+ * the call before its bytes are buffered; a message with a flag byte other than 0 (compressed)
+ * fails it with `flagFailure`'s status (the client's by default).
  */
 export class MessageReader {
   /** A prefix split across chunks (rare: allocated then). */
@@ -26,7 +35,10 @@ export class MessageReader {
   private body: Buffer | undefined;
   private bodyFill = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly flagFailure: (flag: number) => grpc.StatusObject = clientFlagFailure,
+  ) {}
 
   /** Feeds one chunk; `onMessage` gets each complete message. Returns the failure, if any. */
   write(chunk: Buffer, onMessage: (message: Buffer) => void): grpc.StatusObject | undefined {
@@ -63,13 +75,7 @@ export class MessageReader {
         flag = prefix[0] as number;
         length = prefix.readUInt32BE(1);
       }
-      if (flag !== 0)
-        return status(
-          Status.INTERNAL,
-          flag === 1
-            ? "Received a compressed message; this client accepts only identity encoding"
-            : `Received a message with an invalid flag byte ${flag}`,
-        );
+      if (flag !== 0) return this.flagFailure(flag);
       if (length > this.maxBytes)
         return status(
           Status.RESOURCE_EXHAUSTED,
