@@ -310,6 +310,12 @@ export class WireCall {
   /** Set for addService() handlers: the grpc-js-shaped call they were given. */
   private raw: RawCall | undefined;
   private headerMetadata: grpc.Metadata | undefined;
+  /**
+   * The request's END_STREAM: listened for from the start, since Node emits no "end" for a
+   * stream that ended empty before anyone read it (no body byte is read by listening).
+   */
+  private inputEnded = false;
+  private onInputEnd: (() => void) | undefined;
 
   constructor(
     private readonly server: WireServer,
@@ -341,6 +347,10 @@ export class WireCall {
   start(): void {
     const { stream, headers } = this;
     stream.once("close", () => this.onClose());
+    stream.once("end", () => {
+      this.inputEnded = true;
+      this.onInputEnd?.();
+    });
     const timeout = headers["grpc-timeout"];
     if (typeof timeout === "string") {
       const m = TIMEOUT.exec(timeout);
@@ -401,7 +411,7 @@ export class WireCall {
           `Received a second request message for server streaming method ${this.path}`,
         );
     });
-    this.stream.once("end", () => {
+    this.onInputEnd = () => {
       if (this.done) return;
       const request = this.request;
       if (!request) {
@@ -413,7 +423,8 @@ export class WireCall {
       }
       this.request = undefined;
       this.dispatch(this.method.decode(request));
-    });
+    };
+    if (this.inputEnded) this.onInputEnd();
   }
 
   private dispatch(request: unknown): void {
