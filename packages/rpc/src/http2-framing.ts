@@ -14,6 +14,9 @@ export function frameMessage(message: Buffer): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Up to one flow-control window (64 KiB), a split message's buffer is allocated at its prefix. */
+const PREALLOCATE_MAX = 64 * 1024;
+
 /** A client offers only `identity`, so a server compressing anyway is broken. */
 const clientFlagFailure = (flag: number): grpc.StatusObject =>
   status(
@@ -34,6 +37,10 @@ export class MessageReader {
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
+  /** A large message arriving in pieces: kept as received, joined once complete. */
+  private parts: Buffer[] | undefined;
+  private partsNeed = 0;
+  private partsHave = 0;
 
   constructor(
     private readonly maxBytes: number,
@@ -45,6 +52,18 @@ export class MessageReader {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
+      const parts = this.parts;
+      if (parts) {
+        const take = Math.min(this.partsNeed - this.partsHave, n - i);
+        parts.push(chunk.subarray(i, i + take));
+        this.partsHave += take;
+        i += take;
+        if (this.partsHave === this.partsNeed) {
+          this.parts = undefined;
+          onMessage(Buffer.concat(parts, this.partsNeed));
+        }
+        continue;
+      }
       const body = this.body;
       if (body) {
         const take = Math.min(body.length - this.bodyFill, n - i);
@@ -86,9 +105,14 @@ export class MessageReader {
         // The whole message is in this chunk: no copy.
         onMessage(chunk.subarray(i, i + length));
         i += length;
-      } else {
+      } else if (length <= PREALLOCATE_MAX) {
         this.body = Buffer.allocUnsafe(length);
         this.bodyFill = 0;
+      } else {
+        // Memory follows the bytes received, not what a 5-byte prefix declares.
+        this.parts = [];
+        this.partsNeed = length;
+        this.partsHave = 0;
       }
     }
     return undefined;
@@ -96,7 +120,7 @@ export class MessageReader {
 
   /** A message started and not finished when the response ended. */
   get partial(): boolean {
-    return this.body !== undefined || this.prefixFill > 0;
+    return this.body !== undefined || this.parts !== undefined || this.prefixFill > 0;
   }
 }
 

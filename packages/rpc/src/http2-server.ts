@@ -81,13 +81,15 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The abort reason of every call whose client went away (one shared error: no stack per call). */
 const CLIENT_GONE = new Error("the client went away");
 
-/** grpc-encoding is the peer's text: percent-encoded like any status message, and bounded. */
+/**
+ * grpc-message: percent-encoded, cut to MAX_STATUS_MESSAGE_BYTES and without lone surrogates
+ * (statusError), since some texts echo what the peer sent (an encoding name).
+ */
 function encodeMessage(details: string): string {
   try {
-    return encodeURI(details);
-  } catch {
-    return encodeURI(Buffer.from(details, "utf8").toString("utf8"));
-  }
+    if (details.length <= 256) return encodeURI(details);
+  } catch {}
+  return encodeURI(statusError(0, details).details ?? "");
 }
 
 /** Metadata from request headers; an invalid entry is dropped without logging its value. */
