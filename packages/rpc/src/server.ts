@@ -420,7 +420,10 @@ export class AttestedServer {
     });
     this.tlsServer.on("error", (err) => this.log.error({ err: err.message }, "listener error"));
     const bound = (this.tlsServer.address() as AddressInfo).port;
-    this.log.info({ host, port: bound, internal: this.opts.verifyClient !== undefined }, "listening");
+    this.log.info(
+      { host, port: bound, internal: this.opts.verifyClient !== undefined, transport: this.transport },
+      "listening",
+    );
     return bound;
   }
 

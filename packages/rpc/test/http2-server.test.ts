@@ -213,7 +213,10 @@ function framed(message: Uint8Array, flag = 0): Buffer {
 const GET = storage.TeaclaveStorageService.get.path;
 const getBody = (k: string) => framed(storage.GetRequest.encode({ key: Buffer.from(k) }).finish());
 
-describe("server transports: the same answers on node:http2 and grpc-js", () => {
+// A bound on each test, so a call that never ends fails the test instead of hanging the suite.
+const BOUND = { timeout: 60_000 };
+
+describe("server transports: the same answers on node:http2 and grpc-js", BOUND, () => {
   test("success, typed and internal failures, peer, binary metadata, unknown method, metrics", async () => {
     const results: Record<string, unknown>[] = [];
     for (const transport of TRANSPORTS) {
@@ -503,7 +506,7 @@ async function waitFor(ok: () => boolean): Promise<void> {
   while (!ok()) await new Promise((r) => setTimeout(r, 5));
 }
 
-describe("node:http2 server: wire details", () => {
+describe("node:http2 server: wire details", BOUND, () => {
   async function api(): Promise<{ server: AttestedServer; port: number; close: () => Promise<void> }> {
     const ep = await endpoint("http2", { internal: false, maxMessageBytes: 1 << 20 });
     return { server: ep.server, port: ep.port, close: () => ep.close() };
