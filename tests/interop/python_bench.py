@@ -8,7 +8,7 @@ is Finished, as Teaclave clients follow a task. Used by `npm run bench` (bench/s
 not a test.
 
 Usage: python_bench.py --data-dir D --auth HOST:PORT --frontend HOST:PORT --descriptors F
-       [--calls N] [--tasks N] [--poll-interval-ms MS]
+       [--calls N] [--tasks N] [--poll-interval-ms MS] [--get-task-wait-ms MS]
 Prints one JSON object (milliseconds, nearest-rank percentiles); exits non-zero on any failure.
 """
 import argparse
@@ -53,6 +53,8 @@ def main():
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--poll-interval-ms", type=float, default=0.0, help="sleep between GetTask polls (0: poll at once)")
+    ap.add_argument("--get-task-wait-ms", type=int, default=None,
+                    help="send Cloister's cloister-get-task-wait-ms metadata on GetTask (0: answer at once)")
     args = ap.parse_args()
     # Bounded: a bench run must end even if asked for too much.
     calls = max(10, min(args.calls, 5000))
@@ -97,6 +99,7 @@ def main():
             function_id=fn.function_id, function_arguments=json.dumps({"message": "bench"}), executor="builtin"),
             FE_PB + "CreateTaskResponse", md)
         get_task = m[FE_PB + "GetTaskRequest"](task_id=task.task_id)
+        get_md = md if args.get_task_wait_ms is None else md + (("cloister-get-task-wait-ms", str(args.get_task_wait_ms)),)
         t = time.perf_counter_ns()
         unary(fe, m, FE + "InvokeTask", m[FE_PB + "InvokeTaskRequest"](task_id=task.task_id),
               "google.protobuf.Empty", md)
@@ -104,7 +107,7 @@ def main():
         n = 0
         while True:
             p = time.perf_counter_ns()
-            r = unary(fe, m, FE + "GetTask", get_task, FE_PB + "GetTaskResponse", md)
+            r = unary(fe, m, FE + "GetTask", get_task, FE_PB + "GetTaskResponse", get_md)
             get_tasks.append(time.perf_counter_ns() - p)
             n += 1
             if r.status == FINISHED:
@@ -141,6 +144,7 @@ def main():
         "get_task": summary(get_tasks),
         "get_task_polls_per_task": sum(polls) / len(polls),
         "poll_interval_ms": args.poll_interval_ms,
+        "get_task_wait_ms": args.get_task_wait_ms,
     }))
     return 0
 

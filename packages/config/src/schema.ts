@@ -142,6 +142,14 @@ export const configSchema = z
          */
         user_calls_per_second: z.number().int().min(1).max(1_000_000).default(500),
         user_call_burst: z.number().int().min(1).max(10_000_000).default(2000),
+        /**
+         * Longest GetTask holds its answer while the task is Staged or Running, answering as soon
+         * as the task ends (then with its result). Teaclave clients poll GetTask (the Python SDK
+         * once a second), so a task that ends just after a poll reaches them in that poll. 0
+         * answers at once, as the legacy frontend did. Clients may ask for less with the
+         * metadata `cloister-get-task-wait-ms` (the Cloister SDK asks for 0 on getTask).
+         */
+        get_task_wait_ms: z.number().int().min(0).max(30_000).default(1000),
       })
       .strict()
       .prefault({}),

@@ -105,6 +105,7 @@ test("what a file says wins over the local profile; unsafe exchange and egress v
 
 test("the frontend's per-user call rate has safe defaults and can be raised for a busy tenant", () => {
   const d = loadConfig({ env: {} });
+  assert.equal(d.frontend.get_task_wait_ms, 1000);
   assert.equal(d.frontend.user_calls_per_second, 500);
   assert.equal(d.frontend.user_call_burst, 2000);
   const dir = mkdtempSync(join(tmpdir(), "cfg-"));
@@ -113,7 +114,13 @@ test("the frontend's per-user call rate has safe defaults and can be raised for 
   const c = loadConfig({ file, env: {} });
   assert.equal(c.frontend.user_calls_per_second, 5000);
   assert.equal(c.frontend.user_call_burst, 20000);
-  for (const bad of ["user_calls_per_second = 0", "user_call_burst = 1.5", "calls = 1"]) {
+  for (const bad of [
+    "user_calls_per_second = 0",
+    "user_call_burst = 1.5",
+    "calls = 1",
+    "get_task_wait_ms = -1",
+    "get_task_wait_ms = 30001",
+  ]) {
     writeFileSync(file, `[frontend]\n${bad}\n`);
     assert.throws(
       () => loadConfig({ file, env: {} }),

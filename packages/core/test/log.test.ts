@@ -47,6 +47,23 @@ test("a line is written soon after it is logged, without waiting for more or for
   assert.match(r.stderr, /"msg":"first"/);
 });
 
+test("the ids-only view of a logger writes the same lines, unredacted, while the logger still redacts", () => {
+  const lines = stderrOf(`
+    const log = createLogger("x");
+    const { idsOnlyLogger } = await import(${JSON.stringify(LOG)});
+    idsOnlyLogger(log).info({ task: "t1", generation: 2 }, "task started");
+    log.info({ token: "t" }, "after");
+    process.exit(0);
+  `);
+  assert.deepEqual(
+    lines.map((l) => [l.name, l.msg, l.task, l.generation, l.token]),
+    [
+      ["x", "task started", "t1", 2, undefined],
+      ["x", "after", undefined, undefined, "[redacted]"],
+    ],
+  );
+});
+
 test("secrets are redacted", () => {
   const [line] = stderrOf(
     `createLogger("x").info({ password: "hunter2", nested: { token: "t" } }, "login"); process.exit(0);`,

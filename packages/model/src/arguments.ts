@@ -3,6 +3,7 @@ import type { FunctionArgumentDecl } from "./function.js";
 import {
   canonicalize,
   canonicalJson,
+  compareBytes,
   isJsonObject,
   type JsonObject,
   JsonSyntaxError,
@@ -16,6 +17,19 @@ export type FunctionArguments = JsonObject;
 /** A deep copy with every object's keys in canonical (byte) order, as the legacy ordered map keeps them. */
 export function sortArguments(args: JsonObject): FunctionArguments {
   return canonicalize(args) as FunctionArguments;
+}
+
+/** Whether every object in `v` already has its keys in ascending byte order (no copy needed). */
+export function isCanonical(v: JsonValue): boolean {
+  if (Array.isArray(v)) return v.every(isCanonical);
+  if (!isJsonObject(v)) return true;
+  let prev: string | undefined;
+  for (const [k, x] of v) {
+    if (prev !== undefined && compareBytes(prev, k) >= 0) return false;
+    if (!isCanonical(x)) return false;
+    prev = k;
+  }
+  return true;
 }
 
 /**

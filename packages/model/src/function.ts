@@ -1,6 +1,8 @@
 import { cloisterError } from "@cloister/core";
-import { bytesToJson, JsonNumber, type JsonValue, obj, stringifyJson } from "./json.js";
+import { bytesToJson, JsonNumber, type JsonValue, obj, writeNumber } from "./json.js";
+import { bytesText, quote, recordHead, stringsText } from "./json-text.js";
 import { arr, asObject, bool, bytes, intValue, RecordFormatError, str, strings } from "./read.js";
+import { keyBytes, type RecordReader } from "./record-reader.js";
 import { decodeJsonRecord } from "./records/codec.js";
 
 /**
@@ -166,7 +168,113 @@ export function functionFromJsonValue(v: JsonValue | undefined): FunctionRecord 
 }
 
 /** Legacy (version 1) text; stored records are written by `functionRecords` (records/functions.ts). */
-export const serializeFunction = (f: FunctionRecord): string => stringifyJson(functionToJsonValue(f));
+export const serializeFunction = (f: FunctionRecord): string => functionText(f, false);
+
+const ioText = (d: FunctionIoDecl): string =>
+  `{"name":${quote(d.name)},"description":${quote(d.description)},"optional":${d.optional}}`;
+
+const listText = <T>(items: readonly T[], item: (x: T) => string): string =>
+  items.length === 0 ? "[]" : `[${items.map(item).join(",")}]`;
+
+/** The text of `functionToJsonValue(f)` in a codec version (base64: version 2), written directly. */
+export function functionText(f: FunctionRecord, base64: boolean): string {
+  return (
+    `${recordHead(base64)}"id":${quote(f.uuid)},"name":${quote(f.name)},"description":${quote(f.description)},` +
+    `"public":${f.public},"executor_type":${quote(executorTypeToLegacy(f.executorType))},` +
+    `"payload":${bytesText(f.payload, base64)},"arguments":${listText(
+      f.arguments,
+      (a) =>
+        `{"key":${quote(a.key)},"default_value":${quote(a.defaultValue)},"allow_overwrite":${a.allowOverwrite}}`,
+    )},"inputs":${listText(f.inputs, ioText)},"outputs":${listText(f.outputs, ioText)},` +
+    `"owner":${quote(f.owner)},"user_allowlist":${stringsText(f.userAllowlist)},` +
+    `"usage_quota":${f.usageQuota === null ? "null" : JsonNumber.int(f.usageQuota).text}}`
+  );
+}
+
+const F = {
+  name: keyBytes("name"),
+  description: keyBytes("description"),
+  public: keyBytes("public"),
+  executorType: keyBytes("executor_type"),
+  payload: keyBytes("payload"),
+  arguments: keyBytes("arguments"),
+  key: keyBytes("key"),
+  defaultValue: keyBytes("default_value"),
+  allowOverwrite: keyBytes("allow_overwrite"),
+  inputs: keyBytes("inputs"),
+  outputs: keyBytes("outputs"),
+  optional: keyBytes("optional"),
+  owner: keyBytes("owner"),
+  userAllowlist: keyBytes("user_allowlist"),
+  usageQuota: keyBytes("usage_quota"),
+  id: keyBytes("id"),
+  functionId: keyBytes("function_id"),
+  useNumbers: keyBytes("use_numbers"),
+};
+
+function readIo(r: RecordReader): FunctionIoDecl {
+  r.open();
+  r.key(F.name);
+  const name = r.str();
+  r.next(F.description);
+  const description = r.str();
+  r.next(F.optional);
+  const optional = r.bool();
+  r.close();
+  return { name, description, optional };
+}
+
+/** A version 2 function record's fields, in the writer's exact order (see record-reader.ts). */
+export function readFunctionFields(r: RecordReader): FunctionRecord {
+  r.key(F.id);
+  const uuid = r.str();
+  r.next(F.name);
+  const name = r.str();
+  r.next(F.description);
+  const description = r.str();
+  r.next(F.public);
+  const isPublic = r.bool();
+  r.next(F.executorType);
+  const executorType = executorTypeFromLegacy(r.str());
+  r.next(F.payload);
+  const payload = r.bytes();
+  r.next(F.arguments);
+  const args = r.list((): FunctionArgumentDecl => {
+    r.open();
+    r.key(F.key);
+    const key = r.str();
+    r.next(F.defaultValue);
+    const defaultValue = r.str();
+    r.next(F.allowOverwrite);
+    const allowOverwrite = r.bool();
+    r.close();
+    return { key, defaultValue, allowOverwrite };
+  });
+  r.next(F.inputs);
+  const inputs = r.list(() => readIo(r));
+  r.next(F.outputs);
+  const outputs = r.list(() => readIo(r));
+  r.next(F.owner);
+  const owner = r.str();
+  r.next(F.userAllowlist);
+  const userAllowlist = r.strings();
+  r.next(F.usageQuota);
+  const usageQuota = r.isNull() ? null : r.integer();
+  return {
+    uuid,
+    name,
+    description,
+    public: isPublic,
+    executorType,
+    payload,
+    arguments: args,
+    inputs,
+    outputs,
+    owner,
+    userAllowlist,
+    usageQuota,
+  };
+}
 /** Either codec version. */
 export const parseFunction = (text: string): FunctionRecord =>
   decodeJsonRecord(functionFromJsonValue, text, "function");
@@ -188,7 +296,19 @@ export function usageFromJsonValue(v: JsonValue): UsageRecord {
   return { functionUuid: str(o, "function_id"), useNumbers: intValue(o.get("use_numbers"), "use_numbers") };
 }
 
-export const serializeUsage = (u: UsageRecord): string => stringifyJson(usageToJsonValue(u));
+export const serializeUsage = (u: UsageRecord): string => usageText(u, false);
+
+/** The text of `usageToJsonValue(u)` (no byte fields: both versions differ only by the head). */
+export const usageText = (u: UsageRecord, base64: boolean): string =>
+  `${recordHead(base64)}"function_id":${quote(u.functionUuid)},"use_numbers":${writeNumber(u.useNumbers)}}`;
+
+/** A version 2 usage record's fields. */
+export function readUsageFields(r: RecordReader): UsageRecord {
+  r.key(F.functionId);
+  const functionUuid = r.str();
+  r.next(F.useNumbers);
+  return { functionUuid, useNumbers: r.integer() };
+}
 export const parseUsage = (text: string): UsageRecord => decodeJsonRecord(usageFromJsonValue, text, "usage");
 
 /** The function lists of one user (`user-<uuid v5 of user id>`); entries are `function-<uuid>` ids. */
@@ -205,8 +325,12 @@ export const userFunctionsToJsonValue = (u: UserFunctionsRecord): JsonValue =>
     ["allowed_functions", [...u.allowedFunctions]],
   ]);
 
-export const serializeUserFunctions = (u: UserFunctionsRecord): string =>
-  stringifyJson(userFunctionsToJsonValue(u));
+export const serializeUserFunctions = (u: UserFunctionsRecord): string => userFunctionsText(u, false);
+
+/** The text of `userFunctionsToJsonValue(u)` (no byte fields: the versions differ by the head). */
+export const userFunctionsText = (u: UserFunctionsRecord, base64: boolean): string =>
+  `${recordHead(base64)}"id":${quote(u.id)},"registered_functions":${stringsText(u.registeredFunctions)},` +
+  `"allowed_functions":${stringsText(u.allowedFunctions)}}`;
 export const parseUserFunctions = (text: string): UserFunctionsRecord =>
   decodeJsonRecord(userFunctionsFromJsonValue, text, "user");
 

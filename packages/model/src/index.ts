@@ -4,7 +4,23 @@ export * from "./file.js";
 export * from "./file-crypto.js";
 export * from "./function.js";
 export * from "./ids.js";
-export * from "./json.js";
+export {
+  bytesToJson,
+  canonicalize,
+  canonicalJson,
+  compareBytes,
+  formatFloat,
+  isJsonObject,
+  JsonNumber,
+  type JsonObject,
+  JsonSyntaxError,
+  type JsonValue,
+  obj,
+  parseJson,
+  parseJsonBytes,
+  stringifyJson,
+  toPlain,
+} from "./json.js";
 export * from "./read.js";
 export * from "./records/index.js";
 export * from "./scheduler-status.js";

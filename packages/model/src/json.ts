@@ -41,7 +41,7 @@ const U64_MAX = (1n << 64n) - 1n;
 const SMALL_INTS = Array.from({ length: 256 }, (_, n) => new JsonNumber("int", String(n)));
 const I64_MIN = -(1n << 63n);
 const MAX_DEPTH = 128;
-/** Strings up to this many bytes are scanned byte by byte (see Parser.string). */
+/** Strings up to this many bytes are scanned byte by byte (see JsonCursor.string). */
 const SHORT_STRING = 64;
 // An escape or a control character: the byte loop handles (or refuses) those.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what it looks for
@@ -54,7 +54,7 @@ export function parseJson(text: string): JsonValue {
 
 /** As parseJson, from UTF-8 bytes (a stored value) without a round trip through a JS string. */
 export function parseJsonBytes(bytes: Buffer): JsonValue {
-  const p = new Parser(bytes);
+  const p = new JsonCursor(bytes);
   p.skipWs();
   const v = p.value(0);
   p.skipWs();
@@ -62,7 +62,12 @@ export function parseJsonBytes(bytes: Buffer): JsonValue {
   return v;
 }
 
-class Parser {
+/**
+ * The parser's cursor over UTF-8 bytes. Exported for the record readers (records/direct-read.ts),
+ * which walk a stored record's known shape with the same string and number rules; not part of
+ * the package's index.
+ */
+export class JsonCursor {
   i = 0;
   constructor(readonly b: Buffer) {}
 
@@ -375,7 +380,8 @@ export function formatFloat(x: number): string {
   return sign + body;
 }
 
-function writeNumber(n: number): string {
+/** A JS number as the writer spells it (integers plain, anything else a legacy float). */
+export function writeNumber(n: number): string {
   if (Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER && !Object.is(n, -0)) return String(n);
   return formatFloat(n);
 }

@@ -1,6 +1,12 @@
 import { type FunctionArguments, sortArguments } from "./arguments.js";
-import { CMAC_LENGTH } from "./file.js";
-import { type FileCrypto, fileCryptoFromJson, fileCryptoToJson } from "./file-crypto.js";
+import { CMAC_LENGTH, readTag } from "./file.js";
+import {
+  type FileCrypto,
+  fileCryptoFromJson,
+  fileCryptoText,
+  fileCryptoToJson,
+  readFileCrypto,
+} from "./file-crypto.js";
 import {
   type Executor,
   type ExecutorType,
@@ -10,12 +16,14 @@ import {
   executorTypeToLegacy,
   type FunctionRecord,
 } from "./function.js";
-import { bytesToJson, compareBytes, type JsonValue, obj, stringifyJson } from "./json.js";
+import { bytesToJson, compareBytes, type JsonValue, obj } from "./json.js";
+import { argumentsText, bytesText, quote, recordHead, sortedMapText, stringsText } from "./json-text.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { keyBytes, type RecordReader, readDirect } from "./record-reader.js";
 import { decodeJsonRecord } from "./records/codec.js";
 import type { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
-import { type TaskRecord, taskIdField } from "./task.js";
+import { readArguments, readTaskId, type TaskRecord, taskIdField } from "./task.js";
 
 export interface StagedInput {
   url: string;
@@ -136,11 +144,110 @@ export function stagedTaskToJsonValue(s: StagedTask): JsonValue {
  * The legacy (version 1) JSON text a legacy execution node expects from PullTask. What is
  * queued is written by `stagedTasks` (records/staged-tasks.ts).
  */
-export const serializeStagedTask = (s: StagedTask): string => stringifyJson(stagedTaskToJsonValue(s));
+export const serializeStagedTask = (s: StagedTask): string => stagedTaskText(s, false);
+
+/** The text of `stagedTaskToJsonValue(s)` in a codec version (base64: version 2), written directly. */
+export function stagedTaskText(s: StagedTask, base64: boolean): string {
+  const owner = (owners: string[]) => `"owner":{"uids":${stringsText(owners)}}`;
+  return (
+    `${recordHead(base64)}"task_id":${quote(s.taskUuid)},"function_id":${quote(s.functionUuid)},` +
+    `"user_id":${quote(s.userId)},"executor":${quote(executorToLegacy(s.executor))},` +
+    `"executor_type":${quote(executorTypeToLegacy(s.executorType))},"function_name":${quote(s.functionName)},` +
+    `"function_arguments":${argumentsText(s.functionArguments)},` +
+    `"function_payload":${bytesText(s.functionPayload, base64)},` +
+    `"input_data":{"inner":${sortedMapText(
+      s.inputData,
+      (f) =>
+        `{"url":${quote(f.url)},"cmac":{"tag":${bytesText(f.cmac, base64)}},` +
+        `"crypto_info":${fileCryptoText(f.crypto, base64)},${owner(f.owners)}}`,
+    )}},` +
+    `"output_data":{"inner":${sortedMapText(
+      s.outputData,
+      (f) => `{"url":${quote(f.url)},"crypto_info":${fileCryptoText(f.crypto, base64)},${owner(f.owners)}}`,
+    )}}}`
+  );
+}
+
+const S = {
+  taskId: keyBytes("task_id"),
+  functionId: keyBytes("function_id"),
+  userId: keyBytes("user_id"),
+  executor: keyBytes("executor"),
+  executorType: keyBytes("executor_type"),
+  functionName: keyBytes("function_name"),
+  functionArguments: keyBytes("function_arguments"),
+  functionPayload: keyBytes("function_payload"),
+  inputData: keyBytes("input_data"),
+  outputData: keyBytes("output_data"),
+  url: keyBytes("url"),
+  cmac: keyBytes("cmac"),
+  cryptoInfo: keyBytes("crypto_info"),
+  owner: keyBytes("owner"),
+};
+
+/** A version 2 staged task's fields, in the writer's exact order (see record-reader.ts). */
+export function readStagedTaskFields(r: RecordReader): StagedTask {
+  r.key(S.taskId);
+  const taskUuid = readTaskId(r);
+  r.next(S.functionId);
+  const functionUuid = r.str();
+  r.next(S.userId);
+  const userId = r.str();
+  r.next(S.executor);
+  const executor = executorFromLegacy(r.str());
+  r.next(S.executorType);
+  const executorType = executorTypeFromLegacy(r.str());
+  r.next(S.functionName);
+  const functionName = r.str();
+  r.next(S.functionArguments);
+  const functionArguments = readArguments(r);
+  r.next(S.functionPayload);
+  const functionPayload = r.bytes();
+  r.next(S.inputData);
+  const inputData = new Map<string, StagedInput>();
+  r.inner((k) => {
+    r.open();
+    r.key(S.url);
+    const url = r.str();
+    r.next(S.cmac);
+    const cmac = readTag(r);
+    r.next(S.cryptoInfo);
+    const crypto = readFileCrypto(r);
+    r.next(S.owner);
+    const owners = r.uids();
+    r.close();
+    inputData.set(k, { url, cmac, crypto, owners });
+  });
+  r.next(S.outputData);
+  const outputData = new Map<string, StagedOutput>();
+  r.inner((k) => {
+    r.open();
+    r.key(S.url);
+    const url = r.str();
+    r.next(S.cryptoInfo);
+    const crypto = readFileCrypto(r);
+    r.next(S.owner);
+    const owners = r.uids();
+    r.close();
+    outputData.set(k, { url, crypto, owners });
+  });
+  return {
+    taskUuid,
+    functionUuid,
+    userId,
+    executor,
+    executorType,
+    functionName,
+    functionArguments,
+    functionPayload,
+    inputData,
+    outputData,
+  };
+}
 
 /** Either codec version. */
 export const parseStagedTask = (text: string | Buffer): StagedTask =>
-  decodeJsonRecord(stagedTaskFromJsonValue, text, "staged task");
+  readDirect(text, readStagedTaskFields) ?? decodeJsonRecord(stagedTaskFromJsonValue, text, "staged task");
 
 export function stagedTaskFromJsonValue(v: JsonValue): StagedTask {
   const o = asObject(v, "staged task");

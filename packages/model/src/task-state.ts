@@ -210,9 +210,7 @@ export function canStage(t: TaskRecord): boolean {
 /** InvokeTask step 5 → status Staged. */
 export function stageTask(task: TaskRecord): TaskRecord {
   if (!canStage(task)) throw cloisterError("INVOKE_FAILED");
-  const t = cloneTask(task);
-  t.status = TaskStatus.Staged;
-  return t;
+  return withStatus(task, TaskStatus.Staged);
 }
 
 export type CancelOutcome =
@@ -237,10 +235,15 @@ export function cancelTask(task: TaskRecord, callerId: string, role: string | Ro
 /** Scheduler UpdateTaskStatus: Staged → Running. */
 export function markRunning(task: TaskRecord): TaskRecord {
   if (task.status !== TaskStatus.Staged) throw cloisterError("CANNOT_RESTORE_RUN");
-  const t = cloneTask(task);
-  t.status = TaskStatus.Running;
-  return t;
+  return withStatus(task, TaskStatus.Running);
 }
+
+/**
+ * A copy with another status that shares the rest with `task`: no record is modified in place
+ * (every transition that changes a collection copies the record deeply first), so sharing is
+ * safe, and the hot transitions (stage, run) cost one object instead of a deep copy.
+ */
+const withStatus = (task: TaskRecord, status: TaskStatus): TaskRecord => ({ ...task, status });
 
 export interface FinishOutcome {
   task: TaskRecord;

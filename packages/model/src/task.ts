@@ -1,24 +1,30 @@
 import { common } from "@cloister/proto";
-import { type FunctionArguments, sortArguments } from "./arguments.js";
+import { type FunctionArguments, isCanonical, sortArguments } from "./arguments.js";
 import {
+  fileText,
   type InputFileRecord,
   inputFileFromJsonValue,
   inputFileToJsonValue,
   type OutputFileRecord,
   outputFileFromJsonValue,
   outputFileToJsonValue,
+  readInputFile,
+  readOutputFile,
 } from "./file.js";
 import { type Executor, executorFromLegacy, executorToLegacy } from "./function.js";
+import { bytesToJson, compareBytes, isJsonObject, type JsonObject, type JsonValue, obj } from "./json.js";
 import {
-  bytesToJson,
-  compareBytes,
-  isJsonObject,
-  type JsonObject,
-  type JsonValue,
-  obj,
-  stringifyJson,
-} from "./json.js";
+  argumentsText,
+  bytesText,
+  innerText,
+  quote,
+  recordHead,
+  sortedMapText,
+  stringsText,
+  uidsText,
+} from "./json-text.js";
 import { asObject, bytes, RecordFormatError, str, strings } from "./read.js";
+import { K, keyBytes, type RecordReader, readDirect } from "./record-reader.js";
 import { decodeJsonRecord } from "./records/codec.js";
 import { TaskId } from "./records/ids.js";
 import { sortedSet } from "./sets.js";
@@ -219,9 +225,185 @@ export function taskFromJsonValue(v: JsonValue | undefined): TaskRecord {
   };
 }
 
-export const serializeTask = (t: TaskRecord): string => stringifyJson(taskToJsonValue(t));
+/** The text of `taskToJsonValue(t)` in a codec version (base64: version 2), written directly. */
+export function taskText(t: TaskRecord, base64: boolean): string {
+  const file = (f: InputFileRecord | OutputFileRecord) => fileText(f, base64);
+  return (
+    `${recordHead(base64)}"task_id":${quote(t.uuid)},"creator":${quote(t.creator)},` +
+    `"function_id":{"prefix":"function","uuid":${quote(t.functionUuid)}},` +
+    `"function_arguments":${argumentsText(t.functionArguments)},"executor":${quote(executorToLegacy(t.executor))},` +
+    `"inputs_ownership":${innerText(t.inputsOwnership, uidsText)},` +
+    `"outputs_ownership":${innerText(t.outputsOwnership, uidsText)},` +
+    `"function_owner":${quote(t.functionOwner)},"participants":${uidsText(t.participants)},` +
+    `"approved_users":${uidsText(t.approvedUsers)},"assigned_inputs":${innerText(t.assignedInputs, file)},` +
+    `"assigned_outputs":${innerText(t.assignedOutputs, file)},"result":${taskResultText(t.result, base64)},` +
+    `"status":${quote(taskStatusName(t.status))}}`
+  );
+}
+
+/** The text of `taskResultToJsonValue(r)`, written directly. */
+export function taskResultText(r: TaskResult, base64: boolean): string {
+  switch (r.kind) {
+    case "NotReady":
+      return '"NotReady"';
+    case "Ok":
+      return (
+        `{"Ok":{"return_value":${bytesText(r.returnValue, base64)},` +
+        `"tags_map":{"inner":${sortedMapText(r.tagsMap, (t) => `{"tag":${bytesText(t, base64)}}`)}},` +
+        `"log":${stringsText(r.log)}${r.failure !== undefined ? `,"cloister_failure":${quote(r.failure)}` : ""}}}`
+      );
+    case "Err":
+      return `{"Err":{"reason":${quote(r.reason)}}}`;
+  }
+}
+
+const T = {
+  creator: keyBytes("creator"),
+  functionId: keyBytes("function_id"),
+  prefix: keyBytes("prefix"),
+  uuid: keyBytes("uuid"),
+  functionArguments: keyBytes("function_arguments"),
+  inner: keyBytes("inner"),
+  executor: keyBytes("executor"),
+  inputsOwnership: keyBytes("inputs_ownership"),
+  outputsOwnership: keyBytes("outputs_ownership"),
+  functionOwner: keyBytes("function_owner"),
+  participants: keyBytes("participants"),
+  approvedUsers: keyBytes("approved_users"),
+  assignedInputs: keyBytes("assigned_inputs"),
+  assignedOutputs: keyBytes("assigned_outputs"),
+  result: keyBytes("result"),
+  status: keyBytes("status"),
+  taskId: keyBytes("task_id"),
+  ok: keyBytes("Ok"),
+  err: keyBytes("Err"),
+  returnValue: keyBytes("return_value"),
+  tagsMap: keyBytes("tags_map"),
+  log: keyBytes("log"),
+  failure: keyBytes("cloister_failure"),
+  reason: keyBytes("reason"),
+};
+
+/** A stored task id field: a bare UUID (else off the fast path; the tree decoder then refuses it). */
+export const readTaskId = (r: RecordReader): TaskId => TaskId.fromUuid(r.str());
+
+/** `function_arguments` of a record at the top level of a stored object: `{"inner":{…}}`. */
+export function readArguments(r: RecordReader): FunctionArguments {
+  r.open();
+  r.key(T.inner);
+  // The arguments object sits at depth 3 of the record (record, wrapper, arguments). Stored
+  // arguments are canonical already; the fresh tree is then used as it is (sorting would copy it
+  // into the same tree).
+  const parsed = r.anyObject(2);
+  const args = isCanonical(parsed) ? parsed : sortArguments(parsed);
+  r.close();
+  return args;
+}
+
+function readOwnership(r: RecordReader): Ownership {
+  const m: Ownership = new Map();
+  r.inner((k) => m.set(k, new Set(r.uids())));
+  return m;
+}
+
+/** A result's output tag: `{"tag":…}` of any length (the tree decoder checks none here either). */
+function readResultTag(r: RecordReader): Buffer {
+  r.open();
+  r.key(K.tag);
+  const t = r.bytes();
+  r.close();
+  return t;
+}
+
+function readResult(r: RecordReader): TaskResult {
+  if (r.peek() === 0x22) return r.str() === "NotReady" ? NOT_READY : r.off();
+  r.open();
+  let out: TaskResult;
+  if (r.nextKeyIs(T.ok)) {
+    r.open();
+    r.key(T.returnValue);
+    const returnValue = r.bytes();
+    r.next(T.tagsMap);
+    const tagsMap = new Map<string, Buffer>();
+    r.inner((k) => tagsMap.set(k, readResultTag(r)));
+    r.next(T.log);
+    const log = r.strings();
+    const failure = r.nextIs(T.failure) ? r.str() : undefined;
+    r.close();
+    out =
+      failure === undefined
+        ? { kind: "Ok", returnValue, tagsMap, log }
+        : { kind: "Ok", returnValue, tagsMap, log, failure };
+  } else {
+    r.key(T.err);
+    r.open();
+    r.key(T.reason);
+    out = { kind: "Err", reason: r.str() };
+    r.close();
+  }
+  r.close();
+  return out;
+}
+
+/** A version 2 task record's fields, in the writer's exact order (see record-reader.ts). */
+export function readTaskFields(r: RecordReader): TaskRecord {
+  r.key(T.taskId);
+  const uuid = readTaskId(r);
+  r.next(T.creator);
+  const creator = r.str();
+  r.next(T.functionId);
+  r.open();
+  r.key(T.prefix);
+  if (r.str() !== "function") r.off();
+  r.next(T.uuid);
+  const functionUuid = r.str();
+  r.close();
+  r.next(T.functionArguments);
+  const functionArguments = readArguments(r);
+  r.next(T.executor);
+  const executor = executorFromLegacy(r.str());
+  r.next(T.inputsOwnership);
+  const inputsOwnership = readOwnership(r);
+  r.next(T.outputsOwnership);
+  const outputsOwnership = readOwnership(r);
+  r.next(T.functionOwner);
+  const functionOwner = r.str();
+  r.next(T.participants);
+  const participants = new Set(r.uids());
+  r.next(T.approvedUsers);
+  const approvedUsers = new Set(r.uids());
+  r.next(T.assignedInputs);
+  const assignedInputs = new Map<string, InputFileRecord>();
+  r.inner((k) => assignedInputs.set(k, readInputFile(r)));
+  r.next(T.assignedOutputs);
+  const assignedOutputs = new Map<string, OutputFileRecord>();
+  r.inner((k) => assignedOutputs.set(k, readOutputFile(r)));
+  r.next(T.result);
+  const result = readResult(r);
+  r.next(T.status);
+  const status = taskStatusFromName(r.str());
+  return {
+    uuid,
+    creator,
+    functionUuid,
+    functionArguments,
+    executor,
+    inputsOwnership,
+    outputsOwnership,
+    functionOwner,
+    participants,
+    approvedUsers,
+    assignedInputs,
+    assignedOutputs,
+    result,
+    status,
+  };
+}
+
+export const serializeTask = (t: TaskRecord): string => taskText(t, false);
 /** Either codec version (a queued cancel request, a stored record). */
-export const parseTask = (text: string): TaskRecord => decodeJsonRecord(taskFromJsonValue, text, "task");
+export const parseTask = (text: string): TaskRecord =>
+  readDirect(text, readTaskFields) ?? decodeJsonRecord(taskFromJsonValue, text, "task");
 
 /** A deep copy, so state transitions can be pure. */
 export function cloneTask(t: TaskRecord): TaskRecord {

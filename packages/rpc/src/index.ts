@@ -51,7 +51,13 @@ export {
   localClient,
 } from "./local-client.js";
 export type { LocalMethod, LocalRoute, StreamSink } from "./local-route.js";
-export { type IdentityMetadata, identityMetadata, metadataValue, readIdentityMetadata } from "./metadata.js";
+export {
+  GET_TASK_WAIT_METADATA,
+  type IdentityMetadata,
+  identityMetadata,
+  metadataValue,
+  readIdentityMetadata,
+} from "./metadata.js";
 export { type CallWithAuthContext, peerOf } from "./peer.js";
 export { forLog, QueueFullError, RateLimiter, WorkQueue } from "./rate.js";
 export {

@@ -13,6 +13,13 @@ export function metadataValue(metadata: grpc.Metadata, key: string): string | un
   return value;
 }
 
+/**
+ * Cloister's GetTask metadata: the longest, in milliseconds, a caller lets the frontend hold a
+ * GetTask answer while the task is in flight (`0`: answer at once). It can only lower the
+ * frontend's `[frontend] get_task_wait_ms`.
+ */
+export const GET_TASK_WAIT_METADATA = "cloister-get-task-wait-ms";
+
 /** The identity metadata (`id`, `token`) of every user call. */
 export interface IdentityMetadata {
   id?: string;

@@ -4,6 +4,7 @@ import {
   attestedChannelCredentials,
   callUnary,
   createClient,
+  GET_TASK_WAIT_METADATA,
   identityMetadata,
   type RequestOf,
   type ResponseOf,
@@ -211,9 +212,17 @@ export class CloisterClient {
     });
   }
 
-  /** Any frontend RPC, authenticated with the current session. */
-  call<M extends UnaryMethodName<Fe>>(method: M, request: RequestOf<Fe, M>): Promise<ResponseOf<Fe, M>> {
-    const metadata = this.metadata();
+  /** Any frontend RPC, authenticated with the current session (plus `extra` metadata). */
+  call<M extends UnaryMethodName<Fe>>(
+    method: M,
+    request: RequestOf<Fe, M>,
+    extra?: Readonly<Record<string, string>>,
+  ): Promise<ResponseOf<Fe, M>> {
+    let metadata = this.metadata();
+    if (extra) {
+      metadata ??= new grpc.Metadata();
+      for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+    }
     return callUnary(this.fe, method, request, {
       deadlineMs: this.deadlineMs,
       ...(metadata ? { metadata } : {}),
@@ -408,11 +417,23 @@ export class CloisterClient {
     return this.call("cancelTask", { taskId });
   }
 
+  /**
+   * The task as it is now. A Cloister frontend may hold a GetTask while the task runs, for
+   * clients that poll; this one asks it not to (waitForTask follows the task instead).
+   */
   getTask(taskId: string): Promise<TaskView> {
-    return this.call("getTask", { taskId });
+    return this.viewTask(taskId, 0);
   }
 
-  /** Poll GetTask until the task has ended (Finished, Canceled or Failed). */
+  /** GetTask, letting a Cloister frontend hold the answer up to `waitMs` for the task to end. */
+  private viewTask(taskId: string, waitMs: number): Promise<TaskView> {
+    return this.call(
+      "getTask",
+      { taskId },
+      { [GET_TASK_WAIT_METADATA]: String(Math.max(0, Math.floor(waitMs))) },
+    );
+  }
+
   /**
    * Resolves once the task has ended (Finished, Failed or Canceled). Follows the task with
    * Cloister's WatchTask stream, which pushes every status change; against a platform without it
@@ -433,7 +454,8 @@ export class CloisterClient {
     }
     let pollMs = options.pollMs ?? 10;
     for (;;) {
-      const task = await this.getTask(taskId);
+      // A Cloister frontend answers as soon as the task ends (others at once, and we sleep).
+      const task = await this.viewTask(taskId, Math.min(Math.max(0, deadline - Date.now()), 1000));
       if (ENDED.has(task.status)) return task;
       options.onProgress?.(task);
       if (Date.now() > deadline) throw await timedOut(task);

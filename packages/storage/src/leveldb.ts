@@ -13,7 +13,7 @@ import type {
   QueueEntry,
   QueueMove,
 } from "./types.js";
-import { type Subscription, Wakeup, waitFor } from "./wait.js";
+import { READY, type Subscription, Wakeup, waitFor } from "./wait.js";
 
 export interface LevelDbOptions {
   /**
@@ -40,7 +40,7 @@ function subscribe(waiters: Map<string, Set<Wakeup>>, name: string): Subscriptio
   set.add(wakeup);
   return {
     wakeup,
-    ready: Promise.resolve(),
+    ready: READY,
     close: () => {
       set.delete(wakeup);
       if (set.size === 0 && waiters.get(name) === set) waiters.delete(name);

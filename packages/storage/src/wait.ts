@@ -29,11 +29,19 @@ export class Wakeup {
 
 export interface Subscription {
   wakeup: Wakeup;
-  /** Settles once changes are being reported (a remote watch may take a round trip). */
+  /**
+   * Settles once changes are being reported (a remote watch may take a round trip); `READY` for
+   * a subscription that reports from the start (then nothing waits for it).
+   */
   ready: Promise<void>;
   /** Stop reporting; must also work while still getting ready. */
   close(): void | Promise<void>;
 }
+
+const ignore = () => {};
+
+/** The `ready` of a subscription that reports changes from the moment it exists (in-process). */
+export const READY: Promise<void> = Promise.resolve();
 
 /**
  * Try `attempt`; while it finds nothing, sleep until the subscription reports a change, the
@@ -61,11 +69,16 @@ export async function waitFor<T>(
       cleanups.push(() => s.removeEventListener("abort", onAbort));
     }
   });
+  // Handled from the start: an abort while an attempt runs is seen at the next race.
+  stop.catch(ignore);
   const sub = subscribe();
   try {
     // Never ready (e.g. the server is unreachable): one plain attempt, so a failure is
     // reported rather than looking like an empty queue.
-    if ((await Promise.race([sub.ready.then(() => "ready" as const), stop])) === "timeout")
+    if (
+      sub.ready !== READY &&
+      (await Promise.race([sub.ready.then(() => "ready" as const), stop])) === "timeout"
+    )
       return await attempt();
     for (;;) {
       const v = await attempt();

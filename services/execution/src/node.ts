@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type ErrorKind, hasKind, type Logger } from "@cloister/core";
+import { type ErrorKind, hasKind, idsOnlyLogger, type Logger } from "@cloister/core";
 import { parseStagedTask, type TaskResult } from "@cloister/model";
 import { common } from "@cloister/proto";
 import { TaskFailure } from "@cloister/runtime";
@@ -113,8 +113,11 @@ export class ExecutionNode {
   private readonly pulls = new Set<AbortController>();
   private loops: Promise<void>[] = [];
   readonly executorIds: string[];
+  /** The two lines of every task (started, finished): ids and kinds only, so unredacted. */
+  private readonly trail: Logger;
 
   constructor(private readonly options: ExecutionNodeOptions) {
+    this.trail = idsOnlyLogger(options.log);
     this.executorIds = options.executorIds?.slice(0, options.slots) ?? [];
     while (this.executorIds.length < options.slots) this.executorIds.push(randomUUID());
   }
@@ -172,8 +175,8 @@ export class ExecutionNode {
       this.options.onTaskLeased?.(uuid, generation);
       if (!leased.running && !(await this.markRunning(uuid, generation))) return undefined;
       const cancel = new AbortController();
-      const watching = this.watch(executorId, uuid, generation, cancel);
-      log.info({ task: uuid, generation, executor: executorId }, "task started");
+      const stopWatching = this.watch(executorId, uuid, generation, cancel);
+      this.trail.info({ task: uuid, generation, executor: executorId }, "task started");
       let result: TaskResult | undefined;
       try {
         result = await runStagedTask(staged, this.options.deps, cancel.signal);
@@ -181,7 +184,7 @@ export class ExecutionNode {
         if (!cancel.signal.aborted) throw e;
         log.info({ task: uuid, generation, why: String(cancel.signal.reason) }, "task stopped");
       } finally {
-        watching.abort(TASK_DONE);
+        stopWatching();
       }
       return result ? await this.report(uuid, generation, result, executorId) : undefined;
     } catch (e) {
@@ -221,50 +224,57 @@ export class ExecutionNode {
   /**
    * Heartbeats while a task runs; aborts `cancel` when the scheduler answers Stop (a cancel, or
    * the lease is no longer this node's), and when no heartbeat got through for so long that the
-   * lease may have expired (self-fencing: the task may already run elsewhere).
+   * lease may have expired (self-fencing: the task may already run elsewhere). Returns what stops
+   * it. Nothing starts before the first heartbeat is due (or the fence could first trip, if that
+   * is sooner): a short task ends before and costs one timer, set and cleared, and no call; a
+   * cancel sent meanwhile waits as a durable mark and is answered Stop by that first heartbeat.
    */
-  private watch(
-    executorId: string,
-    uuid: string,
-    generation: number,
-    cancel: AbortController,
-  ): AbortController {
-    const done = new AbortController();
+  private watch(executorId: string, uuid: string, generation: number, cancel: AbortController): () => void {
     const { link, log } = this.options;
     const fenceMs = ((this.options.leaseTimeoutMs ?? 30_000) * 2) / 3;
-    let renewedAt = Date.now();
-    const fence = setInterval(() => {
-      if (Date.now() - renewedAt > fenceMs) {
-        log.warn({ task: uuid, generation }, "lease not renewed in time; stopping the task");
-        cancel.abort(new TaskFailure("lease lost"));
-      }
-    }, 250);
-    done.signal.addEventListener("abort", () => clearInterval(fence), { once: true });
-    void (async () => {
-      // A short task ends before its first heartbeat is due and costs no call: a cancel sent
-      // meanwhile waits as a durable mark and is answered Stop by that first heartbeat.
-      await sleep(this.options.firstHeartbeatMs ?? 200, done.signal);
-      while (!done.signal.aborted && !this.closing.signal.aborted && !cancel.signal.aborted) {
-        const sentAt = Date.now();
-        try {
-          const command = await link.heartbeat(executorId, common.ExecutorStatus.Executing, {
-            waitMs: this.options.heartbeatWaitMs ?? 10_000,
-            runningTask: uuid,
-            generation,
-          });
-          renewedAt = sentAt;
-          if (command === common.ExecutorCommand.Stop) {
-            cancel.abort(new TaskFailure("Task Canceled by the user"));
-            return;
-          }
-        } catch (e) {
-          if (done.signal.aborted) return;
-          log.warn({ err: e, task: uuid, generation }, "heartbeat failed");
-          await sleep(500, done.signal);
+    const firstMs = this.options.firstHeartbeatMs ?? 200;
+    const startedAt = Date.now();
+    let renewedAt = startedAt;
+    let done: AbortController | undefined;
+    let fence: NodeJS.Timeout | undefined;
+    const begin = () => {
+      const stop = new AbortController();
+      done = stop;
+      fence = setInterval(() => {
+        if (Date.now() - renewedAt > fenceMs) {
+          log.warn({ task: uuid, generation }, "lease not renewed in time; stopping the task");
+          cancel.abort(new TaskFailure("lease lost"));
         }
-      }
-    })();
-    return done;
+      }, 250);
+      void (async () => {
+        await sleep(startedAt + firstMs - Date.now(), stop.signal);
+        while (!stop.signal.aborted && !this.closing.signal.aborted && !cancel.signal.aborted) {
+          const sentAt = Date.now();
+          try {
+            const command = await link.heartbeat(executorId, common.ExecutorStatus.Executing, {
+              waitMs: this.options.heartbeatWaitMs ?? 10_000,
+              runningTask: uuid,
+              generation,
+            });
+            renewedAt = sentAt;
+            if (command === common.ExecutorCommand.Stop) {
+              cancel.abort(new TaskFailure("Task Canceled by the user"));
+              return;
+            }
+          } catch (e) {
+            if (stop.signal.aborted) return;
+            log.warn({ err: e, task: uuid, generation }, "heartbeat failed");
+            await sleep(500, stop.signal);
+          }
+        }
+      })();
+    };
+    const start = setTimeout(begin, Math.min(firstMs, fenceMs));
+    return () => {
+      clearTimeout(start);
+      if (fence) clearInterval(fence);
+      done?.abort(TASK_DONE);
+    };
   }
 
   /**
@@ -282,7 +292,7 @@ export class ExecutionNode {
       try {
         const nextFor = this.closing.signal.aborted ? undefined : executorId;
         const next = await this.options.link.updateTaskResult(uuid, generation, result, nextFor);
-        this.options.log.info({ task: uuid, generation, result: result.kind }, "task finished");
+        this.trail.info({ task: uuid, generation, result: result.kind }, "task finished");
         return next;
       } catch (e) {
         if (isFinal(e) || attempt >= 30 || this.closing.signal.aborted) {

@@ -138,6 +138,17 @@ test("status and result quote the lease generation", async () => {
   assert.equal(link.results[0]?.result.kind, "Ok");
 });
 
+test("a task that ends before its first heartbeat is due costs no heartbeat, even long after", async () => {
+  const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 2 });
+  const n = new ExecutionNode({ ...nodeOptions(link, new HangingExecutor(), 300), firstHeartbeatMs: 50 });
+  n.start();
+  await until(() => link.results.length === 1);
+  // Past the first heartbeat's time and past the fence's (200 ms): neither started for it.
+  await new Promise((r) => setTimeout(r, 450));
+  await n.close();
+  assert.deepEqual(link.calls, ["status 2", "result 2 next"]);
+});
+
 test("a task whose status the scheduler refuses (stale lease) is not run", async () => {
   const link = new FakeLink({ stagedTask: stagedTask("quick"), generation: 2 });
   link.statusError = Object.assign(new Error("task lease is not held by this executor"), { code: 9 });

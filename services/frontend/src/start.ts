@@ -17,6 +17,7 @@ import { AuditBuffer } from "./audit.js";
 import { CredentialCache } from "./credentials.js";
 import { FrontendGate } from "./gate.js";
 import { StreamSlots, taskLogChunks } from "./task-log-stream.js";
+import { heldView, WaitSlots, waitBudgetMs } from "./task-wait.js";
 import { followUserChanges } from "./user-changes.js";
 import { relayWatch } from "./watch.js";
 
@@ -92,6 +93,26 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
         deadlineMs: rc.deadlineMs ?? deadlineMs,
         waitForReady: true,
       });
+  const getTask = forward("getTask");
+  const waitSlots = new WaitSlots();
+  /** GetTask, held while the task is in flight (task-wait.ts; `[frontend] get_task_wait_ms`). */
+  const heldGetTask = async (request: frontend.GetTaskRequest, rc: RpcContext) => {
+    const first = await getTask(request, rc);
+    const waitMs = waitBudgetMs(rc.metadata, ctx.config.frontend.get_task_wait_ms, rc.deadlineMs);
+    const release = waitMs > 0 ? waitSlots.tryTake(rc.principal?.id ?? "") : undefined;
+    if (!release) return first;
+    try {
+      const metadata = forwardedMetadata(rc.metadata, rc.principal?.role ?? "");
+      return await heldView({
+        first,
+        waitMs,
+        watch: (signal) => relayWatch(mgmtExt, { taskId: request.taskId }, metadata, signal),
+        ...(rc.signal ? { signal: rc.signal } : {}),
+      });
+    } finally {
+      release();
+    }
+  };
   const server = ctx.apiServer();
   // Credentials are checked when the metadata arrives, before the message is read (an
   // unauthenticated peer cannot make the frontend buffer a request body); access control
@@ -120,7 +141,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
       deleteFunction: forward("deleteFunction"),
       disableFunction: forward("disableFunction"),
       createTask: forward("createTask"),
-      getTask: forward("getTask"),
+      getTask: heldGetTask,
       assignData: forward("assignData"),
       approveTask: forward("approveTask"),
       invokeTask: forward("invokeTask"),
@@ -147,7 +168,7 @@ export async function start(ctx: ServiceContext): Promise<RunningService> {
           waitForReady: true,
         }),
       watchTask: (request, rc) =>
-        relayWatch(mgmtExt, request, forwardedMetadata(rc.metadata, rc.principal?.role ?? ""), rc),
+        relayWatch(mgmtExt, request, forwardedMetadata(rc.metadata, rc.principal?.role ?? ""), rc.signal),
     },
     {
       layers,

@@ -1,28 +1,28 @@
 import type { extensions } from "@cloister/proto";
-import { type RpcContext, toRpcError } from "@cloister/rpc";
+import { toRpcError } from "@cloister/rpc";
 import type * as grpc from "@grpc/grpc-js";
 
 /**
  * CloisterFrontend.WatchTask's messages, relayed from management's WatchTask (which applies
- * GetTask's rules to every view it sends). The client going away (`rc.signal`) cancels the relay;
+ * GetTask's rules to every view it sends). `signal` (the client going away) cancels the relay;
  * management's statuses pass through unchanged.
  */
 export async function* relayWatch(
   management: extensions.CloisterManagementClient,
   request: extensions.WatchTaskRequest,
   metadata: grpc.Metadata,
-  rc: RpcContext,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<extensions.WatchTaskResponse> {
   const upstream = management.watchTask(request, metadata);
   const cancel = () => upstream.cancel();
-  rc.signal?.addEventListener("abort", cancel, { once: true });
+  signal?.addEventListener("abort", cancel, { once: true });
   try {
     for await (const message of upstream) yield message as extensions.WatchTaskResponse;
   } catch (e) {
-    if (rc.signal?.aborted) return;
+    if (signal?.aborted) return;
     throw toRpcError(e as grpc.ServiceError);
   } finally {
-    rc.signal?.removeEventListener("abort", cancel);
+    signal?.removeEventListener("abort", cancel);
     upstream.cancel();
   }
 }

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { bytesToJson, type JsonValue, obj } from "../json.js";
+import { bytesToJson, type JsonValue, obj, writeNumber } from "../json.js";
+import { bytesText, quote, recordHead } from "../json-text.js";
 import { asObject, bool, bytes, intValue, str } from "../read.js";
-import { jsonCodec } from "./codec.js";
+import { directCodec } from "./codec.js";
 import { recordType } from "./type.js";
 
 /** One audited call, as management keeps it. */
@@ -34,6 +35,10 @@ const toJson = (e: AuditEntry): JsonValue =>
     ["result", e.result],
   ]);
 
+const text = (e: AuditEntry, base64: boolean): string =>
+  `${recordHead(base64)}"microsecond":${writeNumber(Math.trunc(e.microsecond))},"ip":${bytesText(e.ip, base64)},` +
+  `"user":${quote(e.user)},"message":${quote(e.message)},"result":${e.result}}`;
+
 function fromJson(v: JsonValue): AuditEntry {
   const o = asObject(v, "audit entry");
   return {
@@ -49,6 +54,6 @@ function fromJson(v: JsonValue): AuditEntry {
 export const auditEntries = recordType<AuditEntryId, AuditEntry>({
   name: "audit entry",
   prefix: "audit-",
-  codec: jsonCodec("audit entry", toJson, fromJson),
+  codec: directCodec("audit entry", { toJson, fromJson, text }),
   idOfSuffix: (s) => (ID.test(s) ? (s as AuditEntryId) : undefined),
 });

@@ -1,13 +1,16 @@
 import {
+  fileText,
   type InputFileRecord,
   inputFileFromJsonValue,
   inputFileToJsonValue,
   type OutputFileRecord,
   outputFileFromJsonValue,
   outputFileToJsonValue,
+  readInputFileFields,
+  readOutputFileFields,
 } from "../file.js";
 import { uuidSuffix } from "./bare.js";
-import { jsonCodec } from "./codec.js";
+import { directCodec } from "./codec.js";
 import { InputId, OutputId } from "./ids.js";
 import { recordType } from "./type.js";
 
@@ -15,7 +18,12 @@ import { recordType } from "./type.js";
 export const inputRecords = recordType<InputId, InputFileRecord>({
   name: "input",
   prefix: "input-",
-  codec: jsonCodec("input", inputFileToJsonValue, inputFileFromJsonValue),
+  codec: directCodec("input", {
+    toJson: inputFileToJsonValue,
+    fromJson: inputFileFromJsonValue,
+    text: (f, base64) => (base64 ? `{"v":2,${fileText(f, true).slice(1)}` : fileText(f, false)),
+    read: readInputFileFields,
+  }),
   idOfSuffix: uuidSuffix(InputId),
 });
 
@@ -23,6 +31,11 @@ export const inputRecords = recordType<InputId, InputFileRecord>({
 export const outputRecords = recordType<OutputId, OutputFileRecord>({
   name: "output",
   prefix: "output-",
-  codec: jsonCodec("output", outputFileToJsonValue, outputFileFromJsonValue),
+  codec: directCodec("output", {
+    toJson: outputFileToJsonValue,
+    fromJson: outputFileFromJsonValue,
+    text: (f, base64) => (base64 ? `{"v":2,${fileText(f, true).slice(1)}` : fileText(f, false)),
+    read: readOutputFileFields,
+  }),
   idOfSuffix: uuidSuffix(OutputId),
 });

@@ -1,17 +1,22 @@
 import {
   type FunctionRecord,
   functionFromJsonValue,
+  functionText,
   functionToJsonValue,
+  readFunctionFields,
+  readUsageFields,
   type UsageRecord,
   type UserFunctionsRecord,
   usageFromJsonValue,
+  usageText,
   usageToJsonValue,
   userFunctionsFromJsonValue,
+  userFunctionsText,
   userFunctionsToJsonValue,
 } from "../function.js";
 import { uuidV5 } from "../ids.js";
 import { uuidSuffix } from "./bare.js";
-import { jsonCodec } from "./codec.js";
+import { directCodec } from "./codec.js";
 import { FunctionId } from "./ids.js";
 import { recordType } from "./type.js";
 
@@ -19,7 +24,12 @@ import { recordType } from "./type.js";
 export const functionRecords = recordType<FunctionId, FunctionRecord>({
   name: "function",
   prefix: "function-",
-  codec: jsonCodec("function", functionToJsonValue, functionFromJsonValue),
+  codec: directCodec("function", {
+    toJson: functionToJsonValue,
+    fromJson: functionFromJsonValue,
+    text: functionText,
+    read: readFunctionFields,
+  }),
   idOfSuffix: uuidSuffix(FunctionId),
 });
 
@@ -27,7 +37,12 @@ export const functionRecords = recordType<FunctionId, FunctionRecord>({
 export const usageRecords = recordType<FunctionId, UsageRecord>({
   name: "usage",
   prefix: "usage-",
-  codec: jsonCodec("usage", usageToJsonValue, usageFromJsonValue),
+  codec: directCodec("usage", {
+    toJson: usageToJsonValue,
+    fromJson: usageFromJsonValue,
+    text: usageText,
+    read: readUsageFields,
+  }),
   idOfSuffix: uuidSuffix(FunctionId),
 });
 
@@ -38,6 +53,10 @@ export const usageRecords = recordType<FunctionId, UsageRecord>({
 export const userFunctionsRecords = recordType<string, UserFunctionsRecord>({
   name: "user functions",
   prefix: "user-",
-  codec: jsonCodec("user", userFunctionsToJsonValue, userFunctionsFromJsonValue),
+  codec: directCodec("user", {
+    toJson: userFunctionsToJsonValue,
+    fromJson: userFunctionsFromJsonValue,
+    text: userFunctionsText,
+  }),
   suffix: (userId) => uuidV5(userId),
 });

@@ -1,6 +1,11 @@
 import { isUuid } from "@cloister/core";
-import { stagedTaskFromJsonValue, stagedTaskToJsonValue } from "../staged-task.js";
-import { type CodecVersion, jsonCodec } from "./codec.js";
+import {
+  readStagedTaskFields,
+  stagedTaskFromJsonValue,
+  stagedTaskText,
+  stagedTaskToJsonValue,
+} from "../staged-task.js";
+import { type CodecVersion, directCodec } from "./codec.js";
 import { TaskId } from "./ids.js";
 
 /**
@@ -9,7 +14,12 @@ import { TaskId } from "./ids.js";
  * `handoff.ts`) decides where they live.
  */
 export const stagedTasks = {
-  ...jsonCodec("staged task", stagedTaskToJsonValue, stagedTaskFromJsonValue),
+  ...directCodec("staged task", {
+    toJson: stagedTaskToJsonValue,
+    fromJson: stagedTaskFromJsonValue,
+    text: stagedTaskText,
+    read: readStagedTaskFields,
+  }),
   /**
    * The task a staged task runs, without decoding its payload: a version 2 element starts with
    * `{"v":2,"task_id":"<uuid>"`; anything else is decoded in full.

@@ -1,8 +1,8 @@
 import { type SchedulerStatusSnapshot, schedulerStatusCodec } from "../scheduler-status.js";
-import { type TaskRecord, taskFromJsonValue, taskToJsonValue } from "../task.js";
+import { readTaskFields, type TaskRecord, taskFromJsonValue, taskText, taskToJsonValue } from "../task.js";
 import { type TaskLogRecord, taskLogCodec } from "../task-log.js";
 import { uuidSuffix } from "./bare.js";
-import { jsonCodec } from "./codec.js";
+import { directCodec } from "./codec.js";
 import { TaskId } from "./ids.js";
 import { rawCodec, recordType } from "./type.js";
 
@@ -10,7 +10,12 @@ import { rawCodec, recordType } from "./type.js";
 export const taskRecords = recordType<TaskId, TaskRecord>({
   name: "task",
   prefix: "task-",
-  codec: jsonCodec("task", taskToJsonValue, taskFromJsonValue),
+  codec: directCodec("task", {
+    toJson: taskToJsonValue,
+    fromJson: taskFromJsonValue,
+    text: taskText,
+    read: readTaskFields,
+  }),
   idOfSuffix: uuidSuffix(TaskId),
 });
 

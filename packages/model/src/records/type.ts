@@ -13,6 +13,8 @@ export interface RecordType<Id extends string, T> extends RecordCodec<T> {
   key(id: Id): Buffer;
   /** The id a listed key names, or undefined when the key's id cannot be recovered or is malformed. */
   idOfKey(key: Buffer): Id | undefined;
+  /** The JsonValue-tree codec a direct codec replaces (see `directCodec`), kept for comparison. */
+  readonly tree?: RecordCodec<T>;
 }
 
 export function recordType<Id extends string, T>(spec: {
@@ -31,6 +33,7 @@ export function recordType<Id extends string, T>(spec: {
     prefix,
     encode: codec.encode,
     decode: codec.decode,
+    ...("tree" in codec ? { tree: (codec as { tree: RecordCodec<T> }).tree } : {}),
     key: (id) => Buffer.from(prefix + suffix(id), "utf8"),
     idOfKey(key) {
       const k = key.toString("utf8");
