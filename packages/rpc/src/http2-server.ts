@@ -553,6 +553,7 @@ export class WireCall {
     if (!this.stream.headersSent) {
       this.end(code);
       if (!this.stream.destroyed) respondStatus(this.stream, code, details, metadata?.toHttp2Headers());
+      this.discardInput();
       return;
     }
     this.finish(code, details, metadata ?? undefined);
@@ -575,6 +576,17 @@ export class WireCall {
     });
     if (last) stream.end(last);
     else stream.end();
+    this.discardInput();
+  }
+
+  /**
+   * After the status, what is left of the request is dropped as it comes (grpc-js does the same):
+   * a peer still pushing a body it was refused otherwise waits on a window that never opens,
+   * and Node's client then never learns the stream ended. Node resets such a stream (NO_ERROR)
+   * once our side is done, so little more arrives.
+   */
+  private discardInput(): void {
+    if (!this.inputEnded && !this.stream.destroyed) this.stream.resume();
   }
 
   /** The call is over for us: the caps and timers let go, the observers told. */
