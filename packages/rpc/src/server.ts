@@ -49,7 +49,7 @@ export interface AttestedServerOptions {
   interceptors?: grpc.ServerInterceptor[];
   /**
    * The server stack (see "Server transport" in the README). Default: `CLOISTER_RPC_SERVER`
-   * when set, else `grpc-js`.
+   * when set, else `http2`.
    */
   transport?: ServerTransport;
   /**
@@ -68,7 +68,7 @@ export type ServerTransport = "http2" | "grpc-js";
 /** The default server transport, from `CLOISTER_RPC_SERVER` (read when a server is created). */
 export function defaultServerTransport(): ServerTransport {
   const v = process.env["CLOISTER_RPC_SERVER"];
-  if (v === undefined || v === "") return "grpc-js";
+  if (v === undefined || v === "") return "http2";
   if (v === "http2" || v === "grpc-js") return v;
   throw new ConfigError(`invalid CLOISTER_RPC_SERVER "${v}": expected http2 or grpc-js`);
 }
@@ -114,8 +114,9 @@ export type LocalCallStart = { release: () => void } | { refused: "closed" | "bu
  *
  * Node's TLS offers no verification callback for self-signed peers, so the TLS server is ours:
  * it completes the handshake, checks ALPN and (on internal endpoints) the client's attestation on
- * `secureConnection`, and only then hands the decrypted socket to grpc-js through its public
- * connection-injection API. A rejected socket is destroyed before any HTTP/2 byte is read.
+ * `secureConnection`, and only then hands the decrypted socket to the gRPC server: our own on
+ * `node:http2` (default), or grpc-js through its public connection-injection API. A rejected
+ * socket is destroyed before any HTTP/2 byte is read.
  */
 export class AttestedServer {
   private grpcServer: grpc.Server | undefined;
