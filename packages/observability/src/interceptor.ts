@@ -51,18 +51,28 @@ export function localCallMetrics(
   };
 }
 
+/**
+ * Where @cloister/rpc's own HTTP/2 server finds the plain observer of a metrics interceptor
+ * (`observedInterceptor` there): it calls it as each call ends instead of running grpc-js's
+ * interceptor machinery. A registered symbol, so this package needs no dependency on rpc.
+ */
+const CALL_OBSERVER = Symbol.for("cloister.rpc.callObserver");
+
 export function metricsInterceptor(metrics: ServiceMetrics): grpc.ServerInterceptor {
   const table = seriesTable(metrics, "grpc");
-  return (descriptor, call) => {
+  const observe = (path: string, code: number, seconds: number) => {
+    const series = table(path, code);
+    series.requests.inc();
+    series.duration.observe(seconds);
+  };
+  const interceptor: grpc.ServerInterceptor = (descriptor, call) => {
     const path = descriptor.path;
     const started = performance.now();
     let done = false;
     const record = (code: grpc.status | undefined) => {
       if (done) return;
       done = true;
-      const series = table(path, code ?? grpc.status.UNKNOWN);
-      series.requests.inc();
-      series.duration.observe((performance.now() - started) / 1e3);
+      observe(path, code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1e3);
     };
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
@@ -78,4 +88,5 @@ export function metricsInterceptor(metrics: ServiceMetrics): grpc.ServerIntercep
       },
     });
   };
+  return Object.assign(interceptor, { [CALL_OBSERVER]: observe });
 }

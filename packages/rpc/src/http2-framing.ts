@@ -14,10 +14,22 @@ export function frameMessage(message: Buffer): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Up to one flow-control window (64 KiB), a split message's buffer is allocated at its prefix. */
+const PREALLOCATE_MAX = 64 * 1024;
+
+/** A client offers only `identity`, so a server compressing anyway is broken. */
+const clientFlagFailure = (flag: number): grpc.StatusObject =>
+  status(
+    Status.INTERNAL,
+    flag === 1
+      ? "Received a compressed message; this client accepts only identity encoding"
+      : `Received a message with an invalid flag byte ${flag}`,
+  );
+
 /**
- * Splits the response's DATA into messages. A message whose prefix declares more than the
- * receive limit fails the call before its bytes are buffered; a compressed message fails it too
- * (this client offers only `identity`, so a server compressing anyway is broken).
+ * Splits DATA into messages. A message whose prefix declares more than the receive limit fails
+ * the call before its bytes are buffered; a message with a flag byte other than 0 (compressed)
+ * fails it with `flagFailure`'s status (the client's by default).
  */
 export class MessageReader {
   /** A prefix split across chunks (rare: allocated then). */
@@ -25,14 +37,33 @@ export class MessageReader {
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
+  /** A large message arriving in pieces: kept as received, joined once complete. */
+  private parts: Buffer[] | undefined;
+  private partsNeed = 0;
+  private partsHave = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly flagFailure: (flag: number) => grpc.StatusObject = clientFlagFailure,
+  ) {}
 
   /** Feeds one chunk; `onMessage` gets each complete message. Returns the failure, if any. */
   write(chunk: Buffer, onMessage: (message: Buffer) => void): grpc.StatusObject | undefined {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
+      const parts = this.parts;
+      if (parts) {
+        const take = Math.min(this.partsNeed - this.partsHave, n - i);
+        parts.push(chunk.subarray(i, i + take));
+        this.partsHave += take;
+        i += take;
+        if (this.partsHave === this.partsNeed) {
+          this.parts = undefined;
+          onMessage(Buffer.concat(parts, this.partsNeed));
+        }
+        continue;
+      }
       const body = this.body;
       if (body) {
         const take = Math.min(body.length - this.bodyFill, n - i);
@@ -63,13 +94,7 @@ export class MessageReader {
         flag = prefix[0] as number;
         length = prefix.readUInt32BE(1);
       }
-      if (flag !== 0)
-        return status(
-          Status.INTERNAL,
-          flag === 1
-            ? "Received a compressed message; this client accepts only identity encoding"
-            : `Received a message with an invalid flag byte ${flag}`,
-        );
+      if (flag !== 0) return this.flagFailure(flag);
       if (length > this.maxBytes)
         return status(
           Status.RESOURCE_EXHAUSTED,
@@ -80,9 +105,14 @@ export class MessageReader {
         // The whole message is in this chunk: no copy.
         onMessage(chunk.subarray(i, i + length));
         i += length;
-      } else {
+      } else if (length <= PREALLOCATE_MAX) {
         this.body = Buffer.allocUnsafe(length);
         this.bodyFill = 0;
+      } else {
+        // Memory follows the bytes received, not what a 5-byte prefix declares.
+        this.parts = [];
+        this.partsNeed = length;
+        this.partsHave = 0;
       }
     }
     return undefined;
@@ -90,7 +120,7 @@ export class MessageReader {
 
   /** A message started and not finished when the response ended. */
   get partial(): boolean {
-    return this.body !== undefined || this.prefixFill > 0;
+    return this.body !== undefined || this.parts !== undefined || this.prefixFill > 0;
   }
 }
 

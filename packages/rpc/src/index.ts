@@ -27,6 +27,7 @@ export {
   unary,
 } from "./errors.js";
 export { checkFields, RejectedRequest } from "./guard.js";
+export type { CallObserver } from "./http2-server.js";
 export {
   authorisation,
   deadline,
@@ -64,7 +65,10 @@ export {
   AttestedServer,
   type AttestedServerOptions,
   createAttestedServer,
+  defaultServerTransport,
   type LocalCallStart,
+  observedInterceptor,
+  type ServerTransport,
   type ServiceOptions,
 } from "./server.js";
 export { DEFAULT_MAX_MESSAGE_BYTES, INTERNAL_MAX_MESSAGE_BYTES, TLS12_CIPHERS } from "./tls-params.js";

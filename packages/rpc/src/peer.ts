@@ -4,6 +4,14 @@ import type { VerifiedPeerInfo } from "./types.js";
 
 const VERIFIED_PEER = Symbol("cloister.verifiedPeer");
 
+/** The attested peer of each admitted socket (read by our own HTTP/2 server per call). */
+const verifiedSockets = new WeakMap<TLSSocket, VerifiedPeerInfo>();
+
+/** The attested peer of an admitted socket, or undefined (API endpoints). */
+export function socketPeer(socket: TLSSocket): VerifiedPeerInfo | undefined {
+  return verifiedSockets.get(socket);
+}
+
 /**
  * Records the attestation result on an accepted socket so handlers can read it.
  *
@@ -14,6 +22,7 @@ const VERIFIED_PEER = Symbol("cloister.verifiedPeer");
  */
 export function markVerified(socket: TLSSocket, info: VerifiedPeerInfo): void {
   const frozen = Object.freeze({ ...info });
+  verifiedSockets.set(socket, frozen);
   const original = socket.getPeerCertificate;
   socket.authorized = true;
   // A connection's peer certificate never changes, and grpc-js asks for it at every call

@@ -1,11 +1,12 @@
 import type { AddressInfo, Socket } from "node:net";
 import * as tls from "node:tls";
-import { ERRORS, type Logger, Status, silentLogger } from "@cloister/core";
+import { ConfigError, ERRORS, type Logger, Status, silentLogger } from "@cloister/core";
 import * as grpc from "@grpc/grpc-js";
 import { parseHostPort } from "./address.js";
 import { ConnectionLimiter, type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from "./connections.js";
 import { toServiceError } from "./errors.js";
 import { guardService } from "./guard.js";
+import { type CallObserver, type WireMethod, WireServer } from "./http2-server.js";
 import { API_FIELD_LIMITS, API_METHOD_LIMITS } from "./limits.js";
 import type { LocalMethod, LocalRoute } from "./local-route.js";
 import { markVerified } from "./peer.js";
@@ -39,13 +40,56 @@ export interface AttestedServerOptions {
   handshakeTimeoutMs?: number;
   /** Caps on connections, streams and calls (connections.ts); defaults suit one host's services. */
   limits?: Partial<ConnectionLimits>;
-  /** grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. */
+  /**
+   * grpc-js server interceptors (metrics, ...), outermost first; ours run inside them. The
+   * http2 transport runs only interceptors that carry a call observer (`observedInterceptor`):
+   * it tells the observer of each call instead; any other interceptor makes this server use
+   * grpc-js.
+   */
   interceptors?: grpc.ServerInterceptor[];
+  /**
+   * The server stack (see "Server transport" in the README). Default: `CLOISTER_RPC_SERVER`
+   * when set, else `http2`.
+   */
+  transport?: ServerTransport;
   /**
    * Told of every in-process call when it ends (`localClient`; grpc-js interceptors never see
    * those): its path, status code and duration, so a service's RPC series count every call.
    */
   onLocalCall?: (path: string, code: number, seconds: number) => void;
+}
+
+/**
+ * `http2`: our own gRPC server on `node:http2` (http2-server.ts); `grpc-js`: grpc-js's server
+ * through its connection injector.
+ */
+export type ServerTransport = "http2" | "grpc-js";
+
+/** The default server transport, from `CLOISTER_RPC_SERVER` (read when a server is created). */
+export function defaultServerTransport(): ServerTransport {
+  const v = process.env["CLOISTER_RPC_SERVER"];
+  if (v === undefined || v === "") return "http2";
+  if (v === "http2" || v === "grpc-js") return v;
+  throw new ConfigError(`invalid CLOISTER_RPC_SERVER "${v}": expected http2 or grpc-js`);
+}
+
+/** Where an interceptor made by `observedInterceptor` keeps its observer (no import needed). */
+const CALL_OBSERVER = Symbol.for("cloister.rpc.callObserver");
+
+/**
+ * A grpc-js interceptor that only observes each call's end (path, code, seconds), marked so the
+ * http2 transport can call `observer` itself instead of running grpc-js's interceptor machinery.
+ */
+export function observedInterceptor(
+  interceptor: grpc.ServerInterceptor,
+  observer: CallObserver,
+): grpc.ServerInterceptor {
+  return Object.assign(interceptor, { [CALL_OBSERVER]: observer });
+}
+
+function observerOf(interceptor: grpc.ServerInterceptor): CallObserver | undefined {
+  const o = (interceptor as unknown as Record<symbol, unknown>)[CALL_OBSERVER];
+  return typeof o === "function" ? (o as CallObserver) : undefined;
 }
 
 /**
@@ -70,15 +114,20 @@ export type LocalCallStart = { release: () => void } | { refused: "closed" | "bu
  *
  * Node's TLS offers no verification callback for self-signed peers, so the TLS server is ours:
  * it completes the handshake, checks ALPN and (on internal endpoints) the client's attestation on
- * `secureConnection`, and only then hands the decrypted socket to grpc-js through its public
- * connection-injection API. A rejected socket is destroyed before any HTTP/2 byte is read.
+ * `secureConnection`, and only then hands the decrypted socket to the gRPC server: our own on
+ * `node:http2` (default), or grpc-js through its public connection-injection API. A rejected
+ * socket is destroyed before any HTTP/2 byte is read.
  */
 export class AttestedServer {
   private grpcServer: grpc.Server | undefined;
   private readonly services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation][] = [];
+  private readonly routes = new Map<string, LocalRoute>();
+  private wire: WireServer | undefined;
+  private readonly requested: ServerTransport;
   private readonly admissions = new Map<string, Admission>();
   private readonly tlsServer: tls.Server;
-  private injector: grpc.ConnectionInjector | undefined;
+  /** Hands an admitted, verified socket to the gRPC server (set by listen()). */
+  private inject: ((socket: tls.TLSSocket) => void) | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly limiter: ConnectionLimiter;
   private readonly limits: ConnectionLimits;
@@ -96,6 +145,7 @@ export class AttestedServer {
   constructor(private readonly opts: AttestedServerOptions) {
     this.log = opts.logger ?? silentLogger;
     this.graceMs = opts.shutdownGraceMs ?? 5000;
+    this.requested = opts.transport ?? defaultServerTransport();
     // Calls on internal endpoints come from attested services (all from loopback on one host),
     // which multiplex every user's work: only the total is capped there.
     const internalCalls = opts.verifyClient ? { maxCallsPerPeer: 8192, maxCalls: 8192 } : {};
@@ -125,10 +175,22 @@ export class AttestedServer {
     opts.identity.on("renewed", () => this.reloadCertificate());
   }
 
-  /** The underlying grpc-js server; created by listen(). */
+  /** The underlying grpc-js server; created by listen() on the grpc-js transport. */
   get grpc(): grpc.Server {
-    if (!this.grpcServer) throw new Error("the gRPC server exists once listen() was called");
+    if (!this.grpcServer)
+      throw new Error("the grpc-js server exists once listen() was called (grpc-js transport)");
     return this.grpcServer;
+  }
+
+  /** The transport serving calls: the one asked for, unless something only grpc-js runs is registered. */
+  get transport(): ServerTransport {
+    if (this.requested === "grpc-js") return "grpc-js";
+    if ((this.opts.interceptors ?? []).some((i) => observerOf(i) === undefined)) return "grpc-js";
+    // Client-streaming and bidi handlers (none on our endpoints) have no form on our server.
+    const streamingIn = this.services.some(([def, impl]) =>
+      Object.entries(def).some(([name, m]) => m.requestStream && typeof impl[name] === "function"),
+    );
+    return streamingIn ? "grpc-js" : "http2";
   }
 
   private get internal(): boolean {
@@ -152,6 +214,7 @@ export class AttestedServer {
     });
     for (const [name, def] of Object.entries(guarded.service)) {
       const route = options.local?.get(def.path);
+      if (route) this.routes.set(def.path, route);
       if (route && !def.requestStream)
         this.localMethods.set(def.path, {
           route,
@@ -231,6 +294,40 @@ export class AttestedServer {
     };
   }
 
+  /** Every registered method as our HTTP/2 server runs it. */
+  private createWire(): WireServer {
+    const methods = new Map<string, WireMethod>();
+    for (const [def, impl] of this.services) {
+      for (const [name, m] of Object.entries(def)) {
+        const handler = impl[name] ?? (m.originalName ? impl[m.originalName] : undefined);
+        const route = this.routes.get(m.path);
+        methods.set(m.path, {
+          path: m.path,
+          responseStream: m.responseStream,
+          decode: m.requestDeserialize,
+          encode: m.responseSerialize as (value: unknown) => Buffer,
+          route,
+          // serve() admits through its route; its ServiceOptions.admit is the same chain.
+          admit: route ? undefined : this.admissions.get(m.path),
+          handler: route ? undefined : (handler as WireMethod["handler"]),
+        });
+      }
+    }
+    const { receive, send } = this.messageLimits();
+    return new WireServer({
+      methods,
+      receiveBytes: receive,
+      sendBytes: send,
+      maxConcurrentStreams: this.limits.maxConcurrentStreams,
+      idleConnectionMs: this.internal ? undefined : this.limits.idleConnectionMs,
+      limiter: this.limiter,
+      log: this.log,
+      observers: (this.opts.interceptors ?? [])
+        .map(observerOf)
+        .filter((o): o is CallObserver => o !== undefined),
+    });
+  }
+
   private createGrpc(): grpc.Server {
     const { receive, send } = this.messageLimits();
     const server = new grpc.Server({
@@ -300,9 +397,16 @@ export class AttestedServer {
   async listen(address: string): Promise<number> {
     if (this.state !== "idle") throw new Error(`attested server cannot listen: it is ${this.state}`);
     const { host, port } = parseHostPort(address);
-    this.grpcServer = this.createGrpc();
-    // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
-    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    if (this.transport === "http2") {
+      const wire = this.createWire();
+      this.wire = wire;
+      this.inject = (socket) => wire.inject(socket);
+    } else {
+      this.grpcServer = this.createGrpc();
+      // TLS is terminated by tlsServer; grpc-js sees an already secured, already verified stream.
+      const injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      this.inject = (socket) => injector.injectConnection(socket);
+    }
     this.state = "listening";
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -317,7 +421,10 @@ export class AttestedServer {
     });
     this.tlsServer.on("error", (err) => this.log.error({ err: err.message }, "listener error"));
     const bound = (this.tlsServer.address() as AddressInfo).port;
-    this.log.info({ host, port: bound, internal: this.opts.verifyClient !== undefined }, "listening");
+    this.log.info(
+      { host, port: bound, internal: this.opts.verifyClient !== undefined, transport: this.transport },
+      "listening",
+    );
     return bound;
   }
 
@@ -334,18 +441,20 @@ export class AttestedServer {
     this.state = "closing";
     const listenerClosed = new Promise<void>((resolve) => this.tlsServer.close(() => resolve()));
     const server = this.grpcServer;
-    const wire = server
-      ? new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            server.forceShutdown();
-            resolve();
-          }, this.graceMs);
-          server.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        })
-      : Promise.resolve();
+    const wire = this.wire
+      ? this.wire.close(this.graceMs)
+      : server
+        ? new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, this.graceMs);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          })
+        : Promise.resolve();
     await Promise.all([wire, this.drainLocalCalls()]);
     this.limiter.close();
     // Connections still in the handshake (or refused) are not grpc-js's to close.
@@ -399,10 +508,10 @@ export class AttestedServer {
   private admit(socket: tls.TLSSocket): void {
     socket.on("error", (err) => this.log.debug({ err: err.message }, "connection error"));
     const reason = this.refusalReason(socket);
-    const injector = this.injector;
-    if (reason === undefined && injector) {
+    const inject = this.inject;
+    if (reason === undefined && inject) {
       this.limiter.awaitPreface(socket, () => {
-        if (this.state === "listening") injector.injectConnection(socket);
+        if (this.state === "listening") inject(socket);
         else socket.destroy();
       });
       return;
