@@ -129,7 +129,6 @@ export interface SessionState {
 export class WireServer {
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Map<http2.ServerHttp2Session, SessionState>();
-  private readonly calls = new Set<WireCall>();
   private closing = false;
   /** The socket being injected: Node creates its session synchronously inside emit(). */
   private injecting: TLSSocket | undefined;
@@ -220,14 +219,7 @@ export class WireServer {
       respondStatus(stream, Status.UNIMPLEMENTED, `The server does not implement the method ${path}`);
       return;
     }
-    const call = new WireCall(this, state, stream, headers, method);
-    this.calls.add(call);
-    call.start();
-  }
-
-  /** A call ended (status sent or client gone). */
-  ended(call: WireCall): void {
-    this.calls.delete(call);
+    new WireCall(this, state, stream, headers, method).start();
   }
 
   /**
@@ -304,7 +296,7 @@ export class WireCall {
   private done = false;
   private release: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly started = process.hrtime.bigint();
+  private readonly started = performance.now();
   private request: Buffer | undefined;
   private requests = 0;
   private ctx: RpcContext | undefined;
@@ -598,10 +590,9 @@ export class WireCall {
     }
     this.release?.();
     this.release = undefined;
-    this.server.ended(this);
     const observers = this.server.opts.observers;
     if (observers.length > 0) {
-      const seconds = Number(process.hrtime.bigint() - this.started) / 1e9;
+      const seconds = (performance.now() - this.started) / 1e3;
       for (const observe of observers) observe(this.path, code, seconds);
     }
   }
