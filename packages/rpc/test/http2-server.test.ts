@@ -7,6 +7,7 @@ import { describe, test } from "node:test";
 import { CloisterError, cloisterError, Status, silentLogger } from "@cloister/core";
 import { health, storage } from "@cloister/proto";
 import * as grpc from "@grpc/grpc-js";
+import { MessageReader } from "../src/http2-framing.js";
 import {
   type AttestedServer,
   attestedChannelCredentials,
@@ -578,6 +579,27 @@ describe("node:http2 server: wire details", BOUND, () => {
       session.destroy();
       await ep.close();
     }
+  });
+
+  test("a large message's memory follows the bytes received, not its declared length", () => {
+    const reader = new MessageReader(80 << 20);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(64 << 20, 1);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.equal(
+      reader.write(Buffer.concat([prefix, Buffer.alloc(1024)]), () => assert.fail()),
+      undefined,
+    );
+    assert.ok(process.memoryUsage().arrayBuffers - before < 16 << 20, "the 64 MiB body was not allocated");
+    assert.equal(reader.partial, true);
+    const got: Buffer[] = [];
+    const rest = Buffer.alloc((64 << 20) - 1024, 1);
+    assert.equal(
+      reader.write(rest, (m) => got.push(m)),
+      undefined,
+    );
+    assert.equal(got[0]?.length, 64 << 20);
+    assert.equal(reader.partial, false);
   });
 
   test("a plain grpc-js interceptor (no observer) keeps the server on grpc-js", async () => {
