@@ -10,6 +10,7 @@ import {
   createAttestedServer,
   createClient,
   localClient,
+  type ServerTransport,
   serve,
   unary,
   uniformPolicy,
@@ -101,11 +102,15 @@ export async function crossProcessAttestedP50(n = 1000): Promise<number> {
 }
 
 /** The trivial storage service over our attested mutual TLS, and a client of it, in this process. */
-async function attestedPair(transport?: ClientTransport) {
+async function attestedPair(transport?: ClientTransport, serverTransport?: ServerTransport) {
   const cert = await selfSigned();
   const identity = { current: () => cert, on: () => undefined };
   const accept = () => ({ name: "bench", mrEnclave: "", mrSigner: "", simulated: true });
-  const server = createAttestedServer({ identity, verifyClient: accept });
+  const server = createAttestedServer({
+    identity,
+    verifyClient: accept,
+    ...(serverTransport ? { transport: serverTransport } : {}),
+  });
   server.addService(storage.TeaclaveStorageService, handlers);
   const port = await server.listen("127.0.0.1:0");
   const client = createClient(
@@ -187,6 +192,9 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
   const viaGrpcJs = await attestedPair("grpc-js");
   const g = await roundTrips(viaGrpcJs.client, n);
   await viaGrpcJs.close();
+  const onGrpcJsServer = await attestedPair(undefined, "grpc-js");
+  const gs = await roundTrips(onGrpcJsServer.client, n);
+  await onGrpcJsServer.close();
   const local = await localUnaryP50(n);
   return {
     "grpc-js bare unary p50 ms": b.p50,
@@ -197,6 +205,8 @@ export async function benchGrpc(n = 3000): Promise<Record<string, number>> {
     "attested mTLS calls/s (32 concurrent)": a.perSec,
     "attested mTLS, grpc-js client, unary p50 ms": g.p50,
     "attested mTLS, grpc-js client, calls/s (32 concurrent)": g.perSec,
+    "attested mTLS, grpc-js server, unary p50 ms": gs.p50,
+    "attested mTLS, grpc-js server, calls/s (32 concurrent)": gs.perSec,
     // Microseconds: two decimals of a millisecond would round it away.
     "in-process (localClient) unary p50 µs": local * 1000,
   };
