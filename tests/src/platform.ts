@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,21 +35,43 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
 
-/** `n` distinct free ports: every probe socket stays open until all are picked. */
+/**
+ * The lowest port the kernel hands out to outgoing connections (Linux's ephemeral range). A
+ * listening port picked from that range can be taken by some other test's outgoing connection
+ * between the pick and the platform's (re)start — seen as EADDRINUSE on a restart — so test
+ * platforms take their ports from below it.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 4096) return low;
+  } catch {}
+  return 32768;
+}
+
+/** Ports this process has handed out: two platforms of one test file never share one. */
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/** `n` distinct free ports on 127.0.0.1, drawn at random from the 12000 below the ephemeral range. */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const high = ephemeralLow() - 1;
+  const low = Math.max(1024, high - 12_000);
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < n; attempt++) {
+    if (attempt > 50_000) throw new Error(`no ${n} free ports in ${low}-${high}`);
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    ports.push(port);
+  }
   return ports;
 }
 
