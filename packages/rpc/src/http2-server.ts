@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { ConnectionLimiter } from "./connections.js";
 import { statusError, toServiceError } from "./errors.js";
 import { RejectedRequest } from "./guard.js";
-import { MessageReader } from "./http2-framing.js";
+import { frameMessage, MessageReader } from "./http2-framing.js";
 import type { RpcContext } from "./interceptors.js";
 import type { LocalRoute, StreamSink } from "./local-route.js";
 import { socketPeer } from "./peer.js";
@@ -264,15 +264,6 @@ function respondStatus(
   );
 }
 
-/** gRPC's length-prefixed message, or the 8 grpc-js answers when it is over the send limit. */
-function frame(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  bytes.copy(out, 5);
-  return out;
-}
-
 const serverFlagFailure = (encoding: string) => (flag: number) =>
   flag === 1
     ? {
@@ -512,7 +503,7 @@ export class WireCall {
       );
       return undefined;
     }
-    return frame(bytes);
+    return frameMessage(bytes);
   }
 
   private respondHeaders(): void {
