@@ -130,3 +130,26 @@ export async function startStorage(
   state.port = await server.listen("127.0.0.1:0");
   return state;
 }
+
+/**
+ * A gRPC length-prefixed message built here, independently of the code under test: flag byte,
+ * 4-byte big-endian length, bytes.
+ */
+export function framed(message: Uint8Array, flag = 0): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = flag;
+  out.writeUInt32BE(message.length, 1);
+  Buffer.from(message).copy(out, 5);
+  return out;
+}
+
+/** A bound on how long something that must happen may take; only failure is reported. */
+export function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    }),
+  ]);
+}

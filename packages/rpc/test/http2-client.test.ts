@@ -19,7 +19,7 @@ import {
   RpcError,
   serve,
 } from "../src/index.js";
-import { acceptOnly, startStorage, TestIdentity } from "./helpers.js";
+import { acceptOnly, framed, startStorage, TestIdentity } from "./helpers.js";
 
 const TRANSPORTS: ClientTransport[] = ["grpc-js", "http2"];
 const GET = "/teaclave_storage_service_proto.TeaclaveStorage/Get";
@@ -48,16 +48,8 @@ function storageClient(
 const key = (k: string) => ({ key: Buffer.from(k) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function frame(bytes: Uint8Array, flag = 0): Buffer {
-  const f = Buffer.alloc(5 + bytes.length);
-  f[0] = flag;
-  f.writeUInt32BE(bytes.length, 1);
-  Buffer.from(bytes).copy(f, 5);
-  return f;
-}
-
 const getResponse = (value: string) =>
-  frame(storage.GetResponse.encode({ value: Buffer.from(value) }).finish());
+  framed(storage.GetResponse.encode({ value: Buffer.from(value) }).finish());
 
 /** A bare HTTP/2 TLS server with the attested test certificate: the test writes every frame itself. */
 async function rawServer(
@@ -333,7 +325,7 @@ test("a compressed response is refused (the client offers identity only)", async
       { waitForTrailers: true },
     );
     stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-    stream.end(frame(Buffer.from("not really gzip"), 1));
+    stream.end(framed(Buffer.from("not really gzip"), 1));
   });
   const client = storageClient(raw.port, id);
   try {

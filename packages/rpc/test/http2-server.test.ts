@@ -22,20 +22,10 @@ import {
   serve,
   uniformPolicy,
 } from "../src/index.js";
-import { acceptOnly, TestIdentity } from "./helpers.js";
+import { acceptOnly, framed, TestIdentity, within } from "./helpers.js";
 
 const TRANSPORTS: ServerTransport[] = ["http2", "grpc-js"];
 const key = (s: string) => ({ key: Buffer.from(s) });
-
-function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -201,14 +191,6 @@ function rawCall(
     stream.on("close", () => resolve({ headers, trailers, data: Buffer.concat(data) }));
     stream.end(body);
   });
-}
-
-function framed(message: Uint8Array, flag = 0): Buffer {
-  const out = Buffer.alloc(5 + message.length);
-  out[0] = flag;
-  out.writeUInt32BE(message.length, 1);
-  Buffer.from(message).copy(out, 5);
-  return out;
 }
 
 const GET = storage.TeaclaveStorageService.get.path;

@@ -20,24 +20,13 @@ import {
   unary,
   WorkQueue,
 } from "../src/index.js";
-import { acceptOnly, startStorage, TestIdentity, type TestService } from "./helpers.js";
+import { acceptOnly, startStorage, TestIdentity, type TestService, within } from "./helpers.js";
 
 const closed = (s: net.Socket) =>
   new Promise<void>((resolve) => {
     if (s.destroyed) resolve();
     else s.once("close", () => resolve());
   });
-
-/** A bound on how long something that must happen may take; only failure is reported. */
-function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 const tcp = (port: number, localAddress?: string) =>
   new Promise<net.Socket>((resolve, reject) => {

@@ -4,19 +4,13 @@ import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { storage } from "@cloister/proto";
-import { startStorage, TestIdentity, type TestService } from "./helpers.js";
+import { framed, startStorage, TestIdentity, type TestService } from "./helpers.js";
 
 interface RawResponse {
   headers: http2.IncomingHttpHeaders;
   endStreamOnHeaders: boolean;
   dataBytes: number;
   trailers: http2.IncomingHttpHeaders | undefined;
-}
-
-function frame(message: Uint8Array): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  return Buffer.concat([prefix, message]);
 }
 
 let svc: TestService;
@@ -58,7 +52,7 @@ function post(path: string, body: Buffer): Promise<RawResponse> {
 }
 
 const GET = "/teaclave_storage_service_proto.TeaclaveStorage/Get";
-const getBody = (key: string) => frame(storage.GetRequest.encode({ key: Buffer.from(key) }).finish());
+const getBody = (key: string) => framed(storage.GetRequest.encode({ key: Buffer.from(key) }).finish());
 
 function assertTrailersOnly(res: RawResponse, status: number): void {
   assert.equal(res.endStreamOnHeaders, true, "the first HEADERS frame ends the stream");
@@ -99,7 +93,7 @@ describe("response framing on the wire", () => {
     const before = svc.handlerRuns;
     const res = await post(
       "/teaclave_authentication_service_proto.TeaclaveAuthenticationApi/InvalidRequest",
-      frame(new Uint8Array()),
+      framed(new Uint8Array()),
     );
     assertTrailersOnly(res, 12);
     assert.equal(svc.handlerRuns, before);
