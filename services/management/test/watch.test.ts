@@ -45,13 +45,26 @@ async function setup() {
     const t = parseTask((await store.get(key))!.toString());
     await store.put(key, Buffer.from(serializeTask(change(t))));
   };
-  return { store, svc, watchStore, taskId, step };
+  /** The task's life with a pause before each change: invoked (Staged), Running, Finished "hi". */
+  const runToFinished = async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    await svc.invokeTask(alice, { taskId });
+    await new Promise((r) => setTimeout(r, 50));
+    await step(markRunning);
+    await new Promise((r) => setTimeout(r, 50));
+    await step(
+      (task) =>
+        finishWithResult(task, { kind: "Ok", returnValue: Buffer.from("hi"), tagsMap: new Map(), log: [] })
+          .task,
+    );
+  };
+  return { store, svc, watchStore, taskId, runToFinished };
 }
 
 const code = (e: unknown) => (e instanceof CloisterError ? e.code : undefined);
 
 test("a participant sees each status once, up to Finished with its result, then the stream ends", async (t) => {
-  const { store, svc, watchStore, taskId, step } = await setup();
+  const { store, watchStore, taskId, runToFinished } = await setup();
   t.after(() => store.close());
   const seen: number[] = [];
   const watching = (async () => {
@@ -61,16 +74,7 @@ test("a participant sees each status once, up to Finished with its result, then 
       if (view.status === TaskStatus.Finished) assert.equal(view.result?.Ok?.returnValue.toString(), "hi");
     }
   })();
-  await new Promise((r) => setTimeout(r, 50));
-  await svc.invokeTask(alice, { taskId });
-  await new Promise((r) => setTimeout(r, 50));
-  await step(markRunning);
-  await new Promise((r) => setTimeout(r, 50));
-  await step(
-    (task) =>
-      finishWithResult(task, { kind: "Ok", returnValue: Buffer.from("hi"), tagsMap: new Map(), log: [] })
-        .task,
-  );
+  await runToFinished();
   await watching;
   assert.deepEqual(seen, [TaskStatus.Created, TaskStatus.Staged, TaskStatus.Running, TaskStatus.Finished]);
 });
@@ -117,7 +121,7 @@ test("a client that goes away ends the watch at once, without an error", async (
 });
 
 test("with endedOnly only the ended view is sent", async (t) => {
-  const { store, svc, watchStore, taskId, step } = await setup();
+  const { store, watchStore, taskId, runToFinished } = await setup();
   t.after(() => store.close());
   const seen: number[] = [];
   const watching = (async () => {
@@ -131,16 +135,7 @@ test("with endedOnly only the ended view is sent", async (t) => {
     ))
       seen.push(view.status);
   })();
-  await new Promise((r) => setTimeout(r, 50));
-  await svc.invokeTask(alice, { taskId });
-  await new Promise((r) => setTimeout(r, 50));
-  await step(markRunning);
-  await new Promise((r) => setTimeout(r, 50));
-  await step(
-    (task) =>
-      finishWithResult(task, { kind: "Ok", returnValue: Buffer.from("hi"), tagsMap: new Map(), log: [] })
-        .task,
-  );
+  await runToFinished();
   await watching;
   assert.deepEqual(seen, [TaskStatus.Finished]);
 });
